@@ -1,0 +1,79 @@
+# xchg — build, test and demo. `make` builds build/xchg and build/libxchg.a;
+# `make test` and `make demo` first install what a fresh Debian 12 lacks.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+BUILD   ?= build
+
+PKGS      = zlib libarchive sqlite3 libcjson libsodium
+TEST_PKGS = criterion
+# Debian packages behind the build, the tests and the demo.
+DEBS = gcc make pkg-config zlib1g-dev libarchive-dev libsqlite3-dev libpq-dev \
+       libcjson-dev libsodium-dev libcriterion-dev sqlite3 jq unzip
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+
+WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS ?= -O2 -g
+XCFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Ilib/include -Ilib $(PKG_CFLAGS) $(CFLAGS)
+
+LIB_SRC = $(wildcard lib/*.c)
+CLI_SRC = $(wildcard cli/*.c)
+UNIT_SRC = $(wildcard tests/unit/*.c)
+LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ = $(CLI_SRC:%.c=$(BUILD)/%.o)
+UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/%.o)
+
+all: $(BUILD)/xchg $(BUILD)/libxchg.a
+
+$(BUILD)/%.o: %.c $(wildcard lib/*.h lib/include/*.h cli/*.h tests/unit/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(XCFLAGS) -c -o $@ $<
+
+$(BUILD)/libxchg.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/xchg: $(CLI_OBJ) $(BUILD)/libxchg.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libxchg.a $(PKG_LIBS)
+
+$(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libxchg.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(UNIT_OBJ) $(BUILD)/libxchg.a \
+		$(PKG_LIBS) $(shell pkg-config --libs $(TEST_PKGS))
+
+# The tests run on a build with AddressSanitizer and UndefinedBehaviorSanitizer.
+SAN = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+test: deps
+	$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(SAN)" LDFLAGS="$(SAN)" \
+		build/asan/xchg build/asan/unit-tests
+	XCHG_BIN=build/asan/xchg XCHG_UNIT=build/asan/unit-tests tests/run
+
+demo: deps all
+	examples/construction/demo.sh $(BUILD)/xchg
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+	install -m 0755 $(BUILD)/xchg $(DESTDIR)$(PREFIX)/bin/xchg
+	install -m 0644 $(BUILD)/libxchg.a $(DESTDIR)$(PREFIX)/lib/libxchg.a
+	install -m 0644 lib/include/xchg.h $(DESTDIR)$(PREFIX)/include/xchg.h
+
+# Installs missing Debian packages when root; otherwise names the command and stops.
+deps:
+	@missing=""; for p in $(DEBS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+		else \
+			echo "missing packages; run: sudo apt-get install -y$$missing"; exit 1; \
+		fi; \
+	fi
+
+clean:
+	rm -rf build
+
+.PHONY: all test demo install deps clean

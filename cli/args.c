@@ -1,0 +1,166 @@
+/* Option parsing: --name VALUE, --name=VALUE, flags, operands; anywhere after the command. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_opt common_opts[] = {
+	{"db", "URL", "the node's database: sqlite:PATH or PATH (default $XCHG_DB, else ./" CLI_DEFAULT_DB ")"},
+	{"help", NULL, "show this help"},
+};
+#define NCOMMON 2
+
+/* Option slots: the command's own options first, then the common ones. */
+static int slot_count(const cli_cmd *cmd)
+{
+	int n = 0;
+
+	while (cmd->opts[n].name)
+		n++;
+	return n;
+}
+
+static const cli_opt *slot_opt(const cli_cmd *cmd, int i)
+{
+	int own = slot_count(cmd);
+
+	return i < own ? &cmd->opts[i] : &common_opts[i - own];
+}
+
+static int find_slot(const cli_cmd *cmd, const char *name, size_t len)
+{
+	int i, n = slot_count(cmd) + NCOMMON;
+
+	for (i = 0; i < n; i++)
+		if (strlen(slot_opt(cmd, i)->name) == len && strncmp(slot_opt(cmd, i)->name, name, len) == 0)
+			return i;
+	return -1;
+}
+
+const char *cli_get(const cli_cmd *cmd, const cli_args *a, const char *name)
+{
+	int i = find_slot(cmd, name, strlen(name));
+
+	return i < 0 ? NULL : a->val[i];
+}
+
+const char *cli_db_url(const cli_cmd *cmd, const cli_args *a)
+{
+	const char *url = cli_get(cmd, a, "db");
+
+	if (!url)
+		url = getenv("XCHG_DB");
+	return url && url[0] ? url : CLI_DEFAULT_DB;
+}
+
+int cli_open(const cli_cmd *cmd, const cli_args *a, unsigned flags, xchg_db **db)
+{
+	xchg_err err;
+
+	if (xchg_open(db, cli_db_url(cmd, a), flags, &err))
+		return cli_fail(&err);
+	return 0;
+}
+
+int cli_fail(const xchg_err *err)
+{
+	fprintf(stderr, "xchg: %s\n", err->msg);
+	return err->code ? (int)err->code : XCHG_EFAIL;
+}
+
+int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "xchg %s: ", cmd->name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "\nTry 'xchg %s --help'.\n", cmd->name);
+	return XCHG_EUSAGE;
+}
+
+void cli_help(const cli_cmd *cmd, FILE *out)
+{
+	int i, n = slot_count(cmd) + NCOMMON;
+	char left[64];
+
+	fprintf(out, "usage: xchg %s [OPTIONS]%s%s\n\n%s\n", cmd->name,
+		cmd->operands ? " " : "", cmd->operands ? cmd->operands : "", cmd->summary);
+	if (cmd->details)
+		fprintf(out, "\n%s", cmd->details);
+	fprintf(out, "\noptions:\n");
+	for (i = 0; i < n; i++) {
+		const cli_opt *o = slot_opt(cmd, i);
+
+		snprintf(left, sizeof(left), "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+		fprintf(out, "  %-22s %s\n", left, o->help);
+	}
+}
+
+static int parse(const cli_cmd *cmd, int argc, char **argv, cli_args *a, int *help)
+{
+	int i, slot, only_operands = 0;
+
+	memset(a, 0, sizeof(*a));
+	*help = 0;
+	if (!(a->pos = calloc((size_t)argc + 1, sizeof(*a->pos))))
+		return cli_usage_error(cmd, "out of memory");
+	for (i = 0; i < argc; i++) {
+		const char *arg = argv[i], *eq;
+		size_t len;
+
+		if (only_operands || arg[0] != '-' || strcmp(arg, "-") == 0) {
+			a->pos[a->npos++] = argv[i];
+			continue;
+		}
+		if (strcmp(arg, "--") == 0) {
+			only_operands = 1;
+			continue;
+		}
+		if (strncmp(arg, "--", 2) != 0)
+			return cli_usage_error(cmd, "unknown option '%s'", arg);
+		eq = strchr(arg + 2, '=');
+		len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+		if ((slot = find_slot(cmd, arg + 2, len)) < 0)
+			return cli_usage_error(cmd, "unknown option '%s'", arg);
+		if (strcmp(slot_opt(cmd, slot)->name, "help") == 0) {
+			*help = 1;
+			continue;
+		}
+		if (!slot_opt(cmd, slot)->arg) {
+			if (eq)
+				return cli_usage_error(cmd, "option '--%s' takes no value", slot_opt(cmd, slot)->name);
+			a->val[slot] = "1";
+		} else if (eq) {
+			a->val[slot] = eq + 1;
+		} else if (i + 1 < argc) {
+			a->val[slot] = argv[++i];
+		} else {
+			return cli_usage_error(cmd, "option '--%s' needs a value (%s)",
+					       slot_opt(cmd, slot)->name, slot_opt(cmd, slot)->arg);
+		}
+	}
+	return 0;
+}
+
+int cli_run(const cli_cmd *cmd, int argc, char **argv)
+{
+	cli_args a;
+	int help = 0, rc;
+
+	if ((rc = parse(cmd, argc, argv, &a, &help)) == 0) {
+		if (help) {
+			cli_help(cmd, stdout);
+		} else if (a.npos < cmd->min_pos) {
+			rc = cli_usage_error(cmd, "missing %s", cmd->operands);
+		} else if (cmd->max_pos >= 0 && a.npos > cmd->max_pos) {
+			rc = cli_usage_error(cmd, "unexpected operand '%s'", a.pos[cmd->max_pos]);
+		} else {
+			rc = cmd->run(cmd, &a);
+		}
+	}
+	free(a.pos);
+	return rc;
+}

@@ -1,0 +1,50 @@
+/* The command-line tool: option parsing shared by the subcommands. */
+#ifndef XCHG_CLI_H
+#define XCHG_CLI_H
+
+#include <stdio.h>
+
+#include "xchg.h"
+
+#define CLI_MAX_OPTS 12
+#define CLI_DEFAULT_DB "xchg.db"
+
+typedef struct cli_opt {
+	const char *name; /* without the leading "--" */
+	const char *arg;  /* placeholder for its value, NULL for a flag */
+	const char *help;
+} cli_opt;
+
+typedef struct cli_args {
+	const char *val[CLI_MAX_OPTS]; /* by position in the command's options */
+	char **pos;
+	int npos;
+} cli_args;
+
+typedef struct cli_cmd cli_cmd;
+struct cli_cmd {
+	const char *name;     /* "init", "node add", ... */
+	const char *operands; /* shown after the options in the usage line */
+	const char *summary;
+	const char *details;  /* more lines for --help, or NULL */
+	const cli_opt *opts;  /* ends with {NULL}; --db and --help are implied */
+	int min_pos, max_pos; /* operand count; max -1 for any */
+	int (*run)(const cli_cmd *cmd, const cli_args *a);
+};
+
+extern const cli_cmd cmd_init, cmd_key, cmd_node_add, cmd_export, cmd_import,
+	cmd_status, cmd_inspect;
+
+/* The value of option name, or NULL when not given. */
+const char *cli_get(const cli_cmd *cmd, const cli_args *a, const char *name);
+/* The --db option, else $XCHG_DB, else ./xchg.db. */
+const char *cli_db_url(const cli_cmd *cmd, const cli_args *a);
+int cli_open(const cli_cmd *cmd, const cli_args *a, unsigned flags, xchg_db **db);
+/* Prints "xchg: message" to stderr and returns the status as exit code. */
+int cli_fail(const xchg_err *err);
+int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void cli_help(const cli_cmd *cmd, FILE *out);
+int cli_run(const cli_cmd *cmd, int argc, char **argv);
+
+#endif

@@ -1,0 +1,59 @@
+#include <stdio.h>
+
+#include "cli.h"
+
+static const cli_opt opts[] = {
+	{"out", "DIR", "where acknowledgements go (default: the folder the packet came from)"},
+	{NULL, NULL, NULL},
+};
+
+static void report(const xchg_import_event *ev, void *ctx)
+{
+	(void)ctx;
+	switch (ev->outcome) {
+	case XCHG_APPLIED:
+		printf("applied %s: packet %lld from %s, %lld entities, %lld conflicts\n", ev->path,
+		       (long long)ev->packet_no, ev->sender, (long long)ev->entities,
+		       (long long)ev->conflicts);
+		break;
+	case XCHG_SKIPPED:
+		printf("skipped %s: packet %lld from %s: %s\n", ev->path, (long long)ev->packet_no,
+		       ev->sender, ev->message);
+		break;
+	case XCHG_ACK_WRITTEN:
+		printf("acknowledged with %s: packet %lld, %lld entities\n", ev->path,
+		       (long long)ev->packet_no, (long long)ev->entities);
+		break;
+	case XCHG_REFUSED:
+		fflush(stdout);
+		fprintf(stderr, "refused %s: %s\n", ev->path, ev->message);
+		break;
+	}
+	fflush(stdout);
+}
+
+static int run(const cli_cmd *cmd, const cli_args *a)
+{
+	xchg_db *db = NULL;
+	xchg_err err;
+	int rc;
+
+	if ((rc = cli_open(cmd, a, 0, &db)))
+		return rc;
+	if ((rc = xchg_import(db, (const char *const *)a->pos, (size_t)a->npos,
+			      cli_get(cmd, a, "out"), report, NULL, &err)))
+		rc = cli_fail(&err);
+	xchg_close(db);
+	return rc;
+}
+
+const cli_cmd cmd_import = {
+	"import", "PATH...", "apply packet files and folders of packets addressed to this node",
+	"Each sender's packets are applied in ascending packet number, each in one\n"
+	"transaction that commits only when its signature verifies. Duplicates are\n"
+	"skipped; bad packets are refused and left where they are. Packets in a\n"
+	"folder addressed to other nodes are left alone; a file named explicitly\n"
+	"that is addressed elsewhere is refused. Afterwards an acknowledgement\n"
+	"packet is written to every sender something was applied from.\n",
+	opts, 1, -1, run,
+};

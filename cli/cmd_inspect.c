@@ -1,0 +1,92 @@
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+
+static const cli_opt opts[] = {
+	{"json", NULL, "print JSON instead of text"},
+	{NULL, NULL, NULL},
+};
+
+static int print_json(const xchg_inspect_report *r)
+{
+	cJSON *root = cJSON_CreateObject(), *h, *counts;
+	char *text;
+	size_t i;
+
+	h = cJSON_AddObjectToObject(root, "header");
+	cJSON_AddStringToObject(h, "message_id", r->message_id);
+	cJSON_AddStringToObject(h, "schema_version", r->schema_version);
+	cJSON_AddStringToObject(h, "sender_node", r->sender);
+	cJSON_AddStringToObject(h, "recipient_node", r->recipient);
+	cJSON_AddNumberToObject(h, "packet_no", (double)r->packet_no);
+	cJSON_AddNumberToObject(h, "ack_packet_no", (double)r->ack_packet_no);
+	cJSON_AddStringToObject(h, "created_at", r->created_at);
+	cJSON_AddStringToObject(root, "signature", r->signature);
+	cJSON_AddNumberToObject(root, "entities", (double)r->entities);
+	counts = cJSON_AddArrayToObject(root, "counts");
+	for (i = 0; i < r->ncounts; i++) {
+		cJSON *c = cJSON_CreateObject();
+
+		cJSON_AddStringToObject(c, "entity_type", r->counts[i].entity_type);
+		cJSON_AddStringToObject(c, "operation", r->counts[i].operation);
+		cJSON_AddNumberToObject(c, "count", (double)r->counts[i].count);
+		cJSON_AddItemToArray(counts, c);
+	}
+	if (!(text = cJSON_Print(root))) {
+		cJSON_Delete(root);
+		fprintf(stderr, "xchg: out of memory\n");
+		return XCHG_ENOMEM;
+	}
+	printf("%s\n", text);
+	free(text);
+	cJSON_Delete(root);
+	return 0;
+}
+
+static void print_text(const xchg_inspect_report *r)
+{
+	size_t i;
+
+	printf("packet      %lld from %s to %s\n", (long long)r->packet_no, r->sender, r->recipient);
+	printf("acknowledges %lld\n", (long long)r->ack_packet_no);
+	printf("message_id  %s\ncreated_at  %s\nschema      %s\nsignature   %s\nentities    %lld\n",
+	       r->message_id, r->created_at, r->schema_version, r->signature,
+	       (long long)r->entities);
+	for (i = 0; i < r->ncounts; i++)
+		printf("  %-24s %-6s %lld\n", r->counts[i].entity_type, r->counts[i].operation,
+		       (long long)r->counts[i].count);
+}
+
+static int run(const cli_cmd *cmd, const cli_args *a)
+{
+	xchg_inspect_report *rep = NULL;
+	xchg_db *db = NULL;
+	xchg_err err;
+	const char *url = cli_db_url(cmd, a);
+	int rc;
+
+	/* Without a database named or present, the packet is shown unverified. */
+	if ((cli_get(cmd, a, "db") || getenv("XCHG_DB") || access(url, F_OK) == 0) &&
+	    (rc = cli_open(cmd, a, 0, &db)))
+		return rc;
+	if ((rc = xchg_inspect(db, a->pos[0], &rep, &err)))
+		rc = cli_fail(&err);
+	else if (cli_get(cmd, a, "json"))
+		rc = print_json(rep);
+	else
+		print_text(rep);
+	xchg_inspect_free(rep);
+	xchg_close(db);
+	return rc;
+}
+
+const cli_cmd cmd_inspect = {
+	"inspect", "PKT", "show a packet's header, signature and contents; changes nothing",
+	"The signature is checked against the key registered for the sender in the\n"
+	"node's database, when there is one.\n",
+	opts, 1, 1, run,
+};

@@ -1,0 +1,111 @@
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+
+static const cli_opt opts[] = {
+	{"json", NULL, "print JSON instead of a table"},
+	{NULL, NULL, NULL},
+};
+
+static cJSON *node_json(const xchg_node_info *n)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "code", n->code);
+	cJSON_AddStringToObject(o, "name", n->name ? n->name : n->code);
+	cJSON_AddStringToObject(o, "role", n->role);
+	cJSON_AddStringToObject(o, "public_key", n->public_key ? n->public_key : "");
+	if (n->is_self)
+		return o;
+	cJSON_AddNumberToObject(o, "sent_packet_no", (double)n->sent_packet_no);
+	cJSON_AddNumberToObject(o, "acked_packet_no", (double)n->acked_packet_no);
+	cJSON_AddNumberToObject(o, "received_packet_no", (double)n->received_packet_no);
+	if (n->last_sync_out)
+		cJSON_AddStringToObject(o, "last_sync_out", n->last_sync_out);
+	else
+		cJSON_AddNullToObject(o, "last_sync_out");
+	if (n->last_sync_in)
+		cJSON_AddStringToObject(o, "last_sync_in", n->last_sync_in);
+	else
+		cJSON_AddNullToObject(o, "last_sync_in");
+	cJSON_AddNumberToObject(o, "queued", (double)n->queued);
+	cJSON_AddNumberToObject(o, "conflicts", (double)n->conflicts);
+	return o;
+}
+
+static int print_json(const xchg_status_report *rep)
+{
+	cJSON *root = cJSON_CreateObject(), *peers;
+	char *text;
+	size_t i;
+
+	cJSON_AddItemToObject(root, "node", node_json(&rep->self));
+	peers = cJSON_AddArrayToObject(root, "peers");
+	for (i = 0; i < rep->npeers; i++)
+		cJSON_AddItemToArray(peers, node_json(&rep->peers[i]));
+	if (!(text = cJSON_Print(root))) {
+		cJSON_Delete(root);
+		fprintf(stderr, "xchg: out of memory\n");
+		return XCHG_ENOMEM;
+	}
+	printf("%s\n", text);
+	free(text);
+	cJSON_Delete(root);
+	return 0;
+}
+
+static void print_table(const xchg_status_report *rep)
+{
+	size_t i;
+
+	printf("node %s (%s, %s)\n", rep->self.code, rep->self.name ? rep->self.name : rep->self.code,
+	       rep->self.role[0] == 'm' ? "center" : "desktop");
+	if (rep->npeers == 0) {
+		printf("no peers yet: add one with xchg node add\n");
+		return;
+	}
+	printf("%-20s %-8s %9s %9s %9s %7s %9s  %-24s %-24s\n", "peer", "role", "generated",
+	       "acked", "received", "queued", "conflicts", "last out", "last in");
+	for (i = 0; i < rep->npeers; i++) {
+		const xchg_node_info *p = &rep->peers[i];
+
+		printf("%-20s %-8s %9lld %9lld %9lld %7lld %9lld  %-24s %-24s\n", p->code,
+		       p->role[0] == 'm' ? "center" : "desktop", (long long)p->sent_packet_no,
+		       (long long)p->acked_packet_no, (long long)p->received_packet_no,
+		       (long long)p->queued, (long long)p->conflicts,
+		       p->last_sync_out ? p->last_sync_out : "never",
+		       p->last_sync_in ? p->last_sync_in : "never");
+	}
+}
+
+static int run(const cli_cmd *cmd, const cli_args *a)
+{
+	xchg_status_report *rep = NULL;
+	xchg_db *db = NULL;
+	xchg_err err;
+	int rc;
+
+	if ((rc = cli_open(cmd, a, 0, &db)))
+		return rc;
+	if ((rc = xchg_status_get(db, &rep, &err)))
+		rc = cli_fail(&err);
+	else if (cli_get(cmd, a, "json"))
+		rc = print_json(rep);
+	else
+		print_table(rep);
+	xchg_status_free(rep);
+	xchg_close(db);
+	return rc;
+}
+
+const cli_cmd cmd_status = {
+	"status", NULL, "show this node, its peers, packet counters and queues",
+	"For each peer: the last packet generated for it, the last of those it\n"
+	"acknowledged, the last packet received from it, when packets last went out\n"
+	"and came in, how many changes are queued for it and how many conflicts\n"
+	"were decided against it.\n",
+	opts, 0, 0, run,
+};

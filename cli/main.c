@@ -1,0 +1,76 @@
+/* xchg: dispatches to one subcommand per file; the library does the work. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#define XCHG_VERSION "0.1.0"
+
+static const cli_cmd *const commands[] = {
+	&cmd_init, &cmd_key, &cmd_node_add, &cmd_export, &cmd_import, &cmd_status, &cmd_inspect,
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
+{
+	size_t i;
+
+	fprintf(out, "usage: xchg COMMAND [OPTIONS]\n\n"
+		     "Keeps a center and its desktops in step through signed packet files.\n\n"
+		     "commands:\n");
+	for (i = 0; i < NCOMMANDS; i++)
+		fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+	fprintf(out, "\nEvery command takes --db URL (sqlite:PATH or PATH; default $XCHG_DB,\n"
+		     "else ./" CLI_DEFAULT_DB ") and --help.\n\n"
+		     "exit status:\n"
+		     "  0  everything asked for was done (a duplicate packet counts as done)\n"
+		     "  1  something asked for was not done\n"
+		     "  2  bad arguments or options\n"
+		     "  3  the database cannot be opened, is not set up, or failed\n"
+		     "  4  a packet was refused (unreadable, tampered, misaddressed, unknown sender)\n"
+		     "  5  a file or folder could not be read or written\n"
+		     "  6  out of memory\n"
+		     "  7  a named node or packet does not exist\n"
+		     "  8  not built yet\n");
+}
+
+int main(int argc, char **argv)
+{
+	size_t i, used;
+
+	if (argc < 2) {
+		usage(stderr);
+		return XCHG_EUSAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("xchg %s\n", XCHG_VERSION);
+		return 0;
+	}
+	for (i = 0; i < NCOMMANDS; i++) {
+		const char *name = commands[i]->name, *space = strchr(name, ' ');
+
+		/* "node add": the first word names the group, the second the command. */
+		if (space) {
+			if (strncmp(argv[1], name, (size_t)(space - name)) != 0 ||
+			    argv[1][space - name] != '\0')
+				continue;
+			if (argc < 3 || strcmp(argv[2], space + 1) != 0) {
+				fprintf(stderr, "xchg %s: expected '%s'; try 'xchg %s --help'\n", argv[1],
+					name, name);
+				return XCHG_EUSAGE;
+			}
+			used = 3;
+		} else {
+			if (strcmp(argv[1], name) != 0)
+				continue;
+			used = 2;
+		}
+		return cli_run(commands[i], argc - (int)used, argv + used);
+	}
+	fprintf(stderr, "xchg: unknown command '%s'; try 'xchg --help'\n", argv[1]);
+	return XCHG_EUSAGE;
+}

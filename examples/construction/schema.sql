@@ -1,0 +1,54 @@
+-- The construction company's tables, SQLite flavour: what the desktop
+-- application writes. The synchronization columns (uuid, updated_at,
+-- is_deleted) are left out on purpose: `xchg init` adds them.
+-- References between synchronized tables use uuids, because local ids
+-- differ from node to node and never travel.
+
+CREATE TABLE brigades (
+	id INTEGER PRIMARY KEY,
+	name TEXT NOT NULL,
+	foreman TEXT,
+	headcount INTEGER
+);
+
+CREATE TABLE estimates (
+	id INTEGER PRIMARY KEY,
+	number TEXT NOT NULL,
+	title TEXT,
+	total TEXT -- money as exact decimal text, e.g. '12345678901234.56'
+);
+
+CREATE TABLE works (
+	id INTEGER PRIMARY KEY,
+	estimate_uuid TEXT,
+	code TEXT,
+	name TEXT NOT NULL,
+	unit TEXT,
+	quantity REAL,
+	price TEXT
+);
+
+CREATE TABLE work_specifications (
+	id INTEGER PRIMARY KEY,
+	work_uuid TEXT,
+	material TEXT NOT NULL,
+	quantity REAL,
+	unit TEXT
+);
+
+CREATE TABLE daily_reports (
+	id INTEGER PRIMARY KEY,
+	report_date TEXT NOT NULL,
+	brigade_uuid TEXT,
+	author TEXT,
+	notes TEXT
+);
+
+CREATE TABLE daily_report_lines (
+	id INTEGER PRIMARY KEY,
+	report_uuid TEXT,
+	work_uuid TEXT,
+	volume REAL,
+	hours REAL,
+	comment TEXT
+);

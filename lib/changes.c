@@ -1,0 +1,54 @@
+#include "changes.h"
+
+xchg_status changes_mark(store *s, const char *peer_id, int64_t packet_no, xchg_err *err)
+{
+	xvalue p[2] = {xv_int(packet_no), xv_text(peer_id)};
+
+	return store_run(s, "UPDATE sync_changes SET packet_no = ? WHERE node_id = ?", p, 2, NULL, err);
+}
+
+xchg_status changes_purge(store *s, const char *peer_id, int64_t ack, xchg_err *err)
+{
+	xvalue p[2] = {xv_text(peer_id), xv_int(ack)};
+
+	/* A registration changed again after it was sent has packet_no NULL
+	 * (the triggers clear it) and survives: the newer version is unsent. */
+	return store_run(s, "DELETE FROM sync_changes WHERE node_id = ? AND packet_no <= ?",
+			 p, 2, NULL, err);
+}
+
+xchg_status changes_find(store *s, const char *peer_id, const char *type,
+			 const char *uuid, int *found, xchg_err *err)
+{
+	xvalue p[3] = {xv_text(peer_id), xv_text(type), xv_text(uuid)};
+	int64_t one = 0;
+
+	return store_int(s, "SELECT 1 FROM sync_changes WHERE node_id = ? AND entity_type = ?"
+			    " AND entity_uuid = ?", p, 3, &one, found, err);
+}
+
+xchg_status changes_drop(store *s, const char *peer_id, const char *type,
+			 const char *uuid, xchg_err *err)
+{
+	xvalue p[3] = {xv_text(peer_id), xv_text(type), xv_text(uuid)};
+
+	return store_run(s, "DELETE FROM sync_changes WHERE node_id = ? AND entity_type = ?"
+			    " AND entity_uuid = ?", p, 3, NULL, err);
+}
+
+xchg_status changes_count(store *s, const char *peer_id, int64_t *n, xchg_err *err)
+{
+	xvalue p = xv_text(peer_id);
+
+	*n = 0;
+	return store_int(s, "SELECT count(*) FROM sync_changes WHERE node_id = ?", &p, 1, n, NULL, err);
+}
+
+xchg_status changes_select(store *s, const char *peer_id, const char *type,
+			   store_stmt **out, xchg_err *err)
+{
+	xvalue p[2] = {xv_text(peer_id), xv_text(type)};
+
+	return store_query(s, "SELECT entity_uuid, operation FROM sync_changes"
+			      " WHERE node_id = ? AND entity_type = ? ORDER BY id", p, 2, out, err);
+}

@@ -1,0 +1,237 @@
+#include "common.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <sodium.h>
+
+xchg_status xerr(xchg_err *err, xchg_status code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err) {
+		err->code = code;
+		va_start(ap, fmt);
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+		va_end(ap);
+	}
+	return code;
+}
+
+xchg_status xerr_prefix(xchg_err *err, const char *fmt, ...)
+{
+	char joined[2 * XCHG_ERRMSG_MAX + 2];
+	va_list ap;
+	int n;
+
+	if (!err)
+		return XCHG_EFAIL;
+	va_start(ap, fmt);
+	n = vsnprintf(joined, XCHG_ERRMSG_MAX, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	if (n >= XCHG_ERRMSG_MAX)
+		n = XCHG_ERRMSG_MAX - 1;
+	snprintf(joined + n, sizeof(joined) - (size_t)n, ": %s", err->msg);
+	snprintf(err->msg, sizeof(err->msg), "%.*s", XCHG_ERRMSG_MAX - 1, joined);
+	return err->code;
+}
+
+void xerr_clear(xchg_err *err)
+{
+	if (err) {
+		err->code = XCHG_OK;
+		err->msg[0] = '\0';
+	}
+}
+
+char *xstrdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+char *xstrdup_printf(const char *fmt, ...)
+{
+	va_list ap;
+	char *out = NULL;
+
+	va_start(ap, fmt);
+	if (vasprintf(&out, fmt, ap) < 0)
+		out = NULL;
+	va_end(ap);
+	return out;
+}
+
+int xbuf_reserve(xbuf *b, size_t extra)
+{
+	size_t need, cap;
+	char *p;
+
+	if (extra > SIZE_MAX - b->len - 1)
+		return -1;
+	need = b->len + extra + 1;
+	if (need <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 256;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	if (!(p = realloc(b->data, cap)))
+		return -1;
+	b->data = p;
+	b->cap = cap;
+	return 0;
+}
+
+int xbuf_add(xbuf *b, const void *data, size_t len)
+{
+	if (xbuf_reserve(b, len) < 0)
+		return -1;
+	if (len)
+		memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+	return 0;
+}
+
+int xbuf_adds(xbuf *b, const char *s)
+{
+	return xbuf_add(b, s, strlen(s));
+}
+
+int xbuf_addc(xbuf *b, char c)
+{
+	return xbuf_add(b, &c, 1);
+}
+
+int xbuf_printf(xbuf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || xbuf_reserve(b, (size_t)n) < 0)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	b->len += (size_t)n;
+	return 0;
+}
+
+void xbuf_reset(xbuf *b)
+{
+	b->len = 0;
+	if (b->data)
+		b->data[0] = '\0';
+}
+
+void xbuf_free(xbuf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+char *xbuf_detach(xbuf *b)
+{
+	char *out;
+
+	if (!b->data && xbuf_reserve(b, 0) < 0)
+		return NULL;
+	b->data[b->len] = '\0';
+	out = b->data;
+	b->data = NULL;
+	b->len = b->cap = 0;
+	return out;
+}
+
+int xbuf_json_string(xbuf *b, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t i, run = 0;
+	int rc = xbuf_addc(b, '"');
+
+	for (i = 0; i < len && rc == 0; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[7] = {'\\', 0};
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		rc = xbuf_add(b, s + run, i - run);
+		run = i + 1;
+		switch (c) {
+		case '"': esc[1] = '"'; break;
+		case '\\': esc[1] = '\\'; break;
+		case '\n': esc[1] = 'n'; break;
+		case '\r': esc[1] = 'r'; break;
+		case '\t': esc[1] = 't'; break;
+		case '\b': esc[1] = 'b'; break;
+		case '\f': esc[1] = 'f'; break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+		}
+		if (rc == 0)
+			rc = xbuf_adds(b, esc);
+	}
+	if (rc == 0)
+		rc = xbuf_add(b, s + run, len - run);
+	return rc == 0 ? xbuf_addc(b, '"') : rc;
+}
+
+void xnow_iso(char out[32])
+{
+	struct timeval tv;
+	struct tm tm;
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(out + 19, 32 - 19, ".%03dZ", (int)(tv.tv_usec / 1000) % 1000);
+}
+
+void xuuid4(char out[37])
+{
+	unsigned char b[16];
+
+	randombytes_buf(b, sizeof(b));
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37,
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
+		 b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+int xident_valid(const char *s)
+{
+	size_t i;
+
+	if (!s || !(isalpha((unsigned char)s[0]) || s[0] == '_'))
+		return 0;
+	for (i = 1; s[i]; i++)
+		if (i >= 63 || !(isalnum((unsigned char)s[i]) || s[i] == '_'))
+			return 0;
+	return 1;
+}
+
+int xchg_code_valid(const char *code)
+{
+	size_t i;
+
+	if (!code || !code[0])
+		return 0;
+	for (i = 0; code[i]; i++)
+		if (i >= 64 || !(isalnum((unsigned char)code[i]) ||
+				 code[i] == '.' || code[i] == '_' || code[i] == '-'))
+			return 0;
+	return 1;
+}

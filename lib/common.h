@@ -1,0 +1,56 @@
+/* Internal helpers shared by every module of libxchg. */
+#ifndef XCHG_COMMON_H
+#define XCHG_COMMON_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "xchg.h"
+
+#define XCHG_UNUSED(x) ((void)(x))
+
+/* Records a message and returns code, so a failure is one line: return xerr(...). */
+xchg_status xerr(xchg_err *err, xchg_status code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Prefixes the message already in err with "prefix: ", keeping its code. */
+xchg_status xerr_prefix(xchg_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+void xerr_clear(xchg_err *err);
+
+/* strdup that records an allocation failure; NULL in, NULL out. */
+char *xstrdup(const char *s);
+char *xstrdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A growable byte buffer; always NUL-terminated when len > 0. */
+typedef struct xbuf {
+	char *data;
+	size_t len;
+	size_t cap;
+} xbuf;
+
+int xbuf_reserve(xbuf *b, size_t extra);
+int xbuf_add(xbuf *b, const void *data, size_t len);
+int xbuf_adds(xbuf *b, const char *s);
+int xbuf_addc(xbuf *b, char c);
+int xbuf_printf(xbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void xbuf_reset(xbuf *b);
+void xbuf_free(xbuf *b);
+/* Hands the contents to the caller (NUL-terminated, never NULL on success). */
+char *xbuf_detach(xbuf *b);
+
+/* Appends s (len bytes, UTF-8) as a JSON string literal with its quotes. */
+int xbuf_json_string(xbuf *b, const char *s, size_t len);
+
+/* Current UTC time as ISO-8601 with milliseconds: 2026-11-25T09:30:00.123Z */
+void xnow_iso(char out[32]);
+
+/* A random RFC 4122 version 4 uuid in lower-case text. */
+void xuuid4(char out[37]);
+
+/* True for an SQL identifier the plan may name: [A-Za-z_][A-Za-z0-9_]{0,62}. */
+int xident_valid(const char *s);
+
+#endif

@@ -1,0 +1,239 @@
+/* Opening a node database, preparing it (init), and what every command needs first. */
+#include "db.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "keys.h"
+#include "nodes.h"
+
+xchg_status xchg_open(xchg_db **out, const char *url, unsigned flags, xchg_err *err)
+{
+	xchg_db *db = NULL;
+	const char *path = strncmp(url, "sqlite:", 7) == 0 ? url + 7 : url;
+	xchg_status rc;
+
+	*out = NULL;
+	if (!(db = calloc(1, sizeof(*db))) ||
+	    !(db->key_path = xstrdup_printf("%s.key", path))) {
+		free(db);
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	}
+	if ((rc = store_open(&db->st, url, (flags & XCHG_OPEN_CREATE) != 0, err))) {
+		xchg_close(db);
+		return rc;
+	}
+	*out = db;
+	return XCHG_OK;
+}
+
+void db_forget_meta(xchg_db *db)
+{
+	size_t i;
+
+	for (i = 0; i < db->nmetas; i++) {
+		free(db->metas[i].table);
+		store_columns_free(db->metas[i].cols, db->metas[i].ncols);
+	}
+	free(db->metas);
+	db->metas = NULL;
+	db->nmetas = 0;
+}
+
+void xchg_close(xchg_db *db)
+{
+	if (!db)
+		return;
+	db_forget_meta(db);
+	plan_free(db->plan);
+	store_close(db->st);
+	free(db->key_path);
+	free(db);
+}
+
+static xchg_status load_plan(xchg_db *db, xchg_err *err)
+{
+	store_stmt *st = NULL;
+	int has_row = 0;
+	xvalue v;
+	xchg_status rc;
+
+	if ((rc = store_query(db->st, "SELECT plan FROM sync_plan WHERE id = 1", NULL, 0, &st, err)))
+		return rc;
+	if (!(rc = store_step(st, &has_row, err))) {
+		store_col(st, 0, &v);
+		if (!has_row || v.type != XV_TEXT)
+			rc = xerr(err, XCHG_EDB, "%s: the stored plan is missing; run xchg init",
+				  db->st->name);
+		else
+			rc = plan_parse(&db->plan, v.s, v.len, "stored plan", err);
+	}
+	store_release(st);
+	return rc;
+}
+
+xchg_status db_ready(xchg_db *db, xchg_err *err)
+{
+	int exists = 0;
+	xchg_status rc;
+
+	if (db->plan)
+		return XCHG_OK;
+	if ((rc = store_table_exists(db->st, "sync_plan", &exists, err)))
+		return rc;
+	if (!exists)
+		return xerr(err, XCHG_EDB, "%s: not an xchg node yet; run xchg init first",
+			    db->st->name);
+	return load_plan(db, err);
+}
+
+xchg_status db_meta(xchg_db *db, const char *table, const table_meta **out,
+		    xchg_err *err)
+{
+	table_meta *grown, *m;
+	size_t i;
+	xchg_status rc;
+
+	for (i = 0; i < db->nmetas; i++)
+		if (strcmp(db->metas[i].table, table) == 0) {
+			*out = &db->metas[i];
+			return XCHG_OK;
+		}
+	if (!(grown = realloc(db->metas, (db->nmetas + 1) * sizeof(*grown))))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	db->metas = grown;
+	m = &db->metas[db->nmetas];
+	memset(m, 0, sizeof(*m));
+	if ((rc = store_columns(db->st, table, &m->cols, &m->ncols, err)))
+		return rc;
+	if (m->ncols == 0) {
+		store_columns_free(m->cols, 0);
+		return xerr(err, XCHG_EDB, "%s: table \"%s\" does not exist", db->st->name, table);
+	}
+	if (!(m->table = strdup(table))) {
+		store_columns_free(m->cols, m->ncols);
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	}
+	db->nmetas++;
+	*out = m;
+	return XCHG_OK;
+}
+
+static xchg_status prepare_tables(xchg_db *db, const plan *p, xchg_err *err)
+{
+	size_t i, j;
+	xchg_status rc;
+
+	for (i = 0; i < p->nentities; i++) {
+		const plan_entity *e = &p->entities[i];
+
+		if ((rc = store_prepare_table(db->st, e->table, NULL, err)))
+			return xerr_prefix(err, "entity %s", e->type);
+		for (j = 0; j < e->nchildren; j++)
+			if ((rc = store_prepare_table(db->st, e->children[j].table,
+						      e->children[j].parent_column, err)))
+				return xerr_prefix(err, "entity %s", e->type);
+	}
+	return XCHG_OK;
+}
+
+/* An existing node keeps its identity: a second init may only renew the plan. */
+static xchg_status check_same_node(const node_row *self, const xchg_init_opts *o,
+				   xchg_err *err)
+{
+	if (strcmp(self->code, o->code) != 0)
+		return xerr(err, XCHG_EFAIL, "this database is already node %s, not %s",
+			    self->code, o->code);
+	if (nodes_is_master(self) != (o->master != 0))
+		return xerr(err, XCHG_EFAIL, "node %s is already initialized as %s",
+			    self->code, nodes_is_master(self) ? "the center (--master)" : "a desktop");
+	return XCHG_OK;
+}
+
+xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_err *err)
+{
+	plan *p = NULL;
+	node_row self = {0};
+	keypair kp;
+	char now[32], id[37], pub[KEY_TEXT_MAX];
+	int in_tx = 0, found = 0;
+	xchg_status rc;
+
+	*already = 0;
+	memset(&kp, 0, sizeof(kp));
+	if (!xchg_code_valid(o->code))
+		return xerr(err, XCHG_EUSAGE,
+			    "node code \"%.80s\" is invalid: use 1 to 64 of letters, digits, '.', '_' and '-'",
+			    o->code ? o->code : "");
+	if ((rc = plan_load_file(&p, o->plan_path, err)))
+		return rc;
+	if ((rc = store_begin(db->st, err)))
+		goto done;
+	in_tx = 1;
+	if ((rc = store_create_schema(db->st, err)) ||
+	    (rc = nodes_self(db->st, &self, &found, err)))
+		goto done;
+	if (found && (rc = check_same_node(&self, o, err)))
+		goto done;
+	*already = found;
+	xnow_iso(now);
+	{
+		xvalue params[2] = {xv_text(p->text), xv_text(now)};
+
+		if ((rc = prepare_tables(db, p, err)) ||
+		    (rc = store_run(db->st, "INSERT INTO sync_plan (id, plan, installed_at) VALUES (1, ?, ?)"
+					    " ON CONFLICT (id) DO UPDATE SET plan = excluded.plan,"
+					    " installed_at = excluded.installed_at",
+				    params, 2, NULL, err)) ||
+		    (rc = store_install_triggers(db->st, p, err)))
+			goto done;
+	}
+	if ((rc = keys_load(db->key_path, 1, &kp, err)))
+		goto done;
+	keys_encode_public(kp.pk, pub);
+	if (!found) {
+		node_row n = {.code = (char *)o->code, .name = (char *)(o->name ? o->name : o->code),
+			      .role = o->master ? "master" : "subordinate", .public_key = pub,
+			      .is_self = 1};
+
+		xuuid4(id);
+		n.id = id;
+		if ((rc = nodes_insert(db->st, &n, err)))
+			goto done;
+	} else if (!self.public_key || strcmp(self.public_key, pub) != 0) {
+		rc = xerr(err, XCHG_EFAIL, "%s: this key file does not belong to node %s",
+			  db->key_path, self.code);
+		goto done;
+	}
+	if ((rc = store_commit(db->st, err)))
+		goto done;
+	in_tx = 0;
+	plan_free(db->plan);
+	db->plan = p;
+	p = NULL;
+	db_forget_meta(db);
+done:
+	if (in_tx)
+		store_rollback(db->st);
+	keys_wipe(&kp);
+	node_row_clear(&self);
+	plan_free(p);
+	return rc;
+}
+
+xchg_status xchg_public_key(xchg_db *db, char **out, xchg_err *err)
+{
+	node_row self = {0};
+	int found = 0;
+	xchg_status rc;
+
+	*out = NULL;
+	if ((rc = db_ready(db, err)) || (rc = nodes_self(db->st, &self, &found, err)))
+		return rc;
+	if (!found || !self.public_key)
+		rc = xerr(err, XCHG_EDB, "%s: this node has no key; run xchg init", db->st->name);
+	else if (!(*out = strdup(self.public_key)))
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+	node_row_clear(&self);
+	return rc;
+}

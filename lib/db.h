@@ -1,0 +1,31 @@
+/* The node database handle shared by the modules behind the public API. */
+#ifndef XCHG_DB_H
+#define XCHG_DB_H
+
+#include "common.h"
+#include "plan.h"
+#include "store.h"
+
+typedef struct table_meta {
+	char *table;
+	store_column *cols;
+	size_t ncols;
+} table_meta;
+
+struct xchg_db {
+	store *st;
+	char *key_path;   /* this node's secret key file */
+	plan *plan;       /* loaded from the database by db_ready */
+	table_meta *metas;
+	size_t nmetas;
+};
+
+/* Loads the stored plan; fails with a hint when the node is not initialized. */
+xchg_status db_ready(xchg_db *db, xchg_err *err);
+/* The columns of a table, read once per handle. */
+xchg_status db_meta(xchg_db *db, const char *table, const table_meta **out,
+		    xchg_err *err);
+/* Forgets cached columns after the schema changed (init). */
+void db_forget_meta(xchg_db *db);
+
+#endif

@@ -1,0 +1,1126 @@
+#include "envelope.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Bytes handed to the sink, or asked of the source, at a time. */
+#define ENV_CHUNK (64u * 1024u)
+/* A member name as written; every name the format knows is far shorter. */
+#define ENV_MAX_KEY_BYTES 256u
+/* An entity_uuid; a uuid in text is 36 bytes, the rest is room for other keys. */
+#define ENV_MAX_UUID_BYTES 64
+/* The largest integer cJSON's double holds exactly (2^53 - 1). */
+#define ENV_MAX_INT INT64_C(9007199254740991)
+
+/* How deep each level of the envelope sits: the top-level object is 1. */
+#define DEPTH_TOP 1u
+#define DEPTH_BODY 2u
+#define DEPTH_ARRAY 3u
+#define DEPTH_ENTITY 4u
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* ---- rules shared by the writer and the reader ---- */
+
+/* The header's members in the order the writer puts them. */
+typedef struct hfield {
+	const char *key;
+	size_t off;
+	int is_int;
+} hfield;
+
+static const hfield header_fields[] = {
+	{"message_id", offsetof(env_header, message_id), 0},
+	{"schema_version", offsetof(env_header, schema_version), 0},
+	{"sender_node", offsetof(env_header, sender), 0},
+	{"recipient_node", offsetof(env_header, recipient), 0},
+	{"packet_no", offsetof(env_header, packet_no), 1},
+	{"ack_packet_no", offsetof(env_header, ack_packet_no), 1},
+	{"created_at", offsetof(env_header, created_at), 0},
+};
+#define HEADER_END (header_fields + sizeof(header_fields) / sizeof(header_fields[0]))
+
+/* A char * or an int64_t member of h, as f says; the caller knows whether it may write. */
+static void *field_at(const env_header *h, const hfield *f)
+{
+	return (char *)h + f->off;
+}
+
+static int is_digit(int c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* MAJOR.MINOR.PATCH, each one or more digits. */
+static int semver_valid(const char *s)
+{
+	int part;
+
+	for (part = 0; part < 3; part++) {
+		if (part && *s++ != '.')
+			return 0;
+		if (!is_digit(*s))
+			return 0;
+		while (is_digit(*s))
+			s++;
+	}
+	return *s == '\0';
+}
+
+/* Why a header's values break the format, or NULL; strings are known present. */
+static const char *header_fault(const env_header *h)
+{
+	if (!xchg_code_valid(h->sender))
+		return "\"sender_node\" is not a valid node code";
+	if (!xchg_code_valid(h->recipient))
+		return "\"recipient_node\" is not a valid node code";
+	if (!semver_valid(h->schema_version))
+		return "\"schema_version\" is not MAJOR.MINOR.PATCH";
+	if (h->packet_no < 1 || h->packet_no > ENV_MAX_INT)
+		return "\"packet_no\" must be between 1 and 9007199254740991";
+	if (h->ack_packet_no < 0 || h->ack_packet_no > ENV_MAX_INT)
+		return "\"ack_packet_no\" must be between 0 and 9007199254740991";
+	return NULL;
+}
+
+typedef enum data_kind { DATA_NULL, DATA_OBJECT, DATA_OTHER } data_kind;
+
+/* Why an entity's values break the format, or NULL; NULL strings were absent or not strings. */
+static const char *entity_fault(const char *type, const char *uuid,
+				const char *op, data_kind data)
+{
+	int del = op && strcmp(op, "DELETE") == 0;
+
+	if (!type || !type[0])
+		return "\"entity_type\" must be a non-empty string";
+	if (!uuid || !uuid[0] || strlen(uuid) > ENV_MAX_UUID_BYTES)
+		return "\"entity_uuid\" must be a string of 1 to " STR(ENV_MAX_UUID_BYTES) " bytes";
+	if (!del && (!op || (strcmp(op, "INSERT") != 0 && strcmp(op, "UPDATE") != 0)))
+		return "\"operation\" must be INSERT, UPDATE or DELETE";
+	if (del && data != DATA_NULL)
+		return "\"data\" must be null for DELETE";
+	if (!del && data != DATA_OBJECT)
+		return "\"data\" must be an object for INSERT and UPDATE";
+	return NULL;
+}
+
+/* ---- the scanner: finds where one JSON value ends, checking what cJSON would let by ---- */
+
+/* Continuation bytes still due in a UTF-8 sequence, and the range the next must fall in. */
+typedef struct utf8_state {
+	unsigned need;
+	unsigned char lo, hi;
+} utf8_state;
+
+/*
+ * The ranges follow RFC 3629's table, so overlong forms, UTF-16 surrogates
+ * and code points past U+10FFFF fail on the byte that makes them so.
+ */
+static int utf8_step(utf8_state *u, unsigned char c)
+{
+	if (u->need) {
+		if (c < u->lo || c > u->hi)
+			return -1;
+		u->need--;
+		u->lo = 0x80;
+		u->hi = 0xBF;
+		return 0;
+	}
+	if (c < 0x80)
+		return 0;
+	if (c < 0xC2 || c > 0xF4)
+		return -1;
+	u->need = c < 0xE0 ? 1 : c < 0xF0 ? 2 : 3;
+	u->lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
+	u->hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
+	return 0;
+}
+
+static int utf8_valid(const char *s)
+{
+	utf8_state u = {0, 0x80, 0xBF};
+
+	for (; *s; s++)
+		if (utf8_step(&u, (unsigned char)*s))
+			return 0;
+	return u.need == 0;
+}
+
+typedef struct scan {
+	unsigned depth;   /* containers open, counted from the top-level object */
+	unsigned base;    /* depth of the container the value sits in */
+	int scalar;       /* the value is a number, true, false or null */
+	int in_str;
+	int esc;          /* 0; 1 after a backslash; 2..5 reading \u's hex digits */
+	unsigned unit;    /* the \u code unit being read */
+	int want_low;     /* a high surrogate was read; its low half must follow */
+	utf8_state u;
+} scan;
+
+/* scan_byte's verdicts: need more, ends with this byte, ended before it, refused. */
+enum { SC_MORE, SC_DONE, SC_STOP, SC_BAD };
+
+static void scan_init(scan *s, unsigned base)
+{
+	memset(s, 0, sizeof(*s));
+	s->depth = s->base = base;
+}
+
+static int refuse(const char **why, const char *reason)
+{
+	*why = reason;
+	return SC_BAD;
+}
+
+static int hex_value(unsigned char c)
+{
+	if (is_digit(c))
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+static int scalar_char(unsigned char c)
+{
+	unsigned char l = c | 0x20;
+
+	return is_digit(c) || (l >= 'a' && l <= 'z') || c == '+' || c == '-' || c == '.';
+}
+
+/*
+ * A \u escape is complete. cJSON fails on unpaired surrogates without saying
+ * why, and would cut a string short at U+0000, hiding the rest from every
+ * check made on the C string; both are refused here.
+ */
+static int scan_unit(scan *s, const char **why)
+{
+	int low = s->unit >= 0xDC00 && s->unit <= 0xDFFF;
+
+	if (low != s->want_low)
+		return refuse(why, "unpaired surrogate in a \\u escape");
+	s->want_low = s->unit >= 0xD800 && s->unit <= 0xDBFF;
+	if (s->unit == 0)
+		return refuse(why, "\\u0000 in a string");
+	return SC_MORE;
+}
+
+/* One byte after a string's opening quote; SC_DONE at the closing one. */
+static int scan_string_byte(scan *s, unsigned char c, const char **why)
+{
+	int v;
+
+	if (s->esc > 1) {
+		if ((v = hex_value(c)) < 0)
+			return refuse(why, "invalid \\u escape");
+		s->unit = s->unit * 16 + (unsigned)v;
+		if (++s->esc < 6)
+			return SC_MORE;
+		s->esc = 0;
+		return scan_unit(s, why);
+	}
+	if (s->want_low && c != (s->esc ? 'u' : '\\'))
+		return refuse(why, "unpaired surrogate in a \\u escape");
+	if (s->esc) {
+		s->esc = c == 'u' ? 2 : 0;
+		s->unit = 0;
+		return c && strchr("\"\\/bfnrtu", c) ? SC_MORE : refuse(why, "invalid escape in a string");
+	}
+	if (s->u.need || c >= 0x80)
+		return utf8_step(&s->u, c) ? refuse(why, "invalid UTF-8 in a string") : SC_MORE;
+	if (c < 0x20)
+		return refuse(why, "control character in a string");
+	if (c == '\\')
+		s->esc = 1;
+	if (c != '"')
+		return SC_MORE;
+	s->in_str = 0;
+	return SC_DONE;
+}
+
+/*
+ * Feeds one byte of a value. Only strings and brackets are followed; the
+ * rest of the grammar is left to cJSON, which sees every captured value.
+ */
+static int scan_byte(scan *s, unsigned char c, const char **why)
+{
+	int st;
+
+	if (s->in_str) {
+		st = scan_string_byte(s, c, why);
+		return st == SC_DONE && s->depth > s->base ? SC_MORE : st;
+	}
+	if (s->scalar)
+		return scalar_char(c) ? SC_MORE : SC_STOP;
+	if (c == '{' || c == '[')
+		return ++s->depth > ENV_MAX_DEPTH ?
+			refuse(why, "nested deeper than " STR(ENV_MAX_DEPTH) " levels") : SC_MORE;
+	if (c == '"')
+		s->in_str = 1;
+	else if (s->depth > s->base)
+		return (c == '}' || c == ']') && --s->depth == s->base ? SC_DONE : SC_MORE;
+	else if (scalar_char(c))
+		s->scalar = 1;
+	else
+		return refuse(why, "expected a value");
+	return SC_MORE;
+}
+
+static int is_ws(int c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Why text is not one JSON object the reader would take at depth base, or NULL. */
+static const char *object_fault(const char *text, unsigned base)
+{
+	const char *why = NULL;
+	int st = SC_MORE;
+	scan s;
+
+	scan_init(&s, base);
+	while (is_ws(*text))
+		text++;
+	if (*text != '{')
+		return "not a JSON object";
+	while (*text && st == SC_MORE)
+		st = scan_byte(&s, (unsigned char)*text++, &why);
+	if (st == SC_BAD)
+		return why;
+	while (is_ws(*text))
+		text++;
+	return st != SC_DONE || *text ? "not one complete JSON object" : NULL;
+}
+
+/* ---- the writer ---- */
+
+struct env_writer {
+	env_sink_fn sink;
+	void *ctx;
+	xbuf buf;          /* bytes not yet handed to the sink; always < ENV_CHUNK */
+	uint64_t written;  /* bytes put so far, to measure the header and each entity */
+	size_t count;
+	int open;          /* 0 once finished or once a write failed midway */
+};
+
+static xchg_status writer_nomem(xchg_err *err)
+{
+	return xerr(err, XCHG_ENOMEM, "message.json: out of memory");
+}
+
+static xchg_status flush(env_writer *w, xchg_err *err)
+{
+	xchg_status rc = XCHG_OK;
+
+	if (w->buf.len)
+		rc = w->sink(w->ctx, w->buf.data, w->buf.len, err);
+	xbuf_reset(&w->buf);
+	return rc;
+}
+
+/* Queues bytes; the sink gets whole chunks, so no call sees more than ENV_CHUNK. */
+static xchg_status put(env_writer *w, const char *p, size_t len, xchg_err *err)
+{
+	xchg_status rc;
+	size_t n;
+
+	w->written += len;
+	while (len) {
+		n = ENV_CHUNK - w->buf.len;
+		if (n > len)
+			n = len;
+		if (xbuf_add(&w->buf, p, n) < 0)
+			return writer_nomem(err);
+		p += n;
+		len -= n;
+		if (w->buf.len == ENV_CHUNK && (rc = flush(w, err)))
+			return rc;
+	}
+	return XCHG_OK;
+}
+
+static xchg_status put_text(env_writer *w, const char *s, xchg_err *err)
+{
+	return put(w, s, strlen(s), err);
+}
+
+/* s as a JSON string, or null for NULL. UTF-8 goes through as it is. */
+static xchg_status put_string(env_writer *w, const char *s, xchg_err *err)
+{
+	const char *run;
+	char esc[8];
+	xchg_status rc;
+
+	if (!s)
+		return put_text(w, "null", err);
+	if ((rc = put_text(w, "\"", err)))
+		return rc;
+	for (run = s; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		snprintf(esc, sizeof(esc), c < 0x20 ? "\\u%04x" : "\\%c", c);
+		if ((rc = put(w, run, (size_t)(s - run), err)) || (rc = put_text(w, esc, err)))
+			return rc;
+		run = s + 1;
+	}
+	if ((rc = put(w, run, (size_t)(s - run), err)))
+		return rc;
+	return put_text(w, "\"", err);
+}
+
+/* The reader checks encoding while it scans; the writer checks its C strings here. */
+static xchg_status check_utf8(const char *s, const char *where, const char *key,
+			      xchg_err *err)
+{
+	if (s && !utf8_valid(s))
+		return xerr(err, XCHG_EFAIL, "message.json: %s: \"%s\" is not valid UTF-8", where, key);
+	return XCHG_OK;
+}
+
+/* Refuses a header the reader would refuse, before a byte of it is written. */
+static xchg_status check_header(const env_header *h, xchg_err *err)
+{
+	const char *why;
+	const hfield *f;
+	xchg_status rc;
+
+	for (f = header_fields; f < HEADER_END; f++) {
+		const char *s = f->is_int ? "" : *(char **)field_at(h, f);
+
+		if (!s)
+			return xerr(err, XCHG_EFAIL, "message.json: header: \"%s\" is missing", f->key);
+		if ((rc = check_utf8(s, "header", f->key, err)))
+			return rc;
+	}
+	if ((why = header_fault(h)))
+		return xerr(err, XCHG_EFAIL, "message.json: header: %s", why);
+	return XCHG_OK;
+}
+
+static xchg_status put_header(env_writer *w, const env_header *h, xchg_err *err)
+{
+	const hfield *f;
+	uint64_t start;
+	char num[24];
+	xchg_status rc;
+
+	if ((rc = put_text(w, "{\"header\":", err)))
+		return rc;
+	start = w->written;
+	for (f = header_fields; f < HEADER_END; f++) {
+		if (f->is_int)
+			snprintf(num, sizeof(num), "%" PRId64, *(int64_t *)field_at(h, f));
+		if ((rc = put_text(w, f == header_fields ? "{" : ",", err)) ||
+		    (rc = put_string(w, f->key, err)) ||
+		    (rc = put_text(w, ":", err)) ||
+		    (rc = f->is_int ? put_text(w, num, err) :
+				      put_string(w, *(char **)field_at(h, f), err)))
+			return rc;
+	}
+	if ((rc = put_text(w, "}", err)))
+		return rc;
+	if (w->written - start > ENV_MAX_HEADER_BYTES)
+		return xerr(err, XCHG_EFAIL, "message.json: header: larger than %u bytes",
+			    ENV_MAX_HEADER_BYTES);
+	return put_text(w, ",\n\"body\":{\"entities\":[\n", err);
+}
+
+xchg_status env_writer_new(env_writer **out, const env_header *h,
+			   env_sink_fn sink, void *ctx, xchg_err *err)
+{
+	env_writer *w = NULL;
+	xchg_status rc;
+
+	*out = NULL;
+	if ((rc = check_header(h, err)))
+		goto done;
+	if (!(w = calloc(1, sizeof(*w))) || xbuf_reserve(&w->buf, ENV_CHUNK) < 0) {
+		rc = writer_nomem(err);
+		goto done;
+	}
+	w->sink = sink;
+	w->ctx = ctx;
+	w->open = 1;
+	if ((rc = put_header(w, h, err)))
+		goto done;
+	*out = w;
+	w = NULL;
+done:
+	env_writer_free(w);
+	return rc;
+}
+
+static xchg_status writer_closed(xchg_err *err)
+{
+	return xerr(err, XCHG_EFAIL, "message.json: the writer was finished or failed earlier");
+}
+
+/* Refuses an entity the reader would refuse, before a byte of it is written. */
+static xchg_status check_entity(size_t n, const char *type, const char *uuid,
+				const char *op, const char *updated_at,
+				const char *data_json, xchg_err *err)
+{
+	const char *why;
+	char where[40];
+	xchg_status rc;
+
+	snprintf(where, sizeof(where), "entity %zu", n);
+	if ((why = entity_fault(type, uuid, op, data_json ? DATA_OBJECT : DATA_NULL)))
+		return xerr(err, XCHG_EFAIL, "message.json: %s: %s", where, why);
+	if ((rc = check_utf8(type, where, "entity_type", err)) ||
+	    (rc = check_utf8(uuid, where, "entity_uuid", err)) ||
+	    (rc = check_utf8(updated_at, where, "updated_at", err)))
+		return rc;
+	if (data_json && (why = object_fault(data_json, DEPTH_ENTITY)))
+		return xerr(err, XCHG_EFAIL, "message.json: %s: \"data\": %s", where, why);
+	return XCHG_OK;
+}
+
+static xchg_status put_entity(env_writer *w, const char *type, const char *uuid,
+			      const char *op, const char *updated_at,
+			      const char *data_json, xchg_err *err)
+{
+	uint64_t start;
+	xchg_status rc;
+
+	if ((rc = put_text(w, w->count ? ",\n" : "", err)))
+		return rc;
+	start = w->written;
+	if ((rc = put_text(w, "{\"entity_type\":", err)) ||
+	    (rc = put_string(w, type, err)) ||
+	    (rc = put_text(w, ",\"entity_uuid\":", err)) ||
+	    (rc = put_string(w, uuid, err)) ||
+	    (rc = put_text(w, ",\"operation\":", err)) ||
+	    (rc = put_string(w, op, err)) ||
+	    (rc = put_text(w, ",\"updated_at\":", err)) ||
+	    (rc = put_string(w, updated_at, err)) ||
+	    (rc = put_text(w, ",\"data\":", err)) ||
+	    (rc = put_text(w, data_json ? data_json : "null", err)) ||
+	    (rc = put_text(w, "}", err)))
+		return rc;
+	if (w->written - start > ENV_MAX_ENTITY_BYTES)
+		return xerr(err, XCHG_EFAIL, "message.json: entity %zu: larger than %u bytes",
+			    w->count + 1, ENV_MAX_ENTITY_BYTES);
+	return XCHG_OK;
+}
+
+/*
+ * A refused entity leaves the writer as it was (nothing of it was written);
+ * a failure while writing leaves the output cut short, so the writer closes.
+ */
+xchg_status env_writer_entity(env_writer *w, const char *type, const char *uuid,
+			      const char *operation, const char *updated_at,
+			      const char *data_json, xchg_err *err)
+{
+	xchg_status rc;
+
+	if (!w->open)
+		return writer_closed(err);
+	if ((rc = check_entity(w->count + 1, type, uuid, operation, updated_at, data_json, err)))
+		return rc;
+	if ((rc = put_entity(w, type, uuid, operation, updated_at, data_json, err))) {
+		w->open = 0;
+		return rc;
+	}
+	w->count++;
+	return XCHG_OK;
+}
+
+xchg_status env_writer_finish(env_writer *w, xchg_err *err)
+{
+	xchg_status rc;
+
+	if (!w->open)
+		return writer_closed(err);
+	w->open = 0;
+	if ((rc = put_text(w, w->count ? "\n]}}\n" : "]}}\n", err)))
+		return rc;
+	return flush(w, err);
+}
+
+void env_writer_free(env_writer *w)
+{
+	if (!w)
+		return;
+	xbuf_free(&w->buf);
+	free(w);
+}
+
+/* ---- the reader ---- */
+
+typedef enum phase { PH_START, PH_HEADER, PH_ENTITIES, PH_DONE } phase;
+
+static const char *const top_keys[] = {"header", "body", NULL};
+static const char *const body_keys[] = {"entities", NULL};
+enum { KEY_HEADER, KEY_BODY };
+
+struct env_reader {
+	env_source_fn src;
+	void *ctx;
+	char *name;
+	unsigned char *in;     /* the current chunk of message.json */
+	size_t pos, len;
+	uint64_t off;          /* offset of in[0] in message.json */
+	int eof;
+	xchg_status failed;    /* an earlier call failed; the position in the input is lost */
+	phase phase;
+	int top_first, body_first, array_first; /* no member or element read yet */
+	char where[96];        /* what is being read, for messages */
+	char key[ENV_MAX_KEY_BYTES + 1];
+	xbuf cap;              /* the value being captured */
+	uint64_t cap_off;      /* its offset in message.json */
+	env_header header;
+	cJSON *tree;           /* the current entity */
+	env_entity entity;
+	size_t count;
+};
+
+static xchg_status bad(env_reader *r, xchg_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Every refusal reads "NAME: message.json: WHERE: REASON". */
+static xchg_status bad(env_reader *r, xchg_err *err, const char *fmt, ...)
+{
+	char msg[XCHG_ERRMSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return xerr(err, XCHG_EPACKET, "%s: message.json: %s%s%s", r->name, r->where,
+		    r->where[0] ? ": " : "", msg);
+}
+
+static xchg_status reader_nomem(env_reader *r, xchg_err *err)
+{
+	return xerr(err, XCHG_ENOMEM, "%s: message.json: out of memory", r->name);
+}
+
+static void set_where(env_reader *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void set_where(env_reader *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(r->where, sizeof(r->where), fmt, ap);
+	va_end(ap);
+}
+
+static uint64_t offset(const env_reader *r)
+{
+	return r->off + r->pos;
+}
+
+static xchg_status truncated(env_reader *r, xchg_err *err)
+{
+	return bad(r, err, "unexpected end of message.json");
+}
+
+/* Makes sure a byte is at in[pos] unless the input has ended. */
+static xchg_status fill(env_reader *r, xchg_err *err)
+{
+	size_t got = 0;
+	xchg_status rc;
+
+	if (r->pos < r->len || r->eof)
+		return XCHG_OK;
+	r->off += r->len;
+	r->pos = r->len = 0;
+	if ((rc = r->src(r->ctx, r->in, ENV_CHUNK, &got, err)))
+		return rc;
+	if (got > ENV_CHUNK)
+		return bad(r, err, "the source returned more bytes than asked for");
+	r->len = got;
+	r->eof = got == 0;
+	return XCHG_OK;
+}
+
+/* Skips whitespace; *c is the next byte, left unread, or -1 at the end. */
+static xchg_status skip_ws(env_reader *r, int *c, xchg_err *err)
+{
+	xchg_status rc;
+
+	for (;;) {
+		if ((rc = fill(r, err)))
+			return rc;
+		*c = r->pos < r->len ? r->in[r->pos] : -1;
+		if (!is_ws(*c))
+			return XCHG_OK;
+		r->pos++;
+	}
+}
+
+static xchg_status next_char(env_reader *r, int *c, xchg_err *err)
+{
+	xchg_status rc = skip_ws(r, c, err);
+
+	return rc || *c >= 0 ? rc : truncated(r, err);
+}
+
+static xchg_status unexpected(env_reader *r, const char *what, int c, xchg_err *err)
+{
+	if (c > 0x20 && c < 0x7f)
+		return bad(r, err, "expected %s at offset %" PRIu64 ", found '%c'", what, offset(r), c);
+	return bad(r, err, "expected %s at offset %" PRIu64 ", found byte 0x%02x", what, offset(r), c);
+}
+
+static xchg_status expect(env_reader *r, int want, const char *what, xchg_err *err)
+{
+	xchg_status rc;
+	int c;
+
+	if ((rc = next_char(r, &c, err)))
+		return rc;
+	if (c != want)
+		return unexpected(r, what, c, err);
+	r->pos++;
+	return XCHG_OK;
+}
+
+/* Appends in[start..pos) to the capture, refusing a value past limit. */
+static xchg_status keep(env_reader *r, size_t start, size_t limit, xchg_err *err)
+{
+	size_t n = r->pos - start;
+
+	if (n > limit - r->cap.len)
+		return bad(r, err, "larger than %zu bytes", limit);
+	if (xbuf_add(&r->cap, r->in + start, n) < 0)
+		return reader_nomem(r, err);
+	return XCHG_OK;
+}
+
+/*
+ * Copies the bytes of the next value (sitting at depth base) into r->cap,
+ * a chunk at a time, checking them on the way so that neither an oversized
+ * nor an overdeep value ever reaches cJSON.
+ */
+static xchg_status capture(env_reader *r, unsigned base, size_t limit, xchg_err *err)
+{
+	const char *why = NULL;
+	int st = SC_MORE, c;
+	size_t start;
+	xchg_status rc;
+	scan s;
+
+	if ((rc = next_char(r, &c, err)))
+		return rc;
+	scan_init(&s, base);
+	xbuf_reset(&r->cap);
+	r->cap_off = offset(r);
+	while (st == SC_MORE) {
+		if ((rc = fill(r, err)))
+			return rc;
+		if (r->pos == r->len)
+			return truncated(r, err);
+		start = r->pos;
+		while (r->pos < r->len && (st = scan_byte(&s, r->in[r->pos], &why)) == SC_MORE)
+			r->pos++;
+		if (st == SC_BAD)
+			return bad(r, err, "%s at offset %" PRIu64, why, offset(r));
+		if (st == SC_DONE)
+			r->pos++;
+		if ((rc = keep(r, start, limit, err)))
+			return rc;
+	}
+	return XCHG_OK;
+}
+
+/* Captures the next value and parses just that value. */
+static xchg_status read_value(env_reader *r, unsigned base, size_t limit,
+			      cJSON **out, xchg_err *err)
+{
+	const char *end = NULL;
+	xchg_status rc;
+
+	*out = NULL;
+	if ((rc = capture(r, base, limit, err)))
+		return rc;
+	/* The length counts the NUL: cJSON checks for it to refuse trailing bytes. */
+	if (!(*out = cJSON_ParseWithLengthOpts(r->cap.data, r->cap.len + 1, &end, 1)))
+		return bad(r, err, "not valid JSON at offset %" PRIu64,
+			   r->cap_off + (uint64_t)(end ? end - r->cap.data : 0));
+	return XCHG_OK;
+}
+
+/* Reads a member name (the scanner stands on its quote) into r->key. */
+static xchg_status read_key(env_reader *r, const char *container, unsigned depth,
+			    xchg_err *err)
+{
+	cJSON *key = NULL;
+	xchg_status rc;
+
+	set_where(r, "%s%skey", container, container[0] ? " " : "");
+	if ((rc = read_value(r, depth, ENV_MAX_KEY_BYTES, &key, err)) == XCHG_OK)
+		snprintf(r->key, sizeof(r->key), "%s", cJSON_GetStringValue(key));
+	cJSON_Delete(key);
+	set_where(r, "%s", container);
+	return rc;
+}
+
+/*
+ * Walks the members of the object the reader is in, parsing and dropping
+ * unknown ones (kept for forward compatibility), up to the next member named
+ * in known[] (*which is its index, the reader stands on its value) or the
+ * closing brace (*which is -1). *first says no member was read yet.
+ */
+static xchg_status next_known(env_reader *r, const char *container, unsigned depth,
+			      int *first, const char *const known[], int *which,
+			      xchg_err *err)
+{
+	cJSON *skipped;
+	xchg_status rc;
+	int c;
+
+	for (;;) {
+		set_where(r, "%s", container);
+		if ((rc = next_char(r, &c, err)))
+			return rc;
+		if (c == '}') {
+			r->pos++;
+			*which = -1;
+			return XCHG_OK;
+		}
+		if (!*first) {
+			if (c != ',')
+				return unexpected(r, "',' or '}'", c, err);
+			r->pos++;
+			if ((rc = next_char(r, &c, err)))
+				return rc;
+		}
+		*first = 0;
+		if (c != '"')
+			return unexpected(r, "a member name", c, err);
+		if ((rc = read_key(r, container, depth, err)) ||
+		    (rc = expect(r, ':', "':'", err)))
+			return rc;
+		for (*which = 0; known[*which]; ++*which)
+			if (strcmp(r->key, known[*which]) == 0)
+				return XCHG_OK;
+		set_where(r, "member \"%.40s\"", r->key);
+		if ((rc = read_value(r, depth, ENV_MAX_ENTITY_BYTES, &skipped, err)))
+			return rc;
+		cJSON_Delete(skipped);
+	}
+}
+
+/* Finds key in obj; a key given twice is refused, as which one counts would be the parser's whim. */
+static xchg_status member(env_reader *r, const cJSON *obj, const char *key,
+			  const cJSON **out, xchg_err *err)
+{
+	const cJSON *it;
+
+	*out = NULL;
+	cJSON_ArrayForEach(it, obj) {
+		if (!it->string || strcmp(it->string, key) != 0)
+			continue;
+		if (*out)
+			return bad(r, err, "\"%s\" appears twice", key);
+		*out = it;
+	}
+	return XCHG_OK;
+}
+
+static xchg_status take_string(env_reader *r, const cJSON *obj, const char *key,
+			       char **out, xchg_err *err)
+{
+	const cJSON *it;
+	xchg_status rc;
+
+	if ((rc = member(r, obj, key, &it, err)))
+		return rc;
+	if (!cJSON_IsString(it))
+		return bad(r, err, "\"%s\" is missing or not a string", key);
+	if (!(*out = strdup(it->valuestring)))
+		return reader_nomem(r, err);
+	return XCHG_OK;
+}
+
+/*
+ * cJSON keeps numbers as doubles, so only whole numbers within 2^53 are
+ * exact. Beyond that the value is set just past the limit, for
+ * header_fault to refuse with the range in its message.
+ */
+static xchg_status take_int(env_reader *r, const cJSON *obj, const char *key,
+			    int64_t *out, xchg_err *err)
+{
+	const cJSON *it;
+	xchg_status rc;
+	double d;
+
+	if ((rc = member(r, obj, key, &it, err)))
+		return rc;
+	if (!cJSON_IsNumber(it))
+		return bad(r, err, "\"%s\" is missing or not a number", key);
+	d = it->valuedouble;
+	if (d > (double)ENV_MAX_INT)
+		*out = ENV_MAX_INT + 1;
+	else if (d < -(double)ENV_MAX_INT)
+		*out = -ENV_MAX_INT - 1;
+	else if ((double)(*out = (int64_t)d) != d)
+		return bad(r, err, "\"%s\" is not a whole number", key);
+	return XCHG_OK;
+}
+
+static xchg_status parse_header(env_reader *r, const cJSON *obj, xchg_err *err)
+{
+	const char *why;
+	const hfield *f;
+	xchg_status rc;
+
+	if (!cJSON_IsObject(obj))
+		return bad(r, err, "must be an object");
+	for (f = header_fields; f < HEADER_END; f++)
+		if ((rc = f->is_int ? take_int(r, obj, f->key, field_at(&r->header, f), err) :
+				      take_string(r, obj, f->key, field_at(&r->header, f), err)))
+			return rc;
+	if ((why = header_fault(&r->header)))
+		return bad(r, err, "%s", why);
+	return XCHG_OK;
+}
+
+/* "header" must come before "body": that is what lets a reader stream the entities. */
+static xchg_status read_header(env_reader *r, xchg_err *err)
+{
+	cJSON *tree = NULL;
+	xchg_status rc;
+	int which;
+
+	set_where(r, "%s", "");
+	if ((rc = expect(r, '{', "'{'", err)) ||
+	    (rc = next_known(r, "", DEPTH_TOP, &r->top_first, top_keys, &which, err)))
+		return rc;
+	if (which != KEY_HEADER)
+		return bad(r, err, "%s", which < 0 ? "\"header\" is missing" :
+						   "\"body\" comes before \"header\"");
+	set_where(r, "header");
+	if ((rc = read_value(r, DEPTH_TOP, ENV_MAX_HEADER_BYTES, &tree, err)) == XCHG_OK &&
+	    (rc = parse_header(r, tree, err)) == XCHG_OK)
+		r->phase = PH_HEADER;
+	cJSON_Delete(tree);
+	return rc;
+}
+
+/* From after the header to just inside the "entities" array. */
+static xchg_status open_entities(env_reader *r, xchg_err *err)
+{
+	xchg_status rc;
+	int which;
+
+	if ((rc = next_known(r, "", DEPTH_TOP, &r->top_first, top_keys, &which, err)))
+		return rc;
+	if (which != KEY_BODY)
+		return bad(r, err, "%s", which < 0 ? "\"body\" is missing" :
+						   "\"header\" appears twice");
+	set_where(r, "body");
+	if ((rc = expect(r, '{', "'{'", err)) ||
+	    (rc = next_known(r, "body", DEPTH_BODY, &r->body_first, body_keys, &which, err)))
+		return rc;
+	if (which < 0)
+		return bad(r, err, "\"entities\" is missing");
+	if ((rc = expect(r, '[', "'['", err)))
+		return rc;
+	r->phase = PH_ENTITIES;
+	r->array_first = 1;
+	return XCHG_OK;
+}
+
+/* Steps over the comma before the next entity; *more is 0 past the closing bracket. */
+static xchg_status next_element(env_reader *r, int *more, xchg_err *err)
+{
+	xchg_status rc;
+	int c;
+
+	set_where(r, "entities");
+	if ((rc = next_char(r, &c, err)))
+		return rc;
+	if (!(*more = c != ']')) {
+		r->pos++;
+		return XCHG_OK;
+	}
+	if (!r->array_first) {
+		if (c != ',')
+			return unexpected(r, "',' or ']'", c, err);
+		r->pos++;
+	}
+	r->array_first = 0;
+	return XCHG_OK;
+}
+
+static data_kind kind_of(const cJSON *data)
+{
+	return cJSON_IsNull(data) ? DATA_NULL : cJSON_IsObject(data) ? DATA_OBJECT : DATA_OTHER;
+}
+
+static xchg_status parse_entity(env_reader *r, xchg_err *err)
+{
+	const cJSON *type, *uuid, *op, *updated, *data;
+	env_entity *e = &r->entity;
+	const char *why;
+	xchg_status rc;
+
+	if (!cJSON_IsObject(r->tree))
+		return bad(r, err, "must be an object");
+	if ((rc = member(r, r->tree, "entity_type", &type, err)) ||
+	    (rc = member(r, r->tree, "entity_uuid", &uuid, err)) ||
+	    (rc = member(r, r->tree, "operation", &op, err)) ||
+	    (rc = member(r, r->tree, "updated_at", &updated, err)) ||
+	    (rc = member(r, r->tree, "data", &data, err)))
+		return rc;
+	if (updated && !cJSON_IsNull(updated) && !cJSON_IsString(updated))
+		return bad(r, err, "\"updated_at\" must be a string or null");
+	if ((why = entity_fault(cJSON_GetStringValue(type), cJSON_GetStringValue(uuid),
+				cJSON_GetStringValue(op), data ? kind_of(data) : DATA_OTHER)))
+		return bad(r, err, "%s", why);
+	e->type = type->valuestring;
+	e->uuid = uuid->valuestring;
+	e->operation = op->valuestring;
+	e->updated_at = cJSON_GetStringValue(updated);
+	e->data = cJSON_IsObject(data) ? data : NULL;
+	e->index = r->count++;
+	return XCHG_OK;
+}
+
+static xchg_status read_entity(env_reader *r, const env_entity **e, xchg_err *err)
+{
+	xchg_status rc;
+
+	set_where(r, "entity %zu", r->count + 1);
+	if ((rc = read_value(r, DEPTH_ARRAY, ENV_MAX_ENTITY_BYTES, &r->tree, err)) ||
+	    (rc = parse_entity(r, err)))
+		return rc;
+	*e = &r->entity;
+	return XCHG_OK;
+}
+
+/* After the array: the rest of "body" and of the top level, then only whitespace. */
+static xchg_status finish(env_reader *r, xchg_err *err)
+{
+	xchg_status rc;
+	int which, c;
+
+	if ((rc = next_known(r, "body", DEPTH_BODY, &r->body_first, body_keys, &which, err)))
+		return rc;
+	if (which >= 0)
+		return bad(r, err, "\"%s\" appears twice", body_keys[which]);
+	if ((rc = next_known(r, "", DEPTH_TOP, &r->top_first, top_keys, &which, err)))
+		return rc;
+	if (which >= 0)
+		return bad(r, err, "\"%s\" appears twice", top_keys[which]);
+	if ((rc = skip_ws(r, &c, err)))
+		return rc;
+	if (c >= 0)
+		return unexpected(r, "the end of message.json", c, err);
+	r->phase = PH_DONE;
+	return XCHG_OK;
+}
+
+static xchg_status next_entity(env_reader *r, const env_entity **e, xchg_err *err)
+{
+	xchg_status rc;
+	int more;
+
+	if (r->phase == PH_START && (rc = read_header(r, err)))
+		return rc;
+	if (r->phase == PH_HEADER && (rc = open_entities(r, err)))
+		return rc;
+	if (r->phase == PH_DONE)
+		return XCHG_OK;
+	if ((rc = next_element(r, &more, err)))
+		return rc;
+	return more ? read_entity(r, e, err) : finish(r, err);
+}
+
+xchg_status env_reader_new(env_reader **out, env_source_fn src, void *ctx,
+			   const char *name, xchg_err *err)
+{
+	env_reader *r;
+
+	*out = NULL;
+	if (!(r = calloc(1, sizeof(*r))) || !(r->name = strdup(name)) ||
+	    !(r->in = malloc(ENV_CHUNK))) {
+		env_reader_free(r);
+		return xerr(err, XCHG_ENOMEM, "%s: message.json: out of memory", name);
+	}
+	r->src = src;
+	r->ctx = ctx;
+	r->top_first = r->body_first = 1;
+	*out = r;
+	return XCHG_OK;
+}
+
+/* Once a call failed the reader's place in the input is lost; later calls say so. */
+static xchg_status reader_stopped(env_reader *r, xchg_err *err)
+{
+	return xerr(err, r->failed, "%s: message.json: reading stopped at an earlier error",
+		    r->name);
+}
+
+/* The header stays readable after a later failure: it was read and checked whole. */
+xchg_status env_reader_header(env_reader *r, const env_header **h, xchg_err *err)
+{
+	xchg_status rc;
+
+	*h = NULL;
+	if (r->phase == PH_START) {
+		if (r->failed)
+			return reader_stopped(r, err);
+		if ((rc = read_header(r, err))) {
+			r->failed = rc;
+			return rc;
+		}
+	}
+	*h = &r->header;
+	return XCHG_OK;
+}
+
+/*
+ * Reads the header first when env_reader_header was not called, so a caller
+ * that only wants the entities may skip it; the header is checked either way.
+ * Past the end it keeps answering *e = NULL.
+ */
+xchg_status env_reader_next(env_reader *r, const env_entity **e, xchg_err *err)
+{
+	xchg_status rc;
+
+	*e = NULL;
+	cJSON_Delete(r->tree);
+	r->tree = NULL;
+	if (r->failed)
+		return reader_stopped(r, err);
+	if ((rc = next_entity(r, e, err))) {
+		*e = NULL;
+		r->failed = rc;
+	}
+	return rc;
+}
+
+void env_reader_free(env_reader *r)
+{
+	if (!r)
+		return;
+	env_header_clear(&r->header);
+	cJSON_Delete(r->tree);
+	xbuf_free(&r->cap);
+	free(r->in);
+	free(r->name);
+	free(r);
+}
+
+void env_header_clear(env_header *h)
+{
+	const hfield *f;
+
+	if (!h)
+		return;
+	for (f = header_fields; f < HEADER_END; f++)
+		if (!f->is_int)
+			free(*(char **)field_at(h, f));
+	memset(h, 0, sizeof(*h));
+}

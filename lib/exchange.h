@@ -1,0 +1,14 @@
+/* Export and import: the protocol of DESIGN.md 4, over the modules below it. */
+#ifndef XCHG_EXCHANGE_H
+#define XCHG_EXCHANGE_H
+
+#include "db.h"
+#include "nodes.h"
+
+/* pkt_<sender>_<recipient>_<packet_no>.zip; the caller frees it. */
+char *exchange_packet_name(const char *sender, const char *recipient, int64_t packet_no);
+xchg_status exchange_self(xchg_db *db, node_row *self, xchg_err *err);
+xchg_status exchange_export(xchg_db *db, const node_row *self, const char *peer_code,
+			    const char *dir, xchg_export_result *res, xchg_err *err);
+
+#endif

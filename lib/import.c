@@ -1,0 +1,469 @@
+/*
+ * Import: packets from files and folders, each sender's in ascending number,
+ * each applied in one transaction that commits only once the signature has
+ * verified; then an acknowledgement to every sender something came from.
+ */
+#include "exchange.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <libgen.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "changes.h"
+#include "conflict.h"
+#include "envelope.h"
+#include "keys.h"
+#include "packet.h"
+#include "row_json.h"
+
+typedef struct candidate {
+	char *path;
+	int named;       /* named on the command line, not found in a folder */
+	env_header h;
+} candidate;
+
+typedef struct candidates {
+	candidate *v;
+	size_t n;
+} candidates;
+
+typedef struct import_run {
+	xchg_db *db;
+	node_row self;
+	xchg_import_cb cb;
+	void *ctx;
+	int failed;
+} import_run;
+
+static void emit(import_run *run, xchg_outcome outcome, const char *path, const env_header *h,
+		 int64_t entities, int64_t conflicts, const char *message)
+{
+	xchg_import_event ev = {outcome, path, h ? h->sender : NULL, h ? h->packet_no : 0,
+				entities, conflicts, message};
+
+	if (outcome == XCHG_REFUSED)
+		run->failed = 1;
+	if (run->cb)
+		run->cb(&ev, run->ctx);
+}
+
+static xchg_status add_candidate(candidates *c, const char *path, int named, xchg_err *err)
+{
+	candidate *grown;
+
+	if (!(grown = realloc(c->v, (c->n + 1) * sizeof(*grown))))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	c->v = grown;
+	memset(&c->v[c->n], 0, sizeof(c->v[0]));
+	if (!(c->v[c->n].path = strdup(path)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	c->v[c->n++].named = named;
+	return XCHG_OK;
+}
+
+static void candidates_free(candidates *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->n; i++) {
+		free(c->v[i].path);
+		env_header_clear(&c->v[i].h);
+	}
+	free(c->v);
+}
+
+static int is_packet_name(const char *name)
+{
+	size_t len = strlen(name);
+
+	/* Hidden files include the exporters' temporaries, never complete. */
+	return name[0] != '.' && len > 4 && strcmp(name + len - 4, ".zip") == 0;
+}
+
+static int by_name(const struct dirent **a, const struct dirent **b)
+{
+	return strcmp((*a)->d_name, (*b)->d_name);
+}
+
+static xchg_status scan_folder(candidates *c, const char *dir, xchg_err *err)
+{
+	struct dirent **names = NULL;
+	struct stat sb;
+	char *path;
+	int n, i;
+	xchg_status rc = XCHG_OK;
+
+	if ((n = scandir(dir, &names, NULL, by_name)) < 0)
+		return xerr(err, XCHG_EIO, "%s: cannot list folder: %s", dir, strerror(errno));
+	for (i = 0; i < n; i++) {
+		if (!rc && is_packet_name(names[i]->d_name)) {
+			if (!(path = xstrdup_printf("%s/%s", dir, names[i]->d_name)))
+				rc = xerr(err, XCHG_ENOMEM, "out of memory");
+			else if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode))
+				rc = add_candidate(c, path, 0, err);
+			free(path);
+		}
+		free(names[i]);
+	}
+	free(names);
+	return rc;
+}
+
+static xchg_status gather(candidates *c, const char *const *paths, size_t npaths, xchg_err *err)
+{
+	struct stat sb;
+	size_t i;
+	xchg_status rc;
+
+	for (i = 0; i < npaths; i++) {
+		if (stat(paths[i], &sb) != 0)
+			return xerr(err, XCHG_EIO, "%s: %s", paths[i], strerror(errno));
+		rc = S_ISDIR(sb.st_mode) ? scan_folder(c, paths[i], err)
+					 : add_candidate(c, paths[i], 1, err);
+		if (rc)
+			return rc;
+	}
+	return XCHG_OK;
+}
+
+/* An open packet with its envelope reader. */
+typedef struct opened {
+	packet_reader *pr;
+	env_reader *er;
+	const env_header *h;
+} opened;
+
+static void opened_close(opened *o)
+{
+	env_reader_free(o->er);
+	packet_reader_free(o->pr);
+	memset(o, 0, sizeof(*o));
+}
+
+static xchg_status open_packet(opened *o, const char *path, xchg_err *err)
+{
+	xchg_status rc;
+
+	memset(o, 0, sizeof(*o));
+	if ((rc = packet_reader_open(&o->pr, path, err)) ||
+	    (rc = env_reader_new(&o->er, packet_reader_read, o->pr, path, err)) ||
+	    (rc = env_reader_header(o->er, &o->h, err)))
+		opened_close(o);
+	return rc;
+}
+
+static xchg_status copy_header(env_header *dst, const env_header *src, xchg_err *err)
+{
+	dst->packet_no = src->packet_no;
+	dst->ack_packet_no = src->ack_packet_no;
+	if (!(dst->message_id = xstrdup(src->message_id)) ||
+	    !(dst->schema_version = xstrdup(src->schema_version)) ||
+	    !(dst->sender = xstrdup(src->sender)) || !(dst->recipient = xstrdup(src->recipient)) ||
+	    !(dst->created_at = xstrdup(src->created_at)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	return XCHG_OK;
+}
+
+/* Reads every candidate's header; drops those for other nodes that a folder held. */
+static void read_headers(import_run *run, candidates *c)
+{
+	opened o;
+	xchg_err err;
+	size_t i, kept = 0;
+
+	for (i = 0; i < c->n; i++) {
+		candidate *cd = &c->v[i];
+		int keep = 0;
+
+		if (open_packet(&o, cd->path, &err) || copy_header(&cd->h, o.h, &err)) {
+			emit(run, XCHG_REFUSED, cd->path, NULL, 0, 0, err.msg);
+		} else if (strcmp(cd->h.recipient, run->self.code) != 0) {
+			/* A shared folder serves many links: other nodes' packets are theirs. */
+			if (cd->named) {
+				xerr(&err, XCHG_EPACKET, "%s: addressed to %s, not to this node (%s)",
+				     cd->path, cd->h.recipient, run->self.code);
+				emit(run, XCHG_REFUSED, cd->path, &cd->h, 0, 0, err.msg);
+			}
+		} else {
+			keep = 1;
+		}
+		opened_close(&o);
+		if (keep) {
+			c->v[kept++] = *cd;
+		} else {
+			free(cd->path);
+			env_header_clear(&cd->h);
+		}
+	}
+	c->n = kept;
+}
+
+static int by_sender_and_number(const void *pa, const void *pb)
+{
+	const candidate *a = pa, *b = pb;
+	int cmp = strcmp(a->h.sender, b->h.sender);
+
+	if (cmp)
+		return cmp;
+	if (a->h.packet_no != b->h.packet_no)
+		return a->h.packet_no < b->h.packet_no ? -1 : 1;
+	return strcmp(a->path, b->path);
+}
+
+typedef struct applied {
+	int64_t received;  /* entities the packet carried */
+	int64_t entities;  /* of those, applied here */
+	int64_t conflicts;
+	int duplicate;
+} applied;
+
+static xchg_status apply_entity(import_run *run, const node_row *sender,
+				const env_entity *in, applied *a, xchg_err *err)
+{
+	const plan_entity *e = plan_find(run->db->plan, in->type);
+	char now[32];
+	int found = 0, wins = 1;
+	xchg_status rc;
+
+	a->received++;
+	if (!e)
+		return xerr(err, XCHG_EPACKET, "unknown entity type \"%.64s\" (not in this node's plan)",
+			    in->type);
+	if ((rc = changes_find(run->db->st, sender->id, e->type, in->uuid, &found, err)))
+		return rc;
+	if (found) {
+		if ((rc = conflict_resolve(run->db, &run->self, sender, e, in, &wins, err)))
+			return rc;
+		a->conflicts++;
+		if (!wins)
+			return XCHG_OK;
+	}
+	xnow_iso(now);
+	if (strcmp(in->operation, "DELETE") == 0)
+		rc = row_json_delete(run->db, e, in->uuid, in->updated_at ? in->updated_at : now, err);
+	else
+		rc = row_json_apply(run->db, e, in->uuid, in->updated_at ? in->updated_at : now,
+				    in->data, err);
+	if (!rc)
+		a->entities++;
+	return rc;
+}
+
+static xchg_status apply_entities(import_run *run, const node_row *sender, opened *o,
+				  applied *a, xchg_err *err)
+{
+	const env_entity *in = NULL;
+	xchg_status rc;
+
+	while (!(rc = env_reader_next(o->er, &in, err)) && in) {
+		if ((rc = apply_entity(run, sender, in, a, err)))
+			return xerr_prefix(err, "%s: entity %zu (%s %s)", packet_reader_path(o->pr),
+					   in->index + 1, in->type, in->uuid);
+	}
+	return rc;
+}
+
+/* Acks only move forward, so an old or repeated ack is a no-op (DESIGN.md 4.5). */
+static xchg_status take_ack(import_run *run, const node_row *sender, const env_header *h,
+			    const char *path, xchg_err *err)
+{
+	xvalue p[2] = {xv_int(h->ack_packet_no), xv_text(sender->id)};
+	xchg_status rc;
+
+	if (h->ack_packet_no > sender->sent_packet_no)
+		return xerr(err, XCHG_EPACKET,
+			    "%s: acknowledges packet %lld, but only %lld were sent to %s",
+			    path, (long long)h->ack_packet_no, (long long)sender->sent_packet_no,
+			    sender->code);
+	if (h->ack_packet_no <= sender->acked_packet_no)
+		return XCHG_OK;
+	if ((rc = changes_purge(run->db->st, sender->id, h->ack_packet_no, err)))
+		return rc;
+	return store_run(run->db->st, "UPDATE sync_nodes SET acked_packet_no = ? WHERE id = ?",
+			 p, 2, NULL, err);
+}
+
+static xchg_status mark_received(import_run *run, const node_row *sender, int64_t n,
+				 xchg_err *err)
+{
+	char now[32];
+	xvalue p[3];
+
+	xnow_iso(now);
+	p[0] = xv_int(n);
+	p[1] = xv_text(now);
+	p[2] = xv_text(sender->id);
+	if (store_run(run->db->st, "UPDATE sync_nodes SET received_packet_no = ?, last_sync_in = ?"
+				   " WHERE id = ?", p, 3, NULL, err))
+		return err->code;
+	return store_run(run->db->st, "DELETE FROM sync_apply", NULL, 0, NULL, err);
+}
+
+static xchg_status check_sender(import_run *run, const char *path, const env_header *h,
+				node_row *sender, unsigned char *pk, xchg_err *err)
+{
+	long mine = plan_version_major(run->db->plan->schema_version);
+	int found = 0;
+	xchg_status rc;
+
+	if ((rc = nodes_by_code(run->db->st, h->sender, sender, &found, err)))
+		return rc;
+	if (!found || sender->is_self)
+		return xerr(err, XCHG_EPACKET, "%s: %s %s", path,
+			    found ? "comes from this node itself, sender" : "unknown sender", h->sender);
+	if (!sender->public_key || keys_decode_public(sender->public_key, pk, err))
+		return xerr(err, XCHG_EPACKET, "%s: sender %s has no valid public key registered",
+			    path, h->sender);
+	if (plan_version_major(h->schema_version) != mine)
+		return xerr(err, XCHG_EPACKET, "%s: schema_version %s does not match this node's plan (%s)",
+			    path, h->schema_version, run->db->plan->schema_version);
+	return XCHG_OK;
+}
+
+/*
+ * One packet, all or nothing (DESIGN.md 4.7). Entities are applied as they
+ * stream in, inside the transaction; the signature is checked once the
+ * whole message has been read, and only then does anything commit.
+ */
+static xchg_status import_one(import_run *run, const char *path, applied *a, xchg_err *err)
+{
+	opened o = {0};
+	node_row sender = {0};
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	xvalue origin;
+	int in_tx = 0;
+	xchg_status rc;
+
+	memset(a, 0, sizeof(*a));
+	if ((rc = open_packet(&o, path, err)) || (rc = store_begin(run->db->st, err)))
+		goto done;
+	in_tx = 1;
+	if ((rc = check_sender(run, path, o.h, &sender, pk, err)))
+		goto done;
+	a->duplicate = o.h->packet_no <= sender.received_packet_no;
+	/* The ack goes first: a change the peer has confirmed is no conflict. */
+	if ((rc = take_ack(run, &sender, o.h, path, err)))
+		goto done;
+	if (!a->duplicate) {
+		origin = xv_text(sender.id);
+		if ((rc = store_run(run->db->st, "INSERT INTO sync_apply (node_id) VALUES (?)",
+				    &origin, 1, NULL, err)) ||
+		    (rc = apply_entities(run, &sender, &o, a, err)) ||
+		    (rc = mark_received(run, &sender, o.h->packet_no, err)))
+			goto done;
+	}
+	if ((rc = packet_reader_verify(o.pr, pk, err)))
+		goto done;
+	if ((rc = store_commit(run->db->st, err)))
+		goto done;
+	in_tx = 0;
+done:
+	if (in_tx)
+		store_rollback(run->db->st);
+	node_row_clear(&sender);
+	opened_close(&o);
+	return rc;
+}
+
+typedef struct ack_target {
+	const char *sender;
+	char *dir;
+} ack_target;
+
+static xchg_status write_acks(import_run *run, const ack_target *acks, size_t n, xchg_err *err)
+{
+	xchg_export_result res;
+	size_t i;
+	xchg_status rc = XCHG_OK;
+
+	for (i = 0; i < n; i++) {
+		if ((rc = exchange_export(run->db, &run->self, acks[i].sender, acks[i].dir, &res, err))) {
+			emit(run, XCHG_REFUSED, acks[i].dir, NULL, 0, 0, err->msg);
+			continue;
+		}
+		{
+			env_header h = {.sender = run->self.code, .packet_no = res.packet_no};
+
+			emit(run, XCHG_ACK_WRITTEN, res.path, &h, res.entities, 0, NULL);
+		}
+		xchg_export_result_clear(&res);
+	}
+	return rc;
+}
+
+static char *folder_of(const char *path)
+{
+	char *copy = strdup(path), *dir;
+
+	if (!copy)
+		return NULL;
+	dir = strdup(dirname(copy));
+	free(copy);
+	return dir;
+}
+
+static xchg_status apply_all(import_run *run, candidates *c, const char *ack_dir, xchg_err *err)
+{
+	ack_target *acks = NULL;
+	size_t nacks = 0, i;
+	applied a;
+	xchg_err one;
+	xchg_status rc = XCHG_OK;
+
+	if (c->n && !(acks = calloc(c->n, sizeof(*acks))))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	qsort(c->v, c->n, sizeof(c->v[0]), by_sender_and_number);
+	for (i = 0; i < c->n && !rc; i++) {
+		candidate *cd = &c->v[i];
+
+		if (import_one(run, cd->path, &a, &one)) {
+			if (one.code == XCHG_ENOMEM)
+				rc = xerr(err, XCHG_ENOMEM, "%s", one.msg);
+			emit(run, XCHG_REFUSED, cd->path, &cd->h, 0, 0, one.msg);
+			continue;
+		}
+		if (a.duplicate) {
+			emit(run, XCHG_SKIPPED, cd->path, &cd->h, 0, 0, "duplicate: applied before");
+			continue;
+		}
+		emit(run, XCHG_APPLIED, cd->path, &cd->h, a.entities, a.conflicts, NULL);
+		/* A packet without entities (an acknowledgement) needs no answer:
+		 * answering it would make two nodes ping-pong empty packets. */
+		if (a.received == 0)
+			continue;
+		if (nacks == 0 || strcmp(acks[nacks - 1].sender, cd->h.sender) != 0)
+			acks[nacks++].sender = cd->h.sender;
+		free(acks[nacks - 1].dir);
+		if (!(acks[nacks - 1].dir = ack_dir ? strdup(ack_dir) : folder_of(cd->path)))
+			rc = xerr(err, XCHG_ENOMEM, "out of memory");
+	}
+	if (!rc)
+		rc = write_acks(run, acks, nacks, err);
+	for (i = 0; i < nacks; i++)
+		free(acks[i].dir);
+	free(acks);
+	return rc;
+}
+
+xchg_status xchg_import(xchg_db *db, const char *const *paths, size_t npaths,
+			const char *ack_dir, xchg_import_cb cb, void *ctx, xchg_err *err)
+{
+	import_run run = {.db = db, .cb = cb, .ctx = ctx};
+	candidates c = {0};
+	xchg_status rc;
+
+	if ((rc = db_ready(db, err)) || (rc = exchange_self(db, &run.self, err)))
+		return rc;
+	if (!(rc = gather(&c, paths, npaths, err))) {
+		read_headers(&run, &c);
+		rc = apply_all(&run, &c, ack_dir, err);
+	}
+	if (!rc && run.failed)
+		rc = xerr(err, XCHG_EPACKET, "some packets were refused");
+	candidates_free(&c);
+	node_row_clear(&run.self);
+	return rc;
+}

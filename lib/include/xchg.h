@@ -1,0 +1,182 @@
+/*
+ * xchg: keeps databases in step across often-offline offices by exchanging
+ * signed, numbered packet files (see formats/PACKET.md).
+ *
+ * This is the library's only public header. Every function that can fail
+ * returns an xchg_status and fills the caller's xchg_err with a message that
+ * names the object and the reason. Handles are opaque; each result type has
+ * its own free function, and the caller owns whatever a function hands out.
+ * The library never prints and never exits.
+ */
+#ifndef XCHG_H
+#define XCHG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Status codes. They double as the command-line tool's exit codes. */
+typedef enum xchg_status {
+	XCHG_OK = 0,
+	XCHG_EFAIL = 1,     /* something asked for was not done (see the message) */
+	XCHG_EUSAGE = 2,    /* bad arguments or options */
+	XCHG_EDB = 3,       /* the database cannot be opened, is not set up, or failed */
+	XCHG_EPACKET = 4,   /* a packet was refused: unreadable, tampered, misaddressed */
+	XCHG_EIO = 5,       /* a file or folder could not be read or written */
+	XCHG_ENOMEM = 6,    /* out of memory */
+	XCHG_ENOTFOUND = 7, /* a named node, packet or entity does not exist */
+	XCHG_ENOTIMPL = 8   /* the feature is not built yet */
+} xchg_status;
+
+#define XCHG_ERRMSG_MAX 1024
+
+/* The caller's error record; lives on the caller's stack, needs no freeing. */
+typedef struct xchg_err {
+	xchg_status code;
+	char msg[XCHG_ERRMSG_MAX];
+} xchg_err;
+
+/* A node database (a center or a desktop) and its exchange plan. */
+typedef struct xchg_db xchg_db;
+
+/* xchg_open flags */
+#define XCHG_OPEN_CREATE 1u /* create the database if it does not exist (init) */
+
+/*
+ * Opens the database named by url: "sqlite:PATH" or a plain PATH.
+ * "postgresql://..." is recognised and refused as not built yet.
+ */
+xchg_status xchg_open(xchg_db **out, const char *url, unsigned flags,
+		      xchg_err *err);
+void xchg_close(xchg_db *db);
+
+/* True when code is a valid node code: 1 to 64 of [A-Za-z0-9._-]. */
+int xchg_code_valid(const char *code);
+
+typedef struct xchg_init_opts {
+	const char *code;      /* this node's code */
+	const char *name;      /* display name; NULL for the code */
+	const char *plan_path; /* the exchange plan (formats/PLAN.md) */
+	int master;            /* nonzero: this node is the center */
+} xchg_init_opts;
+
+/*
+ * Prepares the database: sync tables, the plan, uuid/updated_at/is_deleted
+ * columns, registration triggers, this node's key pair. Safe to run again:
+ * *already is set to 1 when the node was initialized before.
+ */
+xchg_status xchg_init(xchg_db *db, const xchg_init_opts *opts, int *already,
+		      xchg_err *err);
+
+/* This node's public key as one line of text; the caller frees it. */
+xchg_status xchg_public_key(xchg_db *db, char **out, xchg_err *err);
+
+/* Registers a peer. A desktop accepts exactly one peer: the center. */
+xchg_status xchg_node_add(xchg_db *db, const char *code, const char *name,
+			  const char *public_key, xchg_err *err);
+
+typedef struct xchg_export_result {
+	char *path;          /* the published packet file */
+	int64_t packet_no;
+	int64_t ack_packet_no;
+	int64_t entities;    /* number of entities in the packet */
+} xchg_export_result;
+
+/* Writes the next packet for peer into out_dir (NULL for "."). */
+xchg_status xchg_export(xchg_db *db, const char *peer, const char *out_dir,
+			xchg_export_result *res, xchg_err *err);
+void xchg_export_result_clear(xchg_export_result *res);
+
+typedef enum xchg_outcome {
+	XCHG_APPLIED = 0,
+	XCHG_SKIPPED = 1,   /* a duplicate: already applied before */
+	XCHG_REFUSED = 2,   /* not applied; the message says why */
+	XCHG_ACK_WRITTEN = 3 /* an acknowledgement packet was written */
+} xchg_outcome;
+
+/* One line of an import's report. Strings belong to the library. */
+typedef struct xchg_import_event {
+	xchg_outcome outcome;
+	const char *path;
+	const char *sender;     /* NULL when the header could not be read */
+	int64_t packet_no;
+	int64_t entities;       /* entities applied */
+	int64_t conflicts;      /* conflicts decided while applying */
+	const char *message;    /* reason when refused or skipped, else NULL */
+} xchg_import_event;
+
+typedef void (*xchg_import_cb)(const xchg_import_event *ev, void *ctx);
+
+/*
+ * Imports packet files and folders of packets. Packets in a folder that are
+ * addressed to other nodes are left alone; a file named explicitly that is
+ * addressed elsewhere is refused. Each sender's packets are applied in
+ * ascending packet number; afterwards an acknowledgement packet is written to
+ * every sender something was applied from, into ack_dir (NULL: the folder the
+ * packet came from). cb is called once per packet and per ack written.
+ * Returns XCHG_OK only when every packet was applied or skipped as a duplicate.
+ */
+xchg_status xchg_import(xchg_db *db, const char *const *paths, size_t npaths,
+			const char *ack_dir, xchg_import_cb cb, void *ctx,
+			xchg_err *err);
+
+typedef struct xchg_node_info {
+	char *code;
+	char *name;
+	char *role;            /* "master" or "subordinate" */
+	char *public_key;
+	int is_self;
+	int64_t sent_packet_no;     /* last packet generated for the peer */
+	int64_t acked_packet_no;    /* last of ours the peer acknowledged */
+	int64_t received_packet_no; /* last packet received from the peer */
+	char *last_sync_out;
+	char *last_sync_in;
+	int64_t queued;        /* changes registered for the peer */
+	int64_t conflicts;     /* conflicts logged against the peer */
+} xchg_node_info;
+
+typedef struct xchg_status_report {
+	xchg_node_info self;
+	xchg_node_info *peers;
+	size_t npeers;
+} xchg_status_report;
+
+xchg_status xchg_status_get(xchg_db *db, xchg_status_report **out, xchg_err *err);
+void xchg_status_free(xchg_status_report *rep);
+
+typedef struct xchg_entity_count {
+	char *entity_type;
+	char *operation;
+	int64_t count;
+} xchg_entity_count;
+
+typedef struct xchg_inspect_report {
+	char *message_id;
+	char *schema_version;
+	char *sender;
+	char *recipient;
+	char *created_at;
+	int64_t packet_no;
+	int64_t ack_packet_no;
+	int64_t entities;
+	/* "verified", "bad signature", "unknown sender" or "no database" */
+	char *signature;
+	xchg_entity_count *counts;
+	size_t ncounts;
+} xchg_inspect_report;
+
+/*
+ * Reads a packet without changing anything. db may be NULL; then the
+ * signature cannot be checked against a known key.
+ */
+xchg_status xchg_inspect(xchg_db *db, const char *path,
+			 xchg_inspect_report **out, xchg_err *err);
+void xchg_inspect_free(xchg_inspect_report *rep);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,131 @@
+/* inspect: a packet's header, signature and contents, changing nothing. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "envelope.h"
+#include "keys.h"
+#include "nodes.h"
+#include "packet.h"
+
+static xchg_status count_entity(xchg_inspect_report *rep, const env_entity *e, xchg_err *err)
+{
+	xchg_entity_count *grown;
+	size_t i;
+
+	rep->entities++;
+	for (i = 0; i < rep->ncounts; i++)
+		if (strcmp(rep->counts[i].entity_type, e->type) == 0 &&
+		    strcmp(rep->counts[i].operation, e->operation) == 0) {
+			rep->counts[i].count++;
+			return XCHG_OK;
+		}
+	if (!(grown = realloc(rep->counts, (rep->ncounts + 1) * sizeof(*grown))))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	rep->counts = grown;
+	grown = &rep->counts[rep->ncounts++];
+	grown->entity_type = strdup(e->type);
+	grown->operation = strdup(e->operation);
+	grown->count = 1;
+	if (!grown->entity_type || !grown->operation)
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	return XCHG_OK;
+}
+
+/* The sender's registered key, if this database knows the sender. */
+static xchg_status sender_key(xchg_db *db, const char *code, unsigned char *pk, int *known,
+			      xchg_err *err)
+{
+	node_row n = {0};
+	xchg_err ignored;
+	xchg_status rc;
+
+	*known = 0;
+	if (!db)
+		return XCHG_OK;
+	if ((rc = db_ready(db, err)) || (rc = nodes_by_code(db->st, code, &n, known, err)))
+		return rc;
+	if (*known && (!n.public_key || keys_decode_public(n.public_key, pk, &ignored)))
+		*known = 0;
+	node_row_clear(&n);
+	return XCHG_OK;
+}
+
+static xchg_status copy_header(xchg_inspect_report *rep, const env_header *h, xchg_err *err)
+{
+	rep->packet_no = h->packet_no;
+	rep->ack_packet_no = h->ack_packet_no;
+	if (!(rep->message_id = xstrdup(h->message_id)) ||
+	    !(rep->schema_version = xstrdup(h->schema_version)) ||
+	    !(rep->sender = xstrdup(h->sender)) || !(rep->recipient = xstrdup(h->recipient)) ||
+	    !(rep->created_at = xstrdup(h->created_at)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	return XCHG_OK;
+}
+
+xchg_status xchg_inspect(xchg_db *db, const char *path, xchg_inspect_report **out,
+			 xchg_err *err)
+{
+	xchg_inspect_report *rep = NULL;
+	packet_reader *pr = NULL;
+	env_reader *er = NULL;
+	const env_header *h;
+	const env_entity *e = NULL;
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	xchg_err verr;
+	int known = 0;
+	const char *verdict;
+	xchg_status rc;
+
+	*out = NULL;
+	if (!(rep = calloc(1, sizeof(*rep)))) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((rc = packet_reader_open(&pr, path, err)) ||
+	    (rc = env_reader_new(&er, packet_reader_read, pr, path, err)) ||
+	    (rc = env_reader_header(er, &h, err)) ||
+	    (rc = copy_header(rep, h, err)) ||
+	    (rc = sender_key(db, h->sender, pk, &known, err)))
+		goto done;
+	while (!(rc = env_reader_next(er, &e, err)) && e)
+		if ((rc = count_entity(rep, e, err)))
+			break;
+	if (rc)
+		goto done;
+	if (known)
+		verdict = packet_reader_verify(pr, pk, &verr) ? "does not verify" : "verified";
+	else
+		verdict = db ? "unknown sender" : "not checked (no database)";
+	if (!(rep->signature = strdup(verdict))) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
+	}
+	*out = rep;
+	rep = NULL;
+done:
+	env_reader_free(er);
+	packet_reader_free(pr);
+	xchg_inspect_free(rep);
+	return rc;
+}
+
+void xchg_inspect_free(xchg_inspect_report *rep)
+{
+	size_t i;
+
+	if (!rep)
+		return;
+	for (i = 0; i < rep->ncounts; i++) {
+		free(rep->counts[i].entity_type);
+		free(rep->counts[i].operation);
+	}
+	free(rep->counts);
+	free(rep->message_id);
+	free(rep->schema_version);
+	free(rep->sender);
+	free(rep->recipient);
+	free(rep->created_at);
+	free(rep->signature);
+	free(rep);
+}

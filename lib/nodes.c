@@ -1,0 +1,251 @@
+#include "nodes.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "keys.h"
+
+#define NODE_COLUMNS                                                          \
+	"id, code, name, role, public_key, is_self, sent_packet_no,"          \
+	" acked_packet_no, received_packet_no, last_sync_in, last_sync_out"
+
+static char *col_text(store_stmt *st, int i)
+{
+	xvalue v;
+
+	store_col(st, i, &v);
+	return v.type == XV_TEXT ? strdup(v.s) : NULL;
+}
+
+static int64_t col_int(store_stmt *st, int i)
+{
+	xvalue v;
+
+	store_col(st, i, &v);
+	return v.type == XV_INT || v.type == XV_BOOL ? v.i : 0;
+}
+
+static xchg_status read_row(store_stmt *st, node_row *n, xchg_err *err)
+{
+	memset(n, 0, sizeof(*n));
+	n->id = col_text(st, 0);
+	n->code = col_text(st, 1);
+	n->name = col_text(st, 2);
+	n->role = col_text(st, 3);
+	n->public_key = col_text(st, 4);
+	n->is_self = col_int(st, 5) != 0;
+	n->sent_packet_no = col_int(st, 6);
+	n->acked_packet_no = col_int(st, 7);
+	n->received_packet_no = col_int(st, 8);
+	n->last_sync_in = col_text(st, 9);
+	n->last_sync_out = col_text(st, 10);
+	if (!n->id || !n->code || !n->role) {
+		node_row_clear(n);
+		return xerr(err, XCHG_ENOMEM, "sync_nodes: out of memory or a row without id, code or role");
+	}
+	return XCHG_OK;
+}
+
+static xchg_status select_rows(store *s, const char *where, const xvalue *params,
+			       int nparams, node_row **out, size_t *n, xchg_err *err)
+{
+	store_stmt *st = NULL;
+	node_row *rows = NULL, *grown;
+	size_t count = 0;
+	int has_row = 0;
+	char *sql;
+	xchg_status rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!(sql = xstrdup_printf("SELECT " NODE_COLUMNS " FROM sync_nodes WHERE %s ORDER BY code", where)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	rc = store_query(s, sql, params, nparams, &st, err);
+	free(sql);
+	while (!rc && !(rc = store_step(st, &has_row, err)) && has_row) {
+		if (!(grown = realloc(rows, (count + 1) * sizeof(*rows)))) {
+			rc = xerr(err, XCHG_ENOMEM, "out of memory");
+			break;
+		}
+		rows = grown;
+		if (!(rc = read_row(st, &rows[count], err)))
+			count++;
+	}
+	store_release(st);
+	if (rc) {
+		node_rows_free(rows, count);
+		return rc;
+	}
+	*out = rows;
+	*n = count;
+	return XCHG_OK;
+}
+
+static xchg_status select_one(store *s, const char *where, const xvalue *params,
+			      int nparams, node_row *out, int *found, xchg_err *err)
+{
+	node_row *rows = NULL;
+	size_t n = 0;
+	xchg_status rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((rc = select_rows(s, where, params, nparams, &rows, &n, err)))
+		return rc;
+	*found = n > 0;
+	if (n > 0) {
+		*out = rows[0];
+		memset(&rows[0], 0, sizeof(rows[0]));
+	}
+	node_rows_free(rows, n);
+	return XCHG_OK;
+}
+
+xchg_status nodes_self(store *s, node_row *out, int *found, xchg_err *err)
+{
+	return select_one(s, "is_self = 1", NULL, 0, out, found, err);
+}
+
+xchg_status nodes_by_code(store *s, const char *code, node_row *out, int *found,
+			  xchg_err *err)
+{
+	xvalue p = xv_text(code);
+
+	return select_one(s, "code = ?", &p, 1, out, found, err);
+}
+
+xchg_status nodes_peers(store *s, node_row **out, size_t *n, xchg_err *err)
+{
+	return select_rows(s, "is_self = 0", NULL, 0, out, n, err);
+}
+
+xchg_status nodes_insert(store *s, const node_row *n, xchg_err *err)
+{
+	xvalue p[6] = {xv_text(n->id), xv_text(n->code), xv_text(n->name), xv_text(n->role),
+		       xv_text(n->public_key), xv_int(n->is_self)};
+
+	return store_run(s, "INSERT INTO sync_nodes (id, code, name, role, public_key, is_self)"
+			    " VALUES (?, ?, ?, ?, ?, ?)", p, 6, NULL, err);
+}
+
+int nodes_is_master(const node_row *n)
+{
+	return strcmp(n->role, "master") == 0;
+}
+
+void node_row_clear(node_row *n)
+{
+	free(n->id);
+	free(n->code);
+	free(n->name);
+	free(n->role);
+	free(n->public_key);
+	free(n->last_sync_in);
+	free(n->last_sync_out);
+	memset(n, 0, sizeof(*n));
+}
+
+void node_rows_free(node_row *rows, size_t n)
+{
+	size_t i;
+
+	for (i = 0; rows && i < n; i++)
+		node_row_clear(&rows[i]);
+	free(rows);
+}
+
+/* A new peer receives everything: its first packet carries the whole database. */
+static xchg_status register_everything(xchg_db *db, const char *peer_id, xchg_err *err)
+{
+	size_t i;
+	char *sql;
+	xchg_status rc = XCHG_OK;
+
+	for (i = 0; i < db->plan->nentities && !rc; i++) {
+		const plan_entity *e = &db->plan->entities[i];
+		xvalue p[2] = {xv_text(peer_id), xv_text(e->type)};
+
+		if (!(sql = xstrdup_printf("INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation)"
+					   " SELECT ?, ?, uuid, 'INSERT' FROM \"%s\" WHERE uuid IS NOT NULL"
+					   " ON CONFLICT (node_id, entity_type, entity_uuid) DO NOTHING",
+					   e->table)))
+			return xerr(err, XCHG_ENOMEM, "out of memory");
+		rc = store_run(db->st, sql, p, 2, NULL, err);
+		free(sql);
+	}
+	return rc;
+}
+
+/* Star topology: a desktop talks to the center only; the center to desktops only. */
+static xchg_status check_star(store *s, const node_row *self, const char *code,
+			      xchg_err *err)
+{
+	node_row *peers = NULL;
+	size_t n = 0;
+	xchg_status rc;
+
+	if (nodes_is_master(self))
+		return XCHG_OK;
+	if ((rc = nodes_peers(s, &peers, &n, err)))
+		return rc;
+	if (n > 0)
+		rc = xerr(err, XCHG_EFAIL,
+			  "node %s: refused: desktop %s already has its center, %s; a desktop exchanges with the center only",
+			  code, self->code, peers[0].code);
+	node_rows_free(peers, n);
+	return rc;
+}
+
+xchg_status xchg_node_add(xchg_db *db, const char *code, const char *name,
+			  const char *public_key, xchg_err *err)
+{
+	node_row self = {0}, peer = {0}, existing = {0};
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	char id[37], canon[KEY_TEXT_MAX];
+	int found = 0, in_tx = 0;
+	xchg_status rc;
+
+	if (!xchg_code_valid(code))
+		return xerr(err, XCHG_EUSAGE,
+			    "node code \"%.80s\" is invalid: use 1 to 64 of letters, digits, '.', '_' and '-'", code);
+	if ((rc = keys_decode_public(public_key, pk, err)))
+		return xerr_prefix(err, "node %s", code);
+	keys_encode_public(pk, canon);
+	if ((rc = db_ready(db, err)))
+		return rc;
+	if ((rc = store_begin(db->st, err)))
+		return rc;
+	in_tx = 1;
+	if ((rc = nodes_self(db->st, &self, &found, err)))
+		goto done;
+	if (!found) {
+		rc = xerr(err, XCHG_EDB, "%s: this node is not set up; run xchg init", db->st->name);
+		goto done;
+	}
+	if ((rc = nodes_by_code(db->st, code, &existing, &found, err)))
+		goto done;
+	if (found) {
+		rc = xerr(err, XCHG_EFAIL, "node %s: already registered%s", code,
+			  existing.is_self ? " (it is this node)" : "");
+		goto done;
+	}
+	if ((rc = check_star(db->st, &self, code, err)))
+		goto done;
+	xuuid4(id);
+	peer.id = id;
+	peer.code = (char *)code;
+	peer.name = (char *)(name ? name : code);
+	peer.role = nodes_is_master(&self) ? "subordinate" : "master";
+	peer.public_key = canon;
+	if ((rc = nodes_insert(db->st, &peer, err)) ||
+	    (rc = register_everything(db, id, err)) ||
+	    (rc = store_commit(db->st, err)))
+		goto done;
+	in_tx = 0;
+done:
+	if (in_tx)
+		store_rollback(db->st);
+	node_row_clear(&self);
+	node_row_clear(&existing);
+	return rc;
+}

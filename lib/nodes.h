@@ -1,0 +1,32 @@
+/* sync_nodes: this node and its peers, their keys and packet counters. */
+#ifndef XCHG_NODES_H
+#define XCHG_NODES_H
+
+#include "common.h"
+#include "store.h"
+
+typedef struct node_row {
+	char *id;
+	char *code;
+	char *name;
+	char *role;
+	char *public_key;
+	int is_self;
+	int64_t sent_packet_no;
+	int64_t acked_packet_no;
+	int64_t received_packet_no;
+	char *last_sync_in;
+	char *last_sync_out;
+} node_row;
+
+/* *found is 0 when there is no such node; err is then untouched. */
+xchg_status nodes_self(store *s, node_row *out, int *found, xchg_err *err);
+xchg_status nodes_by_code(store *s, const char *code, node_row *out, int *found,
+			  xchg_err *err);
+xchg_status nodes_peers(store *s, node_row **out, size_t *n, xchg_err *err);
+xchg_status nodes_insert(store *s, const node_row *n, xchg_err *err);
+int nodes_is_master(const node_row *n);
+void node_row_clear(node_row *n);
+void node_rows_free(node_row *rows, size_t n);
+
+#endif

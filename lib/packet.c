@@ -1,0 +1,598 @@
+#include "packet.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+
+#define PACKET_READ_BLOCK (64 * 1024)
+
+/* ---- shared ---------------------------------------------------------- */
+
+static const char *aerr(struct archive *a)
+{
+	const char *s = a ? archive_error_string(a) : NULL;
+
+	return s ? s : "unknown libarchive error";
+}
+
+/* Member names come from the file: keep control bytes out of messages and logs. */
+static const char *printable(char *out, size_t cap, const char *s)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < cap; i++)
+		out[i] = (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f ? s[i] : '?';
+	out[i] = '\0';
+	return out;
+}
+
+/* ---- writer ---------------------------------------------------------- */
+
+enum writer_state { W_WRITING, W_FINISHED, W_PUBLISHED, W_BROKEN };
+
+static const char *const writer_state_text[] = {
+	[W_WRITING] = "still being written",
+	[W_FINISHED] = "finished but not published",
+	[W_PUBLISHED] = "already published",
+	[W_BROKEN] = "abandoned after an earlier error",
+};
+
+struct packet_writer {
+	char *dir;      /* the folder to fsync after the rename */
+	char *path;     /* dir/name */
+	char *tmp_path; /* dir/.name.tmp */
+	int fd;
+	int tmp_exists;
+	struct archive *a;
+	enum writer_state state;
+	crypto_sign_ed25519ph_state sign;
+	unsigned char sk[crypto_sign_SECRETKEYBYTES];
+};
+
+/* A bare file name that an importer scanning the folder may pick up. */
+static int name_valid(const char *name)
+{
+	return name && name[0] && name[0] != '.' && !strchr(name, '/');
+}
+
+/* dir/prefix+name+suffix, or just prefix+name+suffix when there is no dir. */
+static char *path_in(const char *dir, const char *prefix, const char *name,
+		     const char *suffix)
+{
+	size_t n = dir ? strlen(dir) : 0;
+
+	if (!n)
+		return xstrdup_printf("%s%s%s", prefix, name, suffix);
+	return xstrdup_printf("%s%s%s%s%s", dir, dir[n - 1] == '/' ? "" : "/",
+			      prefix, name, suffix);
+}
+
+static xchg_status writer_expect(const packet_writer *w, enum writer_state want,
+				 const char *op, xchg_err *err)
+{
+	if (w->state == want)
+		return XCHG_OK;
+	return xerr(err, XCHG_EFAIL, "%s: cannot %s: the packet is %s", w->path, op,
+		    writer_state_text[w->state]);
+}
+
+static xchg_status writer_archive_error(packet_writer *w, const char *what,
+					xchg_err *err)
+{
+	return xerr(err, XCHG_EIO, "%s: cannot write %s: %s", w->tmp_path, what,
+		    aerr(w->a));
+}
+
+static xchg_status writer_create_temp(packet_writer *w, xchg_err *err)
+{
+	/*
+	 * A temp of this name is what a crashed export left behind; its number
+	 * was never committed, so nothing refers to it. O_EXCL after the unlink
+	 * makes two writers racing on one name fail instead of interleaving.
+	 */
+	if (unlink(w->tmp_path) != 0 && errno != ENOENT)
+		return xerr(err, XCHG_EIO, "%s: cannot remove stale temporary file: %s",
+			    w->tmp_path, strerror(errno));
+	w->fd = open(w->tmp_path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
+	if (w->fd < 0)
+		return xerr(err, XCHG_EIO, "%s: cannot create: %s", w->tmp_path,
+			    strerror(errno));
+	w->tmp_exists = 1;
+	return XCHG_OK;
+}
+
+static xchg_status writer_start_archive(packet_writer *w, xchg_err *err)
+{
+	if (!(w->a = archive_write_new()))
+		return xerr(err, XCHG_ENOMEM, "%s: out of memory", w->tmp_path);
+	/* The end-of-central-directory record must be the file's last bytes. */
+	if (archive_write_set_format_zip(w->a) != ARCHIVE_OK ||
+	    archive_write_set_bytes_in_last_block(w->a, 1) != ARCHIVE_OK ||
+	    archive_write_open_fd(w->a, w->fd) != ARCHIVE_OK)
+		return writer_archive_error(w, "the archive", err);
+	return XCHG_OK;
+}
+
+/*
+ * Starts a member. A negative size leaves it unset, so the zip writer streams
+ * the member and puts its sizes and CRC in a data descriptor. mtime is fixed
+ * at 0 so that the same message and key always give the same file.
+ */
+static xchg_status writer_begin_member(packet_writer *w, const char *member,
+				       la_int64_t size,
+				       int (*set_compression)(struct archive *),
+				       xchg_err *err)
+{
+	struct archive_entry *e;
+	xchg_status rc = XCHG_OK;
+
+	if (!(e = archive_entry_new()))
+		return xerr(err, XCHG_ENOMEM, "%s: out of memory", w->tmp_path);
+	archive_entry_set_pathname(e, member);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_mtime(e, 0, 0);
+	if (size >= 0)
+		archive_entry_set_size(e, size);
+	if (set_compression(w->a) != ARCHIVE_OK ||
+	    archive_write_header(w->a, e) != ARCHIVE_OK)
+		rc = writer_archive_error(w, member, err);
+	archive_entry_free(e);
+	return rc;
+}
+
+static xchg_status writer_put(packet_writer *w, const char *member,
+			      const void *data, size_t len, xchg_err *err)
+{
+	const unsigned char *p = data;
+	la_ssize_t n;
+
+	while (len > 0) {
+		if ((n = archive_write_data(w->a, p, len)) <= 0)
+			return writer_archive_error(w, member, err);
+		p += n;
+		len -= (size_t)n;
+	}
+	return XCHG_OK;
+}
+
+xchg_status packet_writer_open(packet_writer **out, const char *dir,
+			       const char *name, const unsigned char *sk,
+			       xchg_err *err)
+{
+	packet_writer *w = NULL;
+	xchg_status rc;
+
+	*out = NULL;
+	if (!name_valid(name))
+		return xerr(err, XCHG_EUSAGE,
+			    "\"%s\": not a packet file name (empty, hidden or with a '/')",
+			    name ? name : "(null)");
+	if (!sk)
+		return xerr(err, XCHG_EUSAGE, "%s: no secret key to sign with", name);
+	if (sodium_init() < 0)
+		return xerr(err, XCHG_EFAIL, "libsodium cannot be initialized");
+	if (!(w = calloc(1, sizeof(*w))))
+		return xerr(err, XCHG_ENOMEM, "%s: out of memory", name);
+	w->fd = -1;
+	if (dir && !dir[0])
+		dir = NULL;
+	if (!(w->dir = xstrdup(dir ? dir : ".")) ||
+	    !(w->path = path_in(dir, "", name, "")) ||
+	    !(w->tmp_path = path_in(dir, ".", name, ".tmp"))) {
+		rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", name);
+		goto done;
+	}
+	memcpy(w->sk, sk, sizeof(w->sk));
+	crypto_sign_ed25519ph_init(&w->sign);
+	if ((rc = writer_create_temp(w, err)) ||
+	    (rc = writer_start_archive(w, err)) ||
+	    (rc = writer_begin_member(w, PACKET_MEMBER_MESSAGE, -1,
+				      archive_write_zip_set_compression_deflate, err)))
+		goto done;
+	*out = w;
+	w = NULL;
+done:
+	packet_writer_free(w);
+	return rc;
+}
+
+xchg_status packet_writer_write(void *ctx, const void *data, size_t len,
+				xchg_err *err)
+{
+	packet_writer *w = ctx;
+	xchg_status rc;
+
+	if ((rc = writer_expect(w, W_WRITING, "write", err)))
+		return rc;
+	if ((rc = writer_put(w, PACKET_MEMBER_MESSAGE, data, len, err))) {
+		w->state = W_BROKEN;
+		return rc;
+	}
+	crypto_sign_ed25519ph_update(&w->sign, data, len);
+	return XCHG_OK;
+}
+
+xchg_status packet_writer_finish(packet_writer *w, xchg_err *err)
+{
+	unsigned char sig[crypto_sign_BYTES];
+	xchg_status rc;
+
+	if ((rc = writer_expect(w, W_WRITING, "finish", err)))
+		return rc;
+	crypto_sign_ed25519ph_final_create(&w->sign, sig, NULL, w->sk);
+	sodium_memzero(w->sk, sizeof(w->sk));
+	w->state = W_BROKEN; /* until every step below has succeeded */
+	if (archive_write_finish_entry(w->a) != ARCHIVE_OK) {
+		rc = writer_archive_error(w, PACKET_MEMBER_MESSAGE, err);
+		goto done;
+	}
+	/* message.sig is stored, not deflated: 64 random bytes do not shrink. */
+	if ((rc = writer_begin_member(w, PACKET_MEMBER_SIGNATURE, sizeof(sig),
+				      archive_write_zip_set_compression_store, err)) ||
+	    (rc = writer_put(w, PACKET_MEMBER_SIGNATURE, sig, sizeof(sig), err)))
+		goto done;
+	if (archive_write_close(w->a) != ARCHIVE_OK) {
+		rc = writer_archive_error(w, "the archive", err);
+		goto done;
+	}
+	archive_write_free(w->a);
+	w->a = NULL;
+	/* Flushed before the caller commits: the commit must not outlive the bytes. */
+	if (fsync(w->fd) != 0)
+		rc = xerr(err, XCHG_EIO, "%s: cannot flush: %s", w->tmp_path, strerror(errno));
+	if (close(w->fd) != 0 && !rc)
+		rc = xerr(err, XCHG_EIO, "%s: cannot close: %s", w->tmp_path, strerror(errno));
+	w->fd = -1;
+	if (rc)
+		goto done;
+	w->state = W_FINISHED;
+done:
+	return rc;
+}
+
+/* Without RENAME_NOREPLACE (some file systems) the caller's lstat is the guard. */
+static int rename_noreplace(const char *from, const char *to)
+{
+#ifdef RENAME_NOREPLACE
+	if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+#endif
+	return rename(from, to);
+}
+
+/* Makes a rename durable: the new name lives in the folder's own blocks. */
+static xchg_status sync_dir(const char *dir, xchg_err *err)
+{
+	xchg_status rc = XCHG_OK;
+	int fd;
+
+	if ((fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return xerr(err, XCHG_EIO, "%s: cannot open folder: %s", dir,
+			    strerror(errno));
+	if (fsync(fd) != 0)
+		rc = xerr(err, XCHG_EIO, "%s: cannot sync folder: %s", dir,
+			  strerror(errno));
+	close(fd);
+	return rc;
+}
+
+xchg_status packet_writer_publish(packet_writer *w, xchg_err *err)
+{
+	struct stat sb;
+	xchg_status rc;
+
+	/*
+	 * The export commits its database transaction between finish and
+	 * publish, so this rename is the last step and must be atomic: an
+	 * importer sees either no packet or a complete one, and never one whose
+	 * number the sender's database could still hand out again.
+	 */
+	if ((rc = writer_expect(w, W_FINISHED, "publish", err)))
+		return rc;
+	/* A packet is never overwritten: its importer may already have read it. */
+	if (lstat(w->path, &sb) == 0)
+		return xerr(err, XCHG_EFAIL, "%s: already exists", w->path);
+	if (errno != ENOENT)
+		return xerr(err, XCHG_EIO, "%s: %s", w->path, strerror(errno));
+	if (rename_noreplace(w->tmp_path, w->path) != 0) {
+		if (errno == EEXIST)
+			return xerr(err, XCHG_EFAIL, "%s: already exists", w->path);
+		return xerr(err, XCHG_EIO, "%s: cannot rename to %s: %s", w->tmp_path,
+			    w->path, strerror(errno));
+	}
+	w->state = W_PUBLISHED;
+	w->tmp_exists = 0;
+	return sync_dir(w->dir, err);
+}
+
+const char *packet_writer_path(const packet_writer *w)
+{
+	return w ? w->path : NULL;
+}
+
+void packet_writer_free(packet_writer *w)
+{
+	if (!w)
+		return;
+	if (w->a) {
+		/* Abandoned: do not let archive_write_free write a trailer. */
+		archive_write_fail(w->a);
+		archive_write_free(w->a);
+	}
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->tmp_exists)
+		unlink(w->tmp_path);
+	sodium_memzero(w->sk, sizeof(w->sk));
+	sodium_memzero(&w->sign, sizeof(w->sign));
+	free(w->dir);
+	free(w->path);
+	free(w->tmp_path);
+	free(w);
+}
+
+/* ---- reader ---------------------------------------------------------- */
+
+enum reader_state { R_MESSAGE, R_VERIFIED, R_REFUSED };
+
+struct packet_reader {
+	char *path;
+	int fd;
+	struct archive *a;
+	enum reader_state state;
+	int message_done;
+	uint64_t message_bytes;
+	crypto_sign_ed25519ph_state sign;
+};
+
+/* Records "PATH: reason"; a refused reader stays refused. */
+static xchg_status refuse(packet_reader *r, xchg_err *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static xchg_status refuse(packet_reader *r, xchg_err *err, const char *fmt, ...)
+{
+	char why[XCHG_ERRMSG_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	r->state = R_REFUSED;
+	return xerr(err, XCHG_EPACKET, "%s: %s", r->path, why);
+}
+
+static xchg_status reader_expect_message(const packet_reader *r, const char *op,
+					 xchg_err *err)
+{
+	if (r->state == R_MESSAGE)
+		return XCHG_OK;
+	if (r->state == R_REFUSED)
+		return xerr(err, XCHG_EPACKET, "%s: cannot %s: the packet was refused",
+			    r->path, op);
+	return xerr(err, XCHG_EFAIL, "%s: cannot %s: the signature was already checked",
+		    r->path, op);
+}
+
+static xchg_status reader_open_file(packet_reader *r, xchg_err *err)
+{
+	struct stat sb;
+
+	/* O_NONBLOCK: a FIFO dropped in the inbox must not hang the import. */
+	if ((r->fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
+		return xerr(err, XCHG_EIO, "%s: cannot open: %s", r->path, strerror(errno));
+	if (fstat(r->fd, &sb) != 0)
+		return xerr(err, XCHG_EIO, "%s: %s", r->path, strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return refuse(r, err, "not a regular file");
+	/*
+	 * Seekable ZIP only: it starts from the central directory, so a file cut
+	 * short anywhere lacks its end record and is refused. The streaming
+	 * reader would stop at the first central-directory header and accept a
+	 * packet truncated inside the directory.
+	 */
+	if (!(r->a = archive_read_new()))
+		return xerr(err, XCHG_ENOMEM, "%s: out of memory", r->path);
+	if (archive_read_support_format_zip_seekable(r->a) != ARCHIVE_OK ||
+	    archive_read_open_fd(r->a, r->fd, PACKET_READ_BLOCK) != ARCHIVE_OK)
+		return refuse(r, err, "not a packet (ZIP): %s", aerr(r->a));
+	return XCHG_OK;
+}
+
+/* Reads the next header; it must be a plain regular file named want. */
+static xchg_status reader_member(packet_reader *r, const char *want,
+				 struct archive_entry **out, xchg_err *err)
+{
+	struct archive_entry *e;
+	const char *name;
+	char shown[80];
+	int ar;
+
+	if ((ar = archive_read_next_header(r->a, &e)) == ARCHIVE_EOF)
+		return refuse(r, err, "%s is missing", want);
+	if (ar != ARCHIVE_OK)
+		return refuse(r, err, "cannot read the header of %s: %s", want, aerr(r->a));
+	if (!(name = archive_entry_pathname(e)))
+		return refuse(r, err, "a member with an unreadable name where %s belongs", want);
+	if (strcmp(name, want) != 0)
+		return refuse(r, err, "member \"%s\" where %s belongs",
+			      printable(shown, sizeof(shown), name), want);
+	if (archive_entry_filetype(e) != AE_IFREG)
+		return refuse(r, err, "%s is not a regular file", want);
+	if (archive_entry_is_encrypted(e))
+		return refuse(r, err, "%s is encrypted", want);
+	*out = e;
+	return XCHG_OK;
+}
+
+xchg_status packet_reader_open(packet_reader **out, const char *path,
+			       xchg_err *err)
+{
+	packet_reader *r = NULL;
+	struct archive_entry *e;
+	xchg_status rc;
+
+	*out = NULL;
+	if (!path)
+		return xerr(err, XCHG_EUSAGE, "no packet path given");
+	if (sodium_init() < 0)
+		return xerr(err, XCHG_EFAIL, "libsodium cannot be initialized");
+	if (!(r = calloc(1, sizeof(*r))))
+		return xerr(err, XCHG_ENOMEM, "%s: out of memory", path);
+	r->fd = -1;
+	if (!(r->path = xstrdup(path))) {
+		rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", path);
+		goto done;
+	}
+	crypto_sign_ed25519ph_init(&r->sign);
+	if ((rc = reader_open_file(r, err)) ||
+	    (rc = reader_member(r, PACKET_MEMBER_MESSAGE, &e, err)))
+		goto done;
+	/* The central directory's word is only a hint; reading counts for real. */
+	if (archive_entry_size_is_set(e) &&
+	    (uint64_t)archive_entry_size(e) > PACKET_MAX_MESSAGE_BYTES) {
+		rc = refuse(r, err, "%s is larger than %llu bytes", PACKET_MEMBER_MESSAGE,
+			    (unsigned long long)PACKET_MAX_MESSAGE_BYTES);
+		goto done;
+	}
+	*out = r;
+	r = NULL;
+done:
+	packet_reader_free(r);
+	return rc;
+}
+
+xchg_status packet_reader_read(void *ctx, void *buf, size_t cap, size_t *got,
+			       xchg_err *err)
+{
+	packet_reader *r = ctx;
+	la_ssize_t n;
+	xchg_status rc;
+
+	*got = 0;
+	if ((rc = reader_expect_message(r, "read", err)))
+		return rc;
+	if (r->message_done)
+		return XCHG_OK;
+	if (cap == 0)
+		return xerr(err, XCHG_EUSAGE, "%s: read into an empty buffer", r->path);
+	/* A bad CRC comes back as ARCHIVE_WARN: every negative is a refusal. */
+	if ((n = archive_read_data(r->a, buf, cap)) < 0)
+		return refuse(r, err, "%s: %s", PACKET_MEMBER_MESSAGE, aerr(r->a));
+	if (n == 0) {
+		r->message_done = 1;
+		return XCHG_OK;
+	}
+	if ((uint64_t)n > PACKET_MAX_MESSAGE_BYTES - r->message_bytes)
+		return refuse(r, err, "%s inflates past %llu bytes", PACKET_MEMBER_MESSAGE,
+			      (unsigned long long)PACKET_MAX_MESSAGE_BYTES);
+	r->message_bytes += (uint64_t)n;
+	crypto_sign_ed25519ph_update(&r->sign, buf, (unsigned long long)n);
+	*got = (size_t)n;
+	return XCHG_OK;
+}
+
+static xchg_status reader_drain_message(packet_reader *r, xchg_err *err)
+{
+	unsigned char buf[16 * 1024];
+	size_t got;
+	xchg_status rc;
+
+	do {
+		if ((rc = packet_reader_read(r, buf, sizeof(buf), &got, err)))
+			return rc;
+	} while (got > 0);
+	return XCHG_OK;
+}
+
+static xchg_status reader_signature(packet_reader *r,
+				    unsigned char sig[crypto_sign_BYTES],
+				    xchg_err *err)
+{
+	/* One byte of room past the signature tells a long member from an exact one. */
+	unsigned char buf[crypto_sign_BYTES + 1];
+	struct archive_entry *e;
+	size_t have = 0;
+	la_ssize_t n;
+	xchg_status rc;
+
+	if ((rc = reader_member(r, PACKET_MEMBER_SIGNATURE, &e, err)))
+		return rc;
+	do {
+		if ((n = archive_read_data(r->a, buf + have, sizeof(buf) - have)) < 0)
+			return refuse(r, err, "%s: %s", PACKET_MEMBER_SIGNATURE, aerr(r->a));
+		have += (size_t)n;
+	} while (n > 0 && have < sizeof(buf));
+	if (have > crypto_sign_BYTES)
+		return refuse(r, err, "%s is longer than %d bytes", PACKET_MEMBER_SIGNATURE,
+			      crypto_sign_BYTES);
+	if (have < crypto_sign_BYTES)
+		return refuse(r, err, "%s is %zu bytes, not %d", PACKET_MEMBER_SIGNATURE,
+			      have, crypto_sign_BYTES);
+	memcpy(sig, buf, crypto_sign_BYTES);
+	return XCHG_OK;
+}
+
+static xchg_status reader_expect_end(packet_reader *r, xchg_err *err)
+{
+	struct archive_entry *e;
+	char shown[80];
+	const char *name;
+	int ar;
+
+	if ((ar = archive_read_next_header(r->a, &e)) == ARCHIVE_EOF)
+		return XCHG_OK;
+	if (ar != ARCHIVE_OK)
+		return refuse(r, err, "cannot read past %s: %s", PACKET_MEMBER_SIGNATURE,
+			      aerr(r->a));
+	name = archive_entry_pathname(e);
+	return refuse(r, err, "unexpected member \"%s\" after %s",
+		      printable(shown, sizeof(shown), name ? name : "?"),
+		      PACKET_MEMBER_SIGNATURE);
+}
+
+xchg_status packet_reader_verify(packet_reader *r, const unsigned char *pk,
+				 xchg_err *err)
+{
+	unsigned char sig[crypto_sign_BYTES];
+	xchg_status rc;
+
+	if ((rc = reader_expect_message(r, "verify", err)))
+		return rc;
+	if (!pk)
+		return xerr(err, XCHG_EUSAGE, "%s: no public key to verify with", r->path);
+	if ((rc = reader_drain_message(r, err)) ||
+	    (rc = reader_signature(r, sig, err)) ||
+	    (rc = reader_expect_end(r, err)))
+		return rc;
+	if (crypto_sign_ed25519ph_final_verify(&r->sign, sig, pk) != 0)
+		return refuse(r, err, "signature does not verify");
+	r->state = R_VERIFIED;
+	return XCHG_OK;
+}
+
+const char *packet_reader_path(const packet_reader *r)
+{
+	return r ? r->path : NULL;
+}
+
+void packet_reader_free(packet_reader *r)
+{
+	if (!r)
+		return;
+	archive_read_free(r->a);
+	if (r->fd >= 0)
+		close(r->fd);
+	free(r->path);
+	free(r);
+}

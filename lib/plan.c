@@ -1,0 +1,281 @@
+#include "plan.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+/* A plan is a small hand-written file; anything larger is a mistake. */
+#define PLAN_MAX_BYTES (1024 * 1024)
+
+static const char *const policy_names[] = {"master-wins", "last-writer-wins"};
+
+const char *plan_policy_name(plan_policy policy)
+{
+	return policy_names[policy];
+}
+
+static xchg_status parse_policy(const cJSON *item, plan_policy *out,
+				const char *where, xchg_err *err)
+{
+	size_t i;
+
+	if (!cJSON_IsString(item))
+		return xerr(err, XCHG_EUSAGE, "%s: \"conflict_policy\" must be a string", where);
+	for (i = 0; i < sizeof(policy_names) / sizeof(policy_names[0]); i++)
+		if (strcmp(item->valuestring, policy_names[i]) == 0) {
+			*out = (plan_policy)i;
+			return XCHG_OK;
+		}
+	return xerr(err, XCHG_EUSAGE,
+		    "%s: conflict_policy \"%s\" is not master-wins or last-writer-wins",
+		    where, item->valuestring);
+}
+
+long plan_version_major(const char *version)
+{
+	char *end;
+	long major, part;
+	int dots = 0;
+
+	if (!version || version[0] < '0' || version[0] > '9')
+		return -1;
+	errno = 0;
+	major = strtol(version, &end, 10);
+	if (errno)
+		return -1;
+	while (*end == '.' && dots < 2) {
+		if (end[1] < '0' || end[1] > '9')
+			return -1;
+		part = strtol(end + 1, &end, 10);
+		(void)part;
+		dots++;
+	}
+	return (*end || dots != 2) ? -1 : major;
+}
+
+/* Copies a required identifier-valued string member. */
+static xchg_status take_ident(const cJSON *obj, const char *key, char **out,
+			      const char *where, xchg_err *err)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	if (!cJSON_IsString(item))
+		return xerr(err, XCHG_EUSAGE, "%s: \"%s\" is missing or not a string", where, key);
+	if (!xident_valid(item->valuestring))
+		return xerr(err, XCHG_EUSAGE,
+			    "%s: \"%s\" value \"%s\" is not a plain SQL name (letters, digits, _)",
+			    where, key, item->valuestring);
+	if (!(*out = strdup(item->valuestring)))
+		return xerr(err, XCHG_ENOMEM, "%s: out of memory", where);
+	return XCHG_OK;
+}
+
+static xchg_status parse_children(plan_entity *e, const cJSON *arr,
+				  const char *where, xchg_err *err)
+{
+	const cJSON *c;
+	char cwhere[320];
+	size_t i = 0, n;
+	xchg_status rc;
+
+	if (!arr)
+		return XCHG_OK;
+	if (!cJSON_IsArray(arr))
+		return xerr(err, XCHG_EUSAGE, "%s: \"children\" must be an array", where);
+	n = (size_t)cJSON_GetArraySize(arr);
+	if (n > PLAN_MAX_CHILDREN)
+		return xerr(err, XCHG_EUSAGE, "%s: more than %d children", where, PLAN_MAX_CHILDREN);
+	if (n && !(e->children = calloc(n, sizeof(*e->children))))
+		return xerr(err, XCHG_ENOMEM, "%s: out of memory", where);
+	cJSON_ArrayForEach(c, arr) {
+		plan_child *ch = &e->children[i];
+
+		snprintf(cwhere, sizeof(cwhere), "%s: child %zu", where, i + 1);
+		e->nchildren = ++i;
+		if (!cJSON_IsObject(c))
+			return xerr(err, XCHG_EUSAGE, "%s: must be an object", cwhere);
+		if ((rc = take_ident(c, "name", &ch->name, cwhere, err)) ||
+		    (rc = take_ident(c, "table", &ch->table, cwhere, err)) ||
+		    (rc = take_ident(c, "parent_column", &ch->parent_column, cwhere, err)))
+			return rc;
+	}
+	return XCHG_OK;
+}
+
+/* Two entities on one table, or one type twice, would make routing ambiguous. */
+static xchg_status check_unique(const plan *p, const char *name, xchg_err *err)
+{
+	size_t i, j, k;
+
+	for (i = 0; i < p->nentities; i++) {
+		const plan_entity *a = &p->entities[i];
+
+		for (j = 0; j < i; j++) {
+			if (strcmp(a->type, p->entities[j].type) == 0)
+				return xerr(err, XCHG_EUSAGE, "%s: entity type \"%s\" is listed twice", name, a->type);
+			if (strcmp(a->table, p->entities[j].table) == 0)
+				return xerr(err, XCHG_EUSAGE, "%s: table \"%s\" belongs to two entities", name, a->table);
+		}
+		for (k = 0; k < a->nchildren; k++)
+			for (j = 0; j < p->nentities; j++)
+				if (strcmp(a->children[k].table, p->entities[j].table) == 0)
+					return xerr(err, XCHG_EUSAGE,
+						    "%s: entity \"%s\": child table \"%s\" is also an entity table",
+						    name, a->type, a->children[k].table);
+	}
+	return XCHG_OK;
+}
+
+static xchg_status parse_entity(plan *p, plan_entity *e, const cJSON *obj,
+				size_t index, const char *name, xchg_err *err)
+{
+	const cJSON *type, *pol;
+	char where[256];
+	xchg_status rc;
+
+	snprintf(where, sizeof(where), "%s: entity %zu", name, index + 1);
+	if (!cJSON_IsObject(obj))
+		return xerr(err, XCHG_EUSAGE, "%s: must be an object", where);
+	type = cJSON_GetObjectItemCaseSensitive(obj, "type");
+	if (!cJSON_IsString(type) || !xident_valid(type->valuestring))
+		return xerr(err, XCHG_EUSAGE, "%s: \"type\" must be a name of letters, digits and _", where);
+	if (!(e->type = strdup(type->valuestring)))
+		return xerr(err, XCHG_ENOMEM, "%s: out of memory", where);
+	snprintf(where, sizeof(where), "%s: entity \"%s\"", name, e->type);
+	if ((rc = take_ident(obj, "table", &e->table, where, err)))
+		return rc;
+	e->policy = p->policy;
+	if ((pol = cJSON_GetObjectItemCaseSensitive(obj, "conflict_policy")) &&
+	    (rc = parse_policy(pol, &e->policy, where, err)))
+		return rc;
+	return parse_children(e, cJSON_GetObjectItemCaseSensitive(obj, "children"), where, err);
+}
+
+xchg_status plan_parse(plan **out, const char *text, size_t len,
+		       const char *name, xchg_err *err)
+{
+	cJSON *root = NULL;
+	const cJSON *ver, *pol, *ents, *e;
+	plan *p = NULL;
+	size_t i = 0, n;
+	xchg_status rc = XCHG_ENOMEM;
+
+	*out = NULL;
+	if (!(p = calloc(1, sizeof(*p))) || !(p->text = strndup(text, len))) {
+		rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", name);
+		goto done;
+	}
+	if (!(root = cJSON_ParseWithLength(text, len)) || !cJSON_IsObject(root)) {
+		rc = xerr(err, XCHG_EUSAGE, "%s: not a JSON object", name);
+		goto done;
+	}
+	ver = cJSON_GetObjectItemCaseSensitive(root, "schema_version");
+	if (!cJSON_IsString(ver) || plan_version_major(ver->valuestring) < 0) {
+		rc = xerr(err, XCHG_EUSAGE, "%s: \"schema_version\" must be a string like \"1.0.0\"", name);
+		goto done;
+	}
+	if (!(p->schema_version = strdup(ver->valuestring))) {
+		rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", name);
+		goto done;
+	}
+	p->policy = POLICY_MASTER_WINS;
+	if ((pol = cJSON_GetObjectItemCaseSensitive(root, "conflict_policy")) &&
+	    (rc = parse_policy(pol, &p->policy, name, err)))
+		goto done;
+	ents = cJSON_GetObjectItemCaseSensitive(root, "entities");
+	n = cJSON_IsArray(ents) ? (size_t)cJSON_GetArraySize(ents) : 0;
+	if (n == 0 || n > PLAN_MAX_ENTITIES) {
+		rc = xerr(err, XCHG_EUSAGE, "%s: \"entities\" must be an array of 1 to %d entities",
+			  name, PLAN_MAX_ENTITIES);
+		goto done;
+	}
+	if (!(p->entities = calloc(n, sizeof(*p->entities)))) {
+		rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", name);
+		goto done;
+	}
+	cJSON_ArrayForEach(e, ents) {
+		p->nentities = i + 1;
+		if ((rc = parse_entity(p, &p->entities[i], e, i, name, err)))
+			goto done;
+		i++;
+	}
+	if ((rc = check_unique(p, name, err)))
+		goto done;
+	*out = p;
+	p = NULL;
+	rc = XCHG_OK;
+done:
+	cJSON_Delete(root);
+	plan_free(p);
+	return rc;
+}
+
+xchg_status plan_load_file(plan **out, const char *path, xchg_err *err)
+{
+	FILE *f = NULL;
+	char *text = NULL;
+	size_t len;
+	xchg_status rc;
+
+	*out = NULL;
+	if (!(f = fopen(path, "rb"))) {
+		rc = xerr(err, XCHG_EIO, "%s: %s", path, strerror(errno));
+		goto done;
+	}
+	if (!(text = malloc(PLAN_MAX_BYTES + 1))) {
+		rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", path);
+		goto done;
+	}
+	len = fread(text, 1, PLAN_MAX_BYTES + 1, f);
+	if (ferror(f)) {
+		rc = xerr(err, XCHG_EIO, "%s: read failed", path);
+		goto done;
+	}
+	if (len > PLAN_MAX_BYTES) {
+		rc = xerr(err, XCHG_EUSAGE, "%s: larger than %d bytes", path, PLAN_MAX_BYTES);
+		goto done;
+	}
+	rc = plan_parse(out, text, len, path, err);
+done:
+	if (f)
+		fclose(f);
+	free(text);
+	return rc;
+}
+
+const plan_entity *plan_find(const plan *p, const char *type)
+{
+	size_t i;
+
+	for (i = 0; i < p->nentities; i++)
+		if (strcmp(p->entities[i].type, type) == 0)
+			return &p->entities[i];
+	return NULL;
+}
+
+void plan_free(plan *p)
+{
+	size_t i, j;
+
+	if (!p)
+		return;
+	for (i = 0; i < p->nentities; i++) {
+		plan_entity *e = &p->entities[i];
+
+		for (j = 0; j < e->nchildren; j++) {
+			free(e->children[j].name);
+			free(e->children[j].table);
+			free(e->children[j].parent_column);
+		}
+		free(e->children);
+		free(e->type);
+		free(e->table);
+	}
+	free(p->entities);
+	free(p->schema_version);
+	free(p->text);
+	free(p);
+}

@@ -1,0 +1,52 @@
+/*
+ * The exchange plan: which tables synchronize, under which entity names,
+ * with which child tables, and how conflicts are decided (formats/PLAN.md).
+ */
+#ifndef XCHG_PLAN_H
+#define XCHG_PLAN_H
+
+#include <stddef.h>
+
+#include "common.h"
+
+#define PLAN_MAX_ENTITIES 256
+#define PLAN_MAX_CHILDREN 16
+
+typedef enum plan_policy {
+	POLICY_MASTER_WINS = 0,
+	POLICY_LAST_WRITER_WINS = 1
+} plan_policy;
+
+typedef struct plan_child {
+	char *name;          /* the key under the parent's data */
+	char *table;
+	char *parent_column; /* holds the parent's uuid */
+} plan_child;
+
+typedef struct plan_entity {
+	char *type;
+	char *table;
+	plan_policy policy;
+	plan_child *children;
+	size_t nchildren;
+} plan_entity;
+
+typedef struct plan {
+	char *schema_version;
+	plan_policy policy;
+	plan_entity *entities;
+	size_t nentities;
+	char *text; /* the plan as given, kept in the database */
+} plan;
+
+/* name is used in messages ("plan.json: ..."). */
+xchg_status plan_parse(plan **out, const char *text, size_t len,
+		       const char *name, xchg_err *err);
+xchg_status plan_load_file(plan **out, const char *path, xchg_err *err);
+const plan_entity *plan_find(const plan *p, const char *type);
+const char *plan_policy_name(plan_policy policy);
+/* The major part of a MAJOR.MINOR.PATCH version, or -1 when malformed. */
+long plan_version_major(const char *version);
+void plan_free(plan *p);
+
+#endif

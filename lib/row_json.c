@@ -1,0 +1,352 @@
+#include "row_json.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The columns every synchronized row has; they travel in the entity's header. */
+static int is_sync_column(const char *name)
+{
+	return strcmp(name, "uuid") == 0 || strcmp(name, "updated_at") == 0 ||
+	       strcmp(name, "is_deleted") == 0;
+}
+
+/*
+ * Whether a column travels in data. The local primary key never does. An
+ * entity's own uuid, updated_at and is_deleted travel in the entity header;
+ * a child row keeps them in its object, but not the link to its parent.
+ */
+static int travels(const store_column *c, const char *parent_column)
+{
+	if (c->is_pk && strcmp(c->name, "uuid") != 0)
+		return 0;
+	if (parent_column)
+		return strcmp(c->name, parent_column) != 0;
+	return !is_sync_column(c->name);
+}
+
+int row_json_value(xbuf *b, const xvalue *v)
+{
+	switch (v->type) {
+	case XV_NULL:
+		return xbuf_adds(b, "null");
+	case XV_BOOL:
+		return xbuf_adds(b, v->i ? "true" : "false");
+	case XV_INT:
+		if (v->i > ROW_JSON_MAX_SAFE_INT || v->i < -ROW_JSON_MAX_SAFE_INT)
+			return xbuf_printf(b, "\"%" PRId64 "\"", v->i);
+		return xbuf_printf(b, "%" PRId64, v->i);
+	case XV_REAL: {
+		char num[40];
+
+		if (!isfinite(v->d))
+			return xbuf_adds(b, "null");
+		snprintf(num, sizeof(num), "%.17g", v->d);
+		/* Keep a real recognisable as one, so 3.0 does not read back as 3. */
+		if (!strpbrk(num, ".eE"))
+			strcat(num, ".0");
+		return xbuf_adds(b, num);
+	}
+	case XV_TEXT:
+		return xbuf_json_string(b, v->s, v->len);
+	}
+	return -1;
+}
+
+/* "SELECT <travelling columns> FROM t WHERE <key> = ?" plus the lead columns. */
+static xchg_status select_sql(const table_meta *m, const char *lead,
+			      const char *parent_column, const char *key,
+			      const char *order, char **out, xchg_err *err)
+{
+	xbuf sql = {0};
+	size_t i;
+	int first = 1;
+
+	xbuf_adds(&sql, "SELECT ");
+	if (lead) {
+		xbuf_adds(&sql, lead);
+		first = 0;
+	}
+	for (i = 0; i < m->ncols; i++)
+		if (travels(&m->cols[i], parent_column)) {
+			xbuf_printf(&sql, "%s\"%s\"", first ? "" : ", ", m->cols[i].name);
+			first = 0;
+		}
+	xbuf_printf(&sql, " FROM \"%s\" WHERE \"%s\" = ?%s", m->table, key, order);
+	if (!sql.data || first) {
+		xbuf_free(&sql);
+		return xerr(err, first ? XCHG_EDB : XCHG_ENOMEM, "table \"%s\": %s", m->table,
+			    first ? "has no column that travels" : "out of memory");
+	}
+	*out = xbuf_detach(&sql);
+	return *out ? XCHG_OK : xerr(err, XCHG_ENOMEM, "out of memory");
+}
+
+/* Appends the current row of st (from column `from` on) as a JSON object's members. */
+static int row_members(xbuf *b, store_stmt *st, int from)
+{
+	int i, n = store_ncols(st), rc = 0;
+	xvalue v;
+
+	for (i = from; i < n && rc == 0; i++) {
+		const char *name = store_colname(st, i);
+
+		if (i > from)
+			rc = xbuf_addc(b, ',');
+		store_col(st, i, &v);
+		if (rc == 0)
+			rc = xbuf_json_string(b, name, strlen(name));
+		if (rc == 0)
+			rc = xbuf_addc(b, ':');
+		if (rc == 0)
+			rc = row_json_value(b, &v);
+	}
+	return rc;
+}
+
+static xchg_status read_children(xchg_db *db, const plan_child *c, const char *uuid,
+				 xbuf *data, xchg_err *err)
+{
+	const table_meta *m;
+	store_stmt *st = NULL;
+	char *sql = NULL;
+	xvalue key = xv_text(uuid);
+	int has_row = 0, n = 0;
+	xchg_status rc;
+
+	if ((rc = db_meta(db, c->table, &m, err)) ||
+	    (rc = select_sql(m, NULL, c->parent_column, c->parent_column, " ORDER BY uuid", &sql, err)))
+		return rc;
+	if ((rc = store_query(db->st, sql, &key, 1, &st, err)))
+		goto done;
+	xbuf_printf(data, ",\"%s\":[", c->name);
+	while (!(rc = store_step(st, &has_row, err)) && has_row) {
+		if ((n++ && xbuf_addc(data, ',')) || xbuf_addc(data, '{') ||
+		    row_members(data, st, 0) || xbuf_addc(data, '}')) {
+			rc = xerr(err, XCHG_ENOMEM, "out of memory");
+			break;
+		}
+	}
+	if (!rc && xbuf_addc(data, ']'))
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+done:
+	store_release(st);
+	free(sql);
+	return rc;
+}
+
+xchg_status row_json_read(xchg_db *db, const plan_entity *e, const char *uuid,
+			  xbuf *data, row_state *state, xchg_err *err)
+{
+	const table_meta *m;
+	store_stmt *st = NULL;
+	char *sql = NULL;
+	xvalue key = xv_text(uuid), v;
+	size_t i;
+	xchg_status rc;
+
+	memset(state, 0, sizeof(*state));
+	if ((rc = db_meta(db, e->table, &m, err)) ||
+	    (rc = select_sql(m, "updated_at, is_deleted", NULL, "uuid", "", &sql, err)))
+		return rc;
+	if ((rc = store_query(db->st, sql, &key, 1, &st, err)) ||
+	    (rc = store_step(st, &state->found, err)) || !state->found)
+		goto done;
+	store_col(st, 0, &v);
+	if (v.type == XV_TEXT)
+		snprintf(state->updated_at, sizeof(state->updated_at), "%s", v.s);
+	store_col(st, 1, &v);
+	state->is_deleted = (v.type == XV_INT || v.type == XV_BOOL) ? v.i != 0
+			    : v.type == XV_TEXT && strcmp(v.s, "0") != 0;
+	if (!data || state->is_deleted)
+		goto done;
+	if (xbuf_addc(data, '{') || row_members(data, st, 2)) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
+	}
+	store_release(st);
+	st = NULL;
+	for (i = 0; i < e->nchildren && !rc; i++)
+		rc = read_children(db, &e->children[i], uuid, data, err);
+	if (!rc && xbuf_addc(data, '}'))
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+done:
+	store_release(st);
+	free(sql);
+	return rc;
+}
+
+static const plan_child *child_named(const plan_entity *e, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < e->nchildren; i++)
+		if (strcmp(e->children[i].name, name) == 0)
+			return &e->children[i];
+	return NULL;
+}
+
+static const store_column *column_named(const table_meta *m, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < m->ncols; i++)
+		if (strcmp(m->cols[i].name, name) == 0)
+			return &m->cols[i];
+	return NULL;
+}
+
+/* A JSON value as an SQL value; text points into the cJSON item. */
+static xchg_status json_to_value(const cJSON *item, xvalue *out, const char *table,
+				 const char *column, xchg_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (cJSON_IsNull(item)) {
+		out->type = XV_NULL;
+	} else if (cJSON_IsBool(item)) {
+		out->type = XV_BOOL;
+		out->i = cJSON_IsTrue(item);
+	} else if (cJSON_IsNumber(item)) {
+		double d = item->valuedouble;
+
+		if (d == floor(d) && fabs(d) <= (double)ROW_JSON_MAX_SAFE_INT) {
+			out->type = XV_INT;
+			out->i = (int64_t)d;
+		} else {
+			out->type = XV_REAL;
+			out->d = d;
+		}
+	} else if (cJSON_IsString(item)) {
+		out->type = XV_TEXT;
+		out->s = item->valuestring;
+		out->len = strlen(item->valuestring);
+	} else {
+		return xerr(err, XCHG_EPACKET, "table \"%s\": column \"%s\": an object or array is not a column value",
+			    table, column);
+	}
+	return XCHG_OK;
+}
+
+/*
+ * INSERT ... ON CONFLICT (uuid) DO UPDATE with the fixed columns first and
+ * then every member of obj that names a travelling column. Members naming a
+ * child (skip) are left to the caller; any other member is refused, because
+ * a packet must not carry data this node cannot store.
+ */
+static xchg_status upsert(xchg_db *db, const table_meta *m, const char *const *fixed,
+			  const xvalue *fixed_vals, size_t nfixed, const char *parent_column,
+			  const cJSON *obj, const plan_entity *skip, xchg_err *err)
+{
+	xbuf cols = {0}, sets = {0}, sql = {0};
+	xvalue *vals = NULL;
+	const cJSON *item;
+	size_t n = 0, cap = nfixed + (size_t)cJSON_GetArraySize(obj), i;
+	xchg_status rc = XCHG_OK;
+
+	if (!(vals = calloc(cap ? cap : 1, sizeof(*vals))))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	for (i = 0; i < nfixed; i++) {
+		xbuf_printf(&cols, "%s\"%s\"", i ? ", " : "", fixed[i]);
+		xbuf_printf(&sets, "%s\"%s\" = excluded.\"%s\"", i ? ", " : "", fixed[i], fixed[i]);
+		vals[n++] = fixed_vals[i];
+	}
+	cJSON_ArrayForEach(item, obj) {
+		const store_column *c;
+
+		if (skip && child_named(skip, item->string))
+			continue;
+		c = column_named(m, item->string);
+		if (!c || !travels(c, parent_column)) {
+			rc = xerr(err, XCHG_EPACKET, "table \"%s\" has no column \"%.64s\" that takes synchronized data",
+				  m->table, item->string);
+			goto done;
+		}
+		if ((rc = json_to_value(item, &vals[n], m->table, c->name, err)))
+			goto done;
+		n++;
+		xbuf_printf(&cols, "%s\"%s\"", n > 1 ? ", " : "", c->name);
+		xbuf_printf(&sets, "%s\"%s\" = excluded.\"%s\"", n > 1 ? ", " : "", c->name, c->name);
+	}
+	xbuf_printf(&sql, "INSERT INTO \"%s\" (%s) VALUES (?", m->table, cols.data ? cols.data : "");
+	for (i = 1; i < n; i++)
+		xbuf_adds(&sql, ", ?");
+	xbuf_printf(&sql, ") ON CONFLICT (uuid) DO UPDATE SET %s", sets.data ? sets.data : "");
+	if (!sql.data || !cols.data || !sets.data) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
+	}
+	rc = store_run(db->st, sql.data, vals, (int)n, NULL, err);
+done:
+	free(vals);
+	xbuf_free(&cols);
+	xbuf_free(&sets);
+	xbuf_free(&sql);
+	return rc;
+}
+
+/* After import the parent's children are exactly the set in the packet. */
+static xchg_status replace_children(xchg_db *db, const plan_child *c, const char *uuid,
+				    const cJSON *rows, xchg_err *err)
+{
+	const table_meta *m;
+	const cJSON *row;
+	const char *fixed[1] = {c->parent_column};
+	xvalue key = xv_text(uuid);
+	char *sql;
+	xchg_status rc;
+
+	if (rows && !cJSON_IsArray(rows))
+		return xerr(err, XCHG_EPACKET, "child \"%s\" must be an array of rows", c->name);
+	if ((rc = db_meta(db, c->table, &m, err)))
+		return rc;
+	if (!(sql = xstrdup_printf("DELETE FROM \"%s\" WHERE \"%s\" = ?", c->table, c->parent_column)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	rc = store_run(db->st, sql, &key, 1, NULL, err);
+	free(sql);
+	cJSON_ArrayForEach(row, rows) {
+		if (rc)
+			break;
+		if (!cJSON_IsObject(row) || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(row, "uuid")))
+			return xerr(err, XCHG_EPACKET, "child \"%s\": each row must be an object with a \"uuid\"",
+				    c->name);
+		rc = upsert(db, m, fixed, &key, 1, c->parent_column, row, NULL, err);
+	}
+	return rc;
+}
+
+xchg_status row_json_apply(xchg_db *db, const plan_entity *e, const char *uuid,
+			   const char *updated_at, const cJSON *data, xchg_err *err)
+{
+	static const char *const fixed[3] = {"uuid", "updated_at", "is_deleted"};
+	const table_meta *m;
+	xvalue vals[3] = {xv_text(uuid), xv_text(updated_at), xv_bool(0)};
+	size_t i;
+	xchg_status rc;
+
+	if (!cJSON_IsObject(data))
+		return xerr(err, XCHG_EPACKET, "data must be an object");
+	if ((rc = db_meta(db, e->table, &m, err)) ||
+	    (rc = upsert(db, m, fixed, vals, updated_at ? 3 : 3, NULL, data, e, err)))
+		return rc;
+	for (i = 0; i < e->nchildren && !rc; i++)
+		rc = replace_children(db, &e->children[i], uuid,
+				      cJSON_GetObjectItemCaseSensitive(data, e->children[i].name), err);
+	return rc;
+}
+
+xchg_status row_json_delete(xchg_db *db, const plan_entity *e, const char *uuid,
+			    const char *updated_at, xchg_err *err)
+{
+	xvalue p[3] = {xv_bool(1), xv_text(updated_at), xv_text(uuid)};
+	char *sql;
+	xchg_status rc;
+
+	if (!(sql = xstrdup_printf("UPDATE \"%s\" SET is_deleted = ?, updated_at = coalesce(?, updated_at)"
+				   " WHERE uuid = ?", e->table)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	rc = store_run(db->st, sql, p, 3, NULL, err);
+	free(sql);
+	return rc;
+}

@@ -1,0 +1,41 @@
+/*
+ * The generic serializer: a synchronized row (with its child rows) to the
+ * JSON object that travels as an entity's "data", and back. Column names come
+ * from the plan and the database's own catalogue, never from a packet.
+ */
+#ifndef XCHG_ROW_JSON_H
+#define XCHG_ROW_JSON_H
+
+#include <cjson/cJSON.h>
+
+#include "db.h"
+
+/* Integers beyond this magnitude travel as strings: JSON readers keep doubles. */
+#define ROW_JSON_MAX_SAFE_INT 9007199254740992LL /* 2^53 */
+
+typedef struct row_state {
+	int found;
+	int is_deleted;
+	char updated_at[40];
+} row_state;
+
+/*
+ * Reads the row of entity e with this uuid. When found and not deleted, its
+ * data object (children included) is appended to data (which may be NULL to
+ * read the state only).
+ */
+xchg_status row_json_read(xchg_db *db, const plan_entity *e, const char *uuid,
+			  xbuf *data, row_state *state, xchg_err *err);
+
+/* Inserts or updates the row from data and replaces its children with the set in data. */
+xchg_status row_json_apply(xchg_db *db, const plan_entity *e, const char *uuid,
+			   const char *updated_at, const cJSON *data, xchg_err *err);
+
+/* Marks the row deleted (is_deleted = true); a row never seen is left absent. */
+xchg_status row_json_delete(xchg_db *db, const plan_entity *e, const char *uuid,
+			    const char *updated_at, xchg_err *err);
+
+/* Appends one SQL value as JSON. */
+int row_json_value(xbuf *b, const xvalue *v);
+
+#endif

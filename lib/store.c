@@ -1,0 +1,123 @@
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+xchg_status store_open(store **out, const char *url, int create, xchg_err *err)
+{
+	*out = NULL;
+	if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
+		return xerr(err, XCHG_ENOTIMPL,
+			    "%s: PostgreSQL databases are not built yet; use a SQLite path", url);
+	if (strncmp(url, "sqlite:", 7) == 0)
+		url += 7;
+	if (!url[0])
+		return xerr(err, XCHG_EUSAGE, "database URL names no file");
+	return store_sqlite_open(out, url, create, err);
+}
+
+void store_close(store *s)
+{
+	if (s)
+		s->ops->close(s);
+}
+
+xchg_status store_begin(store *s, xchg_err *err) { return s->ops->begin(s, err); }
+xchg_status store_commit(store *s, xchg_err *err) { return s->ops->commit(s, err); }
+void store_rollback(store *s) { s->ops->rollback(s); }
+
+xchg_status store_query(store *s, const char *sql, const xvalue *params,
+			int nparams, store_stmt **out, xchg_err *err)
+{
+	return s->ops->query(s, sql, params, nparams, out, err);
+}
+
+xchg_status store_step(store_stmt *st, int *has_row, xchg_err *err)
+{
+	return st->owner->ops->step(st, has_row, err);
+}
+
+int store_ncols(store_stmt *st) { return st->owner->ops->ncols(st); }
+void store_col(store_stmt *st, int i, xvalue *out) { st->owner->ops->col(st, i, out); }
+const char *store_colname(store_stmt *st, int i) { return st->owner->ops->colname(st, i); }
+
+void store_release(store_stmt *st)
+{
+	if (st)
+		st->owner->ops->release(st);
+}
+
+xchg_status store_run(store *s, const char *sql, const xvalue *params,
+		      int nparams, int64_t *changed, xchg_err *err)
+{
+	store_stmt *st = NULL;
+	int has_row = 1;
+	xchg_status rc;
+
+	if ((rc = store_query(s, sql, params, nparams, &st, err)))
+		return rc;
+	while (has_row && !(rc = store_step(st, &has_row, err)))
+		;
+	store_release(st);
+	if (!rc && changed)
+		*changed = s->ops->changes(s);
+	return rc;
+}
+
+xchg_status store_int(store *s, const char *sql, const xvalue *params,
+		      int nparams, int64_t *out, int *found, xchg_err *err)
+{
+	store_stmt *st = NULL;
+	int has_row = 0;
+	xvalue v;
+	xchg_status rc;
+
+	if ((rc = store_query(s, sql, params, nparams, &st, err)))
+		return rc;
+	if (!(rc = store_step(st, &has_row, err)) && has_row) {
+		store_col(st, 0, &v);
+		*out = v.type == XV_INT || v.type == XV_BOOL ? v.i : 0;
+	}
+	if (found)
+		*found = has_row;
+	store_release(st);
+	return rc;
+}
+
+xchg_status store_table_exists(store *s, const char *table, int *exists, xchg_err *err)
+{
+	return s->ops->table_exists(s, table, exists, err);
+}
+
+xchg_status store_columns(store *s, const char *table, store_column **out,
+			  size_t *n, xchg_err *err)
+{
+	return s->ops->columns(s, table, out, n, err);
+}
+
+void store_columns_free(store_column *cols, size_t n)
+{
+	size_t i;
+
+	for (i = 0; cols && i < n; i++) {
+		free(cols[i].name);
+		free(cols[i].decl_type);
+	}
+	free(cols);
+}
+
+xchg_status store_create_schema(store *s, xchg_err *err)
+{
+	return s->ops->create_schema(s, err);
+}
+
+xchg_status store_prepare_table(store *s, const char *table,
+				const char *parent_column, xchg_err *err)
+{
+	return s->ops->prepare_table(s, table, parent_column, err);
+}
+
+xchg_status store_install_triggers(store *s, const plan *p, xchg_err *err)
+{
+	return s->ops->install_triggers(s, p, err);
+}

@@ -1,0 +1,126 @@
+/*
+ * The database seam. Protocol code speaks portable SQL with '?' parameters
+ * through these calls; everything that differs between database dialects
+ * (schema of the sync tables, introspection, triggers, transactions) lives
+ * behind the ops table in one driver file per database.
+ */
+#ifndef XCHG_STORE_H
+#define XCHG_STORE_H
+
+#include <stdint.h>
+#include <string.h>
+
+#include "common.h"
+#include "plan.h"
+
+typedef enum xvtype { XV_NULL, XV_INT, XV_REAL, XV_TEXT, XV_BOOL } xvtype;
+
+/* A value bound to or read from SQL. Text is not owned. */
+typedef struct xvalue {
+	xvtype type;
+	int64_t i;    /* XV_INT, XV_BOOL (0 or 1) */
+	double d;     /* XV_REAL */
+	const char *s; /* XV_TEXT, NUL-terminated */
+	size_t len;
+} xvalue;
+
+static inline xvalue xv_int(int64_t i)
+{
+	return (xvalue){.type = XV_INT, .i = i};
+}
+
+static inline xvalue xv_bool(int b)
+{
+	return (xvalue){.type = XV_BOOL, .i = b != 0};
+}
+
+/* Text, or NULL for SQL NULL. */
+static inline xvalue xv_text(const char *s)
+{
+	if (!s)
+		return (xvalue){.type = XV_NULL};
+	return (xvalue){.type = XV_TEXT, .s = s, .len = strlen(s)};
+}
+
+typedef struct store_column {
+	char *name;
+	char *decl_type;
+	int is_pk;
+} store_column;
+
+typedef struct store store;
+
+/* Every driver's statement starts with this, so the seam can find its ops. */
+typedef struct store_stmt {
+	store *owner;
+} store_stmt;
+
+typedef struct store_ops {
+	const char *dialect;
+	xchg_status (*begin)(store *s, xchg_err *err);
+	xchg_status (*commit)(store *s, xchg_err *err);
+	void (*rollback)(store *s);
+	xchg_status (*query)(store *s, const char *sql, const xvalue *params,
+			     int nparams, store_stmt **out, xchg_err *err);
+	xchg_status (*step)(store_stmt *st, int *has_row, xchg_err *err);
+	int (*ncols)(store_stmt *st);
+	void (*col)(store_stmt *st, int i, xvalue *out);
+	const char *(*colname)(store_stmt *st, int i);
+	void (*release)(store_stmt *st);
+	int64_t (*changes)(store *s);
+	xchg_status (*table_exists)(store *s, const char *table, int *exists,
+				    xchg_err *err);
+	xchg_status (*columns)(store *s, const char *table, store_column **out,
+			       size_t *n, xchg_err *err);
+	xchg_status (*create_schema)(store *s, xchg_err *err);
+	xchg_status (*prepare_table)(store *s, const char *table,
+				     const char *parent_column, xchg_err *err);
+	xchg_status (*install_triggers)(store *s, const plan *p, xchg_err *err);
+	void (*close)(store *s);
+} store_ops;
+
+struct store {
+	const store_ops *ops;
+	char *name; /* for messages: the file or the connection target */
+};
+
+/* url: "sqlite:PATH", a plain path, or "postgresql://..." */
+xchg_status store_open(store **out, const char *url, int create, xchg_err *err);
+void store_close(store *s);
+
+xchg_status store_begin(store *s, xchg_err *err);
+xchg_status store_commit(store *s, xchg_err *err);
+void store_rollback(store *s);
+
+/* Runs sql with params and leaves a statement to step through. */
+xchg_status store_query(store *s, const char *sql, const xvalue *params,
+			int nparams, store_stmt **out, xchg_err *err);
+xchg_status store_step(store_stmt *st, int *has_row, xchg_err *err);
+int store_ncols(store_stmt *st);
+void store_col(store_stmt *st, int i, xvalue *out);
+const char *store_colname(store_stmt *st, int i);
+void store_release(store_stmt *st);
+
+/* Runs a statement that returns no rows; *changed (may be NULL) gets the row count. */
+xchg_status store_run(store *s, const char *sql, const xvalue *params,
+		      int nparams, int64_t *changed, xchg_err *err);
+/* Runs a query expected to return at most one row of one integer column. */
+xchg_status store_int(store *s, const char *sql, const xvalue *params,
+		      int nparams, int64_t *out, int *found, xchg_err *err);
+
+xchg_status store_table_exists(store *s, const char *table, int *exists,
+			       xchg_err *err);
+xchg_status store_columns(store *s, const char *table, store_column **out,
+			  size_t *n, xchg_err *err);
+void store_columns_free(store_column *cols, size_t n);
+xchg_status store_create_schema(store *s, xchg_err *err);
+/* Adds uuid, updated_at and is_deleted where missing and fills them in. */
+xchg_status store_prepare_table(store *s, const char *table,
+				const char *parent_column, xchg_err *err);
+/* (Re)installs the registration triggers of every table in the plan. */
+xchg_status store_install_triggers(store *s, const plan *p, xchg_err *err);
+
+xchg_status store_sqlite_open(store **out, const char *path, int create,
+			      xchg_err *err);
+
+#endif

@@ -1,0 +1,557 @@
+/*
+ * The SQLite driver: a desktop's database, or any node's in the embedded
+ * default. Statements are prepared once and cached, because an import runs
+ * the same few statements for every entity of a packet.
+ */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+/* Writers (the desktop application, a watcher) may hold the lock a while. */
+#define SQ_BUSY_TIMEOUT_MS 30000
+#define SQ_CACHE_MAX 64
+
+typedef struct sq_stmt {
+	store_stmt base;
+	sqlite3_stmt *st;
+	char *sql;
+	int busy;
+	int cached;
+	struct sq_stmt *next;
+} sq_stmt;
+
+typedef struct sq_store {
+	store base;
+	sqlite3 *db;
+	sq_stmt *cache;
+	size_t ncached;
+} sq_store;
+
+/* Generates an RFC 4122 version 4 uuid inside SQL, for rows written without one. */
+#define SQ_UUID_EXPR                                                            \
+	"lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || "    \
+	"substr(hex(randomblob(2)), 2) || '-' || "                              \
+	"substr('89ab', 1 + (abs(random()) % 4), 1) || "                        \
+	"substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))"
+#define SQ_NOW_EXPR "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+static xchg_status sq_fail(sq_store *s, xchg_err *err, const char *what)
+{
+	return xerr(err, XCHG_EDB, "%s: %s: %s", s->base.name, what, sqlite3_errmsg(s->db));
+}
+
+static xchg_status sq_exec(sq_store *s, const char *sql, xchg_err *err)
+{
+	char *msg = NULL;
+	xchg_status rc = XCHG_OK;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		rc = xerr(err, XCHG_EDB, "%s: %s", s->base.name, msg ? msg : "SQL failed");
+		sqlite3_free(msg);
+	}
+	return rc;
+}
+
+static xchg_status sq_begin(store *base, xchg_err *err)
+{
+	/* IMMEDIATE takes the write lock now, so two xchg processes queue up
+	 * instead of failing halfway through with SQLITE_BUSY. */
+	return sq_exec((sq_store *)base, "BEGIN IMMEDIATE", err);
+}
+
+static xchg_status sq_commit(store *base, xchg_err *err)
+{
+	return sq_exec((sq_store *)base, "COMMIT", err);
+}
+
+static void sq_rollback(store *base)
+{
+	sq_store *s = (sq_store *)base;
+
+	if (!sqlite3_get_autocommit(s->db))
+		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static sq_stmt *sq_cached(sq_store *s, const char *sql)
+{
+	sq_stmt *c;
+
+	for (c = s->cache; c; c = c->next)
+		if (!c->busy && strcmp(c->sql, sql) == 0)
+			return c;
+	return NULL;
+}
+
+static xchg_status sq_bind(sq_store *s, sq_stmt *c, const xvalue *params,
+			   int nparams, xchg_err *err)
+{
+	int i, r = SQLITE_OK;
+
+	if (sqlite3_bind_parameter_count(c->st) != nparams)
+		return xerr(err, XCHG_EDB, "%s: statement takes %d parameters, given %d: %s",
+			    s->base.name, sqlite3_bind_parameter_count(c->st), nparams, c->sql);
+	for (i = 0; i < nparams && r == SQLITE_OK; i++) {
+		const xvalue *v = &params[i];
+
+		switch (v->type) {
+		case XV_NULL: r = sqlite3_bind_null(c->st, i + 1); break;
+		case XV_INT:
+		case XV_BOOL: r = sqlite3_bind_int64(c->st, i + 1, v->i); break;
+		case XV_REAL: r = sqlite3_bind_double(c->st, i + 1, v->d); break;
+		case XV_TEXT:
+			r = sqlite3_bind_text64(c->st, i + 1, v->s, v->len, SQLITE_STATIC, SQLITE_UTF8);
+			break;
+		}
+	}
+	return r == SQLITE_OK ? XCHG_OK : sq_fail(s, err, "binding a value");
+}
+
+static void sq_release(store_stmt *base)
+{
+	sq_stmt *c = (sq_stmt *)base;
+
+	sqlite3_reset(c->st);
+	sqlite3_clear_bindings(c->st);
+	c->busy = 0;
+	if (!c->cached) {
+		sqlite3_finalize(c->st);
+		free(c->sql);
+		free(c);
+	}
+}
+
+static xchg_status sq_query(store *base, const char *sql, const xvalue *params,
+			    int nparams, store_stmt **out, xchg_err *err)
+{
+	sq_store *s = (sq_store *)base;
+	sq_stmt *c;
+	xchg_status rc;
+
+	*out = NULL;
+	if (!(c = sq_cached(s, sql))) {
+		if (!(c = calloc(1, sizeof(*c))) || !(c->sql = strdup(sql))) {
+			free(c);
+			return xerr(err, XCHG_ENOMEM, "%s: out of memory", s->base.name);
+		}
+		c->base.owner = base;
+		if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &c->st, NULL) != SQLITE_OK) {
+			rc = sq_fail(s, err, "preparing a statement");
+			free(c->sql);
+			free(c);
+			return rc;
+		}
+		/* A statement in use is never handed out twice (nested queries). */
+		if (s->ncached < SQ_CACHE_MAX) {
+			c->cached = 1;
+			c->next = s->cache;
+			s->cache = c;
+			s->ncached++;
+		}
+	}
+	c->busy = 1;
+	if ((rc = sq_bind(s, c, params, nparams, err))) {
+		sq_release(&c->base);
+		return rc;
+	}
+	*out = &c->base;
+	return XCHG_OK;
+}
+
+static xchg_status sq_step(store_stmt *base, int *has_row, xchg_err *err)
+{
+	sq_stmt *c = (sq_stmt *)base;
+	sq_store *s = (sq_store *)base->owner;
+	int r = sqlite3_step(c->st);
+
+	*has_row = r == SQLITE_ROW;
+	if (r == SQLITE_ROW || r == SQLITE_DONE)
+		return XCHG_OK;
+	return sq_fail(s, err, "running a statement");
+}
+
+static int sq_ncols(store_stmt *base)
+{
+	return sqlite3_column_count(((sq_stmt *)base)->st);
+}
+
+static void sq_col(store_stmt *base, int i, xvalue *out)
+{
+	sqlite3_stmt *st = ((sq_stmt *)base)->st;
+
+	memset(out, 0, sizeof(*out));
+	switch (sqlite3_column_type(st, i)) {
+	case SQLITE_INTEGER:
+		out->type = XV_INT;
+		out->i = sqlite3_column_int64(st, i);
+		break;
+	case SQLITE_FLOAT:
+		out->type = XV_REAL;
+		out->d = sqlite3_column_double(st, i);
+		break;
+	case SQLITE_NULL:
+		out->type = XV_NULL;
+		break;
+	default: /* text; a blob is handed over as its bytes */
+		out->type = XV_TEXT;
+		out->s = (const char *)sqlite3_column_text(st, i);
+		out->len = (size_t)sqlite3_column_bytes(st, i);
+		if (!out->s) {
+			out->type = XV_NULL;
+		}
+		break;
+	}
+}
+
+static const char *sq_colname(store_stmt *base, int i)
+{
+	return sqlite3_column_name(((sq_stmt *)base)->st, i);
+}
+
+static int64_t sq_changes(store *base)
+{
+	return sqlite3_changes64(((sq_store *)base)->db);
+}
+
+static xchg_status sq_table_exists(store *base, const char *table, int *exists,
+				   xchg_err *err)
+{
+	int64_t one = 0;
+	xvalue p = xv_text(table);
+
+	return store_int(base, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+			 &p, 1, &one, exists, err);
+}
+
+static xchg_status sq_columns(store *base, const char *table, store_column **out,
+			      size_t *n, xchg_err *err)
+{
+	store_stmt *st = NULL;
+	store_column *cols = NULL, *grown;
+	size_t count = 0;
+	int has_row = 0;
+	xvalue p = xv_text(table), v;
+	xchg_status rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = store_query(base, "SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid",
+			      &p, 1, &st, err)))
+		return rc;
+	while (!(rc = store_step(st, &has_row, err)) && has_row) {
+		if (!(grown = realloc(cols, (count + 1) * sizeof(*cols)))) {
+			rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
+			break;
+		}
+		cols = grown;
+		memset(&cols[count], 0, sizeof(*cols));
+		store_col(st, 0, &v);
+		cols[count].name = xstrdup(v.s);
+		store_col(st, 1, &v);
+		cols[count].decl_type = xstrdup(v.type == XV_TEXT ? v.s : "");
+		store_col(st, 2, &v);
+		cols[count].is_pk = v.i > 0;
+		count++;
+		if (!cols[count - 1].name || !cols[count - 1].decl_type) {
+			rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
+			break;
+		}
+	}
+	store_release(st);
+	if (rc) {
+		store_columns_free(cols, count);
+		return rc;
+	}
+	*out = cols;
+	*n = count;
+	return XCHG_OK;
+}
+
+static const char sq_schema[] =
+	"CREATE TABLE IF NOT EXISTS sync_nodes ("
+	" id TEXT PRIMARY KEY,"
+	" code TEXT NOT NULL UNIQUE,"
+	" name TEXT,"
+	" role TEXT NOT NULL CHECK (role IN ('master', 'subordinate')),"
+	" is_self INTEGER NOT NULL DEFAULT 0,"
+	" public_key TEXT,"
+	" last_sync_in TEXT,"
+	" last_sync_out TEXT,"
+	" received_packet_no INTEGER NOT NULL DEFAULT 0,"
+	" sent_packet_no INTEGER NOT NULL DEFAULT 0,"
+	" acked_packet_no INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE IF NOT EXISTS sync_changes ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" node_id TEXT NOT NULL REFERENCES sync_nodes(id),"
+	" entity_type TEXT NOT NULL,"
+	" entity_uuid TEXT NOT NULL,"
+	" operation TEXT NOT NULL,"
+	" packet_no INTEGER,"
+	" UNIQUE (node_id, entity_type, entity_uuid));"
+	/* Holds the sender while a packet is applied, inside that transaction
+	 * only: the triggers read it to keep changes from echoing back. */
+	"CREATE TABLE IF NOT EXISTS sync_apply (node_id TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS sync_plan ("
+	" id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" plan TEXT NOT NULL,"
+	" installed_at TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS sync_conflicts ("
+	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" entity_type TEXT NOT NULL,"
+	" entity_uuid TEXT NOT NULL,"
+	" peer_id TEXT NOT NULL REFERENCES sync_nodes(id),"
+	" policy TEXT NOT NULL,"
+	" winner TEXT NOT NULL CHECK (winner IN ('local', 'remote')),"
+	" losing_origin TEXT NOT NULL,"
+	" local_updated_at TEXT,"
+	" remote_updated_at TEXT,"
+	" losing_operation TEXT NOT NULL,"
+	" losing_version TEXT,"
+	" decided_at TEXT NOT NULL,"
+	" status TEXT NOT NULL DEFAULT 'open');";
+
+static xchg_status sq_create_schema(store *base, xchg_err *err)
+{
+	return sq_exec((sq_store *)base, sq_schema, err);
+}
+
+static int has_column(const store_column *cols, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(cols[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+static xchg_status sq_prepare_table(store *base, const char *table,
+				    const char *parent_column, xchg_err *err)
+{
+	sq_store *s = (sq_store *)base;
+	store_column *cols = NULL;
+	size_t n = 0;
+	xbuf sql = {0};
+	int exists = 0;
+	xchg_status rc;
+
+	if ((rc = sq_table_exists(base, table, &exists, err)))
+		return rc;
+	if (!exists)
+		return xerr(err, XCHG_EDB, "%s: table \"%s\" named in the plan does not exist",
+			    base->name, table);
+	if ((rc = sq_columns(base, table, &cols, &n, err)))
+		return rc;
+	if (parent_column && !has_column(cols, n, parent_column)) {
+		rc = xerr(err, XCHG_EDB, "%s: table \"%s\" has no column \"%s\" (its parent_column)",
+			  base->name, table, parent_column);
+		goto done;
+	}
+	if (!has_column(cols, n, "uuid"))
+		xbuf_printf(&sql, "ALTER TABLE \"%s\" ADD COLUMN uuid TEXT;", table);
+	if (!has_column(cols, n, "updated_at"))
+		xbuf_printf(&sql, "ALTER TABLE \"%s\" ADD COLUMN updated_at TEXT;", table);
+	if (!has_column(cols, n, "is_deleted"))
+		xbuf_printf(&sql, "ALTER TABLE \"%s\" ADD COLUMN is_deleted INTEGER NOT NULL DEFAULT 0;", table);
+	xbuf_printf(&sql,
+		    "UPDATE \"%s\" SET uuid = %s WHERE uuid IS NULL;"
+		    "UPDATE \"%s\" SET updated_at = %s WHERE updated_at IS NULL;"
+		    "CREATE UNIQUE INDEX IF NOT EXISTS \"xchg_%s_uuid\" ON \"%s\" (uuid);",
+		    table, SQ_UUID_EXPR, table, SQ_NOW_EXPR, table, table);
+	if (parent_column)
+		xbuf_printf(&sql, "CREATE INDEX IF NOT EXISTS \"xchg_%s_parent\" ON \"%s\" (\"%s\");",
+			    table, table, parent_column);
+	if (!sql.data) {
+		rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
+		goto done;
+	}
+	rc = sq_exec(s, sql.data, err);
+done:
+	xbuf_free(&sql);
+	store_columns_free(cols, n);
+	return rc;
+}
+
+/*
+ * Registers (type, uuid_expr) for every peer except the one whose packet is
+ * being applied. A second change before the packet is acknowledged updates
+ * the registration and clears packet_no, so that the acknowledgement of the
+ * packet that carried the older version cannot purge the newer one.
+ */
+static void sq_register(xbuf *b, const char *type, const char *uuid_expr,
+			const char *op_expr, const char *cond)
+{
+	xbuf_printf(b,
+		    "INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation)"
+		    " SELECT n.id, '%s', %s, %s FROM sync_nodes n"
+		    " WHERE n.is_self = 0 AND (%s)"
+		    " AND n.id NOT IN (SELECT node_id FROM sync_apply)"
+		    " ON CONFLICT (node_id, entity_type, entity_uuid)"
+		    " DO UPDATE SET operation = excluded.operation, packet_no = NULL;",
+		    type, uuid_expr, op_expr, cond);
+}
+
+/*
+ * Rows written by programs that know nothing of xchg get a uuid and an
+ * updated_at; a local update that leaves updated_at alone gets the time of
+ * the change, so that updated_at always tells when a row last changed.
+ * Applying a packet writes updated_at as it travelled, untouched.
+ * These statements run first in the triggers' bodies: SQLite does not order
+ * separate triggers, and registration needs the uuid filled in.
+ */
+static void sq_fill(xbuf *b, const char *table)
+{
+	xbuf_printf(b,
+		    "UPDATE \"%s\" SET uuid = coalesce(NEW.uuid, %s),"
+		    " updated_at = coalesce(NEW.updated_at, %s),"
+		    " is_deleted = coalesce(NEW.is_deleted, 0) WHERE rowid = NEW.rowid"
+		    " AND (NEW.uuid IS NULL OR NEW.updated_at IS NULL OR NEW.is_deleted IS NULL);",
+		    table, SQ_UUID_EXPR, SQ_NOW_EXPR);
+}
+
+static void sq_touch(xbuf *b, const char *table)
+{
+	xbuf_printf(b,
+		    "UPDATE \"%s\" SET updated_at = %s WHERE rowid = NEW.rowid"
+		    " AND OLD.uuid IS NOT NULL AND NEW.updated_at IS OLD.updated_at"
+		    " AND NOT EXISTS (SELECT 1 FROM sync_apply);",
+		    table, SQ_NOW_EXPR);
+}
+
+/* Opens CREATE TRIGGER xchg_<table>_<what>, dropping an older version first. */
+static void sq_trigger(xbuf *b, const char *table, const char *what, const char *event)
+{
+	xbuf_printf(b, "DROP TRIGGER IF EXISTS \"xchg_%s_%s\";"
+		       "CREATE TRIGGER \"xchg_%s_%s\" AFTER %s ON \"%s\" BEGIN ",
+		    table, what, table, what, event, table);
+}
+
+static void sq_entity_triggers(xbuf *b, const plan_entity *e)
+{
+	char uuid_expr[200];
+
+	snprintf(uuid_expr, sizeof(uuid_expr), "(SELECT uuid FROM \"%s\" WHERE rowid = NEW.rowid)", e->table);
+	sq_trigger(b, e->table, "ins", "INSERT");
+	sq_fill(b, e->table);
+	sq_register(b, e->type, uuid_expr, "'INSERT'", "1");
+	xbuf_adds(b, " END;");
+	sq_trigger(b, e->table, "upd", "UPDATE");
+	sq_touch(b, e->table);
+	sq_register(b, e->type, "coalesce(NEW.uuid, OLD.uuid)",
+		    "CASE WHEN NEW.is_deleted THEN 'DELETE' ELSE 'UPDATE' END",
+		    "coalesce(NEW.uuid, OLD.uuid) IS NOT NULL");
+	xbuf_adds(b, " END;");
+	sq_trigger(b, e->table, "del", "DELETE");
+	sq_register(b, e->type, "OLD.uuid", "'DELETE'", "OLD.uuid IS NOT NULL");
+	xbuf_adds(b, " END;");
+}
+
+/* A change to a child row is a change of its parent, which carries its children. */
+static void sq_child_triggers(xbuf *b, const plan_entity *e, const plan_child *c)
+{
+	char newp[160], oldp[160], cond[512];
+
+	snprintf(newp, sizeof(newp), "NEW.\"%s\"", c->parent_column);
+	snprintf(oldp, sizeof(oldp), "OLD.\"%s\"", c->parent_column);
+	snprintf(cond, sizeof(cond), "%s IS NOT NULL", newp);
+	sq_trigger(b, c->table, "ins", "INSERT");
+	sq_fill(b, c->table);
+	sq_register(b, e->type, newp, "'UPDATE'", cond);
+	xbuf_adds(b, " END;");
+	sq_trigger(b, c->table, "upd", "UPDATE");
+	sq_touch(b, c->table);
+	sq_register(b, e->type, newp, "'UPDATE'", cond);
+	snprintf(cond, sizeof(cond), "%s IS NOT NULL AND %s IS NOT %s", oldp, oldp, newp);
+	sq_register(b, e->type, oldp, "'UPDATE'", cond);
+	xbuf_adds(b, " END;");
+	snprintf(cond, sizeof(cond), "%s IS NOT NULL", oldp);
+	sq_trigger(b, c->table, "del", "DELETE");
+	sq_register(b, e->type, oldp, "'UPDATE'", cond);
+	xbuf_adds(b, " END;");
+}
+
+static xchg_status sq_install_triggers(store *base, const plan *p, xchg_err *err)
+{
+	xbuf sql = {0};
+	size_t i, j;
+	xchg_status rc;
+
+	for (i = 0; i < p->nentities; i++) {
+		sq_entity_triggers(&sql, &p->entities[i]);
+		for (j = 0; j < p->entities[i].nchildren; j++)
+			sq_child_triggers(&sql, &p->entities[i], &p->entities[i].children[j]);
+	}
+	if (!sql.data)
+		return xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
+	rc = sq_exec((sq_store *)base, sql.data, err);
+	xbuf_free(&sql);
+	return rc;
+}
+
+static void sq_close(store *base)
+{
+	sq_store *s = (sq_store *)base;
+	sq_stmt *c, *next;
+
+	for (c = s->cache; c; c = next) {
+		next = c->next;
+		sqlite3_finalize(c->st);
+		free(c->sql);
+		free(c);
+	}
+	sqlite3_close(s->db);
+	free(s->base.name);
+	free(s);
+}
+
+static const store_ops sq_ops = {
+	.dialect = "sqlite",
+	.begin = sq_begin,
+	.commit = sq_commit,
+	.rollback = sq_rollback,
+	.query = sq_query,
+	.step = sq_step,
+	.ncols = sq_ncols,
+	.col = sq_col,
+	.colname = sq_colname,
+	.release = sq_release,
+	.changes = sq_changes,
+	.table_exists = sq_table_exists,
+	.columns = sq_columns,
+	.create_schema = sq_create_schema,
+	.prepare_table = sq_prepare_table,
+	.install_triggers = sq_install_triggers,
+	.close = sq_close,
+};
+
+xchg_status store_sqlite_open(store **out, const char *path, int create,
+			      xchg_err *err)
+{
+	sq_store *s = NULL;
+	int flags = SQLITE_OPEN_READWRITE | (create ? SQLITE_OPEN_CREATE : 0);
+	xchg_status rc;
+
+	*out = NULL;
+	if (!(s = calloc(1, sizeof(*s))) || !(s->base.name = strdup(path))) {
+		free(s);
+		return xerr(err, XCHG_ENOMEM, "%s: out of memory", path);
+	}
+	s->base.ops = &sq_ops;
+	if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
+		rc = s->db ? sq_fail(s, err, "cannot open")
+			   : xerr(err, XCHG_ENOMEM, "%s: out of memory", path);
+		sq_close(&s->base);
+		return rc;
+	}
+	sqlite3_busy_timeout(s->db, SQ_BUSY_TIMEOUT_MS);
+	/* Reading the schema tells a database from any other file right away. */
+	if ((rc = sq_exec(s, "SELECT count(*) FROM sqlite_master", err))) {
+		sq_close(&s->base);
+		return rc;
+	}
+	*out = &s->base;
+	return XCHG_OK;
+}
