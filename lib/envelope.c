@@ -10,7 +10,7 @@
 #define ENV_CHUNK (64u * 1024u)
 /* A member name as written; every name the format knows is far shorter. */
 #define ENV_MAX_KEY_BYTES 256u
-/* An entity_uuid; a uuid in text is 36 bytes, the rest is room for other keys. */
+/* An entity_uuid: 36 bytes as text, with room left for other identifier schemes. */
 #define ENV_MAX_UUID_BYTES 64
 /* The largest integer cJSON's double holds exactly (2^53 - 1). */
 #define ENV_MAX_INT INT64_C(9007199254740991)
@@ -94,16 +94,17 @@ static const char *entity_fault(const char *type, const char *uuid,
 				const char *op, data_kind data)
 {
 	int del = op && strcmp(op, "DELETE") == 0;
+	int upsert = op && (strcmp(op, "INSERT") == 0 || strcmp(op, "UPDATE") == 0);
 
 	if (!type || !type[0])
 		return "\"entity_type\" must be a non-empty string";
 	if (!uuid || !uuid[0] || strlen(uuid) > ENV_MAX_UUID_BYTES)
 		return "\"entity_uuid\" must be a string of 1 to " STR(ENV_MAX_UUID_BYTES) " bytes";
-	if (!del && (!op || (strcmp(op, "INSERT") != 0 && strcmp(op, "UPDATE") != 0)))
+	if (!del && !upsert)
 		return "\"operation\" must be INSERT, UPDATE or DELETE";
 	if (del && data != DATA_NULL)
 		return "\"data\" must be null for DELETE";
-	if (!del && data != DATA_OBJECT)
+	if (upsert && data != DATA_OBJECT)
 		return "\"data\" must be an object for INSERT and UPDATE";
 	return NULL;
 }
@@ -153,7 +154,7 @@ static int utf8_valid(const char *s)
 typedef struct scan {
 	unsigned depth;   /* containers open, counted from the top-level object */
 	unsigned base;    /* depth of the container the value sits in */
-	int scalar;       /* the value is a number, true, false or null */
+	int tok;          /* where a bare token (number, true, false, null) stands */
 	int in_str;
 	int esc;          /* 0; 1 after a backslash; 2..5 reading \u's hex digits */
 	unsigned unit;    /* the \u code unit being read */
@@ -163,6 +164,14 @@ typedef struct scan {
 
 /* scan_byte's verdicts: need more, ends with this byte, ended before it, refused. */
 enum { SC_MORE, SC_DONE, SC_STOP, SC_BAD };
+
+/*
+ * A bare token's states: a word (left to cJSON, which takes only true, false
+ * and null) or an RFC 8259 number. cJSON hands numbers to strtod, which also
+ * takes 01, 1. and -.5; a second reader must not be made to guess at those.
+ */
+enum { TOK_NONE, TOK_WORD, TOK_MINUS, TOK_ZERO, TOK_INT, TOK_DOT, TOK_FRAC,
+       TOK_E, TOK_ESIGN, TOK_EXP, TOK_BAD };
 
 static void scan_init(scan *s, unsigned base)
 {
@@ -176,6 +185,17 @@ static int refuse(const char **why, const char *reason)
 	return SC_BAD;
 }
 
+static int is_ws(int c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static int is_letter(unsigned char c)
+{
+	c |= 0x20;
+	return c >= 'a' && c <= 'z';
+}
+
 static int hex_value(unsigned char c)
 {
 	if (is_digit(c))
@@ -184,11 +204,48 @@ static int hex_value(unsigned char c)
 	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
-static int scalar_char(unsigned char c)
+static int token_char(unsigned char c)
 {
-	unsigned char l = c | 0x20;
+	return is_digit(c) || is_letter(c) || c == '+' || c == '-' || c == '.';
+}
 
-	return is_digit(c) || (l >= 'a' && l <= 'z') || c == '+' || c == '-' || c == '.';
+static int token_step(int tok, unsigned char c)
+{
+	int digit = is_digit(c), e = (c | 0x20) == 'e';
+
+	switch (tok) {
+	case TOK_NONE:
+		return c == '-' ? TOK_MINUS : c == '0' ? TOK_ZERO : digit ? TOK_INT :
+		       is_letter(c) ? TOK_WORD : TOK_BAD;
+	case TOK_WORD:
+		return TOK_WORD;
+	case TOK_MINUS:
+		return c == '0' ? TOK_ZERO : digit ? TOK_INT : TOK_BAD;
+	case TOK_ZERO:
+		return c == '.' ? TOK_DOT : e ? TOK_E : TOK_BAD;
+	case TOK_INT:
+		return digit ? TOK_INT : c == '.' ? TOK_DOT : e ? TOK_E : TOK_BAD;
+	case TOK_DOT:
+		return digit ? TOK_FRAC : TOK_BAD;
+	case TOK_FRAC:
+		return digit ? TOK_FRAC : e ? TOK_E : TOK_BAD;
+	case TOK_E:
+		return c == '+' || c == '-' ? TOK_ESIGN : digit ? TOK_EXP : TOK_BAD;
+	default: /* TOK_ESIGN, TOK_EXP */
+		return digit ? TOK_EXP : TOK_BAD;
+	}
+}
+
+static int token_complete(int tok)
+{
+	return tok == TOK_WORD || tok == TOK_ZERO || tok == TOK_INT || tok == TOK_FRAC ||
+	       tok == TOK_EXP;
+}
+
+static int scan_token(scan *s, unsigned char c, const char **why)
+{
+	s->tok = token_step(s->tok, c);
+	return s->tok == TOK_BAD ? refuse(why, "invalid number") : SC_MORE;
 }
 
 /*
@@ -242,8 +299,10 @@ static int scan_string_byte(scan *s, unsigned char c, const char **why)
 }
 
 /*
- * Feeds one byte of a value. Only strings and brackets are followed; the
- * rest of the grammar is left to cJSON, which sees every captured value.
+ * Feeds one byte of a value. The scanner follows strings, tokens and
+ * brackets and refuses any byte JSON does not allow where it stands; how
+ * tokens and punctuation are arranged is left to cJSON, which sees every
+ * captured value.
  */
 static int scan_byte(scan *s, unsigned char c, const char **why)
 {
@@ -253,25 +312,29 @@ static int scan_byte(scan *s, unsigned char c, const char **why)
 		st = scan_string_byte(s, c, why);
 		return st == SC_DONE && s->depth > s->base ? SC_MORE : st;
 	}
-	if (s->scalar)
-		return scalar_char(c) ? SC_MORE : SC_STOP;
+	if (s->tok) {
+		if (token_char(c))
+			return scan_token(s, c, why);
+		if (!token_complete(s->tok))
+			return refuse(why, "invalid number");
+		s->tok = TOK_NONE;
+		if (s->depth == s->base)
+			return SC_STOP;
+	}
 	if (c == '{' || c == '[')
 		return ++s->depth > ENV_MAX_DEPTH ?
 			refuse(why, "nested deeper than " STR(ENV_MAX_DEPTH) " levels") : SC_MORE;
-	if (c == '"')
+	if (c == '"') {
 		s->in_str = 1;
-	else if (s->depth > s->base)
-		return (c == '}' || c == ']') && --s->depth == s->base ? SC_DONE : SC_MORE;
-	else if (scalar_char(c))
-		s->scalar = 1;
-	else
+		return SC_MORE;
+	}
+	if (token_char(c))
+		return scan_token(s, c, why);
+	if (s->depth == s->base)
 		return refuse(why, "expected a value");
-	return SC_MORE;
-}
-
-static int is_ws(int c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+	if (c == '}' || c == ']')
+		return --s->depth == s->base ? SC_DONE : SC_MORE;
+	return is_ws(c) || c == ',' || c == ':' ? SC_MORE : refuse(why, "unexpected character");
 }
 
 /* Why text is not one JSON object the reader would take at depth base, or NULL. */

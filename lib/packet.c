@@ -50,6 +50,7 @@ struct packet_writer {
 	char *path;     /* dir/name */
 	char *tmp_path; /* dir/.name.tmp */
 	int fd;
+	int io_errno;   /* the first failed write(); see writer_out */
 	int tmp_exists;
 	struct archive *a;
 	enum writer_state state;
@@ -84,11 +85,43 @@ static xchg_status writer_expect(const packet_writer *w, enum writer_state want,
 		    writer_state_text[w->state]);
 }
 
-static xchg_status writer_archive_error(packet_writer *w, const char *what,
-					xchg_err *err)
+static xchg_status writer_fail(packet_writer *w, const char *what, xchg_err *err)
 {
 	return xerr(err, XCHG_EIO, "%s: cannot write %s: %s", w->tmp_path, what,
-		    aerr(w->a));
+		    w->io_errno ? strerror(w->io_errno) : aerr(w->a));
+}
+
+/* libarchive's status and the file's, taken together. */
+static xchg_status writer_check(packet_writer *w, int ar, const char *what,
+				xchg_err *err)
+{
+	return ar == ARCHIVE_OK && !w->io_errno ? XCHG_OK : writer_fail(w, what, err);
+}
+
+/*
+ * libarchive's output. A failed write is recorded, not reported: once
+ * libarchive sees one it drops the member without ending its deflate stream,
+ * which leaks (3.6). So it is kept going, writing nowhere, and every call
+ * into it is followed by a look at io_errno.
+ */
+static la_ssize_t writer_out(struct archive *a, void *ctx, const void *buf,
+			     size_t len)
+{
+	packet_writer *w = ctx;
+	const char *p = buf;
+	size_t left = len;
+	ssize_t n;
+
+	XCHG_UNUSED(a);
+	while (left > 0 && !w->io_errno) {
+		if ((n = write(w->fd, p, left)) >= 0) {
+			p += n;
+			left -= (size_t)n;
+		} else if (errno != EINTR) {
+			w->io_errno = errno;
+		}
+	}
+	return (la_ssize_t)len;
 }
 
 static xchg_status writer_create_temp(packet_writer *w, xchg_err *err)
@@ -115,10 +148,10 @@ static xchg_status writer_start_archive(packet_writer *w, xchg_err *err)
 		return xerr(err, XCHG_ENOMEM, "%s: out of memory", w->tmp_path);
 	/* The end-of-central-directory record must be the file's last bytes. */
 	if (archive_write_set_format_zip(w->a) != ARCHIVE_OK ||
-	    archive_write_set_bytes_in_last_block(w->a, 1) != ARCHIVE_OK ||
-	    archive_write_open_fd(w->a, w->fd) != ARCHIVE_OK)
-		return writer_archive_error(w, "the archive", err);
-	return XCHG_OK;
+	    archive_write_set_bytes_in_last_block(w->a, 1) != ARCHIVE_OK)
+		return writer_fail(w, "the archive", err);
+	return writer_check(w, archive_write_open2(w->a, w, NULL, writer_out, NULL, NULL),
+			    "the archive", err);
 }
 
 /*
@@ -142,9 +175,10 @@ static xchg_status writer_begin_member(packet_writer *w, const char *member,
 	archive_entry_set_mtime(e, 0, 0);
 	if (size >= 0)
 		archive_entry_set_size(e, size);
-	if (set_compression(w->a) != ARCHIVE_OK ||
-	    archive_write_header(w->a, e) != ARCHIVE_OK)
-		rc = writer_archive_error(w, member, err);
+	if (set_compression(w->a) != ARCHIVE_OK)
+		rc = writer_fail(w, member, err);
+	else
+		rc = writer_check(w, archive_write_header(w->a, e), member, err);
 	archive_entry_free(e);
 	return rc;
 }
@@ -156,8 +190,8 @@ static xchg_status writer_put(packet_writer *w, const char *member,
 	la_ssize_t n;
 
 	while (len > 0) {
-		if ((n = archive_write_data(w->a, p, len)) <= 0)
-			return writer_archive_error(w, member, err);
+		if ((n = archive_write_data(w->a, p, len)) <= 0 || w->io_errno)
+			return writer_fail(w, member, err);
 		p += n;
 		len -= (size_t)n;
 	}
@@ -221,6 +255,40 @@ xchg_status packet_writer_write(void *ctx, const void *data, size_t len,
 	return XCHG_OK;
 }
 
+/* Ends message.json, appends message.sig and writes the central directory. */
+static xchg_status writer_seal(packet_writer *w, const unsigned char *sig,
+			       xchg_err *err)
+{
+	xchg_status rc;
+
+	if ((rc = writer_check(w, archive_write_finish_entry(w->a),
+			       PACKET_MEMBER_MESSAGE, err)))
+		return rc;
+	/* message.sig is stored, not deflated: 64 random bytes do not shrink. */
+	if ((rc = writer_begin_member(w, PACKET_MEMBER_SIGNATURE, crypto_sign_BYTES,
+				      archive_write_zip_set_compression_store, err)) ||
+	    (rc = writer_put(w, PACKET_MEMBER_SIGNATURE, sig, crypto_sign_BYTES, err)))
+		return rc;
+	if ((rc = writer_check(w, archive_write_close(w->a), "the archive", err)))
+		return rc;
+	archive_write_free(w->a);
+	w->a = NULL;
+	return XCHG_OK;
+}
+
+/* Flushed before the caller commits: the commit must not outlive the bytes. */
+static xchg_status writer_sync_temp(packet_writer *w, xchg_err *err)
+{
+	xchg_status rc = XCHG_OK;
+
+	if (fsync(w->fd) != 0)
+		rc = xerr(err, XCHG_EIO, "%s: cannot flush: %s", w->tmp_path, strerror(errno));
+	if (close(w->fd) != 0 && !rc)
+		rc = xerr(err, XCHG_EIO, "%s: cannot close: %s", w->tmp_path, strerror(errno));
+	w->fd = -1;
+	return rc;
+}
+
 xchg_status packet_writer_finish(packet_writer *w, xchg_err *err)
 {
 	unsigned char sig[crypto_sign_BYTES];
@@ -229,33 +297,11 @@ xchg_status packet_writer_finish(packet_writer *w, xchg_err *err)
 	if ((rc = writer_expect(w, W_WRITING, "finish", err)))
 		return rc;
 	crypto_sign_ed25519ph_final_create(&w->sign, sig, NULL, w->sk);
+	/* The key's work is done; do not keep it until free. */
 	sodium_memzero(w->sk, sizeof(w->sk));
-	w->state = W_BROKEN; /* until every step below has succeeded */
-	if (archive_write_finish_entry(w->a) != ARCHIVE_OK) {
-		rc = writer_archive_error(w, PACKET_MEMBER_MESSAGE, err);
-		goto done;
-	}
-	/* message.sig is stored, not deflated: 64 random bytes do not shrink. */
-	if ((rc = writer_begin_member(w, PACKET_MEMBER_SIGNATURE, sizeof(sig),
-				      archive_write_zip_set_compression_store, err)) ||
-	    (rc = writer_put(w, PACKET_MEMBER_SIGNATURE, sig, sizeof(sig), err)))
-		goto done;
-	if (archive_write_close(w->a) != ARCHIVE_OK) {
-		rc = writer_archive_error(w, "the archive", err);
-		goto done;
-	}
-	archive_write_free(w->a);
-	w->a = NULL;
-	/* Flushed before the caller commits: the commit must not outlive the bytes. */
-	if (fsync(w->fd) != 0)
-		rc = xerr(err, XCHG_EIO, "%s: cannot flush: %s", w->tmp_path, strerror(errno));
-	if (close(w->fd) != 0 && !rc)
-		rc = xerr(err, XCHG_EIO, "%s: cannot close: %s", w->tmp_path, strerror(errno));
-	w->fd = -1;
-	if (rc)
-		goto done;
-	w->state = W_FINISHED;
-done:
+	if (!(rc = writer_seal(w, sig, err)))
+		rc = writer_sync_temp(w, err);
+	w->state = rc ? W_BROKEN : W_FINISHED;
 	return rc;
 }
 
@@ -325,11 +371,12 @@ void packet_writer_free(packet_writer *w)
 {
 	if (!w)
 		return;
-	if (w->a) {
-		/* Abandoned: do not let archive_write_free write a trailer. */
-		archive_write_fail(w->a);
-		archive_write_free(w->a);
-	}
+	/*
+	 * An abandoned archive gets its trailer written into a temp file that is
+	 * removed just below; archive_write_fail() would skip that, but then
+	 * libarchive leaks the member's deflate stream.
+	 */
+	archive_write_free(w->a);
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->tmp_exists)

@@ -11,7 +11,9 @@
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -274,7 +276,8 @@ static void build_signed_zip(const char *path, const struct member *extra, size_
 
 	cr_assert_leq(n, 6);
 	sign(msg_text, sizeof(msg_text) - 1, sig);
-	memcpy(m + 2, extra, n * sizeof(*extra));
+	if (n)
+		memcpy(m + 2, extra, n * sizeof(*extra));
 	build_zip(path, m, 2 + n);
 }
 
@@ -322,6 +325,7 @@ Test(packet, round_trip_empty_message)
 	write_packet("empty.zip", (const unsigned char *)"", 0, 1);
 	cr_assert_eq(read_packet(at("empty.zip"), pk, 100, &got, &err), XCHG_OK, "%s", err.msg);
 	cr_assert_eq(got.len, 0);
+	xbuf_free(&got);
 }
 
 Test(packet, temp_is_hidden_until_publish)
@@ -419,6 +423,35 @@ Test(packet, publish_twice_and_other_misuse_are_errors)
 	cr_assert_not_null(strstr(err.msg, "already published"), "%s", err.msg);
 	packet_writer_free(w);
 	cr_assert_eq(check_file(at("e.zip"), &err), XCHG_OK, "%s", err.msg);
+}
+
+/* A full disk, played by RLIMIT_FSIZE (each test runs in its own process). */
+Test(packet, full_disk_fails_cleanly)
+{
+	struct rlimit lim = {4096, 4096};
+	unsigned char *msg = make_message(300 * 1024);
+	packet_writer *w = NULL;
+	xchg_err err = {0};
+	size_t off;
+	xchg_status rc = XCHG_OK;
+
+	cr_assert_neq(signal(SIGXFSZ, SIG_IGN), SIG_ERR);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	cr_assert_eq(packet_writer_open(&w, dir, "full.zip", sk, &err), XCHG_OK, "%s", err.msg);
+	for (off = 0; off < 300 * 1024 && !rc; off += 1024)
+		rc = packet_writer_write(w, msg + off, 1024, &err);
+	if (!rc)
+		rc = packet_writer_finish(w, &err);
+	cr_assert_eq(rc, XCHG_EIO, "%d: %s", rc, err.msg);
+	cr_assert(strncmp(err.msg, at(".full.zip.tmp"), strlen(at(".full.zip.tmp"))) == 0,
+		  "%s", err.msg);
+	/* Broken stays broken. */
+	cr_assert_eq(packet_writer_finish(w, &err), XCHG_EFAIL);
+	cr_assert_eq(packet_writer_publish(w, &err), XCHG_EFAIL);
+	packet_writer_free(w);
+	cr_assert_not(exists(at(".full.zip.tmp")));
+	cr_assert_not(exists(at("full.zip")));
+	free(msg);
 }
 
 Test(packet, bad_names_refused)
@@ -929,6 +962,11 @@ Test(packet, verify_drains_what_the_caller_left)
 	cr_assert_eq(packet_reader_read(r, buf, sizeof(buf), &got, &err), XCHG_OK, "%s", err.msg);
 	cr_assert(got > 0 && memcmp(buf, msg, got) == 0);
 	cr_assert_eq(packet_reader_verify(r, pk, &err), XCHG_OK, "%s", err.msg);
+	packet_reader_free(r);
+
+	/* Walk away without verifying: nothing leaks, nothing breaks. */
+	cr_assert_eq(packet_reader_open(&r, at("v.zip"), &err), XCHG_OK, "%s", err.msg);
+	cr_assert_eq(packet_reader_read(r, buf, sizeof(buf), &got, &err), XCHG_OK, "%s", err.msg);
 	packet_reader_free(r);
 	free(msg);
 }
