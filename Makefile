@@ -28,9 +28,11 @@ UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
 all: $(BUILD)/xchg $(BUILD)/libxchg.a
 
-$(BUILD)/%.o: %.c $(wildcard lib/*.h lib/include/*.h cli/*.h tests/unit/*.h)
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(XCFLAGS) -c -o $@ $<
+	$(CC) $(XCFLAGS) -MMD -MP -c -o $@ $<
+
+-include $(wildcard $(BUILD)/lib/*.d $(BUILD)/cli/*.d $(BUILD)/tests/unit/*.d)
 
 $(BUILD)/libxchg.a: $(LIB_OBJ)
 	rm -f $@
