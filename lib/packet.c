@@ -114,11 +114,11 @@ static la_ssize_t writer_out(struct archive *a, void *ctx, const void *buf,
 
 	XCHG_UNUSED(a);
 	while (left > 0 && !w->io_errno) {
-		if ((n = write(w->fd, p, left)) >= 0) {
+		if ((n = write(w->fd, p, left)) > 0) {
 			p += n;
 			left -= (size_t)n;
-		} else if (errno != EINTR) {
-			w->io_errno = errno;
+		} else if (n == 0 || errno != EINTR) {
+			w->io_errno = n == 0 ? EIO : errno;
 		}
 	}
 	return (la_ssize_t)len;
@@ -127,8 +127,8 @@ static la_ssize_t writer_out(struct archive *a, void *ctx, const void *buf,
 static xchg_status writer_create_temp(packet_writer *w, xchg_err *err)
 {
 	/*
-	 * A temp of this name is what a crashed export left behind; its number
-	 * was never committed, so nothing refers to it. O_EXCL after the unlink
+	 * A temp of this name was left by a crashed export and never published,
+	 * so no importer has seen it. O_EXCL after the unlink
 	 * makes two writers racing on one name fail instead of interleaving.
 	 */
 	if (unlink(w->tmp_path) != 0 && errno != ENOENT)
@@ -156,8 +156,9 @@ static xchg_status writer_start_archive(packet_writer *w, xchg_err *err)
 
 /*
  * Starts a member. A negative size leaves it unset, so the zip writer streams
- * the member and puts its sizes and CRC in a data descriptor. mtime is fixed
- * at 0 so that the same message and key always give the same file.
+ * the member, puts its sizes and CRC in a data descriptor and gives it Zip64
+ * fields, which a message near PACKET_MAX_MESSAGE_BYTES needs anyway. mtime
+ * is fixed at 0 so that the same message and key always give the same file.
  */
 static xchg_status writer_begin_member(packet_writer *w, const char *member,
 				       la_int64_t size,
