@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
 
 static const cli_opt common_opts[] = {
@@ -163,4 +165,18 @@ int cli_run(const cli_cmd *cmd, int argc, char **argv)
 	}
 	free(a.pos);
 	return rc;
+}
+
+int cli_print_json(cJSON *root)
+{
+	char *text = root ? cJSON_Print(root) : NULL;
+
+	cJSON_Delete(root);
+	if (!text) {
+		fprintf(stderr, "xchg: out of memory\n");
+		return XCHG_ENOMEM;
+	}
+	printf("%s\n", text);
+	free(text);
+	return 0;
 }

@@ -45,6 +45,9 @@ int cli_fail(const xchg_err *err);
 int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void cli_help(const cli_cmd *cmd, FILE *out);
+/* Prints root as indented JSON on stdout and frees it. */
+struct cJSON;
+int cli_print_json(struct cJSON *root);
 int cli_run(const cli_cmd *cmd, int argc, char **argv);
 
 #endif

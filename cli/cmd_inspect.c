@@ -14,7 +14,6 @@ static const cli_opt opts[] = {
 static int print_json(const xchg_inspect_report *r)
 {
 	cJSON *root = cJSON_CreateObject(), *h, *counts;
-	char *text;
 	size_t i;
 
 	h = cJSON_AddObjectToObject(root, "header");
@@ -36,15 +35,7 @@ static int print_json(const xchg_inspect_report *r)
 		cJSON_AddNumberToObject(c, "count", (double)r->counts[i].count);
 		cJSON_AddItemToArray(counts, c);
 	}
-	if (!(text = cJSON_Print(root))) {
-		cJSON_Delete(root);
-		fprintf(stderr, "xchg: out of memory\n");
-		return XCHG_ENOMEM;
-	}
-	printf("%s\n", text);
-	free(text);
-	cJSON_Delete(root);
-	return 0;
+	return cli_print_json(root);
 }
 
 static void print_text(const xchg_inspect_report *r)

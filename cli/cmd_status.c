@@ -39,22 +39,13 @@ static cJSON *node_json(const xchg_node_info *n)
 static int print_json(const xchg_status_report *rep)
 {
 	cJSON *root = cJSON_CreateObject(), *peers;
-	char *text;
 	size_t i;
 
 	cJSON_AddItemToObject(root, "node", node_json(&rep->self));
 	peers = cJSON_AddArrayToObject(root, "peers");
 	for (i = 0; i < rep->npeers; i++)
 		cJSON_AddItemToArray(peers, node_json(&rep->peers[i]));
-	if (!(text = cJSON_Print(root))) {
-		cJSON_Delete(root);
-		fprintf(stderr, "xchg: out of memory\n");
-		return XCHG_ENOMEM;
-	}
-	printf("%s\n", text);
-	free(text);
-	cJSON_Delete(root);
-	return 0;
+	return cli_print_json(root);
 }
 
 static void print_table(const xchg_status_report *rep)

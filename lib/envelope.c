@@ -1176,6 +1176,23 @@ void env_reader_free(env_reader *r)
 	free(r);
 }
 
+xchg_status env_header_copy(env_header *dst, const env_header *src, xchg_err *err)
+{
+	const hfield *f;
+
+	memset(dst, 0, sizeof(*dst));
+	for (f = header_fields; f < HEADER_END; f++) {
+		if (f->is_int) {
+			*(int64_t *)field_at(dst, f) = *(const int64_t *)field_at(src, f);
+		} else if (*(char **)field_at(src, f) &&
+			   !(*(char **)field_at(dst, f) = strdup(*(char **)field_at(src, f)))) {
+			env_header_clear(dst);
+			return xerr(err, XCHG_ENOMEM, "out of memory");
+		}
+	}
+	return XCHG_OK;
+}
+
 void env_header_clear(env_header *h)
 {
 	const hfield *f;

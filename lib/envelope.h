@@ -33,6 +33,8 @@ typedef struct env_header {
 } env_header;
 
 void env_header_clear(env_header *h);
+/* A deep copy; dst needs env_header_clear afterwards. */
+xchg_status env_header_copy(env_header *dst, const env_header *src, xchg_err *err);
 
 /* Receives the writer's bytes, e.g. packet_writer_write. */
 typedef xchg_status (*env_sink_fn)(void *ctx, const void *data, size_t len,

@@ -66,21 +66,6 @@ static xchg_status write_entities(xchg_db *db, const node_row *peer, env_writer 
 	return rc;
 }
 
-static xchg_status stamp_packet(xchg_db *db, const node_row *peer, int64_t n, xchg_err *err)
-{
-	char now[32];
-	xvalue p[3];
-
-	xnow_iso(now);
-	p[0] = xv_int(n);
-	p[1] = xv_text(now);
-	p[2] = xv_text(peer->id);
-	if (store_run(db->st, "UPDATE sync_nodes SET sent_packet_no = ?, last_sync_out = ? WHERE id = ?",
-		      p, 3, NULL, err))
-		return err->code;
-	return changes_mark(db->st, peer->id, n, err);
-}
-
 xchg_status exchange_export(xchg_db *db, const node_row *self, const char *peer_code,
 			    const char *dir, xchg_export_result *res, xchg_err *err)
 {
@@ -108,7 +93,8 @@ xchg_status exchange_export(xchg_db *db, const node_row *self, const char *peer_
 	}
 	res->packet_no = peer.sent_packet_no + 1;
 	res->ack_packet_no = peer.received_packet_no;
-	if ((rc = stamp_packet(db, &peer, res->packet_no, err)))
+	if ((rc = nodes_record_packet(db->st, peer.id, NODE_SENT, res->packet_no, err)) ||
+	    (rc = changes_mark(db->st, peer.id, res->packet_no, err)))
 		goto done;
 	xuuid4(msgid);
 	xnow_iso(now);

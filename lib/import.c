@@ -155,18 +155,6 @@ static xchg_status open_packet(opened *o, const char *path, xchg_err *err)
 	return rc;
 }
 
-static xchg_status copy_header(env_header *dst, const env_header *src, xchg_err *err)
-{
-	dst->packet_no = src->packet_no;
-	dst->ack_packet_no = src->ack_packet_no;
-	if (!(dst->message_id = xstrdup(src->message_id)) ||
-	    !(dst->schema_version = xstrdup(src->schema_version)) ||
-	    !(dst->sender = xstrdup(src->sender)) || !(dst->recipient = xstrdup(src->recipient)) ||
-	    !(dst->created_at = xstrdup(src->created_at)))
-		return xerr(err, XCHG_ENOMEM, "out of memory");
-	return XCHG_OK;
-}
-
 /* Reads every candidate's header; drops those for other nodes that a folder held. */
 static void read_headers(import_run *run, candidates *c)
 {
@@ -178,7 +166,7 @@ static void read_headers(import_run *run, candidates *c)
 		candidate *cd = &c->v[i];
 		int keep = 0;
 
-		if (open_packet(&o, cd->path, &err) || copy_header(&cd->h, o.h, &err)) {
+		if (open_packet(&o, cd->path, &err) || env_header_copy(&cd->h, o.h, &err)) {
 			emit(run, XCHG_REFUSED, cd->path, NULL, 0, 0, err.msg);
 		} else if (strcmp(cd->h.recipient, run->self.code) != 0) {
 			/* A shared folder serves many links: other nodes' packets are theirs. */
@@ -286,22 +274,6 @@ static xchg_status take_ack(import_run *run, const node_row *sender, const env_h
 			 p, 2, NULL, err);
 }
 
-static xchg_status mark_received(import_run *run, const node_row *sender, int64_t n,
-				 xchg_err *err)
-{
-	char now[32];
-	xvalue p[3];
-
-	xnow_iso(now);
-	p[0] = xv_int(n);
-	p[1] = xv_text(now);
-	p[2] = xv_text(sender->id);
-	if (store_run(run->db->st, "UPDATE sync_nodes SET received_packet_no = ?, last_sync_in = ?"
-				   " WHERE id = ?", p, 3, NULL, err))
-		return err->code;
-	return store_run(run->db->st, "DELETE FROM sync_apply", NULL, 0, NULL, err);
-}
-
 static xchg_status check_sender(import_run *run, const char *path, const env_header *h,
 				node_row *sender, unsigned char *pk, xchg_err *err)
 {
@@ -352,7 +324,8 @@ static xchg_status import_one(import_run *run, const char *path, applied *a, xch
 		if ((rc = store_run(run->db->st, "INSERT INTO sync_apply (node_id) VALUES (?)",
 				    &origin, 1, NULL, err)) ||
 		    (rc = apply_entities(run, &sender, &o, a, err)) ||
-		    (rc = mark_received(run, &sender, o.h->packet_no, err)))
+		    (rc = nodes_record_packet(run->db->st, sender.id, NODE_RECEIVED, o.h->packet_no, err)) ||
+		    (rc = store_run(run->db->st, "DELETE FROM sync_apply", NULL, 0, NULL, err)))
 			goto done;
 	}
 	if ((rc = packet_reader_verify(o.pr, pk, err)))

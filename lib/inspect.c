@@ -51,15 +51,21 @@ static xchg_status sender_key(xchg_db *db, const char *code, unsigned char *pk, 
 	return XCHG_OK;
 }
 
-static xchg_status copy_header(xchg_inspect_report *rep, const env_header *h, xchg_err *err)
+/* Moves the header's strings into the report. */
+static xchg_status take_header(xchg_inspect_report *rep, const env_header *h, xchg_err *err)
 {
-	rep->packet_no = h->packet_no;
-	rep->ack_packet_no = h->ack_packet_no;
-	if (!(rep->message_id = xstrdup(h->message_id)) ||
-	    !(rep->schema_version = xstrdup(h->schema_version)) ||
-	    !(rep->sender = xstrdup(h->sender)) || !(rep->recipient = xstrdup(h->recipient)) ||
-	    !(rep->created_at = xstrdup(h->created_at)))
-		return xerr(err, XCHG_ENOMEM, "out of memory");
+	env_header copy;
+	xchg_status rc;
+
+	if ((rc = env_header_copy(&copy, h, err)))
+		return rc;
+	rep->message_id = copy.message_id;
+	rep->schema_version = copy.schema_version;
+	rep->sender = copy.sender;
+	rep->recipient = copy.recipient;
+	rep->created_at = copy.created_at;
+	rep->packet_no = copy.packet_no;
+	rep->ack_packet_no = copy.ack_packet_no;
 	return XCHG_OK;
 }
 
@@ -85,7 +91,7 @@ xchg_status xchg_inspect(xchg_db *db, const char *path, xchg_inspect_report **ou
 	if ((rc = packet_reader_open(&pr, path, err)) ||
 	    (rc = env_reader_new(&er, packet_reader_read, pr, path, err)) ||
 	    (rc = env_reader_header(er, &h, err)) ||
-	    (rc = copy_header(rep, h, err)) ||
+	    (rc = take_header(rep, h, err)) ||
 	    (rc = sender_key(db, h->sender, pk, &known, err)))
 		goto done;
 	while (!(rc = env_reader_next(er, &e, err)) && e)

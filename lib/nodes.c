@@ -128,6 +128,23 @@ xchg_status nodes_insert(store *s, const node_row *n, xchg_err *err)
 			    " VALUES (?, ?, ?, ?, ?, ?)", p, 6, NULL, err);
 }
 
+xchg_status nodes_record_packet(store *s, const char *peer_id, node_counter which,
+				int64_t n, xchg_err *err)
+{
+	static const char *const sql[] = {
+		[NODE_SENT] = "UPDATE sync_nodes SET sent_packet_no = ?, last_sync_out = ? WHERE id = ?",
+		[NODE_RECEIVED] = "UPDATE sync_nodes SET received_packet_no = ?, last_sync_in = ? WHERE id = ?",
+	};
+	char now[32];
+	xvalue p[3];
+
+	xnow_iso(now);
+	p[0] = xv_int(n);
+	p[1] = xv_text(now);
+	p[2] = xv_text(peer_id);
+	return store_run(s, sql[which], p, 3, NULL, err);
+}
+
 int nodes_is_master(const node_row *n)
 {
 	return strcmp(n->role, "master") == 0;

@@ -25,6 +25,11 @@ xchg_status nodes_by_code(store *s, const char *code, node_row *out, int *found,
 			  xchg_err *err);
 xchg_status nodes_peers(store *s, node_row **out, size_t *n, xchg_err *err);
 xchg_status nodes_insert(store *s, const node_row *n, xchg_err *err);
+typedef enum node_counter { NODE_SENT, NODE_RECEIVED } node_counter;
+
+/* Records packet n as the last generated for, or received from, the peer, with the time. */
+xchg_status nodes_record_packet(store *s, const char *peer_id, node_counter which,
+				int64_t n, xchg_err *err);
 int nodes_is_master(const node_row *n);
 void node_row_clear(node_row *n);
 void node_rows_free(node_row *rows, size_t n);

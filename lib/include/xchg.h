@@ -114,9 +114,12 @@ typedef void (*xchg_import_cb)(const xchg_import_event *ev, void *ctx);
  * Imports packet files and folders of packets. Packets in a folder that are
  * addressed to other nodes are left alone; a file named explicitly that is
  * addressed elsewhere is refused. Each sender's packets are applied in
- * ascending packet number; afterwards an acknowledgement packet is written to
- * every sender something was applied from, into ack_dir (NULL: the folder the
- * packet came from). cb is called once per packet and per ack written.
+ * ascending packet number; afterwards an acknowledgement packet (the next,
+ * cumulative packet for that sender) is written to every sender whose applied
+ * packets carried entities, into ack_dir (NULL: the folder the packet came
+ * from). A packet without entities is an acknowledgement itself and gets no
+ * answer, so two nodes never ping-pong. cb is called once per packet and per
+ * acknowledgement written.
  * Returns XCHG_OK only when every packet was applied or skipped as a duplicate.
  */
 xchg_status xchg_import(xchg_db *db, const char *const *paths, size_t npaths,
