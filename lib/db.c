@@ -33,6 +33,7 @@ void db_forget_meta(xchg_db *db)
 
 	for (i = 0; i < db->nmetas; i++) {
 		free(db->metas[i].table);
+		free(db->metas[i].select_sql);
 		store_columns_free(db->metas[i].cols, db->metas[i].ncols);
 	}
 	free(db->metas);
@@ -87,7 +88,7 @@ xchg_status db_ready(xchg_db *db, xchg_err *err)
 	return load_plan(db, err);
 }
 
-xchg_status db_meta(xchg_db *db, const char *table, const table_meta **out,
+xchg_status db_meta(xchg_db *db, const char *table, table_meta **out,
 		    xchg_err *err)
 {
 	table_meta *grown, *m;

@@ -10,6 +10,7 @@ typedef struct table_meta {
 	char *table;
 	store_column *cols;
 	size_t ncols;
+	char *select_sql; /* row_json's reading statement, built on first use */
 } table_meta;
 
 struct xchg_db {
@@ -23,7 +24,7 @@ struct xchg_db {
 /* Loads the stored plan; fails with a hint when the node is not initialized. */
 xchg_status db_ready(xchg_db *db, xchg_err *err);
 /* The columns of a table, read once per handle. */
-xchg_status db_meta(xchg_db *db, const char *table, const table_meta **out,
+xchg_status db_meta(xchg_db *db, const char *table, table_meta **out,
 		    xchg_err *err);
 /* Forgets cached columns after the schema changed (init). */
 void db_forget_meta(xchg_db *db);

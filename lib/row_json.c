@@ -55,15 +55,22 @@ int row_json_value(xbuf *b, const xvalue *v)
 	return -1;
 }
 
-/* "SELECT <travelling columns> FROM t WHERE <key> = ?" plus the lead columns. */
-static xchg_status select_sql(const table_meta *m, const char *lead,
+/*
+ * "SELECT <lead>, <travelling columns> FROM t WHERE <key> = ?<order>", built
+ * once per table: an export reads every row of a packet with it.
+ */
+static xchg_status select_sql(table_meta *m, const char *lead,
 			      const char *parent_column, const char *key,
-			      const char *order, char **out, xchg_err *err)
+			      const char *order, const char **out, xchg_err *err)
 {
 	xbuf sql = {0};
 	size_t i;
 	int first = 1;
 
+	if (m->select_sql) {
+		*out = m->select_sql;
+		return XCHG_OK;
+	}
 	xbuf_adds(&sql, "SELECT ");
 	if (lead) {
 		xbuf_adds(&sql, lead);
@@ -80,8 +87,10 @@ static xchg_status select_sql(const table_meta *m, const char *lead,
 		return xerr(err, first ? XCHG_EDB : XCHG_ENOMEM, "table \"%s\": %s", m->table,
 			    first ? "has no column that travels" : "out of memory");
 	}
-	*out = xbuf_detach(&sql);
-	return *out ? XCHG_OK : xerr(err, XCHG_ENOMEM, "out of memory");
+	if (!(m->select_sql = xbuf_detach(&sql)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	*out = m->select_sql;
+	return XCHG_OK;
 }
 
 /* Appends the current row of st (from column `from` on) as a JSON object's members. */
@@ -109,9 +118,9 @@ static int row_members(xbuf *b, store_stmt *st, int from)
 static xchg_status read_children(xchg_db *db, const plan_child *c, const char *uuid,
 				 xbuf *data, xchg_err *err)
 {
-	const table_meta *m;
+	table_meta *m;
 	store_stmt *st = NULL;
-	char *sql = NULL;
+	const char *sql = NULL;
 	xvalue key = xv_text(uuid);
 	int has_row = 0, n = 0;
 	xchg_status rc;
@@ -133,16 +142,15 @@ static xchg_status read_children(xchg_db *db, const plan_child *c, const char *u
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 done:
 	store_release(st);
-	free(sql);
 	return rc;
 }
 
 xchg_status row_json_read(xchg_db *db, const plan_entity *e, const char *uuid,
 			  xbuf *data, row_state *state, xchg_err *err)
 {
-	const table_meta *m;
+	table_meta *m;
 	store_stmt *st = NULL;
-	char *sql = NULL;
+	const char *sql = NULL;
 	xvalue key = xv_text(uuid), v;
 	size_t i;
 	xchg_status rc;
@@ -174,7 +182,6 @@ xchg_status row_json_read(xchg_db *db, const plan_entity *e, const char *uuid,
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 done:
 	store_release(st);
-	free(sql);
 	return rc;
 }
 
@@ -290,7 +297,7 @@ done:
 static xchg_status replace_children(xchg_db *db, const plan_child *c, const char *uuid,
 				    const cJSON *rows, xchg_err *err)
 {
-	const table_meta *m;
+	table_meta *m;
 	const cJSON *row;
 	const char *fixed[1] = {c->parent_column};
 	xvalue key = xv_text(uuid);
@@ -320,7 +327,7 @@ xchg_status row_json_apply(xchg_db *db, const plan_entity *e, const char *uuid,
 			   const char *updated_at, const cJSON *data, xchg_err *err)
 {
 	static const char *const fixed[3] = {"uuid", "updated_at", "is_deleted"};
-	const table_meta *m;
+	table_meta *m;
 	xvalue vals[3] = {xv_text(uuid), xv_text(updated_at), xv_bool(0)};
 	size_t i;
 	xchg_status rc;
