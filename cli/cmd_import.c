@@ -17,8 +17,8 @@ static void report(const xchg_import_event *ev, void *ctx)
 		       (long long)ev->conflicts);
 		break;
 	case XCHG_SKIPPED:
-		printf("skipped %s: packet %lld from %s: %s\n", ev->path, (long long)ev->packet_no,
-		       ev->sender, ev->message);
+		printf("skipped %s: packet %lld from %s: duplicate, applied before\n", ev->path,
+		       (long long)ev->packet_no, ev->sender);
 		break;
 	case XCHG_ACK_WRITTEN:
 		printf("acknowledged with %s: packet %lld, %lld entities\n", ev->path,
@@ -26,7 +26,7 @@ static void report(const xchg_import_event *ev, void *ctx)
 		break;
 	case XCHG_REFUSED:
 		fflush(stdout);
-		fprintf(stderr, "refused %s: %s\n", ev->path, ev->message);
+		fprintf(stderr, "refused %s\n", ev->message);
 		break;
 	}
 	fflush(stdout);

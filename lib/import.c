@@ -38,16 +38,22 @@ typedef struct import_run {
 	int failed;
 } import_run;
 
+/* Messages name the packet first; one that does not yet is prefixed with it. */
 static void emit(import_run *run, xchg_outcome outcome, const char *path, const env_header *h,
 		 int64_t entities, int64_t conflicts, const char *message)
 {
 	xchg_import_event ev = {outcome, path, h ? h->sender : NULL, h ? h->packet_no : 0,
 				entities, conflicts, message};
+	char *named = NULL;
 
 	if (outcome == XCHG_REFUSED)
 		run->failed = 1;
+	if (message && strncmp(message, path, strlen(path)) != 0 &&
+	    (named = xstrdup_printf("%s: %s", path, message)))
+		ev.message = named;
 	if (run->cb)
 		run->cb(&ev, run->ctx);
+	free(named);
 }
 
 static xchg_status add_candidate(candidates *c, const char *path, int named, xchg_err *err)
@@ -399,7 +405,7 @@ static xchg_status apply_all(import_run *run, candidates *c, const char *ack_dir
 			continue;
 		}
 		if (a.duplicate) {
-			emit(run, XCHG_SKIPPED, cd->path, &cd->h, 0, 0, "duplicate: applied before");
+			emit(run, XCHG_SKIPPED, cd->path, &cd->h, 0, 0, NULL);
 			continue;
 		}
 		emit(run, XCHG_APPLIED, cd->path, &cd->h, a.entities, a.conflicts, NULL);

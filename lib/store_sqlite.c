@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -540,6 +541,12 @@ xchg_status store_sqlite_open(store **out, const char *path, int create,
 		return xerr(err, XCHG_ENOMEM, "%s: out of memory", path);
 	}
 	s->base.ops = &sq_ops;
+	/* SQLite's own words for a missing file are "unable to open database file". */
+	if (!create && access(path, F_OK) != 0) {
+		rc = xerr(err, XCHG_EDB, "%s: no such database (name one with --db or XCHG_DB)", path);
+		sq_close(&s->base);
+		return rc;
+	}
 	if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
 		rc = s->db ? sq_fail(s, err, "cannot open")
 			   : xerr(err, XCHG_ENOMEM, "%s: out of memory", path);

@@ -105,7 +105,7 @@ typedef struct xchg_import_event {
 	int64_t packet_no;
 	int64_t entities;       /* entities applied */
 	int64_t conflicts;      /* conflicts decided while applying */
-	const char *message;    /* reason when refused or skipped, else NULL */
+	const char *message;    /* when refused: "PATH: reason"; else NULL */
 } xchg_import_event;
 
 typedef void (*xchg_import_cb)(const xchg_import_event *ev, void *ctx);
