@@ -235,3 +235,12 @@ int xchg_code_valid(const char *code)
 			return 0;
 	return 1;
 }
+
+xchg_status xcheck_code(const char *code, xchg_err *err)
+{
+	if (xchg_code_valid(code))
+		return XCHG_OK;
+	return xerr(err, XCHG_EUSAGE,
+		    "node code \"%.80s\" is invalid: use 1 to 64 of letters, digits, '.', '_' and '-'",
+		    code ? code : "");
+}

@@ -50,6 +50,9 @@ void xnow_iso(char out[32]);
 /* A random RFC 4122 version 4 uuid in lower-case text. */
 void xuuid4(char out[37]);
 
+/* XCHG_EUSAGE with a message unless code is a valid node code. */
+xchg_status xcheck_code(const char *code, xchg_err *err);
+
 /* True for an SQL identifier the plan may name: [A-Za-z_][A-Za-z0-9_]{0,62}. */
 int xident_valid(const char *s);
 

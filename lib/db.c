@@ -162,10 +162,8 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_e
 
 	*already = 0;
 	memset(&kp, 0, sizeof(kp));
-	if (!xchg_code_valid(o->code))
-		return xerr(err, XCHG_EUSAGE,
-			    "node code \"%.80s\" is invalid: use 1 to 64 of letters, digits, '.', '_' and '-'",
-			    o->code ? o->code : "");
+	if ((rc = xcheck_code(o->code, err)))
+		return rc;
 	if ((rc = plan_load_file(&p, o->plan_path, err)))
 		return rc;
 	if ((rc = store_begin(db->st, err)))

@@ -154,7 +154,8 @@ xchg_status xchg_export(xchg_db *db, const char *peer, const char *out_dir,
 	xchg_status rc;
 
 	memset(res, 0, sizeof(*res));
-	if ((rc = db_ready(db, err)) || (rc = exchange_self(db, &self, err)))
+	if ((rc = xcheck_code(peer, err)) || (rc = db_ready(db, err)) ||
+	    (rc = exchange_self(db, &self, err)))
 		return rc;
 	rc = exchange_export(db, &self, peer, out_dir, res, err);
 	node_row_clear(&self);

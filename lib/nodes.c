@@ -222,9 +222,8 @@ xchg_status xchg_node_add(xchg_db *db, const char *code, const char *name,
 	int found = 0, in_tx = 0;
 	xchg_status rc;
 
-	if (!xchg_code_valid(code))
-		return xerr(err, XCHG_EUSAGE,
-			    "node code \"%.80s\" is invalid: use 1 to 64 of letters, digits, '.', '_' and '-'", code);
+	if ((rc = xcheck_code(code, err)))
+		return rc;
 	if ((rc = keys_decode_public(public_key, pk, err)))
 		return xerr_prefix(err, "node %s", code);
 	keys_encode_public(pk, canon);

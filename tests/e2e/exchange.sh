@@ -1,0 +1,686 @@
+#!/usr/bin/env bash
+# End-to-end exchange between a center and two desktops, all on SQLite, driving
+# the real binary ($XCHG_BIN, default build/xchg) the way a user does: plain
+# sqlite3 edits, `xchg export` into a shared folder, `xchg import` of the
+# folder. One function per scenario; each prints "ok - NAME" or
+# "FAIL - NAME: detail", and the last line is "N passed, M failed".
+#   usage: XCHG_BIN=build/xchg bash tests/e2e/exchange.sh
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+plan=$root/examples/construction/plan.json
+schema=$root/examples/construction/schema.sql
+pass=0 fail=0
+
+ok() { pass=$((pass + 1)); printf 'ok - %s\n' "$1"; }
+bad() { fail=$((fail + 1)); printf 'FAIL - %s: %s\n' "$1" "$2"; }
+summary() { printf '%d passed, %d failed\n' "$pass" "$fail"; }
+
+bin=${XCHG_BIN:-$root/build/xchg}
+case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
+if [ ! -x "$bin" ]; then
+	bad "binary" "$bin is not an executable; run 'make build/xchg' or set XCHG_BIN"
+	summary; exit 1
+fi
+for tool in sqlite3 jq unzip python3; do
+	command -v "$tool" >/dev/null || { bad "tools" "$tool is not installed"; summary; exit 1; }
+done
+
+W=$(mktemp -d "${TMPDIR:-/tmp}/xchg-e2e.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+SH="$W/shared folder"   # every node exports into it and imports it (a space, on purpose)
+mkdir -p "$SH"
+unset XCHG_DB
+
+# ---------------------------------------------------------------- helpers
+
+# check NAME CMD...: passes when CMD succeeds; on failure shows its output.
+check() {
+	local name=$1 out; shift
+	if out=$("$@" 2>&1); then ok "$name"; else bad "$name" "'$*' failed${out:+: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')}"; fi
+}
+# eq NAME EXPECTED ACTUAL
+eq() {
+	if [ "$2" == "$3" ]; then ok "$1"; else bad "$1" "expected [$2], got [$3]"; fi
+}
+has() { grep -qF -- "$2" <<<"$1"; } # has TEXT NEEDLE
+# not_verified: the last `xchg inspect --json` failed or did not say "verified".
+not_verified() { [ "$RC" -ne 0 ] || ! jq -e '.signature == "verified"' >/dev/null <<<"$OUT"; }
+
+# x NODE ARGS...: runs xchg on NODE's database; leaves OUT, ERR and RC.
+x() {
+	local node=$1; shift
+	"$bin" "$@" --db "$W/$node.db" >"$W/.out" 2>"$W/.err"
+	RC=$?
+	OUT=$(cat "$W/.out"); ERR=$(cat "$W/.err")
+	cat "$W/.err" >>"$W/all-stderr"
+	return $RC
+}
+sql() { sqlite3 -bail "$W/$1.db" "$2"; }  # sql NODE SQL
+db_sum() { sqlite3 "$W/$1.db" .dump | sha256sum | cut -c1-64; }
+file_sum() { sha256sum <"$1" | cut -c1-64; }
+count_files() { find "$1" -maxdepth 1 -type f | wc -l; }
+uuid_of() { sql "$1" "SELECT uuid FROM $2 WHERE $3"; }  # uuid_of NODE TABLE WHERE
+
+# The synchronized tables, parents and children, in the plan's order.
+tables=$(jq -r '.entities[] | .table, (.children // [] | .[].table)' "$plan")
+
+# dump_tables NODE: every synchronized table, rows ordered by uuid, every column
+# but the local primary key, each value quote()d so types and digits show.
+dump_tables() {
+	local t cols
+	for t in $tables; do
+		cols=$(sql "$1" "SELECT group_concat('quote(\"' || name || '\")', ' || ''|'' || ')
+			FROM (SELECT name FROM pragma_table_info('$t') WHERE pk = 0 ORDER BY name)")
+		echo "== $t: $(sql "$1" "SELECT group_concat(name, '|') FROM (SELECT name FROM pragma_table_info('$t') WHERE pk = 0 ORDER BY name)")"
+		sql "$1" "SELECT $cols FROM \"$t\" ORDER BY uuid"
+	done
+}
+# same_tables NAME NODE NODE: both nodes hold the same synchronized rows.
+same_tables() {
+	local a b
+	a=$(dump_tables "$2"); b=$(dump_tables "$3")
+	if [ "$a" == "$b" ]; then ok "$1"
+	else bad "$1" "$(diff <(printf '%s\n' "$a") <(printf '%s\n' "$b") | head -n 8 | tr '\n' ' ')"; fi
+}
+# applied_entities: the sum of the entity counts of the "applied" lines in OUT.
+applied_entities() {
+	printf '%s\n' "$OUT" | sed -nE 's/^applied .*: packet [0-9]+ from [^,]+, ([0-9]+) entit(y|ies).*/\1/p' |
+		awk '{ n += $1 } END { print n + 0 }'
+}
+
+# round_step NODE ARGS...: one xchg run of a round; adds what an import
+# applied to ROUND_APPLIED; returns 1 with XERR when it fails.
+round_step() {
+	if ! x "$@"; then
+		XERR="'xchg ${*:2}' at $1 exited $RC: $(printf '%s' "$ERR" | head -n 3 | tr '\n' ' ')"
+		return 1
+	fi
+	[ "$2" != import ] || ROUND_APPLIED=$((ROUND_APPLIED + $(applied_entities)))
+}
+# exchange_round: each desktop exports to the center, the center takes in the
+# shared folder and answers both desktops, the desktops take in the folder.
+# Sets ROUND_APPLIED (entities applied anywhere); returns 1 with XERR on error.
+exchange_round() {
+	ROUND_APPLIED=0
+	round_step d1 export --node CENTER --out "$SH" &&
+		round_step d2 export --node CENTER --out "$SH" &&
+		round_step center import "$SH" &&
+		round_step center export --node D1 --out "$SH" &&
+		round_step center export --node D2 --out "$SH" &&
+		round_step d1 import "$SH" &&
+		round_step d2 import "$SH"
+}
+# exchange_until_quiet: rounds until one applies no entity (at most 10).
+# Sets ROUNDS; returns 1 with XERR when it fails or never settles.
+exchange_until_quiet() {
+	ROUNDS=0
+	while [ $ROUNDS -lt 10 ]; do
+		ROUNDS=$((ROUNDS + 1))
+		exchange_round || return 1
+		[ $ROUND_APPLIED -eq 0 ] && return 0
+	done
+	XERR="still applying entities after $ROUNDS rounds"
+	return 1
+}
+# quiet NAME: exchange until quiet as a check.
+quiet() {
+	if exchange_until_quiet; then ok "$1 (quiet after $ROUNDS rounds)"; else bad "$1" "$XERR"; fi
+}
+
+# expect_refused NAME NODE PKT: importing PKT explicitly is refused with exit 4,
+# a "refused" line naming it on stderr, the database and the file untouched.
+expect_refused() {
+	local name=$1 node=$2 pkt=$3 before fbefore nfiles
+	before=$(db_sum "$node"); fbefore=$(file_sum "$pkt"); nfiles=$(count_files "$(dirname "$pkt")")
+	x "$node" import "$pkt"
+	eq "$name: exit status 4" 4 "$RC"
+	if grep -qE "^refused $pkt: ." <<<"$ERR"; then ok "$name: 'refused $pkt: reason' on stderr"
+	else bad "$name: 'refused $pkt: reason' on stderr" "stderr was: $(printf '%s' "$ERR" | tr '\n' ' ')"; fi
+	has "$OUT" applied && bad "$name: nothing applied" "stdout: $OUT"
+	eq "$name: database untouched" "$before" "$(db_sum "$node")"
+	if [ -f "$pkt" ] && [ "$(file_sum "$pkt")" = "$fbefore" ]; then ok "$name: packet left where it was, unchanged"
+	else bad "$name: packet left where it was, unchanged" "$pkt was moved or changed"; fi
+	eq "$name: no acknowledgement written" "$nfiles" "$(count_files "$(dirname "$pkt")")"
+}
+
+# ---------------------------------------------------------------- scenarios
+
+# Three databases with the construction schema; initial data at the center
+# only, a daily report with lines among it; keys exchanged.
+setup() {
+	local n
+	for n in center d1 d2; do sqlite3 -bail "$W/$n.db" <"$schema" || { bad setup "schema into $n.db"; return 1; }; done
+	sql center "INSERT INTO brigades (name, foreman, headcount) VALUES ('Concrete team', 'Ivanov', 6), ('Roofers', 'Petrova', 4);
+		INSERT INTO estimates (number, title, total) VALUES ('E-2026-001', 'School, block A', '12345678901234.56');
+		INSERT INTO works (estimate_uuid, code, name, unit, quantity, price) VALUES
+			(NULL, 'W-01', 'Foundation pour', 'm3', 120.5, '8500.00'), (NULL, 'W-02', 'Roof membrane', 'm2', 900, '1250.50');"
+	check "init center (--master)" x center init --code CENTER --name "Head office" --plan "$plan" --master
+	check "init desktop D1" x d1 init --code D1 --name "Site 1" --plan "$plan"
+	check "init desktop D2" x d2 init --code D2 --name "Site 2" --plan "$plan"
+	# Rows written after init, by plain sqlite3, are registered by the triggers.
+	sql center "UPDATE works SET estimate_uuid = (SELECT uuid FROM estimates WHERE number = 'E-2026-001');
+		INSERT INTO work_specifications (work_uuid, material, quantity, unit)
+			SELECT uuid, 'Concrete B25', 121, 'm3' FROM works WHERE code = 'W-01';
+		INSERT INTO daily_reports (report_date, brigade_uuid, author, notes)
+			SELECT '2026-11-20', uuid, 'Head office', 'initial report' FROM brigades WHERE name = 'Concrete team';
+		INSERT INTO daily_report_lines (report_uuid, work_uuid, volume, hours, comment)
+			SELECT r.uuid, w.uuid, 10.5, 4, 'initial line ' || w.code FROM daily_reports r, works w;"
+	local kc k1 k2
+	x center key; kc=$OUT; x d1 key; k1=$OUT; x d2 key; k2=$OUT
+	check "keys are printed" test -n "$kc" -a -n "$k1" -a -n "$k2"
+	check "center registers D1" x center node add --code D1 --name "Site 1" --key "$k1"
+	check "center registers D2" x center node add --code D2 --name "Site 2" --key "$k2"
+	check "D1 registers the center" x d1 node add --code CENTER --key "$kc"
+	check "D2 registers the center" x d2 node add --code CENTER --key "$kc"
+}
+
+# 1. The center's initial data reaches both desktops on the first exchange;
+# init twice is safe; a desktop takes one peer only; bad codes and PostgreSQL
+# URLs are refused cleanly.
+scenario_initial() {
+	local p n before key
+	for n in D1 D2; do
+		x center export --node "$n" --out "$SH"
+		eq "first export to $n prints pkt_CENTER_${n}_1.zip" "$SH/pkt_CENTER_${n}_1.zip" "$OUT"
+		check "first packet to $n is a readable ZIP with message.json" bash -c "unzip -p '$OUT' message.json | jq -e .header >/dev/null"
+	done
+	for n in d1 d2; do
+		x "$n" import "$SH"
+		eq "$n imports the first packet (exit 0)" 0 "$RC"
+		check "$n reports the packet applied" grep -q "^applied $SH/pkt_CENTER_${n^^}_1.zip: " <<<"$OUT"
+		check "$n writes an acknowledgement" grep -q "^acknowledged with $SH/pkt_${n^^}_CENTER_1.zip" <<<"$OUT"
+		check "$n leaves the other desktop's packet alone" test -f "$SH/pkt_CENTER_D$(( ${n#d} % 2 + 1 ))_1.zip"
+		eq "$n has as many brigades as the center" "$(sql center 'SELECT count(*) FROM brigades')" "$(sql "$n" 'SELECT count(*) FROM brigades')"
+		eq "$n has as many report lines as the center" "$(sql center 'SELECT count(*) FROM daily_report_lines')" "$(sql "$n" 'SELECT count(*) FROM daily_report_lines')"
+		same_tables "$n holds exactly the center's data after the first exchange" center "$n"
+	done
+	check "the data is not empty" test "$(sql d1 'SELECT count(*) FROM daily_report_lines')" -eq 2
+
+	# init twice: says so, exits 0, keeps identity, data, peers and queues.
+	key=$(x center key; echo "$OUT")
+	before=$(dump_tables center; sql center "SELECT * FROM sync_nodes ORDER BY code; SELECT * FROM sync_changes ORDER BY id")
+	x center init --code CENTER --name "Head office" --plan "$plan" --master
+	eq "init twice exits 0" 0 "$RC"
+	check "init twice says 'already initialized'" grep -q "already initialized" <<<"$OUT$ERR"
+	eq "init twice keeps the key" "$key" "$(x center key; echo "$OUT")"
+	eq "init twice keeps data, peers and queues" "$before" "$(dump_tables center; sql center "SELECT * FROM sync_nodes ORDER BY code; SELECT * FROM sync_changes ORDER BY id")"
+
+	# a desktop has exactly one peer
+	before=$(db_sum d1)
+	x d1 node add --code D2 --key "$(x d2 key; echo "$OUT")"
+	check "a desktop refuses a second peer (non-zero exit)" test "$RC" -ne 0 -a "$RC" -lt 128
+	check "the refusal is explained on stderr" test -n "$ERR"
+	eq "the refused peer is not registered" "$before" "$(db_sum d1)"
+
+	# node codes: 1 to 64 of letters, digits, '.', '_', '-'
+	x bad1 init --code "bad code" --plan "$plan"; eq "init with a code holding a space exits 2" 2 "$RC"
+	x bad1 init --code "" --plan "$plan"; eq "init with an empty code exits 2" 2 "$RC"
+	x bad1 init --code "$(printf 'a%.0s' {1..65})" --plan "$plan"; eq "init with a 65-character code exits 2" 2 "$RC"
+	x center node add --code "a/b" --key "$(x d2 key; echo "$OUT")"; eq "node add with code 'a/b' exits 2" 2 "$RC"
+	x center export --node "D1;x" --out "$W"; eq "export --node 'D1;x' (an invalid code) exits 2, like init and node add" 2 "$RC"
+	check "a bad code is named on stderr" grep -q "D1;x" <<<"$ERR"
+	sqlite3 "$W/code64.db" <"$schema"
+	check "a 64-character code of every allowed kind is accepted" \
+		x code64 init --code "Aa0._-$(printf 'z%.0s' {1..58})" --plan "$plan"
+	x center export --node NOBODY --out "$W"; eq "export to an unknown node exits 7" 7 "$RC"
+
+	# PostgreSQL is reserved: a clear message, no crash
+	"$bin" status --db postgresql://xchg@localhost/center >"$W/.out" 2>"$W/.err"; RC=$?
+	cat "$W/.err" >>"$W/all-stderr"
+	eq "--db postgresql://... exits 8 (not built yet)" 8 "$RC"
+	check "--db postgresql://... says 'not built yet'" grep -q "not built yet" "$W/.err"
+	XCHG_DB=postgresql://localhost/center "$bin" export --node D1 >"$W/.out" 2>"$W/.err"; RC=$?
+	cat "$W/.err" >>"$W/all-stderr"
+	eq "XCHG_DB=postgresql://... exits 8 too" 8 "$RC"
+}
+
+# 2. Edits on every node, with values that are easy to damage, round-trip
+# exactly; D1's change reaches D2 through the center; no echo to the origin.
+scenario_edits() {
+	sql d1 "INSERT INTO brigades (name, foreman, headcount) VALUES
+			('Max brigade', 'Smith', 9223372036854775807),
+			('Min brigade', NULL, -9223372036854775808),
+			('Big brigade', '', 9007199254740993),
+			('Edge brigade', 'NULL', 9007199254740992),
+			('Neg edge brigade', 'null', -9007199254740993),
+			('Бригада «Север» \"quoted\" back\\slash \\n' || char(10) || 'line two' || char(9) || 'tab ☃ 😀 ''single''', 'O''Brien', 0);
+		INSERT INTO estimates (number, title, total) VALUES
+			('E-D1-1', 'Tricky: {\"json\": [1, 2]} \\u0041 </script>', '12345678901234.56'),
+			('007', NULL, '-0.01');
+		INSERT INTO works (estimate_uuid, code, name, unit, quantity, price) VALUES
+			(NULL, 'W-D1-1', 'tenth', 'm', 0.1, NULL),
+			(NULL, 'W-D1-2', 'huge', 'm', 1e300, '0.10'),
+			(NULL, 'W-D1-3', 'awkward', 'm', 0.30000000000000004, '1e5'),
+			(NULL, 'W-D1-4', 'tiny', 'm', 5e-324, ''),
+			(NULL, 'W-D1-5', 'largest', 'm', -1.7976931348623157e308, '3.0');"
+	sql center "UPDATE brigades SET headcount = 7, foreman = 'Ivanov Jr.' WHERE name = 'Concrete team';
+		INSERT INTO estimates (number, title, total) VALUES ('E-C-2', 'Центр: \"new\"', '99999999999999999999.99');"
+	sql d2 "UPDATE works SET price = '9999.99', quantity = 2.5 WHERE code = 'W-02';
+		INSERT INTO work_specifications (work_uuid, material, quantity, unit)
+			SELECT uuid, 'PVC membrane 1.5 mm', 950, 'm2' FROM works WHERE code = 'W-02';"
+
+	local vals=(9223372036854775807 -9223372036854775808 9007199254740993 9007199254740992 -9007199254740993)
+	local maxu pkt n v
+	maxu=$(uuid_of d1 brigades "name = 'Max brigade'")
+
+	# D1 sends first, alone, so the center's registrations can be looked at.
+	x d1 export --node CENTER --out "$SH"; pkt=$OUT
+	check "D1 exports its edits" test "$RC" -eq 0 -a -f "$pkt"
+	x center import "$pkt"
+	eq "the center applies D1's packet (exit 0)" 0 "$RC"
+	eq "no echo: the center queues nothing for D1 from D1's packet" 0 \
+		"$(sql center "SELECT count(*) FROM sync_changes c JOIN sync_nodes n ON n.id = c.node_id WHERE n.code = 'D1' AND c.entity_uuid = '$maxu'")"
+	eq "routing: the center queues D1's brigade for D2" 1 \
+		"$(sql center "SELECT count(*) FROM sync_changes c JOIN sync_nodes n ON n.id = c.node_id WHERE n.code = 'D2' AND c.entity_uuid = '$maxu'")"
+	quiet "edits on all three nodes exchanged"
+
+	for n in center d2; do
+		for v in "${vals[@]}"; do
+			eq "$n: headcount $v arrives exactly, as an integer" "$v|integer" \
+				"$(sql "$n" "SELECT quote(headcount) || '|' || typeof(headcount) FROM brigades WHERE uuid = (SELECT uuid FROM brigades WHERE headcount = $v)")"
+			eq "$n: headcount $v is the origin's row" "$(sql d1 "SELECT uuid FROM brigades WHERE headcount = $v")" \
+				"$(sql "$n" "SELECT uuid FROM brigades WHERE headcount = $v")"
+		done
+		eq "$n: decimal text '12345678901234.56' stays text" "'12345678901234.56'|text" \
+			"$(sql "$n" "SELECT quote(total) || '|' || typeof(total) FROM estimates WHERE number = 'E-D1-1'")"
+		eq "$n: text '007' stays text" "'007'|text" "$(sql "$n" "SELECT quote(number) || '|' || typeof(number) FROM estimates WHERE total = '-0.01'")"
+		eq "$n: unicode text with quotes, backslashes, newlines, tabs arrives byte for byte" \
+			"$(sql d1 "SELECT hex(name) || '/' || hex(foreman) FROM brigades WHERE headcount = 0")" \
+			"$(sql "$n" "SELECT hex(name) || '/' || hex(foreman) FROM brigades WHERE headcount = 0")"
+		eq "$n: JSON-looking text arrives byte for byte" \
+			"$(sql d1 "SELECT hex(title) FROM estimates WHERE number = 'E-D1-1'")" \
+			"$(sql "$n" "SELECT hex(title) FROM estimates WHERE number = 'E-D1-1'")"
+		eq "$n: NULL, empty string and the text 'NULL' stay distinct" \
+			"NULL|text:|text:NULL|text:null|NULL" \
+			"$(sql "$n" "SELECT (SELECT quote(foreman) FROM brigades WHERE name = 'Min brigade') || '|' ||
+				(SELECT typeof(foreman) || ':' || foreman FROM brigades WHERE name = 'Big brigade') || '|' ||
+				(SELECT typeof(foreman) || ':' || foreman FROM brigades WHERE name = 'Edge brigade') || '|' ||
+				(SELECT typeof(foreman) || ':' || foreman FROM brigades WHERE name = 'Neg edge brigade') || '|' ||
+				(SELECT quote(title) FROM estimates WHERE number = '007')")"
+		eq "$n: reals (0.1, 1e300, 0.30000000000000004, 5e-324, -1.797e308) arrive exactly" \
+			"$(sql d1 "SELECT group_concat(quote(quantity) || ':' || typeof(quantity) || ':' || quote(price), ' ') FROM (SELECT * FROM works WHERE code LIKE 'W-D1-%' ORDER BY code)")" \
+			"$(sql "$n" "SELECT group_concat(quote(quantity) || ':' || typeof(quantity) || ':' || quote(price), ' ') FROM (SELECT * FROM works WHERE code LIKE 'W-D1-%' ORDER BY code)")"
+	done
+	eq "D2 sees 0.1 as 0.1" "0.1|real" "$(sql d2 "SELECT quote(quantity) || '|' || typeof(quantity) FROM works WHERE code = 'W-D1-1'")"
+	eq "D2 sees 1e300 as 1e300" "1" "$(sql d2 "SELECT quantity = 1e300 FROM works WHERE code = 'W-D1-2'")"
+	for n in d1 d2; do
+		eq "$n gets the center's update" "7|'Ivanov Jr.'" "$(sql "$n" "SELECT headcount || '|' || quote(foreman) FROM brigades WHERE name = 'Concrete team'")"
+		eq "$n gets the center's insert with a 22-digit decimal" "'99999999999999999999.99'" "$(sql "$n" "SELECT quote(total) FROM estimates WHERE number = 'E-C-2'")"
+	done
+	for n in center d1; do
+		eq "$n gets D2's update" "'9999.99'|2.5" "$(sql "$n" "SELECT quote(price) || '|' || quote(quantity) FROM works WHERE code = 'W-02'")"
+		eq "$n gets D2's insert" 1 "$(sql "$n" "SELECT count(*) FROM work_specifications WHERE material = 'PVC membrane 1.5 mm'")"
+	done
+	same_tables "after the edits D1 and the center agree" center d1
+	same_tables "after the edits D2 and the center agree" center d2
+	D1_EDITS_PKT=$pkt
+}
+
+# 3. A packet imported again is skipped as a duplicate: exit 0, nothing changes.
+scenario_reimport() {
+	local before nfiles
+	before=$(db_sum center); nfiles=$(count_files "$SH")
+	x center import "$D1_EDITS_PKT"
+	eq "re-import of an applied packet exits 0" 0 "$RC"
+	check "re-import says 'skipped ... duplicate'" grep -qE "^skipped $D1_EDITS_PKT: .*duplicate" <<<"$OUT"
+	check "re-import applies nothing" test "$(grep -c '^applied' <<<"$OUT")" -eq 0
+	eq "re-import leaves the database unchanged" "$before" "$(db_sum center)"
+	eq "re-import writes no acknowledgement" "$nfiles" "$(count_files "$SH")"
+	# the whole folder again, at every node: every packet a duplicate or not ours
+	local n
+	for n in center d1 d2; do
+		before=$(db_sum $n)
+		x $n import "$SH"
+		eq "$n: importing the folder again exits 0" 0 "$RC"
+		eq "$n: importing the folder again applies nothing" "" "$(grep '^applied' <<<"$OUT")"
+		eq "$n: importing the folder again changes nothing" "$before" "$(db_sum $n)"
+	done
+	eq "importing the folder again writes no packet" "$nfiles" "$(count_files "$SH")"
+}
+
+# 4. Several packets from one sender, named so that they sort out of order,
+# are applied in packet_no order.
+scenario_order() {
+	local o=$W/order ooo=$W/order-shuffled p1 p2 p3
+	mkdir -p "$o" "$ooo"
+	sql center "UPDATE brigades SET headcount = 21 WHERE name = 'Concrete team'"
+	x center export --node D1 --out "$o"; p1=$OUT
+	sql center "UPDATE brigades SET headcount = 22 WHERE name = 'Concrete team';
+		INSERT INTO brigades (name, foreman, headcount) VALUES ('Order B', 'second packet', 2);"
+	x center export --node D1 --out "$o"; p2=$OUT
+	sql center "UPDATE brigades SET headcount = 23 WHERE name = 'Concrete team';
+		UPDATE brigades SET foreman = 'third packet' WHERE name = 'Order B';"
+	x center export --node D1 --out "$o"; p3=$OUT
+	local n1 n2 n3
+	n1=$(unzip -p "$p1" message.json | jq .header.packet_no)
+	n2=$(unzip -p "$p2" message.json | jq .header.packet_no)
+	n3=$(unzip -p "$p3" message.json | jq .header.packet_no)
+	eq "three exports get consecutive numbers" "$((n1 + 1)) $((n1 + 2))" "$n2 $n3"
+	cp "$p3" "$ooo/a_3.zip"; cp "$p1" "$ooo/b_1.zip"; cp "$p2" "$ooo/c_2.zip"; cp "$p1" "$ooo/d_1_again.zip"
+	ORDER_LAST_PKT=$p3
+	x d1 import "$ooo" --out "$SH"
+	eq "importing the shuffled folder exits 0" 0 "$RC"
+	eq "the second copy of the first packet is skipped as a duplicate" "$ooo/d_1_again.zip" \
+		"$(sed -nE 's/^skipped (.*): packet [0-9]+ from CENTER.*duplicate.*/\1/p' <<<"$OUT")"
+	eq "applied in packet_no order: b_1, c_2, a_3" \
+		"$ooo/b_1.zip $n1
+$ooo/c_2.zip $n2
+$ooo/a_3.zip $n3" \
+		"$(sed -nE 's/^applied (.*): packet ([0-9]+) from CENTER.*/\1 \2/p' <<<"$OUT")"
+	eq "the last packet's value wins" "23" "$(sql d1 "SELECT headcount FROM brigades WHERE name = 'Concrete team'")"
+	eq "every packet's insert and update arrived" "'third packet'" "$(sql d1 "SELECT quote(foreman) FROM brigades WHERE name = 'Order B'")"
+	eq "D1's received number is the last packet's" "$n3" "$(x d1 status --json; jq '.peers[0].received_packet_no' <<<"$OUT")"
+	check "one acknowledgement for the center" test "$(grep -c '^acknowledged with' <<<"$OUT")" -eq 1
+
+	# ACK purge: a row changed again after it was sent survives the ack of
+	# the packet that carried its older version.
+	local ack
+	ack=$(sed -nE 's/^acknowledged with (.*): packet.*/\1/p' <<<"$OUT")
+	sql center "UPDATE brigades SET headcount = 24 WHERE name = 'Concrete team'"
+	x center import "$ack"
+	eq "the center takes D1's acknowledgement" 0 "$RC"
+	eq "the center's acked number for D1 moves to the last packet" "$n3" \
+		"$(x center status --json; jq '.peers[] | select(.code == "D1") | .acked_packet_no' <<<"$OUT")"
+	eq "the ack purges what D1 has, keeps the row changed since (packet_no reset)" "Brigade|" \
+		"$(sql center "SELECT c.entity_type || '|' || quote(c.packet_no) FROM sync_changes c JOIN sync_nodes n ON n.id = c.node_id
+			WHERE n.code = 'D1'" | sed 's/|NULL$/|/')"
+	x center export --node D1 --out "$SH"; x d1 import "$OUT" --out "$SH"
+	eq "the newer change travels in the next packet" 24 "$(sql d1 "SELECT headcount FROM brigades WHERE name = 'Concrete team'")"
+}
+
+# 5. A lost packet is repaired by the next one (packets are cumulative).
+scenario_lost() {
+	local l=$W/lost p1 p2 n2
+	mkdir -p "$l"
+	sql center "INSERT INTO brigades (name, foreman, headcount) VALUES ('Lost one', 'in the lost packet', 1)"
+	x center export --node D2 --out "$l"; p1=$OUT
+	sql center "UPDATE estimates SET title = 'after the loss' WHERE number = 'E-2026-001'"
+	x center export --node D2 --out "$l"; p2=$OUT
+	rm -f "$p1"
+	n2=$(unzip -p "$p2" message.json | jq .header.packet_no)
+	x d2 import "$p2" --out "$SH"
+	eq "the packet after a lost one is applied (exit 0)" 0 "$RC"
+	check "it is reported applied" grep -q "^applied $p2: packet $n2 from CENTER" <<<"$OUT"
+	eq "the lost packet's change arrived" "'in the lost packet'" "$(sql d2 "SELECT quote(foreman) FROM brigades WHERE name = 'Lost one'")"
+	eq "the later change arrived" "after the loss" "$(sql d2 "SELECT title FROM estimates WHERE number = 'E-2026-001'")"
+	eq "D2 also has the changes D1 got out of order" "24" "$(sql d2 "SELECT headcount FROM brigades WHERE name = 'Concrete team'")"
+	eq "D2's received number jumps over the gap" "$n2" "$(x d2 status --json; jq '.peers[0].received_packet_no' <<<"$OUT")"
+	quiet "exchange after the loss"
+}
+
+# 6. Tampered, truncated, misaddressed and foreign packets are refused with
+# the database untouched and the file left as it was.
+scenario_refused() {
+	local b=$W/bad legit
+	mkdir -p "$b"
+	sql center "UPDATE brigades SET foreman = 'Bad-test' WHERE name = 'Roofers'"
+	x center export --node D1 --out "$b"; legit=$OUT
+	check "the packet under attack carries the change" bash -c "unzip -p '$legit' message.json | grep -q Bad-test"
+
+	# message.json altered by one byte and re-zipped with its old signature
+	python3 - "$legit" "$b/tampered.zip" <<-'EOF'
+		import sys, zipfile
+		src, dst = sys.argv[1], sys.argv[2]
+		with zipfile.ZipFile(src) as z:
+		    members = [(i, z.read(i.filename)) for i in z.infolist()]
+		with zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as z:
+		    for info, data in members:
+		        if info.filename == "message.json":
+		            data = data.replace(b"Bad-test", b"Bad-tesT", 1)
+		        z.writestr(info.filename, data)
+	EOF
+	check "the tampered copy differs only inside message.json" bash -c \
+		"unzip -p '$b/tampered.zip' message.json | grep -q Bad-tesT && cmp -s <(unzip -p '$b/tampered.zip' message.sig) <(unzip -p '$legit' message.sig)"
+	expect_refused "tampered message.json" d1 "$b/tampered.zip"
+
+	# one byte flipped in the middle of the file
+	python3 -c 'import sys; d = bytearray(open(sys.argv[1], "rb").read()); d[len(d) // 2] ^= 0x20; open(sys.argv[2], "wb").write(d)' \
+		"$legit" "$b/flipped.zip"
+	expect_refused "a byte flipped in the file" d1 "$b/flipped.zip"
+
+	local size
+	size=$(stat -c %s "$legit" 2>/dev/null || echo 0)
+	head -c $((size / 2)) "$legit" >"$b/truncated.zip"
+	expect_refused "truncated to half" d1 "$b/truncated.zip"
+	head -c $((size - 1)) "$legit" >"$b/short1.zip"
+	expect_refused "truncated by one byte" d1 "$b/short1.zip"
+	: >"$b/empty.zip"
+	expect_refused "an empty file" d1 "$b/empty.zip"
+	printf 'not a zip at all\n' >"$b/garbage.zip"
+	expect_refused "a text file named .zip" d1 "$b/garbage.zip"
+
+	# D1's packet given to D2, by name
+	expect_refused "a packet for D1 given to D2" d2 "$legit"
+	check "the misaddressed refusal says where it is addressed" grep -q "D1" <<<"$ERR"
+	# D1's own packet to the center, given back to D1
+	x d1 export --node CENTER --out "$b"
+	expect_refused "D1's packet to the center given to D1" d1 "$OUT"
+	rm -f "$OUT"   # D1 moves on; the cumulative next packet repairs this one
+
+	# a sender D1 has never heard of
+	sqlite3 "$W/stranger.db" <"$schema"
+	sql stranger "INSERT INTO brigades (name, foreman, headcount) VALUES ('Intruders', 'Mallory', 666)"
+	x stranger init --code STRANGER --plan "$plan" --master
+	x stranger node add --code D1 --key "$(x d1 key; echo "$OUT")"
+	x stranger export --node D1 --out "$b"
+	check "a stranger can write a packet for D1" test -f "$OUT"
+	expect_refused "a packet from an unknown sender" d1 "$OUT"
+
+	# a node that calls itself CENTER but signs with another key
+	sqlite3 "$W/impostor.db" <"$schema"
+	sql impostor "INSERT INTO brigades (name, foreman, headcount) VALUES ('Impostors', 'Mallory', 667)"
+	x impostor init --code CENTER --plan "$plan" --master
+	x impostor node add --code D1 --key "$(x d1 key; echo "$OUT")"
+	mkdir -p "$b/impostor" "$b/impostor-low"
+	x impostor export --node D1 --out "$b/impostor-low"
+	check "the impostor's packet claims to come from CENTER" bash -c "unzip -p '$OUT' message.json | jq -e '.header.sender_node == \"CENTER\"' >/dev/null"
+	expect_refused "a packet signed with the wrong key, numbered as an old one" d1 "$OUT"
+	# numbered above what D1 received, so only the signature can stop it
+	local got i
+	got=$(x d1 status --json; jq '.peers[0].received_packet_no' <<<"$OUT")
+	for ((i = 2; i <= got + 1; i++)); do x impostor export --node D1 --out "$b/impostor"; done
+	IMPOSTOR_PKT=$OUT
+	eq "the impostor's next packet is numbered above D1's last received" "$((got + 1))" \
+		"$(unzip -p "$IMPOSTOR_PKT" message.json | jq .header.packet_no)"
+	expect_refused "a packet signed with the wrong key" d1 "$IMPOSTOR_PKT"
+
+	# a folder holding a bad packet: the good ones are applied, the bad one refused
+	local mix=$W/mixed before
+	mkdir -p "$mix"; cp "$b/tampered.zip" "$mix/pkt_CENTER_D1_999.zip"
+	before=$(db_sum d1)
+	x d1 import "$mix"
+	eq "a folder with only a bad packet exits 4" 4 "$RC"
+	eq "the folder's bad packet changes nothing" "$before" "$(db_sum d1)"
+
+	# after all that, the genuine packet still applies: refusals burnt no number
+	x d1 import "$legit" --out "$SH"
+	eq "the genuine packet is applied after the refusals" 0 "$RC"
+	eq "its change arrived" "Bad-test" "$(sql d1 "SELECT foreman FROM brigades WHERE name = 'Roofers'")"
+	eq "no intruder got in" 0 "$(sql d1 "SELECT count(*) FROM brigades WHERE foreman = 'Mallory'")"
+	quiet "exchange after the refusals"
+}
+
+# 7. A soft delete travels as DELETE with "data": null and is applied as
+# is_deleted = 1, in both directions.
+scenario_soft_delete() {
+	local u w pkt n
+	u=$(uuid_of d2 brigades "name = 'Roofers'")
+	w=$(uuid_of center works "code = 'W-01'")
+	sql d2 "UPDATE brigades SET is_deleted = 1 WHERE uuid = '$u'"
+	sql center "UPDATE works SET is_deleted = 1 WHERE uuid = '$w'"
+	x d2 export --node CENTER --out "$SH"; pkt=$OUT
+	check "D2's packet carries the delete as operation DELETE with data null" bash -c \
+		"unzip -p '$pkt' message.json | jq -e '[.body.entities[] | select(.entity_uuid == \"$u\")] | length == 1 and .[0].operation == \"DELETE\" and .[0].data == null and .[0].entity_type == \"Brigade\"' >/dev/null"
+	x center export --node D1 --out "$SH"; pkt=$OUT
+	check "the center's packet carries its delete as DELETE with data null" bash -c \
+		"unzip -p '$pkt' message.json | jq -e '[.body.entities[] | select(.entity_uuid == \"$w\")] | length == 1 and .[0].operation == \"DELETE\" and .[0].data == null' >/dev/null"
+	quiet "exchange of the deletes"
+	for n in center d1 d2; do
+		eq "$n: the brigade deleted at D2 is kept with is_deleted = 1" "1|Roofers" "$(sql $n "SELECT is_deleted || '|' || name FROM brigades WHERE uuid = '$u'")"
+		eq "$n: the work deleted at the center is kept with is_deleted = 1" "1|W-01" "$(sql $n "SELECT is_deleted || '|' || code FROM works WHERE uuid = '$w'")"
+	done
+}
+
+# 8. A report's lines travel inside it and are replaced as a set.
+scenario_children() {
+	local r n lines
+	sql d1 "INSERT INTO daily_reports (report_date, brigade_uuid, author, notes)
+			SELECT '2026-12-01', uuid, 'Site 1 engineer', 'three lines' FROM brigades WHERE name = 'Concrete team';"
+	r=$(uuid_of d1 daily_reports "notes = 'three lines'")
+	sql d1 "INSERT INTO daily_report_lines (report_uuid, work_uuid, volume, hours, comment)
+			SELECT '$r', uuid, 1.5, 8, 'line 1' FROM works WHERE code = 'W-01';
+		INSERT INTO daily_report_lines (report_uuid, work_uuid, volume, hours, comment)
+			SELECT '$r', uuid, 2.5, 8, 'line 2' FROM works WHERE code = 'W-02';
+		INSERT INTO daily_report_lines (report_uuid, work_uuid, volume, hours, comment)
+			SELECT '$r', uuid, 3.5, NULL, 'line 3' FROM works WHERE code = 'W-D1-1';"
+	quiet "exchange of a report with three lines"
+	lines="SELECT group_concat(v, ' / ') FROM (SELECT uuid || ',' || quote(volume) || ',' || quote(hours) || ',' || quote(comment) || ',' || is_deleted AS v
+		FROM daily_report_lines WHERE report_uuid = '$r' ORDER BY uuid)"
+	for n in center d2; do
+		eq "$n: the report arrives with its 3 lines" 3 "$(sql $n "SELECT count(*) FROM daily_report_lines WHERE report_uuid = '$r'")"
+		eq "$n: the lines are D1's" "$(sql d1 "$lines")" "$(sql $n "$lines")"
+	done
+	sql d1 "DELETE FROM daily_report_lines WHERE report_uuid = '$r' AND comment = 'line 2';
+		UPDATE daily_report_lines SET volume = 99.25, hours = 7, comment = 'line 3, edited' WHERE report_uuid = '$r' AND comment = 'line 3';"
+	x d1 export --node CENTER --out "$SH"
+	check "the packet carries the report with 2 lines inside its data" bash -c \
+		"unzip -p '$OUT' message.json | jq -e '[.body.entities[] | select(.entity_uuid == \"$r\")] | length == 1 and (.[0].data.lines | length) == 2' >/dev/null"
+	quiet "exchange of the edited lines"
+	for n in center d2; do
+		eq "$n: exactly 2 lines remain" 2 "$(sql $n "SELECT count(*) FROM daily_report_lines WHERE report_uuid = '$r'")"
+		eq "$n: the lines are exactly D1's, with the new values" "$(sql d1 "$lines")" "$(sql $n "$lines")"
+		eq "$n: the edited line has its new values" "99.25|7.0|line 3, edited" \
+			"$(sql $n "SELECT volume || '|' || quote(hours) || '|' || comment FROM daily_report_lines WHERE report_uuid = '$r' AND comment LIKE 'line 3%'")"
+	done
+	# a line moved to another report leaves the first and joins the second
+	local r0
+	r0=$(uuid_of d1 daily_reports "notes = 'initial report'")
+	sql d1 "UPDATE daily_report_lines SET report_uuid = '$r0', comment = 'moved' WHERE report_uuid = '$r' AND comment = 'line 1'"
+	quiet "exchange of a line moved between reports"
+	local both="SELECT group_concat(v, ' / ') FROM (SELECT report_uuid || ',' || uuid || ',' || quote(comment) AS v
+		FROM daily_report_lines WHERE report_uuid IN ('$r', '$r0') ORDER BY report_uuid, uuid)"
+	for n in center d2; do
+		eq "$n: the moved line is under its new report only" "$(sql d1 "$both")" "$(sql $n "$both")"
+	done
+	# and the other way: the center edits a line of its own report
+	sql center "UPDATE daily_report_lines SET comment = 'edited at the center' WHERE comment = 'initial line W-01'"
+	quiet "exchange of a line edited at the center"
+	for n in d1 d2; do
+		eq "$n: the center's line edit arrived" 1 "$(sql $n "SELECT count(*) FROM daily_report_lines WHERE comment = 'edited at the center'")"
+	done
+}
+
+# 9. inspect shows the header and the signature's state and changes nothing;
+# status --json shows the peers and their counters.
+scenario_inspect_status() {
+	local p before no
+	p=$ORDER_LAST_PKT
+	no=$(unzip -p "$p" message.json | jq .header.packet_no)
+	before=$(db_sum d1)
+	x d1 inspect "$p"
+	eq "inspect exits 0" 0 "$RC"
+	check "inspect shows the signature verified with the receiver's db" grep -qE '^signature +verified' <<<"$OUT"
+	check "inspect shows sender, recipient and number" grep -qE "packet +$no from CENTER to D1" <<<"$OUT"
+	check "inspect shows counts by type and operation" grep -qE 'Brigade +(INSERT|UPDATE) +[0-9]+' <<<"$OUT"
+	x d1 inspect "$p" --json
+	check "inspect --json: header, verified signature, counts" jq -e \
+		".header.sender_node == \"CENTER\" and .header.recipient_node == \"D1\" and .header.packet_no == $no
+		 and (.header.message_id | length) > 0 and .signature == \"verified\" and (.counts | length) > 0
+		 and all(.counts[]; has(\"entity_type\") and has(\"operation\") and has(\"count\"))" <<<"$OUT"
+	eq "inspect changes nothing" "$before" "$(db_sum d1)"
+	x d1 inspect "$W/bad/tampered.zip" --json
+	check "inspect of the tampered packet does not say verified" not_verified
+	x d1 inspect "$IMPOSTOR_PKT" --json
+	check "inspect of the impostor's packet does not say verified" not_verified
+
+	mkdir -p "$W/nodb"
+	(cd "$W/nodb" && "$bin" inspect "$p" --json >"$W/.out" 2>"$W/.err"); RC=$?
+	cat "$W/.err" >>"$W/all-stderr"
+	eq "inspect without a database exits 0" 0 "$RC"
+	check "inspect without a database shows the header and an unchecked signature" jq -e \
+		".header.packet_no == $no and (.signature | startswith(\"not checked\"))" "$W/.out"
+	check "inspect without a database creates none" test ! -e "$W/nodb/xchg.db"
+
+	x center status --json
+	eq "status --json exits 0" 0 "$RC"
+	check "status --json: this node and both peers with their counters" jq -e \
+		'.node.code == "CENTER" and .node.role == "master" and ([.peers[].code] | sort) == ["D1", "D2"]
+		 and all(.peers[]; (.sent_packet_no | type) == "number" and (.acked_packet_no | type) == "number"
+		   and (.received_packet_no | type) == "number" and (.queued | type) == "number"
+		   and has("last_sync_in") and has("last_sync_out") and has("conflicts"))' <<<"$OUT"
+	x d1 status --json
+	check "status --json at a desktop: one peer, the center" jq -e \
+		'.node.code == "D1" and .node.role == "subordinate" and ([.peers[].code]) == ["CENTER"] and .peers[0].sent_packet_no > 0' <<<"$OUT"
+	x d1 status
+	eq "status (text) exits 0" 0 "$RC"
+	check "status (text) names the peer" grep -q CENTER <<<"$OUT"
+}
+
+# 9b. The same row edited at the center and at D1 before either hears of
+# the other: master wins on both sides, and the losing version is logged.
+scenario_conflict() {
+	local u n
+	u=$(uuid_of center estimates "number = 'E-2026-001'")
+	sql center "UPDATE estimates SET title = 'center version' WHERE uuid = '$u'"
+	sql d1 "UPDATE estimates SET title = 'D1 version' WHERE uuid = '$u'"
+	quiet "exchange of a conflicting edit"
+	for n in center d1 d2; do
+		eq "$n: the center's version wins" "center version" "$(sql $n "SELECT title FROM estimates WHERE uuid = '$u'")"
+	done
+	check "the losing version is kept in a conflict log" test \
+		"$(( $(sql center "SELECT count(*) FROM sync_conflicts WHERE entity_uuid = '$u' AND losing_version LIKE '%D1 version%'") +
+		     $(sql d1 "SELECT count(*) FROM sync_conflicts WHERE entity_uuid = '$u' AND losing_version LIKE '%D1 version%'") ))" -ge 1
+}
+
+# 10. After rounds until quiet every node holds the same data, every queue is
+# empty and the counters at both ends of each link agree.
+scenario_converged() {
+	sql d1 "UPDATE brigades SET headcount = headcount + 1 WHERE name = 'Order B'"
+	sql d2 "INSERT INTO brigades (name, foreman, headcount) VALUES ('Last one', 'D2', 1)"
+	sql center "UPDATE estimates SET title = 'final' WHERE number = 'E-C-2'"
+	quiet "final exchange"
+	same_tables "D1 is identical to the center" center d1
+	same_tables "D2 is identical to the center" center d2
+	local n c s
+	for n in center d1 d2; do
+		eq "$n: sync_changes is empty" 0 "$(sql $n 'SELECT count(*) FROM sync_changes')"
+	done
+	x center status --json; c=$OUT
+	for n in d1 d2; do
+		x $n status --json; s=$OUT
+		eq "${n^^}: what it received is what the center sent" \
+			"$(jq ".peers[] | select(.code == \"${n^^}\") | .sent_packet_no" <<<"$c")" "$(jq '.peers[0].received_packet_no' <<<"$s")"
+		eq "center: what it received is what ${n^^} sent" \
+			"$(jq '.peers[0].sent_packet_no' <<<"$s")" "$(jq ".peers[] | select(.code == \"${n^^}\") | .received_packet_no" <<<"$c")"
+		eq "center: nothing queued for ${n^^}" 0 "$(jq ".peers[] | select(.code == \"${n^^}\") | .queued" <<<"$c")"
+	done
+	local f bad_names="" h
+	for f in "$SH"/*; do
+		h=$(unzip -p "$f" message.json 2>/dev/null | jq -r '"pkt_\(.header.sender_node)_\(.header.recipient_node)_\(.header.packet_no).zip"' 2>/dev/null)
+		[ "$h" = "$(basename "$f")" ] || bad_names="$bad_names $(basename "$f")"
+	done
+	eq "every file in the shared folder is a packet named after its header (no temporary leftovers)" "" "$bad_names"
+	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:|Segmentation fault' "$W/all-stderr" 2>/dev/null; then
+		bad "no sanitizer reports from any run" "$(grep -m 3 -E 'Sanitizer|runtime error' "$W/all-stderr" | tr '\n' ' ')"
+	else ok "no sanitizer reports from any run"; fi
+}
+
+# ---------------------------------------------------------------- main
+
+if setup; then
+	scenario_initial
+	scenario_edits
+	scenario_reimport
+	scenario_order
+	scenario_lost
+	scenario_refused
+	scenario_soft_delete
+	scenario_children
+	scenario_inspect_status
+	scenario_conflict
+	scenario_converged
+fi
+summary
+[ "$fail" -eq 0 ]
