@@ -287,6 +287,10 @@ static xchg_status check_sender(import_run *run, const char *path, const env_hea
 	int found = 0;
 	xchg_status rc;
 
+	/* Checked again here: the file may have changed since its header was first read. */
+	if (strcmp(h->recipient, run->self.code) != 0)
+		return xerr(err, XCHG_EPACKET, "%s: addressed to %s, not to this node (%s)", path,
+			    h->recipient, run->self.code);
 	if ((rc = nodes_by_code(run->db->st, h->sender, sender, &found, err)))
 		return rc;
 	if (!found || sender->is_self)
