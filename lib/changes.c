@@ -1,5 +1,7 @@
 #include "changes.h"
 
+#include <stdio.h>
+
 xchg_status changes_mark(store *s, const char *peer_id, int64_t packet_no, xchg_err *err)
 {
 	xvalue p[2] = {xv_int(packet_no), xv_text(peer_id)};
@@ -18,13 +20,23 @@ xchg_status changes_purge(store *s, const char *peer_id, int64_t ack, xchg_err *
 }
 
 xchg_status changes_find(store *s, const char *peer_id, const char *type,
-			 const char *uuid, int *found, xchg_err *err)
+			 const char *uuid, int *found, char changed_at[40], xchg_err *err)
 {
-	xvalue p[3] = {xv_text(peer_id), xv_text(type), xv_text(uuid)};
-	int64_t one = 0;
+	xvalue p[3] = {xv_text(peer_id), xv_text(type), xv_text(uuid)}, v;
+	store_stmt *st = NULL;
+	xchg_status rc;
 
-	return store_int(s, "SELECT 1 FROM sync_changes WHERE node_id = ? AND entity_type = ?"
-			    " AND entity_uuid = ?", p, 3, &one, found, err);
+	changed_at[0] = '\0';
+	if ((rc = store_query(s, "SELECT changed_at FROM sync_changes WHERE node_id = ?"
+				 " AND entity_type = ? AND entity_uuid = ?", p, 3, &st, err)))
+		return rc;
+	if (!(rc = store_step(st, found, err)) && *found) {
+		store_col(st, 0, &v);
+		if (v.type == XV_TEXT)
+			snprintf(changed_at, 40, "%s", v.s);
+	}
+	store_release(st);
+	return rc;
 }
 
 xchg_status changes_drop(store *s, const char *peer_id, const char *type,
@@ -49,6 +61,6 @@ xchg_status changes_select(store *s, const char *peer_id, const char *type,
 {
 	xvalue p[2] = {xv_text(peer_id), xv_text(type)};
 
-	return store_query(s, "SELECT entity_uuid, operation FROM sync_changes"
+	return store_query(s, "SELECT entity_uuid, operation, changed_at FROM sync_changes"
 			      " WHERE node_id = ? AND entity_type = ? ORDER BY id", p, 2, out, err);
 }

@@ -53,7 +53,7 @@ static xchg_status log_conflict(xchg_db *db, const node_row *sender, const plan_
 
 xchg_status conflict_resolve(xchg_db *db, const node_row *self, const node_row *sender,
 			     const plan_entity *e, const env_entity *in,
-			     int *wins, xchg_err *err)
+			     const char *changed_at, int *wins, xchg_err *err)
 {
 	xbuf data = {0};
 	row_state local;
@@ -62,7 +62,8 @@ xchg_status conflict_resolve(xchg_db *db, const node_row *self, const node_row *
 
 	if ((rc = row_json_read(db, e, in->uuid, &data, &local, err)))
 		goto done;
-	*wins = incoming_wins(e->policy, nodes_is_master(self), local.updated_at, in->updated_at);
+	*wins = incoming_wins(e->policy, nodes_is_master(self),
+			      local.found ? local.updated_at : changed_at, in->updated_at);
 	if (*wins) {
 		const char *op = local.found && !local.is_deleted ? "UPDATE" : "DELETE";
 

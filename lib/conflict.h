@@ -12,12 +12,14 @@
 #include "nodes.h"
 
 /*
- * Decides between the local version of in's entity and in. Logs the loser;
- * when the incoming version wins, drops the local registration for sender
- * so the losing local version is not sent back.
+ * Decides between the local version of in's entity and in. changed_at is
+ * when the local registration for sender last changed: the only time a row
+ * deleted outright still has. Logs the loser; when the incoming version
+ * wins, drops the local registration for sender so the losing local version
+ * is not sent back.
  */
 xchg_status conflict_resolve(xchg_db *db, const node_row *self, const node_row *sender,
 			     const plan_entity *e, const env_entity *in,
-			     int *incoming_wins, xchg_err *err);
+			     const char *changed_at, int *incoming_wins, xchg_err *err);
 
 #endif

@@ -13,10 +13,15 @@
 #include "packet.h"
 #include "row_json.h"
 
-/* The operation that travels follows the row's state now, not the registration's. */
+/*
+ * The operation that travels follows the row's state now, not the
+ * registration's. A row deleted outright has no updated_at left; the time
+ * its deletion was registered stands in, the same time a conflict here
+ * would weigh it by.
+ */
 static xchg_status write_registration(xchg_db *db, const plan_entity *e, const char *uuid,
-				      const char *reg_op, env_writer *w, xbuf *data,
-				      xchg_err *err)
+				      const char *reg_op, const char *changed_at,
+				      env_writer *w, xbuf *data, xchg_err *err)
 {
 	row_state state;
 	const char *op = strcmp(reg_op, "INSERT") == 0 ? "INSERT" : "UPDATE";
@@ -25,11 +30,10 @@ static xchg_status write_registration(xchg_db *db, const plan_entity *e, const c
 	xbuf_reset(data);
 	if ((rc = row_json_read(db, e, uuid, data, &state, err)))
 		return rc;
-	if (!state.found || state.is_deleted) {
-		if (!state.found)
-			xnow_iso(state.updated_at);
+	if (!state.found)
+		return env_writer_entity(w, e->type, uuid, "DELETE", changed_at, NULL, err);
+	if (state.is_deleted)
 		return env_writer_entity(w, e->type, uuid, "DELETE", state.updated_at, NULL, err);
-	}
 	return env_writer_entity(w, e->type, uuid, op, state.updated_at[0] ? state.updated_at : NULL,
 				 data->data, err);
 }
@@ -40,7 +44,7 @@ static xchg_status write_entities(xchg_db *db, const node_row *peer, env_writer 
 {
 	store_stmt *st = NULL;
 	xbuf data = {0};
-	xvalue uuid, op;
+	xvalue uuid, op, at;
 	size_t i;
 	int has_row = 0;
 	xchg_status rc = XCHG_OK;
@@ -53,9 +57,11 @@ static xchg_status write_entities(xchg_db *db, const node_row *peer, env_writer 
 		while (!(rc = store_step(st, &has_row, err)) && has_row) {
 			store_col(st, 0, &uuid);
 			store_col(st, 1, &op);
+			store_col(st, 2, &at);
 			if (uuid.type != XV_TEXT || op.type != XV_TEXT)
 				continue;
-			if ((rc = write_registration(db, e, uuid.s, op.s, w, &data, err)))
+			if ((rc = write_registration(db, e, uuid.s, op.s,
+						      at.type == XV_TEXT ? at.s : NULL, w, &data, err)))
 				break;
 			(*count)++;
 		}

@@ -218,7 +218,7 @@ static xchg_status apply_entity(import_run *run, const node_row *sender,
 				const env_entity *in, applied *a, xchg_err *err)
 {
 	const plan_entity *e = plan_find(run->db->plan, in->type);
-	char now[32];
+	char now[32], changed_at[40];
 	int found = 0, wins = 1;
 	xchg_status rc;
 
@@ -226,10 +226,10 @@ static xchg_status apply_entity(import_run *run, const node_row *sender,
 	if (!e)
 		return xerr(err, XCHG_EPACKET, "unknown entity type \"%.64s\" (not in this node's plan)",
 			    in->type);
-	if ((rc = changes_find(run->db->st, sender->id, e->type, in->uuid, &found, err)))
+	if ((rc = changes_find(run->db->st, sender->id, e->type, in->uuid, &found, changed_at, err)))
 		return rc;
 	if (found) {
-		if ((rc = conflict_resolve(run->db, &run->self, sender, e, in, &wins, err)))
+		if ((rc = conflict_resolve(run->db, &run->self, sender, e, in, changed_at, &wins, err)))
 			return rc;
 		a->conflicts++;
 		if (!wins)

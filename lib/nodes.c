@@ -182,8 +182,8 @@ static xchg_status register_everything(xchg_db *db, const char *peer_id, xchg_er
 		const plan_entity *e = &db->plan->entities[i];
 		xvalue p[2] = {xv_text(peer_id), xv_text(e->type)};
 
-		if (!(sql = xstrdup_printf("INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation)"
-					   " SELECT ?, ?, uuid, 'INSERT' FROM \"%s\" WHERE uuid IS NOT NULL"
+		if (!(sql = xstrdup_printf("INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation, changed_at)"
+					   " SELECT ?, ?, uuid, 'INSERT', updated_at FROM \"%s\" WHERE uuid IS NOT NULL"
 					   " ON CONFLICT (node_id, entity_type, entity_uuid) DO NOTHING",
 					   e->table)))
 			return xerr(err, XCHG_ENOMEM, "out of memory");

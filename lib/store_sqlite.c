@@ -291,6 +291,7 @@ static const char sq_schema[] =
 	" entity_uuid TEXT NOT NULL,"
 	" operation TEXT NOT NULL,"
 	" packet_no INTEGER,"
+	" changed_at TEXT,"
 	" UNIQUE (node_id, entity_type, entity_uuid));"
 	/* Holds the sender while a packet is applied, inside that transaction
 	 * only: the triggers read it to keep changes from echoing back. */
@@ -381,18 +382,20 @@ done:
  * being applied. A second change before the packet is acknowledged updates
  * the registration and clears packet_no, so that the acknowledgement of the
  * packet that carried the older version cannot purge the newer one.
+ * changed_at is the only trace of when a row was deleted outright.
  */
 static void sq_register(xbuf *b, const char *type, const char *uuid_expr,
 			const char *op_expr, const char *cond)
 {
 	xbuf_printf(b,
-		    "INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation)"
-		    " SELECT n.id, '%s', %s, %s FROM sync_nodes n"
+		    "INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation, changed_at)"
+		    " SELECT n.id, '%s', %s, %s, %s FROM sync_nodes n"
 		    " WHERE n.is_self = 0 AND (%s)"
 		    " AND n.id NOT IN (SELECT node_id FROM sync_apply)"
 		    " ON CONFLICT (node_id, entity_type, entity_uuid)"
-		    " DO UPDATE SET operation = excluded.operation, packet_no = NULL;",
-		    type, uuid_expr, op_expr, cond);
+		    " DO UPDATE SET operation = excluded.operation, packet_no = NULL,"
+		    " changed_at = excluded.changed_at;",
+		    type, uuid_expr, op_expr, SQ_NOW_EXPR, cond);
 }
 
 /*
