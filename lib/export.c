@@ -61,8 +61,10 @@ static xchg_status write_entities(xchg_db *db, const node_row *peer, env_writer 
 			if (uuid.type != XV_TEXT || op.type != XV_TEXT)
 				continue;
 			if ((rc = write_registration(db, e, uuid.s, op.s,
-						      at.type == XV_TEXT ? at.s : NULL, w, &data, err)))
+						      at.type == XV_TEXT ? at.s : NULL, w, &data, err))) {
+				xerr_prefix(err, "entity %s %s (table %s)", e->type, uuid.s, e->table);
 				break;
+			}
 			(*count)++;
 		}
 		store_release(st);

@@ -398,7 +398,8 @@ static xchg_status apply_all(import_run *run, candidates *c, const char *ack_dir
 
 	if (c->n && !(acks = calloc(c->n, sizeof(*acks))))
 		return xerr(err, XCHG_ENOMEM, "out of memory");
-	qsort(c->v, c->n, sizeof(c->v[0]), by_sender_and_number);
+	if (c->n > 1)
+		qsort(c->v, c->n, sizeof(c->v[0]), by_sender_and_number);
 	for (i = 0; i < c->n && !rc; i++) {
 		candidate *cd = &c->v[i];
 

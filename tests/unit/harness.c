@@ -1,0 +1,635 @@
+/* The stage for exchange tests: see harness.h. */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "db.h"
+#include "envelope.h"
+#include "keys.h"
+#include "packet.h"
+
+#define MAX_NODES 8
+
+static char root[64];
+static void **arena;
+static size_t narena;
+static node *nodes[MAX_NODES];
+static size_t nnodes;
+
+/* ---- memory that lives until teardown ------------------------------------ */
+
+static void *keep(void *p)
+{
+	void **grown;
+
+	cr_assert_not_null(p, "out of memory");
+	grown = realloc(arena, (narena + 1) * sizeof(*arena));
+	cr_assert_not_null(grown, "out of memory");
+	arena = grown;
+	arena[narena++] = p;
+	return p;
+}
+
+static const char *vhstr(const char *fmt, va_list ap)
+{
+	char *s = NULL;
+
+	cr_assert_geq(vasprintf(&s, fmt, ap), 0, "out of memory");
+	return keep(s);
+}
+
+const char *hstr(const char *fmt, ...)
+{
+	va_list ap;
+	const char *s;
+
+	va_start(ap, fmt);
+	s = vhstr(fmt, ap);
+	va_end(ap);
+	return s;
+}
+
+static const char *hdup(const char *s)
+{
+	return s ? keep(strdup(s)) : NULL;
+}
+
+/* ---- the test's folder ---------------------------------------------------- */
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void harness_setup(void)
+{
+	cr_assert_geq(sodium_init(), 0, "libsodium cannot be initialized");
+	strcpy(root, "/tmp/xchg_stage_XXXXXX");
+	cr_assert_not_null(mkdtemp(root), "mkdtemp: %s", strerror(errno));
+}
+
+void harness_teardown(void)
+{
+	size_t i;
+
+	for (i = 0; i < nnodes; i++) {
+		xchg_close(nodes[i]->db);
+		sqlite3_close(nodes[i]->app);
+	}
+	nnodes = 0;
+	for (i = 0; i < narena; i++)
+		free(arena[i]);
+	free(arena);
+	arena = NULL;
+	narena = 0;
+	if (root[0])
+		nftw(root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+const char *test_root(void)
+{
+	return root;
+}
+
+const char *tmp_path(const char *name)
+{
+	return hstr("%s/%s", root, name);
+}
+
+const char *make_folder(const char *name)
+{
+	const char *path = tmp_path(name);
+
+	cr_assert(mkdir(path, 0755) == 0 || errno == EEXIST, "mkdir %s: %s", path,
+		  strerror(errno));
+	return path;
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long size;
+
+	cr_assert_not_null(f, "%s: %s (tests run from the repository's root)", path,
+			   strerror(errno));
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = keep(malloc((size_t)size + 1));
+	cr_assert_eq(fread(buf, 1, (size_t)size, f), (size_t)size, "%s: short read", path);
+	buf[size] = '\0';
+	fclose(f);
+	if (len)
+		*len = (size_t)size;
+	return buf;
+}
+
+static void spit(const char *path, const void *data, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	cr_assert_eq(fwrite(data, 1, len, f), len, "%s: short write", path);
+	cr_assert_eq(fclose(f), 0, "%s: %s", path, strerror(errno));
+}
+
+int file_exists(const char *path)
+{
+	struct stat sb;
+
+	return lstat(path, &sb) == 0;
+}
+
+void copy_file(const char *from, const char *to)
+{
+	size_t len;
+	char *data = slurp(from, &len);
+
+	spit(to, data, len);
+}
+
+size_t count_files(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	size_t n = 0;
+
+	cr_assert_not_null(d, "%s: %s", dir, strerror(errno));
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..") &&
+		    strncmp(de->d_name, prefix, strlen(prefix)) == 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+/* ---- nodes --------------------------------------------------------------- */
+
+static void app_exec(node *n, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(n->app, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		char shown[512];
+
+		snprintf(shown, sizeof(shown), "%s", msg ? msg : "?");
+		sqlite3_free(msg);
+		cr_assert_fail("%s: SQL failed: %s\n  in: %.300s", n->code, shown, sql);
+	}
+}
+
+node *node_create(const char *code, int master, const char *plan_path, const char *extra_sql)
+{
+	node *n = keep(calloc(1, sizeof(*n)));
+	const char *folder;
+	xchg_init_opts opts = {.code = code, .plan_path = plan_path, .master = master};
+	xchg_err err = {0};
+	int already = -1;
+
+	cr_assert_lt(nnodes, MAX_NODES, "too many nodes in one test");
+	snprintf(n->code, sizeof(n->code), "%s", code);
+	folder = make_folder(hstr("node%zu", nnodes));
+	n->db_path = hstr("%s/%s.db", folder, code);
+	cr_assert_eq(sqlite3_open_v2(n->db_path, &n->app,
+				     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+		     SQLITE_OK, "%s: cannot create", n->db_path);
+	sqlite3_busy_timeout(n->app, 5000);
+	nodes[nnodes++] = n;
+	app_exec(n, slurp(EXAMPLE_SCHEMA, NULL));
+	if (extra_sql)
+		app_exec(n, extra_sql);
+	cr_assert_eq(xchg_open(&n->db, n->db_path, XCHG_OPEN_CREATE, &err), XCHG_OK,
+		     "xchg_open %s: %s", n->db_path, err.msg);
+	cr_assert_eq(xchg_init(n->db, &opts, &already, &err), XCHG_OK, "xchg_init %s: %s",
+		     code, err.msg);
+	cr_assert_eq(already, 0, "%s: a fresh database reported as initialized before", code);
+	return n;
+}
+
+node *center_new(const char *code)
+{
+	return node_create(code, 1, EXAMPLE_PLAN, NULL);
+}
+
+node *desktop_new(const char *code)
+{
+	return node_create(code, 0, EXAMPLE_PLAN, NULL);
+}
+
+const char *public_key(node *n)
+{
+	xchg_err err = {0};
+	char *key = NULL;
+
+	cr_assert_eq(xchg_public_key(n->db, &key, &err), XCHG_OK, "%s: %s", n->code, err.msg);
+	return keep(key);
+}
+
+void link_nodes(node *center, node *desktop)
+{
+	xchg_err err = {0};
+
+	cr_assert_eq(xchg_node_add(center->db, desktop->code, NULL, public_key(desktop), &err),
+		     XCHG_OK, "%s adds %s: %s", center->code, desktop->code, err.msg);
+	cr_assert_eq(xchg_node_add(desktop->db, center->code, NULL, public_key(center), &err),
+		     XCHG_OK, "%s adds %s: %s", desktop->code, center->code, err.msg);
+}
+
+void node_reopen(node *n)
+{
+	xchg_err err = {0};
+
+	xchg_close(n->db);
+	n->db = NULL;
+	cr_assert_eq(xchg_open(&n->db, n->db_path, 0, &err), XCHG_OK, "reopen %s: %s",
+		     n->code, err.msg);
+}
+
+/* ---- SQL ----------------------------------------------------------------- */
+
+void sql_exec(node *n, const char *fmt, ...)
+{
+	va_list ap;
+	const char *sql;
+
+	va_start(ap, fmt);
+	sql = vhstr(fmt, ap);
+	va_end(ap);
+	app_exec(n, sql);
+}
+
+static sqlite3_stmt *first_row(node *n, const char *sql, int *has_row)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	cr_assert_eq(sqlite3_prepare_v2(n->app, sql, -1, &st, NULL), SQLITE_OK,
+		     "%s: %s\n  in: %s", n->code, sqlite3_errmsg(n->app), sql);
+	r = sqlite3_step(st);
+	cr_assert(r == SQLITE_ROW || r == SQLITE_DONE, "%s: %s\n  in: %s", n->code,
+		  sqlite3_errmsg(n->app), sql);
+	*has_row = r == SQLITE_ROW;
+	return st;
+}
+
+int64_t sql_int(node *n, const char *fmt, ...)
+{
+	va_list ap;
+	sqlite3_stmt *st;
+	int has_row;
+	int64_t v;
+
+	va_start(ap, fmt);
+	st = first_row(n, vhstr(fmt, ap), &has_row);
+	va_end(ap);
+	v = has_row ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_finalize(st);
+	return v;
+}
+
+const char *sql_text(node *n, const char *fmt, ...)
+{
+	va_list ap;
+	sqlite3_stmt *st;
+	const char *v = NULL;
+	int has_row;
+
+	va_start(ap, fmt);
+	st = first_row(n, vhstr(fmt, ap), &has_row);
+	va_end(ap);
+	if (has_row && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		v = hdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int64_t node_counter(node *n, const char *peer, const char *column)
+{
+	return sql_int(n, "SELECT %s FROM sync_nodes WHERE code = '%s'", column, peer);
+}
+
+int64_t sent_no(node *n, const char *peer)
+{
+	return node_counter(n, peer, "sent_packet_no");
+}
+
+int64_t received_no(node *n, const char *peer)
+{
+	return node_counter(n, peer, "received_packet_no");
+}
+
+int64_t acked_no(node *n, const char *peer)
+{
+	return node_counter(n, peer, "acked_packet_no");
+}
+
+int64_t queued(node *n, const char *peer)
+{
+	return sql_int(n, "SELECT count(*) FROM sync_changes c JOIN sync_nodes p ON p.id = c.node_id"
+			  " WHERE p.code = '%s'", peer);
+}
+
+int64_t queued_uuid(node *n, const char *peer, const char *uuid)
+{
+	return sql_int(n, "SELECT count(*) FROM sync_changes c JOIN sync_nodes p ON p.id = c.node_id"
+			  " WHERE p.code = '%s' AND c.entity_uuid = '%s'", peer, uuid);
+}
+
+/* ---- export and import ---------------------------------------------------- */
+
+xchg_status try_export(node *from, const char *peer, const char *dir, exported *out,
+		       xchg_err *err)
+{
+	xchg_export_result res;
+	xchg_status rc;
+
+	memset(err, 0, sizeof(*err));
+	rc = xchg_export(from->db, peer, dir, &res, err);
+	out->path = hdup(res.path);
+	out->packet_no = res.packet_no;
+	out->ack_packet_no = res.ack_packet_no;
+	out->entities = res.entities;
+	xchg_export_result_clear(&res);
+	return rc;
+}
+
+exported export_packet(node *from, const char *peer, const char *dir)
+{
+	exported out;
+	xchg_err err;
+
+	cr_assert_eq(try_export(from, peer, dir, &out, &err), XCHG_OK, "%s exports for %s: %s",
+		     from->code, peer, err.msg);
+	cr_assert_not_null(out.path, "%s exports for %s: no path", from->code, peer);
+	return out;
+}
+
+static void collect(const xchg_import_event *ev, void *ctx)
+{
+	import_log *log = ctx;
+	import_event *e;
+
+	cr_assert_lt(log->n, IMPORT_LOG_MAX, "too many import events");
+	e = &log->ev[log->n++];
+	e->outcome = ev->outcome;
+	e->path = hdup(ev->path);
+	e->sender = hdup(ev->sender);
+	e->packet_no = ev->packet_no;
+	e->entities = ev->entities;
+	e->conflicts = ev->conflicts;
+	e->message = hdup(ev->message);
+}
+
+const import_log *import_list(node *to, const char *ack_dir, const char *const *paths, size_t n)
+{
+	import_log *log = keep(calloc(1, sizeof(*log)));
+
+	log->rc = xchg_import(to->db, paths, n, ack_dir, collect, log, &log->err);
+	return log;
+}
+
+const import_log *import_paths(node *to, const char *ack_dir, ...)
+{
+	const char *paths[IMPORT_LOG_MAX];
+	size_t n = 0;
+	va_list ap;
+	const char *p;
+
+	va_start(ap, ack_dir);
+	while ((p = va_arg(ap, const char *)) && n < IMPORT_LOG_MAX)
+		paths[n++] = p;
+	va_end(ap);
+	return import_list(to, ack_dir, paths, n);
+}
+
+size_t count_outcome(const import_log *log, xchg_outcome outcome)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < log->n; i++)
+		n += log->ev[i].outcome == outcome;
+	return n;
+}
+
+const import_event *find_event(const import_log *log, xchg_outcome outcome, int64_t packet_no)
+{
+	size_t i;
+
+	for (i = 0; i < log->n; i++)
+		if (log->ev[i].outcome == outcome && log->ev[i].packet_no == packet_no)
+			return &log->ev[i];
+	return NULL;
+}
+
+static const char *outcome_name(xchg_outcome o)
+{
+	static const char *const names[] = {"APPLIED", "SKIPPED", "REFUSED", "ACK_WRITTEN"};
+
+	return (unsigned)o < 4 ? names[o] : "?";
+}
+
+void expect_applied(const import_log *log, const char *what)
+{
+	size_t i;
+
+	for (i = 0; i < log->n; i++)
+		if (log->ev[i].outcome != XCHG_ACK_WRITTEN)
+			cr_assert_eq(log->ev[i].outcome, XCHG_APPLIED, "%s: %s %s: %s", what,
+				     outcome_name(log->ev[i].outcome), log->ev[i].path,
+				     log->ev[i].message ? log->ev[i].message : "");
+	cr_assert_eq(count_outcome(log, XCHG_APPLIED), 1, "%s: %zu packets applied, expected 1",
+		     what, count_outcome(log, XCHG_APPLIED));
+	cr_assert_eq(log->rc, XCHG_OK, "%s: import returned %d: %s", what, log->rc, log->err.msg);
+}
+
+const import_log *deliver(node *from, node *to, const char *dir)
+{
+	exported p = export_packet(from, to->code, dir);
+	const import_log *log = import_paths(to, dir, p.path, NULL);
+
+	expect_applied(log, hstr("%s -> %s packet %lld", from->code, to->code,
+				 (long long)p.packet_no));
+	return log;
+}
+
+/* ---- packets by hand -------------------------------------------------- */
+
+const pkt_view *read_packet(const char *path)
+{
+	pkt_view *v = keep(calloc(1, sizeof(*v)));
+	packet_reader *pr = NULL;
+	env_reader *er = NULL;
+	const env_header *h;
+	const env_entity *e;
+	xchg_err err = {0};
+
+	cr_assert_eq(packet_reader_open(&pr, path, &err), XCHG_OK, "%s", err.msg);
+	cr_assert_eq(env_reader_new(&er, packet_reader_read, pr, path, &err), XCHG_OK, "%s", err.msg);
+	cr_assert_eq(env_reader_header(er, &h, &err), XCHG_OK, "%s", err.msg);
+	v->sender = hdup(h->sender);
+	v->recipient = hdup(h->recipient);
+	v->packet_no = h->packet_no;
+	v->ack_packet_no = h->ack_packet_no;
+	for (;;) {
+		pkt_entity *grown;
+
+		cr_assert_eq(env_reader_next(er, &e, &err), XCHG_OK, "%s", err.msg);
+		if (!e)
+			break;
+		grown = realloc(v->e, (v->n + 1) * sizeof(*grown));
+		cr_assert_not_null(grown);
+		v->e = grown;
+		v->e[v->n].type = hdup(e->type);
+		v->e[v->n].uuid = hdup(e->uuid);
+		v->e[v->n].operation = hdup(e->operation);
+		v->e[v->n].updated_at = hdup(e->updated_at);
+		v->e[v->n].data = e->data ? keep(cJSON_PrintUnformatted(e->data)) : NULL;
+		v->n++;
+	}
+	if (v->e)
+		keep(v->e);
+	env_reader_free(er);
+	packet_reader_free(pr);
+	return v;
+}
+
+const pkt_entity *packet_entity(const pkt_view *v, const char *uuid)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		if (strcmp(v->e[i].uuid, uuid) == 0)
+			return &v->e[i];
+	return NULL;
+}
+
+const char *write_packet(node *signer, const char *dir, const char *recipient,
+			 int64_t packet_no, int64_t ack_packet_no, const pkt_entity *ents,
+			 size_t n)
+{
+	char msgid[37], now[32];
+	env_header h = {.message_id = msgid, .schema_version = "1.0.0", .sender = signer->code,
+			.recipient = (char *)recipient, .created_at = now,
+			.packet_no = packet_no, .ack_packet_no = ack_packet_no};
+	const char *name = hstr("pkt_%s_%s_%lld.zip", signer->code, recipient,
+				(long long)packet_no);
+	packet_writer *pw = NULL;
+	env_writer *w = NULL;
+	xchg_err err = {0};
+	keypair kp;
+	size_t i;
+
+	xuuid4(msgid);
+	xnow_iso(now);
+	cr_assert_eq(keys_load(signer->db->key_path, 0, &kp, &err), XCHG_OK, "%s", err.msg);
+	cr_assert_eq(packet_writer_open(&pw, dir, name, kp.sk, &err), XCHG_OK, "%s", err.msg);
+	keys_wipe(&kp);
+	cr_assert_eq(env_writer_new(&w, &h, packet_writer_write, pw, &err), XCHG_OK, "%s", err.msg);
+	for (i = 0; i < n; i++)
+		cr_assert_eq(env_writer_entity(w, ents[i].type, ents[i].uuid, ents[i].operation,
+					       ents[i].updated_at, ents[i].data, &err),
+			     XCHG_OK, "entity %zu: %s", i, err.msg);
+	cr_assert_eq(env_writer_finish(w, &err), XCHG_OK, "%s", err.msg);
+	cr_assert_eq(packet_writer_finish(pw, &err), XCHG_OK, "%s", err.msg);
+	cr_assert_eq(packet_writer_publish(pw, &err), XCHG_OK, "%s", err.msg);
+	env_writer_free(w);
+	packet_writer_free(pw);
+	return hstr("%s/%s", dir, name);
+}
+
+typedef struct member {
+	char *name;
+	char *data;
+	size_t len;
+} member;
+
+const char *tamper_packet(const char *src, const char *dst, const char *find, const char *repl)
+{
+	member m[2] = {{0}};
+	struct archive *a = archive_read_new();
+	struct archive_entry *e;
+	size_t i, n = 0;
+	char *at, *edited;
+
+	cr_assert_not_null(a);
+	archive_read_support_format_zip_seekable(a);
+	cr_assert_eq(archive_read_open_filename(a, src, 16384), ARCHIVE_OK, "%s: %s", src,
+		     archive_error_string(a));
+	while (archive_read_next_header(a, &e) == ARCHIVE_OK) {
+		char buf[4096];
+		la_ssize_t got;
+
+		cr_assert_lt(n, 2, "%s: more than two members", src);
+		m[n].name = keep(strdup(archive_entry_pathname(e)));
+		while ((got = archive_read_data(a, buf, sizeof(buf))) > 0) {
+			m[n].data = realloc(m[n].data, m[n].len + (size_t)got + 1);
+			cr_assert_not_null(m[n].data);
+			memcpy(m[n].data + m[n].len, buf, (size_t)got);
+			m[n].len += (size_t)got;
+		}
+		cr_assert_geq(got, 0, "%s: %s", src, archive_error_string(a));
+		keep(m[n].data);
+		n++;
+	}
+	archive_read_free(a);
+	cr_assert_eq(n, 2, "%s: expected message.json and message.sig", src);
+	m[0].data[m[0].len] = '\0';
+	cr_assert_not_null(at = strstr(m[0].data, find), "%s: \"%s\" not in message.json", src, find);
+	edited = keep(malloc(m[0].len - strlen(find) + strlen(repl) + 1));
+	memcpy(edited, m[0].data, (size_t)(at - m[0].data));
+	strcpy(edited + (at - m[0].data), repl);
+	strcat(edited, at + strlen(find));
+	m[0].data = edited;
+	m[0].len = strlen(edited);
+
+	cr_assert_not_null(a = archive_write_new());
+	archive_write_set_format_zip(a);
+	cr_assert_eq(archive_write_open_filename(a, dst), ARCHIVE_OK, "%s: %s", dst,
+		     archive_error_string(a));
+	for (i = 0; i < n; i++) {
+		e = archive_entry_new();
+		archive_entry_set_pathname(e, m[i].name);
+		archive_entry_set_filetype(e, AE_IFREG);
+		archive_entry_set_perm(e, 0644);
+		archive_entry_set_size(e, (la_int64_t)m[i].len);
+		if (i == 0)
+			archive_write_zip_set_compression_deflate(a);
+		else
+			archive_write_zip_set_compression_store(a);
+		cr_assert_eq(archive_write_header(a, e), ARCHIVE_OK, "%s", archive_error_string(a));
+		cr_assert_eq(archive_write_data(a, m[i].data, m[i].len), (la_ssize_t)m[i].len);
+		archive_entry_free(e);
+	}
+	cr_assert_eq(archive_write_close(a), ARCHIVE_OK, "%s", archive_error_string(a));
+	archive_write_free(a);
+	return dst;
+}
+
+const char *plan_variant(const char *find, const char *repl)
+{
+	static unsigned serial;
+	const char *text = slurp(EXAMPLE_PLAN, NULL);
+	const char *at = strstr(text, find);
+	const char *out, *path = tmp_path(hstr("plan-%u.json", serial++));
+
+	cr_assert_not_null(at, "%s: \"%s\" not found", EXAMPLE_PLAN, find);
+	out = hstr("%.*s%s%s", (int)(at - text), text, repl, at + strlen(find));
+	spit(path, out, strlen(out));
+	return path;
+}

@@ -1,0 +1,163 @@
+/*
+ * A small stage for tests that play out exchanges between real nodes: each
+ * test gets its own temporary folder, nodes are SQLite databases made from
+ * the construction example, and the helpers below read like the steps of a
+ * story ("the center exports, the desktop imports, the row is there").
+ *
+ * Everything a helper hands out (strings, logs, views) lives until the
+ * test's teardown, which closes every node and removes the folder. Helpers
+ * fail the test with a message instead of returning errors, except where a
+ * test wants to see the failure (try_export, import_paths).
+ */
+#ifndef XCHG_TEST_HARNESS_H
+#define XCHG_TEST_HARNESS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "xchg.h"
+
+#define EXAMPLE_PLAN "examples/construction/plan.json"
+#define EXAMPLE_SCHEMA "examples/construction/schema.sql"
+
+/* Use as .init and .fini of a TestSuite. */
+void harness_setup(void);
+void harness_teardown(void);
+
+/* A string that lives until teardown. */
+const char *hstr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The test's own folder, and a path inside it. */
+const char *test_root(void);
+const char *tmp_path(const char *name);
+/* Creates (if needed) and returns the folder tmp_path(name). */
+const char *make_folder(const char *name);
+
+typedef struct node {
+	char code[65];
+	const char *db_path;
+	xchg_db *db;  /* the library's handle */
+	sqlite3 *app; /* the application's own connection, for its reads and writes */
+} node;
+
+/*
+ * A node database made from the construction schema (plus extra_sql, may be
+ * NULL) and initialized with plan_path. Each node lives in a folder of its
+ * own, so two nodes may share a code (an impostor).
+ */
+node *node_create(const char *code, int master, const char *plan_path, const char *extra_sql);
+node *center_new(const char *code);
+node *desktop_new(const char *code);
+/* Each side registers the other with its public key. */
+void link_nodes(node *center, node *desktop);
+/* Closes and reopens the library's handle (after the schema changed). */
+void node_reopen(node *n);
+const char *public_key(node *n);
+
+/* SQL on the application's connection; the test fails on an SQL error. */
+void sql_exec(node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The first column of the first row as an integer (0 when there is no row). */
+int64_t sql_int(node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The first column of the first row as text; NULL for SQL NULL or no row. */
+const char *sql_text(node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* sync_nodes counters of n for its peer `peer`. */
+int64_t sent_no(node *n, const char *peer);
+int64_t received_no(node *n, const char *peer);
+int64_t acked_no(node *n, const char *peer);
+/* Registrations n holds for peer (all, or only for one entity uuid). */
+int64_t queued(node *n, const char *peer);
+int64_t queued_uuid(node *n, const char *peer, const char *uuid);
+
+typedef struct exported {
+	const char *path;
+	int64_t packet_no;
+	int64_t ack_packet_no;
+	int64_t entities;
+} exported;
+
+/* Exports the next packet for peer into dir; the test fails if it fails. */
+exported export_packet(node *from, const char *peer, const char *dir);
+/* The same, returning the status and message for tests that expect failure. */
+xchg_status try_export(node *from, const char *peer, const char *dir, exported *out,
+		       xchg_err *err);
+
+typedef struct import_event {
+	xchg_outcome outcome;
+	const char *path;
+	const char *sender;
+	int64_t packet_no;
+	int64_t entities;
+	int64_t conflicts;
+	const char *message;
+} import_event;
+
+#define IMPORT_LOG_MAX 64
+
+typedef struct import_log {
+	xchg_status rc;
+	xchg_err err;
+	size_t n;
+	import_event ev[IMPORT_LOG_MAX];
+} import_log;
+
+/* Imports the NULL-terminated list of paths, collecting every event. */
+const import_log *import_paths(node *to, const char *ack_dir, ...);
+const import_log *import_list(node *to, const char *ack_dir, const char *const *paths,
+			      size_t n);
+size_t count_outcome(const import_log *log, xchg_outcome outcome);
+/* The event of the packet with this number and outcome, or NULL. */
+const import_event *find_event(const import_log *log, xchg_outcome outcome, int64_t packet_no);
+/* Fails the test unless the log holds exactly one event: an APPLIED one. */
+void expect_applied(const import_log *log, const char *what);
+
+/* Export from `from` for `to`, import it at `to` (acks into dir). */
+const import_log *deliver(node *from, node *to, const char *dir);
+
+/* Files in dir whose names start with prefix. */
+size_t count_files(const char *dir, const char *prefix);
+int file_exists(const char *path);
+void copy_file(const char *from, const char *to);
+
+/* One entity as it travels. data is JSON text, NULL for "data": null. */
+typedef struct pkt_entity {
+	const char *type;
+	const char *uuid;
+	const char *operation;
+	const char *updated_at;
+	const char *data;
+} pkt_entity;
+
+typedef struct pkt_view {
+	const char *sender;
+	const char *recipient;
+	int64_t packet_no;
+	int64_t ack_packet_no;
+	size_t n;
+	pkt_entity *e;
+} pkt_view;
+
+/* Reads a packet with the library's own readers (the signature is not checked). */
+const pkt_view *read_packet(const char *path);
+/* The first entity with this uuid, or NULL. */
+const pkt_entity *packet_entity(const pkt_view *v, const char *uuid);
+
+/*
+ * A packet made by hand with the library's writers, signed with signer's
+ * secret key and naming signer as sender: dir/pkt_<signer>_<recipient>_<no>.zip.
+ */
+const char *write_packet(node *signer, const char *dir, const char *recipient,
+			 int64_t packet_no, int64_t ack_packet_no, const pkt_entity *ents,
+			 size_t n);
+
+/*
+ * Copies packet src to dst with the first `find` in message.json replaced
+ * by `repl`, keeping the original signature: a packet tampered on the way.
+ */
+const char *tamper_packet(const char *src, const char *dst, const char *find, const char *repl);
+
+/* A copy of the example plan with the first `find` replaced by `repl`. */
+const char *plan_variant(const char *find, const char *repl);
+
+#endif
