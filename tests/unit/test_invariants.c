@@ -28,6 +28,17 @@ static void star(void)
 	share = make_folder("share");
 }
 
+/* The same star, deciding conflicts by last writer. */
+static void star_last_writer_wins(void)
+{
+	const char *plan = plan_variant("master-wins", "last-writer-wins");
+
+	C = node_create("CENTER", 1, plan, NULL);
+	D = node_create("DESKTOP-1", 0, plan, NULL);
+	link_nodes(C, D);
+	share = make_folder("share");
+}
+
 static const char *add_brigade(node *n, const char *name)
 {
 	sql_exec(n, "INSERT INTO brigades (name) VALUES ('%s')", name);
@@ -782,10 +793,7 @@ Test(invariants, conflict_last_writer_wins_newer_desktop_edit)
 {
 	const char *uuid;
 
-	C = node_create("CENTER", 1, plan_variant("master-wins", "last-writer-wins"), NULL);
-	D = node_create("DESKTOP-1", 0, plan_variant("master-wins", "last-writer-wins"), NULL);
-	link_nodes(C, D);
-	share = make_folder("share");
+	star_last_writer_wins();
 	uuid = edit_on_both_sides("Center", "2030-01-01T00:00:00.000Z", "Desk",
 				  "2030-01-02T00:00:00.000Z", 0);
 	expect_name(C, uuid, "Desk");
@@ -798,10 +806,7 @@ Test(invariants, conflict_last_writer_wins_newer_center_edit)
 {
 	const char *uuid;
 
-	C = node_create("CENTER", 1, plan_variant("master-wins", "last-writer-wins"), NULL);
-	D = node_create("DESKTOP-1", 0, plan_variant("master-wins", "last-writer-wins"), NULL);
-	link_nodes(C, D);
-	share = make_folder("share");
+	star_last_writer_wins();
 	uuid = edit_on_both_sides("Center", "2030-01-03T00:00:00.000Z", "Desk",
 				  "2030-01-02T00:00:00.000Z", 1);
 	expect_name(C, uuid, "Center");
@@ -846,10 +851,7 @@ Test(invariants, conflict_last_writer_wins_hard_delete_converges)
 	const char *uuid, *acks = make_folder("acks");
 	exported cp, dp;
 
-	C = node_create("CENTER", 1, plan_variant("master-wins", "last-writer-wins"), NULL);
-	D = node_create("DESKTOP-1", 0, plan_variant("master-wins", "last-writer-wins"), NULL);
-	link_nodes(C, D);
-	share = make_folder("share");
+	star_last_writer_wins();
 	uuid = add_brigade(C, "Original");
 	sync_down();
 	sql_exec(D, "UPDATE brigades SET name = 'Desk', updated_at = '2001-01-01T00:00:00.000Z'"
