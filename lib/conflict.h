@@ -1,5 +1,5 @@
 /*
- * Conflicts (DESIGN.md 4.9): an incoming change to an entity that is still
+ * Conflicts (formats/PACKET.md 6.9): an incoming change to an entity that is still
  * registered here for its sender, i.e. changed on both sides since they last
  * agreed. Both sides of the link decide the same way without talking, and
  * the losing version goes into sync_conflicts, never silently away.

@@ -1,4 +1,4 @@
-/* Export and import: the protocol of DESIGN.md 4, over the modules below it. */
+/* Export and import: the protocol of formats/PACKET.md 6, over the modules below it. */
 #ifndef XCHG_EXCHANGE_H
 #define XCHG_EXCHANGE_H
 

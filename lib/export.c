@@ -1,6 +1,6 @@
 /*
  * Export: the next packet for a peer, carrying every registration the peer
- * has not acknowledged yet (DESIGN.md 4.1, 4.2, 4.6).
+ * has not acknowledged yet (formats/PACKET.md 6.1, 6.2, 6.6).
  */
 #include "exchange.h"
 

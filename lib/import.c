@@ -260,7 +260,7 @@ static xchg_status apply_entities(import_run *run, const node_row *sender, opene
 	return rc;
 }
 
-/* Acks only move forward, so an old or repeated ack is a no-op (DESIGN.md 4.5). */
+/* Acks only move forward, so an old or repeated ack is a no-op (PACKET.md 6.5). */
 static xchg_status take_ack(import_run *run, const node_row *sender, const env_header *h,
 			    const char *path, xchg_err *err)
 {
@@ -306,7 +306,7 @@ static xchg_status check_sender(import_run *run, const char *path, const env_hea
 }
 
 /*
- * One packet, all or nothing (DESIGN.md 4.7). Entities are applied as they
+ * One packet, all or nothing (PACKET.md 6.7). Entities are applied as they
  * stream in, inside the transaction; the signature is checked once the
  * whole message has been read, and only then does anything commit.
  */

@@ -1,5 +1,5 @@
 /*
- * The protocol invariants of DESIGN.md 4 (formats/PACKET.md 5), one or more
+ * The protocol invariants of formats/PACKET.md 6, one or more
  * tests each, played out between real node databases through the public
  * API. Each test is named after what it guards and is built so that an
  * implementation breaking that rule fails it: the comment above a test says
