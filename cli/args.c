@@ -58,10 +58,16 @@ const char *cli_db_url(const cli_cmd *cmd, const cli_args *a)
 
 int cli_open(const cli_cmd *cmd, const cli_args *a, unsigned flags, xchg_db **db)
 {
+	const char *key = getenv("XCHG_KEY_FILE");
 	xchg_err err;
 
 	if (xchg_open(db, cli_db_url(cmd, a), flags, &err))
 		return cli_fail(&err);
+	if (key && key[0] && xchg_set_key_file(*db, key, &err)) {
+		xchg_close(*db);
+		*db = NULL;
+		return cli_fail(&err);
+	}
 	return 0;
 }
 

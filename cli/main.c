@@ -21,7 +21,8 @@ static void usage(FILE *out)
 	for (i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
 	fprintf(out, "\nEvery command takes --db URL (sqlite:PATH or PATH; default $XCHG_DB,\n"
-		     "else ./" CLI_DEFAULT_DB ") and --help.\n\n"
+		     "else ./" CLI_DEFAULT_DB ") and --help. The node's secret key is the file\n"
+		     "$XCHG_KEY_FILE, else DB.key beside a SQLite database.\n\n"
 		     "exit status:\n"
 		     "  0  everything asked for was done (a duplicate packet counts as done)\n"
 		     "  1  something asked for was not done\n"

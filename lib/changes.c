@@ -2,13 +2,6 @@
 
 #include <stdio.h>
 
-xchg_status changes_mark(store *s, const char *peer_id, int64_t packet_no, xchg_err *err)
-{
-	xvalue p[2] = {xv_int(packet_no), xv_text(peer_id)};
-
-	return store_run(s, "UPDATE sync_changes SET packet_no = ? WHERE node_id = ?", p, 2, NULL, err);
-}
-
 xchg_status changes_purge(store *s, const char *peer_id, int64_t ack, xchg_err *err)
 {
 	xvalue p[2] = {xv_text(peer_id), xv_int(ack)};
@@ -56,11 +49,11 @@ xchg_status changes_count(store *s, const char *peer_id, int64_t *n, xchg_err *e
 	return store_int(s, "SELECT count(*) FROM sync_changes WHERE node_id = ?", &p, 1, n, NULL, err);
 }
 
-xchg_status changes_select(store *s, const char *peer_id, const char *type,
-			   store_stmt **out, xchg_err *err)
+xchg_status changes_take(store *s, const char *peer_id, const char *type,
+			 int64_t packet_no, store_stmt **out, xchg_err *err)
 {
-	xvalue p[2] = {xv_text(peer_id), xv_text(type)};
+	xvalue p[3] = {xv_int(packet_no), xv_text(peer_id), xv_text(type)};
 
-	return store_query(s, "SELECT entity_uuid, operation, changed_at FROM sync_changes"
-			      " WHERE node_id = ? AND entity_type = ? ORDER BY id", p, 2, out, err);
+	return store_query(s, "UPDATE sync_changes SET packet_no = ? WHERE node_id = ? AND entity_type = ?"
+			      " RETURNING entity_uuid, operation, changed_at", p, 3, out, err);
 }

@@ -27,6 +27,19 @@ xchg_status xchg_open(xchg_db **out, const char *url, unsigned flags, xchg_err *
 	return XCHG_OK;
 }
 
+xchg_status xchg_set_key_file(xchg_db *db, const char *path, xchg_err *err)
+{
+	char *copy;
+
+	if (!path || !path[0])
+		return xerr(err, XCHG_EUSAGE, "the key file needs a name");
+	if (!(copy = strdup(path)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	free(db->key_path);
+	db->key_path = copy;
+	return XCHG_OK;
+}
+
 void db_forget_meta(xchg_db *db)
 {
 	size_t i;

@@ -39,8 +39,8 @@ static xchg_status write_registration(xchg_db *db, const plan_entity *e, const c
 }
 
 /* Entities go in plan order, so parents land before whatever refers to them. */
-static xchg_status write_entities(xchg_db *db, const node_row *peer, env_writer *w,
-				  int64_t *count, xchg_err *err)
+static xchg_status write_entities(xchg_db *db, const node_row *peer, int64_t packet_no,
+				  env_writer *w, int64_t *count, xchg_err *err)
 {
 	store_stmt *st = NULL;
 	xbuf data = {0};
@@ -52,7 +52,7 @@ static xchg_status write_entities(xchg_db *db, const node_row *peer, env_writer 
 	for (i = 0; i < db->plan->nentities && !rc; i++) {
 		const plan_entity *e = &db->plan->entities[i];
 
-		if ((rc = changes_select(db->st, peer->id, e->type, &st, err)))
+		if ((rc = changes_take(db->st, peer->id, e->type, packet_no, &st, err)))
 			break;
 		while (!(rc = store_step(st, &has_row, err)) && has_row) {
 			store_col(st, 0, &uuid);
@@ -91,8 +91,9 @@ xchg_status exchange_export(xchg_db *db, const node_row *self, const char *peer_
 	if ((rc = keys_load(db->key_path, 0, &kp, err)) || (rc = store_begin(db->st, err)))
 		goto done;
 	in_tx = 1;
-	/* Counters are read inside the transaction: another xchg may have just moved them. */
-	if ((rc = nodes_by_code(db->st, peer_code, &peer, &found, err)))
+	/* Counters are read under the lock: another xchg may have just moved them. */
+	if ((rc = store_lock(db->st, peer_code, err)) ||
+	    (rc = nodes_by_code(db->st, peer_code, &peer, &found, err)))
 		goto done;
 	if (!found || peer.is_self) {
 		rc = xerr(err, XCHG_ENOTFOUND, "node %s: %s", peer_code,
@@ -101,8 +102,7 @@ xchg_status exchange_export(xchg_db *db, const node_row *self, const char *peer_
 	}
 	res->packet_no = peer.sent_packet_no + 1;
 	res->ack_packet_no = peer.received_packet_no;
-	if ((rc = nodes_record_packet(db->st, peer.id, NODE_SENT, res->packet_no, err)) ||
-	    (rc = changes_mark(db->st, peer.id, res->packet_no, err)))
+	if ((rc = nodes_record_packet(db->st, peer.id, NODE_SENT, res->packet_no, err)))
 		goto done;
 	xuuid4(msgid);
 	xnow_iso(now);
@@ -119,7 +119,7 @@ xchg_status exchange_export(xchg_db *db, const node_row *self, const char *peer_
 	}
 	if ((rc = packet_writer_open(&pw, dir, name, kp.sk, err)) ||
 	    (rc = env_writer_new(&w, &h, packet_writer_write, pw, err)) ||
-	    (rc = write_entities(db, &peer, w, &res->entities, err)) ||
+	    (rc = write_entities(db, &peer, res->packet_no, w, &res->entities, err)) ||
 	    (rc = env_writer_finish(w, err)) ||
 	    (rc = packet_writer_finish(pw, err)))
 		goto done;

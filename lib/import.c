@@ -315,7 +315,6 @@ static xchg_status import_one(import_run *run, const char *path, applied *a, xch
 	opened o = {0};
 	node_row sender = {0};
 	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
-	xvalue origin;
 	int in_tx = 0;
 	xchg_status rc;
 
@@ -323,19 +322,19 @@ static xchg_status import_one(import_run *run, const char *path, applied *a, xch
 	if ((rc = open_packet(&o, path, err)) || (rc = store_begin(run->db->st, err)))
 		goto done;
 	in_tx = 1;
-	if ((rc = check_sender(run, path, o.h, &sender, pk, err)))
+	/* The sender's counters are read under the lock: another import may have moved them. */
+	if ((rc = store_lock(run->db->st, o.h->sender, err)) ||
+	    (rc = check_sender(run, path, o.h, &sender, pk, err)))
 		goto done;
 	a->duplicate = o.h->packet_no <= sender.received_packet_no;
 	/* The ack goes first: a change the peer has confirmed is no conflict. */
 	if ((rc = take_ack(run, &sender, o.h, path, err)))
 		goto done;
 	if (!a->duplicate) {
-		origin = xv_text(sender.id);
-		if ((rc = store_run(run->db->st, "INSERT INTO sync_apply (node_id) VALUES (?)",
-				    &origin, 1, NULL, err)) ||
+		if ((rc = store_set_origin(run->db->st, sender.id, err)) ||
 		    (rc = apply_entities(run, &sender, &o, a, err)) ||
 		    (rc = nodes_record_packet(run->db->st, sender.id, NODE_RECEIVED, o.h->packet_no, err)) ||
-		    (rc = store_run(run->db->st, "DELETE FROM sync_apply", NULL, 0, NULL, err)))
+		    (rc = store_set_origin(run->db->st, NULL, err)))
 			goto done;
 	}
 	if ((rc = packet_reader_verify(o.pr, pk, err)))

@@ -121,3 +121,13 @@ xchg_status store_install_triggers(store *s, const plan *p, xchg_err *err)
 {
 	return s->ops->install_triggers(s, p, err);
 }
+
+xchg_status store_set_origin(store *s, const char *node_id, xchg_err *err)
+{
+	return s->ops->set_origin(s, node_id, err);
+}
+
+xchg_status store_lock(store *s, const char *name, xchg_err *err)
+{
+	return s->ops->lock(s, name, err);
+}

@@ -76,6 +76,8 @@ typedef struct store_ops {
 	xchg_status (*prepare_table)(store *s, const char *table,
 				     const char *parent_column, xchg_err *err);
 	xchg_status (*install_triggers)(store *s, const plan *p, xchg_err *err);
+	xchg_status (*set_origin)(store *s, const char *node_id, xchg_err *err);
+	xchg_status (*lock)(store *s, const char *name, xchg_err *err);
 	void (*close)(store *s);
 } store_ops;
 
@@ -119,6 +121,17 @@ xchg_status store_prepare_table(store *s, const char *table,
 				const char *parent_column, xchg_err *err);
 /* (Re)installs the registration triggers of every table in the plan. */
 xchg_status store_install_triggers(store *s, const plan *p, xchg_err *err);
+/*
+ * Names the peer whose packet this transaction applies (NULL: none), so the
+ * triggers do not register its changes back for it. Visible to this
+ * transaction only: a concurrent writer's changes are registered as usual.
+ */
+xchg_status store_set_origin(store *s, const char *node_id, xchg_err *err);
+/*
+ * Holds a lock named name until the transaction ends, so two xchg
+ * processes never interleave an export or import for the same peer.
+ */
+xchg_status store_lock(store *s, const char *name, xchg_err *err);
 
 xchg_status store_sqlite_open(store **out, const char *path, int create,
 			      xchg_err *err);

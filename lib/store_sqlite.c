@@ -495,6 +495,25 @@ static xchg_status sq_install_triggers(store *base, const plan *p, xchg_err *err
 	return rc;
 }
 
+static xchg_status sq_set_origin(store *base, const char *node_id, xchg_err *err)
+{
+	xvalue id = xv_text(node_id);
+
+	/* The row lives inside the applying transaction: no other connection sees it. */
+	if (!node_id)
+		return store_run(base, "DELETE FROM sync_apply", NULL, 0, NULL, err);
+	return store_run(base, "INSERT INTO sync_apply (node_id) VALUES (?)", &id, 1, NULL, err);
+}
+
+/* BEGIN IMMEDIATE already holds the database's one write lock for the transaction. */
+static xchg_status sq_lock(store *base, const char *name, xchg_err *err)
+{
+	XCHG_UNUSED(base);
+	XCHG_UNUSED(name);
+	XCHG_UNUSED(err);
+	return XCHG_OK;
+}
+
 static void sq_close(store *base)
 {
 	sq_store *s = (sq_store *)base;
@@ -528,6 +547,8 @@ static const store_ops sq_ops = {
 	.create_schema = sq_create_schema,
 	.prepare_table = sq_prepare_table,
 	.install_triggers = sq_install_triggers,
+	.set_origin = sq_set_origin,
+	.lock = sq_lock,
 	.close = sq_close,
 };
 

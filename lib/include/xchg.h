@@ -53,6 +53,12 @@ xchg_status xchg_open(xchg_db **out, const char *url, unsigned flags,
 		      xchg_err *err);
 void xchg_close(xchg_db *db);
 
+/*
+ * Names this node's secret key file. By default it is PATH.key beside a
+ * SQLite database, and DBNAME.xchg.key in the current folder for PostgreSQL.
+ */
+xchg_status xchg_set_key_file(xchg_db *db, const char *path, xchg_err *err);
+
 /* True when code is a valid node code: 1 to 64 of [A-Za-z0-9._-]. */
 int xchg_code_valid(const char *code);
 
