@@ -6,11 +6,12 @@ DESTDIR ?=
 CC      ?= cc
 BUILD   ?= build
 
-PKGS      = zlib libarchive sqlite3 libcjson libsodium
+PKGS      = zlib libarchive sqlite3 libpq libcjson libsodium
 TEST_PKGS = criterion
 # Debian packages behind the build, the tests and the demo.
 DEBS = gcc make pkg-config zlib1g-dev libarchive-dev libsqlite3-dev libpq-dev \
-       libcjson-dev libsodium-dev libcriterion-dev sqlite3 jq unzip zip
+       libcjson-dev libsodium-dev libcriterion-dev sqlite3 jq unzip zip \
+       postgresql postgresql-client
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))

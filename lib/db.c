@@ -14,17 +14,23 @@ xchg_status xchg_open(xchg_db **out, const char *url, unsigned flags, xchg_err *
 	xchg_status rc;
 
 	*out = NULL;
-	if (!(db = calloc(1, sizeof(*db))) ||
-	    !(db->key_path = xstrdup_printf("%s.key", path))) {
-		free(db);
+	if (!(db = calloc(1, sizeof(*db))))
 		return xerr(err, XCHG_ENOMEM, "out of memory");
-	}
-	if ((rc = store_open(&db->st, url, (flags & XCHG_OPEN_CREATE) != 0, err))) {
-		xchg_close(db);
-		return rc;
+	if ((rc = store_open(&db->st, url, (flags & XCHG_OPEN_CREATE) != 0, err)))
+		goto fail;
+	if (store_url_is_pg(url))
+		db->key_path = store_pg_key_name(db->st);
+	else
+		db->key_path = xstrdup_printf("%s.key", path);
+	if (!db->key_path) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto fail;
 	}
 	*out = db;
 	return XCHG_OK;
+fail:
+	xchg_close(db);
+	return rc;
 }
 
 xchg_status xchg_set_key_file(xchg_db *db, const char *path, xchg_err *err)

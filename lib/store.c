@@ -3,12 +3,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+int store_url_is_pg(const char *url)
+{
+	return strncmp(url, "postgresql:", 11) == 0 || strncmp(url, "postgres:", 9) == 0;
+}
+
+/* A PostgreSQL database must exist already: it is the web application's. */
 xchg_status store_open(store **out, const char *url, int create, xchg_err *err)
 {
 	*out = NULL;
-	if (strncmp(url, "postgresql://", 13) == 0 || strncmp(url, "postgres://", 11) == 0)
-		return xerr(err, XCHG_ENOTIMPL,
-			    "%s: PostgreSQL databases are not built yet; use a SQLite path", url);
+	if (store_url_is_pg(url))
+		return store_pg_open(out, url, err);
 	if (strncmp(url, "sqlite:", 7) == 0)
 		url += 7;
 	if (!url[0])

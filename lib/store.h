@@ -135,5 +135,10 @@ xchg_status store_lock(store *s, const char *name, xchg_err *err);
 
 xchg_status store_sqlite_open(store **out, const char *path, int create,
 			      xchg_err *err);
+xchg_status store_pg_open(store **out, const char *url, xchg_err *err);
+/* DBNAME.xchg.key: a PostgreSQL node's default key file, in the current folder. */
+char *store_pg_key_name(store *s);
+/* Whether url names a PostgreSQL database rather than a SQLite file. */
+int store_url_is_pg(const char *url);
 
 #endif

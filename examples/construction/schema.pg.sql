@@ -1,0 +1,54 @@
+-- The construction company's tables, PostgreSQL flavour: what the center's
+-- web application writes. Native types on purpose (uuid, timestamptz,
+-- numeric money, bigint, boolean, jsonb, date): xchg carries each exactly,
+-- and the SQLite desktops (schema.sql) store the closest natural form.
+-- `xchg init` adds uuid, updated_at and is_deleted where they are missing.
+
+CREATE TABLE brigades (
+	id BIGSERIAL PRIMARY KEY,
+	name TEXT NOT NULL,
+	foreman TEXT,
+	headcount BIGINT
+);
+
+CREATE TABLE estimates (
+	id BIGSERIAL PRIMARY KEY,
+	number TEXT NOT NULL,
+	title TEXT,
+	total NUMERIC(18, 2)
+);
+
+CREATE TABLE works (
+	id BIGSERIAL PRIMARY KEY,
+	estimate_uuid UUID,
+	code TEXT,
+	name TEXT NOT NULL,
+	unit TEXT,
+	quantity DOUBLE PRECISION,
+	price NUMERIC(18, 2)
+);
+
+CREATE TABLE work_specifications (
+	id BIGSERIAL PRIMARY KEY,
+	work_uuid UUID,
+	material TEXT NOT NULL,
+	quantity DOUBLE PRECISION,
+	unit TEXT
+);
+
+CREATE TABLE daily_reports (
+	id BIGSERIAL PRIMARY KEY,
+	report_date DATE NOT NULL,
+	brigade_uuid UUID,
+	author TEXT,
+	notes TEXT
+);
+
+CREATE TABLE daily_report_lines (
+	id BIGSERIAL PRIMARY KEY,
+	report_uuid UUID,
+	work_uuid UUID,
+	volume DOUBLE PRECISION,
+	hours DOUBLE PRECISION,
+	comment TEXT
+);

@@ -1,0 +1,650 @@
+/*
+ * The PostgreSQL driver: the center, inside the web application's database.
+ * The application keeps writing while xchg works, so everything here holds
+ * under concurrency: echo suppression is a transaction-local setting, and
+ * export and import take a transaction-scoped advisory lock per peer.
+ */
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#define PG_CACHE_MAX 128
+
+/* Type oids from pg_type.h, which client programs are not meant to include. */
+enum {
+	PG_BOOL = 16, PG_INT8 = 20, PG_INT2 = 21, PG_INT4 = 23, PG_OID = 26,
+	PG_FLOAT4 = 700, PG_FLOAT8 = 701, PG_TIMESTAMP = 1114, PG_TIMESTAMPTZ = 1184
+};
+
+typedef struct pg_prepared {
+	char *sql;
+	char name[16];
+	struct pg_prepared *next;
+} pg_prepared;
+
+typedef struct pg_store {
+	store base;
+	PGconn *conn;
+	pg_prepared *cache;
+	int ncached;
+	int64_t changes;
+} pg_store;
+
+typedef struct pg_stmt {
+	store_stmt base;
+	PGresult *res;
+	int row;       /* the current row; -1 before the first step */
+	char (*ts)[40]; /* per column: a timestamp rewritten to ISO-8601 */
+} pg_stmt;
+
+static xchg_status pg_fail(pg_store *s, xchg_err *err, const char *what, const PGresult *res)
+{
+	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn);
+	size_t len = strlen(msg);
+
+	while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+		len--;
+	return xerr(err, XCHG_EDB, "%s: %s: %.*s", s->base.name, what, (int)len, msg);
+}
+
+/* Runs a script of statements without parameters. */
+static xchg_status pg_exec(pg_store *s, const char *sql, xchg_err *err)
+{
+	PGresult *res = PQexec(s->conn, sql);
+	xchg_status rc = XCHG_OK;
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+		rc = pg_fail(s, err, "SQL failed", res);
+	PQclear(res);
+	return rc;
+}
+
+static xchg_status pg_begin(store *base, xchg_err *err)
+{
+	return pg_exec((pg_store *)base, "BEGIN", err);
+}
+
+static xchg_status pg_commit(store *base, xchg_err *err)
+{
+	return pg_exec((pg_store *)base, "COMMIT", err);
+}
+
+static void pg_rollback(store *base)
+{
+	pg_store *s = (pg_store *)base;
+
+	if (PQtransactionStatus(s->conn) != PQTRANS_IDLE)
+		PQclear(PQexec(s->conn, "ROLLBACK"));
+}
+
+/* The seam speaks '?'; PostgreSQL wants $1, $2, ... (never inside quotes). */
+static char *numbered(const char *sql)
+{
+	xbuf out = {0};
+	int n = 0, quoted = 0;
+	const char *p;
+
+	for (p = sql; *p; p++) {
+		if (*p == '\'')
+			quoted = !quoted;
+		if (*p == '?' && !quoted)
+			xbuf_printf(&out, "$%d", ++n);
+		else
+			xbuf_addc(&out, *p);
+	}
+	return xbuf_detach(&out);
+}
+
+/* The name of a prepared statement for sql, preparing it the first time. */
+static xchg_status pg_prepare(pg_store *s, const char *sql, const char **name, xchg_err *err)
+{
+	pg_prepared *c;
+	PGresult *res;
+	char *text;
+	xchg_status rc = XCHG_OK;
+
+	for (c = s->cache; c; c = c->next)
+		if (strcmp(c->sql, sql) == 0) {
+			*name = c->name;
+			return XCHG_OK;
+		}
+	if (s->ncached >= PG_CACHE_MAX) {
+		*name = NULL; /* rare statements run unprepared */
+		return XCHG_OK;
+	}
+	if (!(c = calloc(1, sizeof(*c))) || !(c->sql = strdup(sql)) || !(text = numbered(sql))) {
+		if (c)
+			free(c->sql);
+		free(c);
+		return xerr(err, XCHG_ENOMEM, "%s: out of memory", s->base.name);
+	}
+	snprintf(c->name, sizeof(c->name), "xchg%d", s->ncached);
+	res = PQprepare(s->conn, c->name, text, 0, NULL);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		rc = pg_fail(s, err, "preparing a statement", res);
+		free(c->sql);
+		free(c);
+	} else {
+		c->next = s->cache;
+		s->cache = c;
+		s->ncached++;
+		*name = c->name;
+	}
+	PQclear(res);
+	free(text);
+	return rc;
+}
+
+/* Every parameter goes as text; the server types it from where it is used. */
+static char *param_text(const xvalue *v)
+{
+	switch (v->type) {
+	case XV_NULL:
+		return NULL;
+	case XV_INT:
+		return xstrdup_printf("%lld", (long long)v->i);
+	case XV_BOOL:
+		/* '1' and '0' read as boolean and as integer alike. */
+		return strdup(v->i ? "1" : "0");
+	case XV_REAL:
+		return xstrdup_printf("%.17g", v->d);
+	case XV_TEXT:
+		return strndup(v->s, v->len);
+	}
+	return NULL;
+}
+
+static void pg_release(store_stmt *base)
+{
+	pg_stmt *st = (pg_stmt *)base;
+
+	if (!st)
+		return;
+	PQclear(st->res);
+	free(st->ts);
+	free(st);
+}
+
+static xchg_status pg_query(store *base, const char *sql, const xvalue *params,
+			    int nparams, store_stmt **out, xchg_err *err)
+{
+	pg_store *s = (pg_store *)base;
+	pg_stmt *st = NULL;
+	char **values = NULL, *text = NULL;
+	const char *name = NULL;
+	ExecStatusType status;
+	int i;
+	xchg_status rc;
+
+	*out = NULL;
+	if (!(st = calloc(1, sizeof(*st))) ||
+	    (nparams && !(values = calloc((size_t)nparams, sizeof(*values))))) {
+		rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
+		goto done;
+	}
+	st->base.owner = base;
+	st->row = -1;
+	for (i = 0; i < nparams; i++)
+		if (params[i].type != XV_NULL && !(values[i] = param_text(&params[i]))) {
+			rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
+			goto done;
+		}
+	if ((rc = pg_prepare(s, sql, &name, err)))
+		goto done;
+	if (name) {
+		st->res = PQexecPrepared(s->conn, name, nparams, (const char *const *)values, NULL, NULL, 0);
+	} else if ((text = numbered(sql))) {
+		st->res = PQexecParams(s->conn, text, nparams, NULL, (const char *const *)values,
+				       NULL, NULL, 0);
+	}
+	status = PQresultStatus(st->res);
+	if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+		rc = pg_fail(s, err, "running a statement", st->res);
+		goto done;
+	}
+	s->changes = strtoll(PQcmdTuples(st->res), NULL, 10);
+	if (PQnfields(st->res) && !(st->ts = calloc((size_t)PQnfields(st->res), sizeof(*st->ts)))) {
+		rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
+		goto done;
+	}
+	*out = &st->base;
+	st = NULL;
+done:
+	for (i = 0; values && i < nparams; i++)
+		free(values[i]);
+	free(values);
+	free(text);
+	pg_release(st ? &st->base : NULL);
+	return rc;
+}
+
+static xchg_status pg_step(store_stmt *base, int *has_row, xchg_err *err)
+{
+	pg_stmt *st = (pg_stmt *)base;
+
+	XCHG_UNUSED(err);
+	st->row++;
+	*has_row = st->row < PQntuples(st->res);
+	return XCHG_OK;
+}
+
+static int pg_ncols(store_stmt *base)
+{
+	return PQnfields(((pg_stmt *)base)->res);
+}
+
+static const char *pg_colname(store_stmt *base, int i)
+{
+	return PQfname(((pg_stmt *)base)->res, i);
+}
+
+/*
+ * "2026-11-25 09:30:00.123456+00" (the session runs in UTC) as
+ * "2026-11-25T09:30:00.123456Z", with at least milliseconds: the form the
+ * SQLite nodes keep, so that the same instant is the same text everywhere.
+ */
+static void iso_timestamp(const char *in, char out[40])
+{
+	size_t n = strcspn(in, " "), frac;
+	const char *p;
+
+	if (n != 10 || strlen(in) < 19) {
+		snprintf(out, 40, "%s", in);
+		return;
+	}
+	snprintf(out, 40, "%.10sT%.8s", in, in + 11);
+	p = in + 19;
+	frac = *p == '.' ? strspn(p + 1, "0123456789") : 0;
+	snprintf(out + 19, 40 - 19, ".%.*s%s", (int)frac, frac ? p + 1 : "",
+		 frac >= 3 ? "" : &"000"[frac]);
+	p += frac ? frac + 1 : 0;
+	if (strcmp(p, "+00") == 0)
+		strcat(out, "Z");
+	else
+		strncat(out, p, 40 - strlen(out) - 1);
+}
+
+static void pg_col(store_stmt *base, int i, xvalue *out)
+{
+	pg_stmt *st = (pg_stmt *)base;
+	const char *text;
+
+	memset(out, 0, sizeof(*out));
+	if (PQgetisnull(st->res, st->row, i)) {
+		out->type = XV_NULL;
+		return;
+	}
+	text = PQgetvalue(st->res, st->row, i);
+	switch (PQftype(st->res, i)) {
+	case PG_BOOL:
+		out->type = XV_BOOL;
+		out->i = text[0] == 't';
+		return;
+	case PG_INT2:
+	case PG_INT4:
+	case PG_INT8:
+	case PG_OID:
+		out->type = XV_INT;
+		out->i = strtoll(text, NULL, 10);
+		return;
+	case PG_FLOAT4:
+	case PG_FLOAT8:
+		out->type = XV_REAL;
+		out->d = strtod(text, NULL);
+		return;
+	case PG_TIMESTAMP:
+	case PG_TIMESTAMPTZ:
+		iso_timestamp(text, st->ts[i]);
+		text = st->ts[i];
+		break;
+	default: /* numeric stays exact text; so do uuid, date, jsonb and the rest */
+		break;
+	}
+	out->type = XV_TEXT;
+	out->s = text;
+	out->len = strlen(text);
+}
+
+static int64_t pg_changes(store *base)
+{
+	return ((pg_store *)base)->changes;
+}
+
+static xchg_status pg_table_exists(store *base, const char *table, int *exists, xchg_err *err)
+{
+	xvalue p = xv_text(table);
+	int64_t one = 0;
+
+	return store_int(base, "SELECT 1 FROM pg_catalog.pg_class c"
+			       " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+			       " WHERE c.relname = ? AND c.relkind IN ('r', 'p')"
+			       " AND n.nspname = ANY (current_schemas(false))",
+			 &p, 1, &one, exists, err);
+}
+
+static xchg_status pg_columns(store *base, const char *table, store_column **out,
+			      size_t *n, xchg_err *err)
+{
+	store_stmt *st = NULL;
+	store_column *cols = NULL, *grown;
+	size_t count = 0;
+	int has_row = 0;
+	xvalue p = xv_text(table), v;
+	xchg_status rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = store_query(base,
+			      "SELECT a.attname, format_type(a.atttypid, a.atttypmod),"
+			      " EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = a.attrelid"
+			      " AND i.indisprimary AND a.attnum = ANY (i.indkey))"
+			      " FROM pg_catalog.pg_attribute a"
+			      " WHERE a.attrelid = to_regclass(quote_ident(?)) AND a.attnum > 0"
+			      " AND NOT a.attisdropped ORDER BY a.attnum",
+			      &p, 1, &st, err)))
+		return rc;
+	while (!(rc = store_step(st, &has_row, err)) && has_row) {
+		if (!(grown = realloc(cols, (count + 1) * sizeof(*cols)))) {
+			rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
+			break;
+		}
+		cols = grown;
+		memset(&cols[count], 0, sizeof(*cols));
+		store_col(st, 0, &v);
+		cols[count].name = xstrdup(v.s);
+		store_col(st, 1, &v);
+		cols[count].decl_type = xstrdup(v.s);
+		store_col(st, 2, &v);
+		cols[count].is_pk = v.i != 0;
+		if (!cols[count++].name || !cols[count - 1].decl_type) {
+			rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
+			break;
+		}
+	}
+	store_release(st);
+	if (rc) {
+		store_columns_free(cols, count);
+		return rc;
+	}
+	*out = cols;
+	*n = count;
+	return XCHG_OK;
+}
+
+static const char pg_schema[] =
+	"CREATE TABLE IF NOT EXISTS sync_nodes ("
+	" id UUID PRIMARY KEY,"
+	" code TEXT NOT NULL UNIQUE,"
+	" name TEXT,"
+	" role TEXT NOT NULL CHECK (role IN ('master', 'subordinate')),"
+	" is_self INTEGER NOT NULL DEFAULT 0,"
+	" public_key TEXT,"
+	" last_sync_in TEXT,"
+	" last_sync_out TEXT,"
+	" received_packet_no BIGINT NOT NULL DEFAULT 0,"
+	" sent_packet_no BIGINT NOT NULL DEFAULT 0,"
+	" acked_packet_no BIGINT NOT NULL DEFAULT 0);"
+	"CREATE TABLE IF NOT EXISTS sync_changes ("
+	" id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+	" node_id UUID NOT NULL REFERENCES sync_nodes(id),"
+	" entity_type TEXT NOT NULL,"
+	" entity_uuid TEXT NOT NULL,"
+	" operation TEXT NOT NULL,"
+	" packet_no BIGINT,"
+	" changed_at TIMESTAMPTZ,"
+	" UNIQUE (node_id, entity_type, entity_uuid));"
+	"CREATE TABLE IF NOT EXISTS sync_plan ("
+	" id INTEGER PRIMARY KEY CHECK (id = 1),"
+	" plan TEXT NOT NULL,"
+	" installed_at TEXT NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS sync_conflicts ("
+	" id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
+	" entity_type TEXT NOT NULL,"
+	" entity_uuid TEXT NOT NULL,"
+	" peer_id UUID NOT NULL REFERENCES sync_nodes(id),"
+	" policy TEXT NOT NULL,"
+	" winner TEXT NOT NULL CHECK (winner IN ('local', 'remote')),"
+	" losing_origin TEXT NOT NULL,"
+	" local_updated_at TEXT,"
+	" remote_updated_at TEXT,"
+	" losing_operation TEXT NOT NULL,"
+	" losing_version TEXT,"
+	" decided_at TEXT NOT NULL,"
+	" status TEXT NOT NULL DEFAULT 'open');"
+	/*
+	 * The triggers' helpers. xchg.origin is set with set_config(..., true):
+	 * it lives in the applying transaction only, so a concurrent client's
+	 * writes are registered for every peer as usual.
+	 */
+	"CREATE OR REPLACE FUNCTION xchg_now() RETURNS text LANGUAGE sql AS $$"
+	" SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') $$;"
+	"CREATE OR REPLACE FUNCTION xchg_origin() RETURNS uuid LANGUAGE sql AS $$"
+	" SELECT nullif(current_setting('xchg.origin', true), '')::uuid $$;"
+	"CREATE OR REPLACE FUNCTION xchg_register(p_type text, p_uuid text, p_op text)"
+	" RETURNS void LANGUAGE plpgsql AS $$ BEGIN"
+	" IF p_uuid IS NULL THEN RETURN; END IF;"
+	" INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation, changed_at)"
+	" SELECT n.id, p_type, p_uuid, p_op, date_trunc('milliseconds', clock_timestamp())"
+	" FROM sync_nodes n WHERE n.is_self = 0 AND n.id IS DISTINCT FROM xchg_origin()"
+	" ON CONFLICT (node_id, entity_type, entity_uuid) DO UPDATE SET"
+	" operation = excluded.operation, packet_no = NULL, changed_at = excluded.changed_at;"
+	" END $$;"
+	/* Rows written without uuid, updated_at or is_deleted get them; a local
+	 * update that leaves updated_at alone gets the time of the change. */
+	"CREATE OR REPLACE FUNCTION xchg_fill() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+	" IF NEW.uuid IS NULL THEN NEW.uuid := gen_random_uuid(); END IF;"
+	" IF TG_OP = 'INSERT' THEN"
+	"  IF NEW.updated_at IS NULL THEN NEW.updated_at := xchg_now(); END IF;"
+	"  IF NEW.is_deleted IS NULL THEN NEW.is_deleted := '0'; END IF;"
+	" ELSIF NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at AND xchg_origin() IS NULL THEN"
+	"  NEW.updated_at := xchg_now();"
+	" END IF;"
+	" RETURN NEW; END $$;"
+	/* TG_ARGV: the entity type, and for a child table the column holding its
+	 * parent's uuid: a change to a child row is a change of its parent. */
+	"CREATE OR REPLACE FUNCTION xchg_changed() RETURNS trigger LANGUAGE plpgsql AS $$"
+	" DECLARE etype text := TG_ARGV[0]; parent text := TG_ARGV[1]; n jsonb; o jsonb;"
+	" BEGIN"
+	" IF TG_OP <> 'INSERT' THEN o := to_jsonb(OLD); END IF;"
+	" IF TG_OP <> 'DELETE' THEN n := to_jsonb(NEW); END IF;"
+	" IF parent = '' THEN"
+	"  IF TG_OP = 'DELETE' THEN PERFORM xchg_register(etype, o->>'uuid', 'DELETE');"
+	"  ELSE PERFORM xchg_register(etype, n->>'uuid', CASE WHEN TG_OP = 'INSERT' THEN 'INSERT'"
+	"   WHEN n->>'is_deleted' IN ('true', '1') THEN 'DELETE' ELSE 'UPDATE' END);"
+	"  END IF;"
+	" ELSE"
+	"  PERFORM xchg_register(etype, n->>parent, 'UPDATE');"
+	"  IF o->>parent IS DISTINCT FROM n->>parent THEN"
+	"   PERFORM xchg_register(etype, o->>parent, 'UPDATE'); END IF;"
+	" END IF;"
+	" RETURN NULL; END $$;";
+
+static xchg_status pg_create_schema(store *base, xchg_err *err)
+{
+	return pg_exec((pg_store *)base, pg_schema, err);
+}
+
+static int has_column(const store_column *cols, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(cols[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
+static xchg_status pg_prepare_table(store *base, const char *table,
+				    const char *parent_column, xchg_err *err)
+{
+	store_column *cols = NULL;
+	size_t n = 0;
+	xbuf sql = {0};
+	xchg_status rc;
+
+	if ((rc = pg_columns(base, table, &cols, &n, err)))
+		return rc;
+	if (n == 0) {
+		rc = xerr(err, XCHG_EDB, "%s: table \"%s\" named in the plan does not exist",
+			  base->name, table);
+		goto done;
+	}
+	if (parent_column && !has_column(cols, n, parent_column)) {
+		rc = xerr(err, XCHG_EDB, "%s: table \"%s\" has no column \"%s\" (its parent_column)",
+			  base->name, table, parent_column);
+		goto done;
+	}
+	xbuf_printf(&sql,
+		    "ALTER TABLE \"%s\" ADD COLUMN IF NOT EXISTS uuid UUID;"
+		    "ALTER TABLE \"%s\" ADD COLUMN IF NOT EXISTS updated_at TIMESTAMPTZ;"
+		    "ALTER TABLE \"%s\" ADD COLUMN IF NOT EXISTS is_deleted BOOLEAN NOT NULL DEFAULT false;"
+		    "UPDATE \"%s\" SET uuid = gen_random_uuid() WHERE uuid IS NULL;"
+		    "UPDATE \"%s\" SET updated_at = date_trunc('milliseconds', clock_timestamp())"
+		    " WHERE updated_at IS NULL;"
+		    "CREATE UNIQUE INDEX IF NOT EXISTS \"xchg_%s_uuid\" ON \"%s\" (uuid);",
+		    table, table, table, table, table, table, table);
+	if (parent_column)
+		xbuf_printf(&sql, "CREATE INDEX IF NOT EXISTS \"xchg_%s_parent\" ON \"%s\" (\"%s\");",
+			    table, table, parent_column);
+	if (!sql.data) {
+		rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
+		goto done;
+	}
+	rc = pg_exec((pg_store *)base, sql.data, err);
+done:
+	xbuf_free(&sql);
+	store_columns_free(cols, n);
+	return rc;
+}
+
+static void pg_triggers(xbuf *b, const char *table, const char *type, const char *parent)
+{
+	xbuf_printf(b,
+		    "DROP TRIGGER IF EXISTS xchg_fill ON \"%s\";"
+		    "CREATE TRIGGER xchg_fill BEFORE INSERT OR UPDATE ON \"%s\""
+		    " FOR EACH ROW EXECUTE FUNCTION xchg_fill();"
+		    "DROP TRIGGER IF EXISTS xchg_changed ON \"%s\";"
+		    "CREATE TRIGGER xchg_changed AFTER INSERT OR UPDATE OR DELETE ON \"%s\""
+		    " FOR EACH ROW EXECUTE FUNCTION xchg_changed('%s', '%s');",
+		    table, table, table, table, type, parent);
+}
+
+static xchg_status pg_install_triggers(store *base, const plan *p, xchg_err *err)
+{
+	xbuf sql = {0};
+	size_t i, j;
+	xchg_status rc;
+
+	for (i = 0; i < p->nentities; i++) {
+		const plan_entity *e = &p->entities[i];
+
+		pg_triggers(&sql, e->table, e->type, "");
+		for (j = 0; j < e->nchildren; j++)
+			pg_triggers(&sql, e->children[j].table, e->type, e->children[j].parent_column);
+	}
+	if (!sql.data)
+		return xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
+	rc = pg_exec((pg_store *)base, sql.data, err);
+	xbuf_free(&sql);
+	return rc;
+}
+
+static xchg_status pg_set_origin(store *base, const char *node_id, xchg_err *err)
+{
+	xvalue id = xv_text(node_id ? node_id : "");
+
+	return store_run(base, "SELECT set_config('xchg.origin', ?, true)", &id, 1, NULL, err);
+}
+
+static xchg_status pg_lock(store *base, const char *name, xchg_err *err)
+{
+	xvalue key = xv_text(name);
+
+	return store_run(base, "SELECT pg_advisory_xact_lock(hashtextextended('xchg:' || ?, 0))",
+			 &key, 1, NULL, err);
+}
+
+static void pg_close(store *base)
+{
+	pg_store *s = (pg_store *)base;
+	pg_prepared *c, *next;
+
+	for (c = s->cache; c; c = next) {
+		next = c->next;
+		free(c->sql);
+		free(c);
+	}
+	PQfinish(s->conn);
+	free(s->base.name);
+	free(s);
+}
+
+static const store_ops pg_ops = {
+	.dialect = "postgresql",
+	.begin = pg_begin,
+	.commit = pg_commit,
+	.rollback = pg_rollback,
+	.query = pg_query,
+	.step = pg_step,
+	.ncols = pg_ncols,
+	.col = pg_col,
+	.colname = pg_colname,
+	.release = pg_release,
+	.changes = pg_changes,
+	.table_exists = pg_table_exists,
+	.columns = pg_columns,
+	.create_schema = pg_create_schema,
+	.prepare_table = pg_prepare_table,
+	.install_triggers = pg_install_triggers,
+	.set_origin = pg_set_origin,
+	.lock = pg_lock,
+	.close = pg_close,
+};
+
+/* A connection string without its password, for messages. */
+static char *redacted(const char *url)
+{
+	const char *scheme = strstr(url, "://"), *at, *colon;
+
+	if (!scheme || !(at = strchr(scheme + 3, '@')) ||
+	    !(colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3))))
+		return strstr(url, "password") ? strdup("PostgreSQL") : strdup(url);
+	return xstrdup_printf("%.*s:***%s", (int)(colon - url), url, at);
+}
+
+xchg_status store_pg_open(store **out, const char *url, xchg_err *err)
+{
+	pg_store *s = NULL;
+	xchg_status rc;
+
+	*out = NULL;
+	if (!(s = calloc(1, sizeof(*s))) || !(s->base.name = redacted(url))) {
+		free(s);
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	}
+	s->base.ops = &pg_ops;
+	if (!(s->conn = PQconnectdb(url)) || PQstatus(s->conn) != CONNECTION_OK) {
+		rc = s->conn ? pg_fail(s, err, "cannot connect", NULL)
+			     : xerr(err, XCHG_ENOMEM, "out of memory");
+		pg_close(&s->base);
+		return rc;
+	}
+	/* Timestamps read back in UTC and ISO form, whatever the server's defaults. */
+	if ((rc = pg_exec(s, "SET TimeZone = 'UTC'; SET DateStyle = 'ISO';"
+			     " SET client_encoding = 'UTF8'; SET client_min_messages = 'warning'", err))) {
+		pg_close(&s->base);
+		return rc;
+	}
+	*out = &s->base;
+	return XCHG_OK;
+}
+
+char *store_pg_key_name(store *base)
+{
+	return xstrdup_printf("%s.xchg.key", PQdb(((pg_store *)base)->conn));
+}
