@@ -233,14 +233,15 @@ scenario_initial() {
 		x code64 init --code "Aa0._-$(printf 'z%.0s' {1..58})" --plan "$plan"
 	x center export --node NOBODY --out "$W"; eq "export to an unknown node exits 7" 7 "$RC"
 
-	# PostgreSQL is reserved: a clear message, no crash
-	"$bin" status --db postgresql://xchg@localhost/center >"$W/.out" 2>"$W/.err"; RC=$?
+	# A PostgreSQL server that is not there: one clear message, no password in it
+	"$bin" status --db "postgresql://xchg:s3cret@127.0.0.1:1/center" >"$W/.out" 2>"$W/.err"; RC=$?
 	cat "$W/.err" >>"$W/all-stderr"
-	eq "--db postgresql://... exits 8 (not built yet)" 8 "$RC"
-	check "--db postgresql://... says 'not built yet'" grep -q "not built yet" "$W/.err"
-	XCHG_DB=postgresql://localhost/center "$bin" export --node D1 >"$W/.out" 2>"$W/.err"; RC=$?
+	eq "--db postgresql://... with no server exits 3" 3 "$RC"
+	check "--db postgresql://... says it cannot connect" grep -q "cannot connect" "$W/.err"
+	check "the message does not show the password" bash -c "! grep -q s3cret '$W/.err'"
+	XCHG_DB="postgresql:///center?host=$W/no-such-socket-dir" "$bin" export --node D1 >"$W/.out" 2>"$W/.err"; RC=$?
 	cat "$W/.err" >>"$W/all-stderr"
-	eq "XCHG_DB=postgresql://... exits 8 too" 8 "$RC"
+	eq "XCHG_DB=postgresql://... with no server exits 3 too" 3 "$RC"
 }
 
 # 2. Edits on every node, with values that are easy to damage, round-trip
