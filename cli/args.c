@@ -8,7 +8,7 @@
 #include "cli.h"
 
 static const cli_opt common_opts[] = {
-	{"db", "URL", "the node's database: sqlite:PATH or PATH (default $XCHG_DB, else ./" CLI_DEFAULT_DB ")"},
+	{"db", "URL", "the node's database: sqlite:PATH, PATH or postgresql://... (default $XCHG_DB, else ./" CLI_DEFAULT_DB ")"},
 	{"help", NULL, "show this help"},
 };
 #define NCOMMON 2

@@ -20,9 +20,10 @@ static void usage(FILE *out)
 		     "commands:\n");
 	for (i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
-	fprintf(out, "\nEvery command takes --db URL (sqlite:PATH or PATH; default $XCHG_DB,\n"
-		     "else ./" CLI_DEFAULT_DB ") and --help. The node's secret key is the file\n"
-		     "$XCHG_KEY_FILE, else DB.key beside a SQLite database.\n\n"
+	fprintf(out, "\nEvery command takes --db URL (sqlite:PATH, PATH or postgresql://...;\n"
+		     "default $XCHG_DB, else ./" CLI_DEFAULT_DB ") and --help. The node's secret key\n"
+		     "is the file $XCHG_KEY_FILE, else DB.key beside a SQLite database, else\n"
+		     "DBNAME.xchg.key in the current folder for PostgreSQL.\n\n"
 		     "exit status:\n"
 		     "  0  everything asked for was done (a duplicate packet counts as done)\n"
 		     "  1  something asked for was not done\n"
@@ -31,8 +32,7 @@ static void usage(FILE *out)
 		     "  4  a packet was refused (unreadable, tampered, misaddressed, unknown sender)\n"
 		     "  5  a file or folder could not be read or written\n"
 		     "  6  out of memory\n"
-		     "  7  a named node or packet does not exist\n"
-		     "  8  not built yet\n");
+		     "  7  a named node or packet does not exist\n");
 }
 
 int main(int argc, char **argv)

@@ -27,8 +27,7 @@ typedef enum xchg_status {
 	XCHG_EPACKET = 4,   /* a packet was refused: unreadable, tampered, misaddressed */
 	XCHG_EIO = 5,       /* a file or folder could not be read or written */
 	XCHG_ENOMEM = 6,    /* out of memory */
-	XCHG_ENOTFOUND = 7, /* a named node, packet or entity does not exist */
-	XCHG_ENOTIMPL = 8   /* the feature is not built yet */
+	XCHG_ENOTFOUND = 7  /* a named node, packet or entity does not exist */
 } xchg_status;
 
 #define XCHG_ERRMSG_MAX 1024
@@ -46,8 +45,10 @@ typedef struct xchg_db xchg_db;
 #define XCHG_OPEN_CREATE 1u /* create the database if it does not exist (init) */
 
 /*
- * Opens the database named by url: "sqlite:PATH" or a plain PATH.
- * "postgresql://..." is recognised and refused as not built yet.
+ * Opens the database named by url: "sqlite:PATH", a plain PATH, or a
+ * PostgreSQL connection URI ("postgresql://..." / "postgres://...").
+ * XCHG_OPEN_CREATE creates a missing SQLite file; a PostgreSQL database
+ * must exist.
  */
 xchg_status xchg_open(xchg_db **out, const char *url, unsigned flags,
 		      xchg_err *err);
