@@ -91,13 +91,53 @@ xchg_status store_int(store *s, const char *sql, const xvalue *params,
 
 xchg_status store_table_exists(store *s, const char *table, int *exists, xchg_err *err)
 {
-	return s->ops->table_exists(s, table, exists, err);
+	xvalue p = xv_text(table);
+	int64_t one = 0;
+
+	return store_int(s, s->ops->table_exists_sql, &p, 1, &one, exists, err);
 }
 
 xchg_status store_columns(store *s, const char *table, store_column **out,
 			  size_t *n, xchg_err *err)
 {
-	return s->ops->columns(s, table, out, n, err);
+	store_stmt *st = NULL;
+	store_column *cols = NULL, *grown;
+	size_t count = 0;
+	int has_row = 0;
+	xvalue p = xv_text(table), v;
+	xchg_status rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = store_query(s, s->ops->columns_sql, &p, 1, &st, err)))
+		return rc;
+	while (!(rc = store_step(st, &has_row, err)) && has_row) {
+		if (!(grown = realloc(cols, (count + 1) * sizeof(*cols)))) {
+			rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", s->name);
+			break;
+		}
+		cols = grown;
+		memset(&cols[count], 0, sizeof(*cols));
+		store_col(st, 0, &v);
+		cols[count].name = xstrdup(v.s);
+		store_col(st, 1, &v);
+		cols[count].decl_type = xstrdup(v.type == XV_TEXT ? v.s : "");
+		store_col(st, 2, &v);
+		cols[count].is_pk = v.i != 0;
+		count++;
+		if (!cols[count - 1].name || !cols[count - 1].decl_type) {
+			rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", s->name);
+			break;
+		}
+	}
+	store_release(st);
+	if (rc) {
+		store_columns_free(cols, count);
+		return rc;
+	}
+	*out = cols;
+	*n = count;
+	return XCHG_OK;
 }
 
 void store_columns_free(store_column *cols, size_t n)
@@ -111,20 +151,70 @@ void store_columns_free(store_column *cols, size_t n)
 	free(cols);
 }
 
+int store_has_column(const store_column *cols, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(cols[i].name, name) == 0)
+			return 1;
+	return 0;
+}
+
 xchg_status store_create_schema(store *s, xchg_err *err)
 {
-	return s->ops->create_schema(s, err);
+	return s->ops->exec(s, s->ops->schema_sql, err);
+}
+
+static xchg_status run_script(store *s, xbuf *script, xchg_err *err)
+{
+	xchg_status rc;
+
+	if (!script->data)
+		return xerr(err, XCHG_ENOMEM, "%s: out of memory", s->name);
+	rc = s->ops->exec(s, script->data, err);
+	xbuf_free(script);
+	return rc;
 }
 
 xchg_status store_prepare_table(store *s, const char *table,
 				const char *parent_column, xchg_err *err)
 {
-	return s->ops->prepare_table(s, table, parent_column, err);
+	store_column *cols = NULL;
+	size_t n = 0;
+	xbuf sql = {0};
+	xchg_status rc;
+
+	if ((rc = store_columns(s, table, &cols, &n, err)))
+		return rc;
+	if (n == 0)
+		rc = xerr(err, XCHG_EDB, "%s: table \"%s\" named in the plan does not exist",
+			  s->name, table);
+	else if (parent_column && !store_has_column(cols, n, parent_column))
+		rc = xerr(err, XCHG_EDB, "%s: table \"%s\" has no column \"%s\" (its parent_column)",
+			  s->name, table, parent_column);
+	if (!rc) {
+		s->ops->sync_columns_sql(&sql, table, parent_column, cols, n);
+		rc = run_script(s, &sql, err);
+	}
+	store_columns_free(cols, n);
+	return rc;
 }
 
 xchg_status store_install_triggers(store *s, const plan *p, xchg_err *err)
 {
-	return s->ops->install_triggers(s, p, err);
+	xbuf sql = {0};
+	size_t i, j;
+
+	for (i = 0; i < p->nentities; i++) {
+		const plan_entity *e = &p->entities[i];
+
+		s->ops->triggers_sql(&sql, e->table, e->type, NULL);
+		for (j = 0; j < e->nchildren; j++)
+			s->ops->triggers_sql(&sql, e->children[j].table, e->type,
+					     e->children[j].parent_column);
+	}
+	return run_script(s, &sql, err);
 }
 
 xchg_status store_set_origin(store *s, const char *node_id, xchg_err *err)

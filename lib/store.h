@@ -57,6 +57,13 @@ typedef struct store_stmt {
 
 typedef struct store_ops {
 	const char *dialect;
+	/* Returns (name, declared type, is part of the primary key) of table ?. */
+	const char *columns_sql;
+	/* Returns 1 when table ? exists. */
+	const char *table_exists_sql;
+	/* Creates the sync tables (and on PostgreSQL the triggers' functions). */
+	const char *schema_sql;
+	xchg_status (*exec)(store *s, const char *script, xchg_err *err);
 	xchg_status (*begin)(store *s, xchg_err *err);
 	xchg_status (*commit)(store *s, xchg_err *err);
 	void (*rollback)(store *s);
@@ -68,14 +75,14 @@ typedef struct store_ops {
 	const char *(*colname)(store_stmt *st, int i);
 	void (*release)(store_stmt *st);
 	int64_t (*changes)(store *s);
-	xchg_status (*table_exists)(store *s, const char *table, int *exists,
-				    xchg_err *err);
-	xchg_status (*columns)(store *s, const char *table, store_column **out,
-			       size_t *n, xchg_err *err);
-	xchg_status (*create_schema)(store *s, xchg_err *err);
-	xchg_status (*prepare_table)(store *s, const char *table,
-				     const char *parent_column, xchg_err *err);
-	xchg_status (*install_triggers)(store *s, const plan *p, xchg_err *err);
+	/* Appends the DDL that adds whichever of uuid, updated_at, is_deleted
+	 * cols lacks, fills them in, and indexes uuid (and parent_column). */
+	void (*sync_columns_sql)(xbuf *b, const char *table, const char *parent_column,
+				 const store_column *cols, size_t n);
+	/* Appends the DDL of one table's registration triggers; parent_column
+	 * is NULL for an entity's own table. */
+	void (*triggers_sql)(xbuf *b, const char *table, const char *type,
+			     const char *parent_column);
 	xchg_status (*set_origin)(store *s, const char *node_id, xchg_err *err);
 	xchg_status (*lock)(store *s, const char *name, xchg_err *err);
 	void (*close)(store *s);
@@ -115,6 +122,7 @@ xchg_status store_table_exists(store *s, const char *table, int *exists,
 xchg_status store_columns(store *s, const char *table, store_column **out,
 			  size_t *n, xchg_err *err);
 void store_columns_free(store_column *cols, size_t n);
+int store_has_column(const store_column *cols, size_t n, const char *name);
 xchg_status store_create_schema(store *s, xchg_err *err);
 /* Adds uuid, updated_at and is_deleted where missing and fills them in. */
 xchg_status store_prepare_table(store *s, const char *table,

@@ -52,8 +52,9 @@ static xchg_status pg_fail(pg_store *s, xchg_err *err, const char *what, const P
 }
 
 /* Runs a script of statements without parameters. */
-static xchg_status pg_exec(pg_store *s, const char *sql, xchg_err *err)
+static xchg_status pg_exec(store *base, const char *sql, xchg_err *err)
 {
+	pg_store *s = (pg_store *)base;
 	PGresult *res = PQexec(s->conn, sql);
 	xchg_status rc = XCHG_OK;
 	ExecStatusType st = PQresultStatus(res);
@@ -66,12 +67,12 @@ static xchg_status pg_exec(pg_store *s, const char *sql, xchg_err *err)
 
 static xchg_status pg_begin(store *base, xchg_err *err)
 {
-	return pg_exec((pg_store *)base, "BEGIN", err);
+	return pg_exec(base, "BEGIN", err);
 }
 
 static xchg_status pg_commit(store *base, xchg_err *err)
 {
-	return pg_exec((pg_store *)base, "COMMIT", err);
+	return pg_exec(base, "COMMIT", err);
 }
 
 static void pg_rollback(store *base)
@@ -315,67 +316,6 @@ static int64_t pg_changes(store *base)
 	return ((pg_store *)base)->changes;
 }
 
-static xchg_status pg_table_exists(store *base, const char *table, int *exists, xchg_err *err)
-{
-	xvalue p = xv_text(table);
-	int64_t one = 0;
-
-	return store_int(base, "SELECT 1 FROM pg_catalog.pg_class c"
-			       " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
-			       " WHERE c.relname = ? AND c.relkind IN ('r', 'p')"
-			       " AND n.nspname = ANY (current_schemas(false))",
-			 &p, 1, &one, exists, err);
-}
-
-static xchg_status pg_columns(store *base, const char *table, store_column **out,
-			      size_t *n, xchg_err *err)
-{
-	store_stmt *st = NULL;
-	store_column *cols = NULL, *grown;
-	size_t count = 0;
-	int has_row = 0;
-	xvalue p = xv_text(table), v;
-	xchg_status rc;
-
-	*out = NULL;
-	*n = 0;
-	if ((rc = store_query(base,
-			      "SELECT a.attname, format_type(a.atttypid, a.atttypmod),"
-			      " EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = a.attrelid"
-			      " AND i.indisprimary AND a.attnum = ANY (i.indkey))"
-			      " FROM pg_catalog.pg_attribute a"
-			      " WHERE a.attrelid = to_regclass(quote_ident(?)) AND a.attnum > 0"
-			      " AND NOT a.attisdropped ORDER BY a.attnum",
-			      &p, 1, &st, err)))
-		return rc;
-	while (!(rc = store_step(st, &has_row, err)) && has_row) {
-		if (!(grown = realloc(cols, (count + 1) * sizeof(*cols)))) {
-			rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
-			break;
-		}
-		cols = grown;
-		memset(&cols[count], 0, sizeof(*cols));
-		store_col(st, 0, &v);
-		cols[count].name = xstrdup(v.s);
-		store_col(st, 1, &v);
-		cols[count].decl_type = xstrdup(v.s);
-		store_col(st, 2, &v);
-		cols[count].is_pk = v.i != 0;
-		if (!cols[count++].name || !cols[count - 1].decl_type) {
-			rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
-			break;
-		}
-	}
-	store_release(st);
-	if (rc) {
-		store_columns_free(cols, count);
-		return rc;
-	}
-	*out = cols;
-	*n = count;
-	return XCHG_OK;
-}
-
 static const char pg_schema[] =
 	"CREATE TABLE IF NOT EXISTS sync_nodes ("
 	" id UUID PRIMARY KEY,"
@@ -464,42 +404,12 @@ static const char pg_schema[] =
 	" END IF;"
 	" RETURN NULL; END $$;";
 
-static xchg_status pg_create_schema(store *base, xchg_err *err)
+static void pg_sync_columns_sql(xbuf *b, const char *table, const char *parent_column,
+				const store_column *cols, size_t n)
 {
-	return pg_exec((pg_store *)base, pg_schema, err);
-}
-
-static int has_column(const store_column *cols, size_t n, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(cols[i].name, name) == 0)
-			return 1;
-	return 0;
-}
-
-static xchg_status pg_prepare_table(store *base, const char *table,
-				    const char *parent_column, xchg_err *err)
-{
-	store_column *cols = NULL;
-	size_t n = 0;
-	xbuf sql = {0};
-	xchg_status rc;
-
-	if ((rc = pg_columns(base, table, &cols, &n, err)))
-		return rc;
-	if (n == 0) {
-		rc = xerr(err, XCHG_EDB, "%s: table \"%s\" named in the plan does not exist",
-			  base->name, table);
-		goto done;
-	}
-	if (parent_column && !has_column(cols, n, parent_column)) {
-		rc = xerr(err, XCHG_EDB, "%s: table \"%s\" has no column \"%s\" (its parent_column)",
-			  base->name, table, parent_column);
-		goto done;
-	}
-	xbuf_printf(&sql,
+	XCHG_UNUSED(cols);
+	XCHG_UNUSED(n);
+	xbuf_printf(b,
 		    "ALTER TABLE \"%s\" ADD COLUMN IF NOT EXISTS uuid UUID;"
 		    "ALTER TABLE \"%s\" ADD COLUMN IF NOT EXISTS updated_at TIMESTAMPTZ;"
 		    "ALTER TABLE \"%s\" ADD COLUMN IF NOT EXISTS is_deleted BOOLEAN NOT NULL DEFAULT false;"
@@ -509,20 +419,11 @@ static xchg_status pg_prepare_table(store *base, const char *table,
 		    "CREATE UNIQUE INDEX IF NOT EXISTS \"xchg_%s_uuid\" ON \"%s\" (uuid);",
 		    table, table, table, table, table, table, table);
 	if (parent_column)
-		xbuf_printf(&sql, "CREATE INDEX IF NOT EXISTS \"xchg_%s_parent\" ON \"%s\" (\"%s\");",
+		xbuf_printf(b, "CREATE INDEX IF NOT EXISTS \"xchg_%s_parent\" ON \"%s\" (\"%s\");",
 			    table, table, parent_column);
-	if (!sql.data) {
-		rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
-		goto done;
-	}
-	rc = pg_exec((pg_store *)base, sql.data, err);
-done:
-	xbuf_free(&sql);
-	store_columns_free(cols, n);
-	return rc;
 }
 
-static void pg_triggers(xbuf *b, const char *table, const char *type, const char *parent)
+static void pg_triggers_sql(xbuf *b, const char *table, const char *type, const char *parent)
 {
 	xbuf_printf(b,
 		    "DROP TRIGGER IF EXISTS xchg_fill ON \"%s\";"
@@ -531,27 +432,7 @@ static void pg_triggers(xbuf *b, const char *table, const char *type, const char
 		    "DROP TRIGGER IF EXISTS xchg_changed ON \"%s\";"
 		    "CREATE TRIGGER xchg_changed AFTER INSERT OR UPDATE OR DELETE ON \"%s\""
 		    " FOR EACH ROW EXECUTE FUNCTION xchg_changed('%s', '%s');",
-		    table, table, table, table, type, parent);
-}
-
-static xchg_status pg_install_triggers(store *base, const plan *p, xchg_err *err)
-{
-	xbuf sql = {0};
-	size_t i, j;
-	xchg_status rc;
-
-	for (i = 0; i < p->nentities; i++) {
-		const plan_entity *e = &p->entities[i];
-
-		pg_triggers(&sql, e->table, e->type, "");
-		for (j = 0; j < e->nchildren; j++)
-			pg_triggers(&sql, e->children[j].table, e->type, e->children[j].parent_column);
-	}
-	if (!sql.data)
-		return xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
-	rc = pg_exec((pg_store *)base, sql.data, err);
-	xbuf_free(&sql);
-	return rc;
+		    table, table, table, table, type, parent ? parent : "");
 }
 
 static xchg_status pg_set_origin(store *base, const char *node_id, xchg_err *err)
@@ -586,6 +467,20 @@ static void pg_close(store *base)
 
 static const store_ops pg_ops = {
 	.dialect = "postgresql",
+	.columns_sql =
+		"SELECT a.attname, format_type(a.atttypid, a.atttypmod),"
+		" EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = a.attrelid"
+		" AND i.indisprimary AND a.attnum = ANY (i.indkey))"
+		" FROM pg_catalog.pg_attribute a"
+		" WHERE a.attrelid = to_regclass(quote_ident(?)) AND a.attnum > 0"
+		" AND NOT a.attisdropped ORDER BY a.attnum",
+	.table_exists_sql =
+		"SELECT 1 FROM pg_catalog.pg_class c"
+		" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+		" WHERE c.relname = ? AND c.relkind IN ('r', 'p')"
+		" AND n.nspname = ANY (current_schemas(false))",
+	.schema_sql = pg_schema,
+	.exec = pg_exec,
 	.begin = pg_begin,
 	.commit = pg_commit,
 	.rollback = pg_rollback,
@@ -596,11 +491,8 @@ static const store_ops pg_ops = {
 	.colname = pg_colname,
 	.release = pg_release,
 	.changes = pg_changes,
-	.table_exists = pg_table_exists,
-	.columns = pg_columns,
-	.create_schema = pg_create_schema,
-	.prepare_table = pg_prepare_table,
-	.install_triggers = pg_install_triggers,
+	.sync_columns_sql = pg_sync_columns_sql,
+	.triggers_sql = pg_triggers_sql,
 	.set_origin = pg_set_origin,
 	.lock = pg_lock,
 	.close = pg_close,
@@ -635,7 +527,7 @@ xchg_status store_pg_open(store **out, const char *url, xchg_err *err)
 		return rc;
 	}
 	/* Timestamps read back in UTC and ISO form, whatever the server's defaults. */
-	if ((rc = pg_exec(s, "SET TimeZone = 'UTC'; SET DateStyle = 'ISO';"
+	if ((rc = pg_exec(&s->base, "SET TimeZone = 'UTC'; SET DateStyle = 'ISO';"
 			     " SET client_encoding = 'UTF8'; SET client_min_messages = 'warning'", err))) {
 		pg_close(&s->base);
 		return rc;

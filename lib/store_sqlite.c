@@ -45,8 +45,9 @@ static xchg_status sq_fail(sq_store *s, xchg_err *err, const char *what)
 	return xerr(err, XCHG_EDB, "%s: %s: %s", s->base.name, what, sqlite3_errmsg(s->db));
 }
 
-static xchg_status sq_exec(sq_store *s, const char *sql, xchg_err *err)
+static xchg_status sq_exec(store *base, const char *sql, xchg_err *err)
 {
+	sq_store *s = (sq_store *)base;
 	char *msg = NULL;
 	xchg_status rc = XCHG_OK;
 
@@ -61,12 +62,12 @@ static xchg_status sq_begin(store *base, xchg_err *err)
 {
 	/* IMMEDIATE takes the write lock now, so two xchg processes queue up
 	 * instead of failing halfway through with SQLITE_BUSY. */
-	return sq_exec((sq_store *)base, "BEGIN IMMEDIATE", err);
+	return sq_exec(base, "BEGIN IMMEDIATE", err);
 }
 
 static xchg_status sq_commit(store *base, xchg_err *err)
 {
-	return sq_exec((sq_store *)base, "COMMIT", err);
+	return sq_exec(base, "COMMIT", err);
 }
 
 static void sq_rollback(store *base)
@@ -217,60 +218,6 @@ static int64_t sq_changes(store *base)
 	return sqlite3_changes64(((sq_store *)base)->db);
 }
 
-static xchg_status sq_table_exists(store *base, const char *table, int *exists,
-				   xchg_err *err)
-{
-	int64_t one = 0;
-	xvalue p = xv_text(table);
-
-	return store_int(base, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-			 &p, 1, &one, exists, err);
-}
-
-static xchg_status sq_columns(store *base, const char *table, store_column **out,
-			      size_t *n, xchg_err *err)
-{
-	store_stmt *st = NULL;
-	store_column *cols = NULL, *grown;
-	size_t count = 0;
-	int has_row = 0;
-	xvalue p = xv_text(table), v;
-	xchg_status rc;
-
-	*out = NULL;
-	*n = 0;
-	if ((rc = store_query(base, "SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid",
-			      &p, 1, &st, err)))
-		return rc;
-	while (!(rc = store_step(st, &has_row, err)) && has_row) {
-		if (!(grown = realloc(cols, (count + 1) * sizeof(*cols)))) {
-			rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
-			break;
-		}
-		cols = grown;
-		memset(&cols[count], 0, sizeof(*cols));
-		store_col(st, 0, &v);
-		cols[count].name = xstrdup(v.s);
-		store_col(st, 1, &v);
-		cols[count].decl_type = xstrdup(v.type == XV_TEXT ? v.s : "");
-		store_col(st, 2, &v);
-		cols[count].is_pk = v.i > 0;
-		count++;
-		if (!cols[count - 1].name || !cols[count - 1].decl_type) {
-			rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
-			break;
-		}
-	}
-	store_release(st);
-	if (rc) {
-		store_columns_free(cols, count);
-		return rc;
-	}
-	*out = cols;
-	*n = count;
-	return XCHG_OK;
-}
-
 static const char sq_schema[] =
 	"CREATE TABLE IF NOT EXISTS sync_nodes ("
 	" id TEXT PRIMARY KEY,"
@@ -315,66 +262,23 @@ static const char sq_schema[] =
 	" decided_at TEXT NOT NULL,"
 	" status TEXT NOT NULL DEFAULT 'open');";
 
-static xchg_status sq_create_schema(store *base, xchg_err *err)
+static void sq_sync_columns_sql(xbuf *b, const char *table, const char *parent_column,
+				const store_column *cols, size_t n)
 {
-	return sq_exec((sq_store *)base, sq_schema, err);
-}
-
-static int has_column(const store_column *cols, size_t n, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(cols[i].name, name) == 0)
-			return 1;
-	return 0;
-}
-
-static xchg_status sq_prepare_table(store *base, const char *table,
-				    const char *parent_column, xchg_err *err)
-{
-	sq_store *s = (sq_store *)base;
-	store_column *cols = NULL;
-	size_t n = 0;
-	xbuf sql = {0};
-	int exists = 0;
-	xchg_status rc;
-
-	if ((rc = sq_table_exists(base, table, &exists, err)))
-		return rc;
-	if (!exists)
-		return xerr(err, XCHG_EDB, "%s: table \"%s\" named in the plan does not exist",
-			    base->name, table);
-	if ((rc = sq_columns(base, table, &cols, &n, err)))
-		return rc;
-	if (parent_column && !has_column(cols, n, parent_column)) {
-		rc = xerr(err, XCHG_EDB, "%s: table \"%s\" has no column \"%s\" (its parent_column)",
-			  base->name, table, parent_column);
-		goto done;
-	}
-	if (!has_column(cols, n, "uuid"))
-		xbuf_printf(&sql, "ALTER TABLE \"%s\" ADD COLUMN uuid TEXT;", table);
-	if (!has_column(cols, n, "updated_at"))
-		xbuf_printf(&sql, "ALTER TABLE \"%s\" ADD COLUMN updated_at TEXT;", table);
-	if (!has_column(cols, n, "is_deleted"))
-		xbuf_printf(&sql, "ALTER TABLE \"%s\" ADD COLUMN is_deleted INTEGER NOT NULL DEFAULT 0;", table);
-	xbuf_printf(&sql,
+	if (!store_has_column(cols, n, "uuid"))
+		xbuf_printf(b, "ALTER TABLE \"%s\" ADD COLUMN uuid TEXT;", table);
+	if (!store_has_column(cols, n, "updated_at"))
+		xbuf_printf(b, "ALTER TABLE \"%s\" ADD COLUMN updated_at TEXT;", table);
+	if (!store_has_column(cols, n, "is_deleted"))
+		xbuf_printf(b, "ALTER TABLE \"%s\" ADD COLUMN is_deleted INTEGER NOT NULL DEFAULT 0;", table);
+	xbuf_printf(b,
 		    "UPDATE \"%s\" SET uuid = %s WHERE uuid IS NULL;"
 		    "UPDATE \"%s\" SET updated_at = %s WHERE updated_at IS NULL;"
 		    "CREATE UNIQUE INDEX IF NOT EXISTS \"xchg_%s_uuid\" ON \"%s\" (uuid);",
 		    table, SQ_UUID_EXPR, table, SQ_NOW_EXPR, table, table);
 	if (parent_column)
-		xbuf_printf(&sql, "CREATE INDEX IF NOT EXISTS \"xchg_%s_parent\" ON \"%s\" (\"%s\");",
+		xbuf_printf(b, "CREATE INDEX IF NOT EXISTS \"xchg_%s_parent\" ON \"%s\" (\"%s\");",
 			    table, table, parent_column);
-	if (!sql.data) {
-		rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
-		goto done;
-	}
-	rc = sq_exec(s, sql.data, err);
-done:
-	xbuf_free(&sql);
-	store_columns_free(cols, n);
-	return rc;
 }
 
 /*
@@ -433,66 +337,45 @@ static void sq_trigger(xbuf *b, const char *table, const char *what, const char 
 		    table, what, table, what, event, table);
 }
 
-static void sq_entity_triggers(xbuf *b, const plan_entity *e)
+/* An entity's own table registers the entity; a child table its parent. */
+static void sq_triggers_sql(xbuf *b, const char *table, const char *type, const char *parent)
 {
-	char uuid_expr[200];
+	char uuid_expr[200], newp[160], oldp[160], cond[512];
 
-	snprintf(uuid_expr, sizeof(uuid_expr), "(SELECT uuid FROM \"%s\" WHERE rowid = NEW.rowid)", e->table);
-	sq_trigger(b, e->table, "ins", "INSERT");
-	sq_fill(b, e->table);
-	sq_register(b, e->type, uuid_expr, "'INSERT'", "1");
-	xbuf_adds(b, " END;");
-	sq_trigger(b, e->table, "upd", "UPDATE");
-	sq_touch(b, e->table);
-	sq_register(b, e->type, "coalesce(NEW.uuid, OLD.uuid)",
-		    "CASE WHEN NEW.is_deleted THEN 'DELETE' ELSE 'UPDATE' END",
-		    "coalesce(NEW.uuid, OLD.uuid) IS NOT NULL");
-	xbuf_adds(b, " END;");
-	sq_trigger(b, e->table, "del", "DELETE");
-	sq_register(b, e->type, "OLD.uuid", "'DELETE'", "OLD.uuid IS NOT NULL");
-	xbuf_adds(b, " END;");
-}
-
-/* A change to a child row is a change of its parent, which carries its children. */
-static void sq_child_triggers(xbuf *b, const plan_entity *e, const plan_child *c)
-{
-	char newp[160], oldp[160], cond[512];
-
-	snprintf(newp, sizeof(newp), "NEW.\"%s\"", c->parent_column);
-	snprintf(oldp, sizeof(oldp), "OLD.\"%s\"", c->parent_column);
+	if (!parent) {
+		snprintf(uuid_expr, sizeof(uuid_expr), "(SELECT uuid FROM \"%s\" WHERE rowid = NEW.rowid)", table);
+		sq_trigger(b, table, "ins", "INSERT");
+		sq_fill(b, table);
+		sq_register(b, type, uuid_expr, "'INSERT'", "1");
+		xbuf_adds(b, " END;");
+		sq_trigger(b, table, "upd", "UPDATE");
+		sq_touch(b, table);
+		sq_register(b, type, "coalesce(NEW.uuid, OLD.uuid)",
+			    "CASE WHEN NEW.is_deleted THEN 'DELETE' ELSE 'UPDATE' END",
+			    "coalesce(NEW.uuid, OLD.uuid) IS NOT NULL");
+		xbuf_adds(b, " END;");
+		sq_trigger(b, table, "del", "DELETE");
+		sq_register(b, type, "OLD.uuid", "'DELETE'", "OLD.uuid IS NOT NULL");
+		xbuf_adds(b, " END;");
+		return;
+	}
+	snprintf(newp, sizeof(newp), "NEW.\"%s\"", parent);
+	snprintf(oldp, sizeof(oldp), "OLD.\"%s\"", parent);
 	snprintf(cond, sizeof(cond), "%s IS NOT NULL", newp);
-	sq_trigger(b, c->table, "ins", "INSERT");
-	sq_fill(b, c->table);
-	sq_register(b, e->type, newp, "'UPDATE'", cond);
+	sq_trigger(b, table, "ins", "INSERT");
+	sq_fill(b, table);
+	sq_register(b, type, newp, "'UPDATE'", cond);
 	xbuf_adds(b, " END;");
-	sq_trigger(b, c->table, "upd", "UPDATE");
-	sq_touch(b, c->table);
-	sq_register(b, e->type, newp, "'UPDATE'", cond);
+	sq_trigger(b, table, "upd", "UPDATE");
+	sq_touch(b, table);
+	sq_register(b, type, newp, "'UPDATE'", cond);
 	snprintf(cond, sizeof(cond), "%s IS NOT NULL AND %s IS NOT %s", oldp, oldp, newp);
-	sq_register(b, e->type, oldp, "'UPDATE'", cond);
+	sq_register(b, type, oldp, "'UPDATE'", cond);
 	xbuf_adds(b, " END;");
 	snprintf(cond, sizeof(cond), "%s IS NOT NULL", oldp);
-	sq_trigger(b, c->table, "del", "DELETE");
-	sq_register(b, e->type, oldp, "'UPDATE'", cond);
+	sq_trigger(b, table, "del", "DELETE");
+	sq_register(b, type, oldp, "'UPDATE'", cond);
 	xbuf_adds(b, " END;");
-}
-
-static xchg_status sq_install_triggers(store *base, const plan *p, xchg_err *err)
-{
-	xbuf sql = {0};
-	size_t i, j;
-	xchg_status rc;
-
-	for (i = 0; i < p->nentities; i++) {
-		sq_entity_triggers(&sql, &p->entities[i]);
-		for (j = 0; j < p->entities[i].nchildren; j++)
-			sq_child_triggers(&sql, &p->entities[i], &p->entities[i].children[j]);
-	}
-	if (!sql.data)
-		return xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
-	rc = sq_exec((sq_store *)base, sql.data, err);
-	xbuf_free(&sql);
-	return rc;
 }
 
 static xchg_status sq_set_origin(store *base, const char *node_id, xchg_err *err)
@@ -532,6 +415,10 @@ static void sq_close(store *base)
 
 static const store_ops sq_ops = {
 	.dialect = "sqlite",
+	.columns_sql = "SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid",
+	.table_exists_sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+	.schema_sql = sq_schema,
+	.exec = sq_exec,
 	.begin = sq_begin,
 	.commit = sq_commit,
 	.rollback = sq_rollback,
@@ -542,11 +429,8 @@ static const store_ops sq_ops = {
 	.colname = sq_colname,
 	.release = sq_release,
 	.changes = sq_changes,
-	.table_exists = sq_table_exists,
-	.columns = sq_columns,
-	.create_schema = sq_create_schema,
-	.prepare_table = sq_prepare_table,
-	.install_triggers = sq_install_triggers,
+	.sync_columns_sql = sq_sync_columns_sql,
+	.triggers_sql = sq_triggers_sql,
 	.set_origin = sq_set_origin,
 	.lock = sq_lock,
 	.close = sq_close,
@@ -579,7 +463,7 @@ xchg_status store_sqlite_open(store **out, const char *path, int create,
 	}
 	sqlite3_busy_timeout(s->db, SQ_BUSY_TIMEOUT_MS);
 	/* Reading the schema tells a database from any other file right away. */
-	if ((rc = sq_exec(s, "SELECT count(*) FROM sqlite_master", err))) {
+	if ((rc = sq_exec(&s->base, "SELECT count(*) FROM sqlite_master", err))) {
 		sq_close(&s->base);
 		return rc;
 	}
