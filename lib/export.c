@@ -74,9 +74,21 @@ static xchg_status write_entities(xchg_db *db, const node_row *peer, int64_t pac
 	return rc;
 }
 
-xchg_status exchange_export(xchg_db *db, const node_row *self, const char *peer_code,
-			    const char *dir, xchg_export_result *res, xchg_err *err)
+typedef struct export_job {
+	xchg_db *db;
+	const node_row *self;
+	const char *peer_code;
+	const char *dir;
+	xchg_export_result *res;
+} export_job;
+
+static xchg_status export_once(void *ctx, xchg_err *err)
 {
+	export_job *job = ctx;
+	xchg_db *db = job->db;
+	const node_row *self = job->self;
+	const char *peer_code = job->peer_code, *dir = job->dir;
+	xchg_export_result *res = job->res;
 	node_row peer = {0};
 	packet_writer *pw = NULL;
 	env_writer *w = NULL;
@@ -148,6 +160,14 @@ done:
 	node_row_clear(&peer);
 	free(name);
 	return rc;
+}
+
+xchg_status exchange_export(xchg_db *db, const node_row *self, const char *peer_code,
+			    const char *dir, xchg_export_result *res, xchg_err *err)
+{
+	export_job job = {db, self, peer_code, dir, res};
+
+	return store_retry(db->st, export_once, &job, err);
 }
 
 char *exchange_packet_name(const char *sender, const char *recipient, int64_t packet_no)

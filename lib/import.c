@@ -310,8 +310,18 @@ static xchg_status check_sender(import_run *run, const char *path, const env_hea
  * stream in, inside the transaction; the signature is checked once the
  * whole message has been read, and only then does anything commit.
  */
-static xchg_status import_one(import_run *run, const char *path, applied *a, xchg_err *err)
+typedef struct import_job {
+	import_run *run;
+	const char *path;
+	applied *a;
+} import_job;
+
+static xchg_status import_once(void *ctx, xchg_err *err)
 {
+	import_job *job = ctx;
+	import_run *run = job->run;
+	const char *path = job->path;
+	applied *a = job->a;
 	opened o = {0};
 	node_row sender = {0};
 	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
@@ -348,6 +358,13 @@ done:
 	node_row_clear(&sender);
 	opened_close(&o);
 	return rc;
+}
+
+static xchg_status import_one(import_run *run, const char *path, applied *a, xchg_err *err)
+{
+	import_job job = {run, path, a};
+
+	return store_retry(run->db->st, import_once, &job, err);
 }
 
 typedef struct ack_target {

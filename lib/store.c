@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 int store_url_is_pg(const char *url)
 {
@@ -225,4 +226,22 @@ xchg_status store_set_origin(store *s, const char *node_id, xchg_err *err)
 xchg_status store_lock(store *s, const char *name, xchg_err *err)
 {
 	return s->ops->lock(s, name, err);
+}
+
+#define STORE_RETRIES 6
+
+xchg_status store_retry(store *s, xchg_status (*fn)(void *ctx, xchg_err *err),
+			void *ctx, xchg_err *err)
+{
+	struct timespec pause = {0, 50 * 1000 * 1000};
+	xchg_status rc;
+	int attempt;
+
+	for (attempt = 1;; attempt++) {
+		rc = fn(ctx, err);
+		if (rc != XCHG_EDB || !s->ops->retryable(s) || attempt == STORE_RETRIES)
+			return rc;
+		nanosleep(&pause, NULL);
+		pause.tv_nsec *= 2;
+	}
 }

@@ -85,6 +85,9 @@ typedef struct store_ops {
 			     const char *parent_column);
 	xchg_status (*set_origin)(store *s, const char *node_id, xchg_err *err);
 	xchg_status (*lock)(store *s, const char *name, xchg_err *err);
+	/* Whether the last failure was a lock wait given up, a deadlock or a
+	 * serialization failure: the transaction may simply be run again. */
+	int (*retryable)(store *s);
 	void (*close)(store *s);
 } store_ops;
 
@@ -140,6 +143,13 @@ xchg_status store_set_origin(store *s, const char *node_id, xchg_err *err);
  * processes never interleave an export or import for the same peer.
  */
 xchg_status store_lock(store *s, const char *name, xchg_err *err);
+
+/*
+ * Runs fn(ctx, err) — one whole transaction — again while it fails only
+ * because of concurrent writers, a few times with growing pauses.
+ */
+xchg_status store_retry(store *s, xchg_status (*fn)(void *ctx, xchg_err *err),
+			void *ctx, xchg_err *err);
 
 xchg_status store_sqlite_open(store **out, const char *path, int create,
 			      xchg_err *err);

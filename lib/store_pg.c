@@ -32,6 +32,7 @@ typedef struct pg_store {
 	pg_prepared *cache;
 	int ncached;
 	int64_t changes;
+	int retryable; /* the last failure may pass if the transaction runs again */
 } pg_store;
 
 typedef struct pg_stmt {
@@ -44,8 +45,12 @@ typedef struct pg_stmt {
 static xchg_status pg_fail(pg_store *s, xchg_err *err, const char *what, const PGresult *res)
 {
 	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn);
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 	size_t len = strlen(msg);
 
+	/* serialization_failure, deadlock_detected, lock_not_available */
+	s->retryable = state && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
+				 strcmp(state, "55P03") == 0);
 	while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
 		len--;
 	return xerr(err, XCHG_EDB, "%s: %s: %.*s", s->base.name, what, (int)len, msg);
@@ -442,12 +447,29 @@ static xchg_status pg_set_origin(store *base, const char *node_id, xchg_err *err
 	return store_run(base, "SELECT set_config('xchg.origin', ?, true)", &id, 1, NULL, err);
 }
 
+/*
+ * After the peer's lock, row locks are waited for briefly only: an
+ * application transaction that holds a registration xchg wants may be
+ * waiting for one xchg holds, and PostgreSQL would break that deadlock by
+ * aborting one of the two, perhaps the application's. Giving up first
+ * (lock_timeout below deadlock_timeout's default of 1 s) and running the
+ * whole export or import again (store_retry) keeps the application's
+ * transactions whole.
+ */
 static xchg_status pg_lock(store *base, const char *name, xchg_err *err)
 {
 	xvalue key = xv_text(name);
+	xchg_status rc;
 
-	return store_run(base, "SELECT pg_advisory_xact_lock(hashtextextended('xchg:' || ?, 0))",
-			 &key, 1, NULL, err);
+	if ((rc = store_run(base, "SELECT pg_advisory_xact_lock(hashtextextended('xchg:' || ?, 0))",
+			    &key, 1, NULL, err)))
+		return rc;
+	return pg_exec(base, "SET LOCAL lock_timeout = '400ms'", err);
+}
+
+static int pg_retryable(store *base)
+{
+	return ((pg_store *)base)->retryable;
 }
 
 static void pg_close(store *base)
@@ -495,6 +517,7 @@ static const store_ops pg_ops = {
 	.triggers_sql = pg_triggers_sql,
 	.set_origin = pg_set_origin,
 	.lock = pg_lock,
+	.retryable = pg_retryable,
 	.close = pg_close,
 };
 

@@ -397,6 +397,13 @@ static xchg_status sq_lock(store *base, const char *name, xchg_err *err)
 	return XCHG_OK;
 }
 
+/* busy_timeout already waits for other writers; what is left is final. */
+static int sq_retryable(store *base)
+{
+	XCHG_UNUSED(base);
+	return 0;
+}
+
 static void sq_close(store *base)
 {
 	sq_store *s = (sq_store *)base;
@@ -433,6 +440,7 @@ static const store_ops sq_ops = {
 	.triggers_sql = sq_triggers_sql,
 	.set_origin = sq_set_origin,
 	.lock = sq_lock,
+	.retryable = sq_retryable,
 	.close = sq_close,
 };
 
