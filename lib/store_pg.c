@@ -534,6 +534,9 @@ static char *redacted(const char *url)
 
 xchg_status store_pg_open(store **out, const char *url, xchg_err *err)
 {
+	/* Named "xchg" in pg_stat_activity, unless the URL names it otherwise. */
+	static const char *const keys[] = {"dbname", "fallback_application_name", NULL};
+	const char *values[] = {url, "xchg", NULL};
 	pg_store *s = NULL;
 	xchg_status rc;
 
@@ -543,7 +546,7 @@ xchg_status store_pg_open(store **out, const char *url, xchg_err *err)
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	}
 	s->base.ops = &pg_ops;
-	if (!(s->conn = PQconnectdb(url)) || PQstatus(s->conn) != CONNECTION_OK) {
+	if (!(s->conn = PQconnectdbParams(keys, values, 1)) || PQstatus(s->conn) != CONNECTION_OK) {
 		rc = s->conn ? pg_fail(s, err, "cannot connect", NULL)
 			     : xerr(err, XCHG_ENOMEM, "out of memory");
 		pg_close(&s->base);
