@@ -60,7 +60,10 @@ static xchg_status pg_fail(pg_store *s, xchg_err *err, const char *what, const P
 static xchg_status pg_exec(store *base, const char *sql, xchg_err *err)
 {
 	pg_store *s = (pg_store *)base;
-	PGresult *res = PQexec(s->conn, sql);
+	PGresult *res;
+
+	s->retryable = 0;
+	res = PQexec(s->conn, sql);
 	xchg_status rc = XCHG_OK;
 	ExecStatusType st = PQresultStatus(res);
 
@@ -88,17 +91,20 @@ static void pg_rollback(store *base)
 		PQclear(PQexec(s->conn, "ROLLBACK"));
 }
 
-/* The seam speaks '?'; PostgreSQL wants $1, $2, ... (never inside quotes). */
+/* The seam speaks '?'; PostgreSQL wants $1, $2, ... (never inside quotes or names). */
 static char *numbered(const char *sql)
 {
 	xbuf out = {0};
-	int n = 0, quoted = 0;
+	int n = 0;
+	char quote = 0;
 	const char *p;
 
 	for (p = sql; *p; p++) {
-		if (*p == '\'')
-			quoted = !quoted;
-		if (*p == '?' && !quoted)
+		if (!quote && (*p == '\'' || *p == '"'))
+			quote = *p;
+		else if (quote && *p == quote)
+			quote = 0;
+		if (*p == '?' && !quote)
 			xbuf_printf(&out, "$%d", ++n);
 		else
 			xbuf_addc(&out, *p);
@@ -188,6 +194,7 @@ static xchg_status pg_query(store *base, const char *sql, const xvalue *params,
 	xchg_status rc;
 
 	*out = NULL;
+	s->retryable = 0;
 	if (!(st = calloc(1, sizeof(*st))) ||
 	    (nparams && !(values = calloc((size_t)nparams, sizeof(*values))))) {
 		rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
@@ -407,7 +414,11 @@ static const char pg_schema[] =
 	"  IF o->>parent IS DISTINCT FROM n->>parent THEN"
 	"   PERFORM xchg_register(etype, o->>parent, 'UPDATE'); END IF;"
 	" END IF;"
-	" RETURN NULL; END $$;";
+	" RETURN NULL; END $$;"
+	/* TRUNCATE fires no row triggers: its deletes could never be registered. */
+	"CREATE OR REPLACE FUNCTION xchg_no_truncate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+	" RAISE EXCEPTION 'xchg: TRUNCATE of synchronized table % would not reach the peers; use DELETE',"
+	" TG_TABLE_NAME; END $$;";
 
 static void pg_sync_columns_sql(xbuf *b, const char *table, const char *parent_column,
 				const store_column *cols, size_t n)
@@ -436,8 +447,11 @@ static void pg_triggers_sql(xbuf *b, const char *table, const char *type, const 
 		    " FOR EACH ROW EXECUTE FUNCTION xchg_fill();"
 		    "DROP TRIGGER IF EXISTS xchg_changed ON \"%s\";"
 		    "CREATE TRIGGER xchg_changed AFTER INSERT OR UPDATE OR DELETE ON \"%s\""
-		    " FOR EACH ROW EXECUTE FUNCTION xchg_changed('%s', '%s');",
-		    table, table, table, table, type, parent ? parent : "");
+		    " FOR EACH ROW EXECUTE FUNCTION xchg_changed('%s', '%s');"
+		    "DROP TRIGGER IF EXISTS xchg_truncate ON \"%s\";"
+		    "CREATE TRIGGER xchg_truncate BEFORE TRUNCATE ON \"%s\""
+		    " FOR EACH STATEMENT EXECUTE FUNCTION xchg_no_truncate();",
+		    table, table, table, table, type, parent ? parent : "", table, table);
 }
 
 static xchg_status pg_set_origin(store *base, const char *node_id, xchg_err *err)

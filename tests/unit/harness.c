@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,8 @@ static void **arena;
 static size_t narena;
 static node *nodes[MAX_NODES];
 static size_t nnodes;
+static int pg_centers;   /* XCHG_TEST_CENTER=pg */
+static PGconn *pg_admin; /* to the server's "postgres" database: creates and drops */
 
 /* ---- memory that lives until teardown ------------------------------------ */
 
@@ -76,12 +79,31 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 	return remove(path);
 }
 
+static const char *pg_host(void)
+{
+	const char *host = getenv("XCHG_PG_HOST");
+
+	return host && host[0] ? host : NULL;
+}
+
 void harness_setup(void)
 {
+	const char *center = getenv("XCHG_TEST_CENTER");
+
 	cr_assert_geq(sodium_init(), 0, "libsodium cannot be initialized");
+	/* A run asked for PostgreSQL that quietly tested SQLite would pass for the wrong reason. */
+	pg_centers = center && strcmp(center, "pg") == 0;
+	cr_assert(!center || !center[0] || pg_centers || strcmp(center, "sqlite") == 0,
+		  "XCHG_TEST_CENTER=%s: expected pg or sqlite", center);
+	cr_assert(!pg_centers || pg_host(),
+		  "XCHG_TEST_CENTER=pg but XCHG_PG_HOST is not set: it names the socket folder of"
+		  " a test PostgreSQL server (d=$(mktemp -d) && tests/pg-server start $d;"
+		  " export XCHG_PG_HOST=$d)");
 	strcpy(root, "/tmp/xchg_stage_XXXXXX");
 	cr_assert_not_null(mkdtemp(root), "mkdtemp: %s", strerror(errno));
 }
+
+static void pg_drop(const char *name);
 
 void harness_teardown(void)
 {
@@ -90,8 +112,15 @@ void harness_teardown(void)
 	for (i = 0; i < nnodes; i++) {
 		xchg_close(nodes[i]->db);
 		sqlite3_close(nodes[i]->app);
+		if (nodes[i]->pg_app)
+			PQfinish(nodes[i]->pg_app);
+		if (nodes[i]->pg_name)
+			pg_drop(nodes[i]->pg_name);
 	}
 	nnodes = 0;
+	if (pg_admin)
+		PQfinish(pg_admin);
+	pg_admin = NULL;
 	for (i = 0; i < narena; i++)
 		free(arena[i]);
 	free(arena);
@@ -179,12 +208,123 @@ size_t count_files(const char *dir, const char *prefix)
 	return n;
 }
 
+/* ---- PostgreSQL ---------------------------------------------------------- */
+
+static const char *pg_message(PGconn *c, const PGresult *res)
+{
+	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(c);
+	size_t len = strlen(msg);
+
+	while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+		len--;
+	return hstr("%.*s", (int)len, msg);
+}
+
+/* A connection to database dbname of the test server, as user xchg. */
+static PGconn *pg_connect(const char *dbname)
+{
+	const char *const keys[] = {"host", "user", "dbname", NULL};
+	const char *const values[] = {pg_host(), "xchg", dbname, NULL};
+	PGconn *c = PQconnectdbParams(keys, values, 0);
+	const char *msg;
+
+	cr_assert_not_null(c, "out of memory");
+	if (PQstatus(c) != CONNECTION_OK) {
+		msg = pg_message(c, NULL);
+		PQfinish(c);
+		cr_assert_fail("cannot connect to database %s of the test server at %s: %s", dbname,
+			       pg_host(), msg);
+	}
+	return c;
+}
+
+/* Runs sql; the result, or NULL with *msg set when it failed. */
+static PGresult *pg_run(PGconn *c, const char *sql, const char **msg)
+{
+	PGresult *res = PQexec(c, sql);
+	ExecStatusType st = PQresultStatus(res);
+
+	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+		return res;
+	*msg = pg_message(c, res);
+	PQclear(res);
+	return NULL;
+}
+
+/*
+ * A new, empty database for one node. Names carry the test process's id, so
+ * parallel tests never collide; one left by a crashed test whose id came
+ * round again is dropped and made anew.
+ */
+static const char *pg_create(void)
+{
+	static unsigned serial;
+	const char *name = hstr("xchg_unit_%ld_%u", (long)getpid(), serial++);
+	const char *msg = NULL;
+	PGresult *res;
+
+	if (!pg_admin)
+		pg_admin = pg_connect("postgres");
+	res = pg_run(pg_admin, hstr("CREATE DATABASE \"%s\"", name), &msg);
+	if (!res && strstr(msg, "already exists")) {
+		PQclear(pg_run(pg_admin, hstr("DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", name), &msg));
+		res = pg_run(pg_admin, hstr("CREATE DATABASE \"%s\"", name), &msg);
+	}
+	cr_assert_not_null(res, "CREATE DATABASE %s: %s", name, msg);
+	PQclear(res);
+	return name;
+}
+
+/* Teardown: never fails the test, but says what it could not clean up. */
+static void pg_drop(const char *name)
+{
+	const char *msg = NULL;
+	PGresult *res;
+
+	if (!pg_admin)
+		pg_admin = PQconnectdbParams((const char *const[]){"host", "user", "dbname", NULL},
+					     (const char *const[]){pg_host(), "xchg", "postgres", NULL}, 0);
+	if (!pg_admin || PQstatus(pg_admin) != CONNECTION_OK) {
+		cr_log_warn("cannot drop database %s: no connection to the test server", name);
+		return;
+	}
+	res = pg_run(pg_admin, hstr("DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", name), &msg);
+	if (!res)
+		cr_log_warn("DROP DATABASE %s: %s", name, msg);
+	PQclear(res);
+}
+
+/* The URL the library opens: postgresql:///NAME?host=SOCKETDIR&user=xchg. */
+static const char *pg_url(const char *name)
+{
+	const char *host = pg_host(), *p;
+	char *enc = keep(malloc(strlen(host) * 3 + 1)), *q = enc;
+
+	for (p = host; *p; p++)
+		if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/", *p))
+			*q++ = *p;
+		else
+			q += sprintf(q, "%%%02X", (unsigned char)*p);
+	*q = '\0';
+	return hstr("postgresql:///%s?host=%s&user=xchg", name, enc);
+}
+
 /* ---- nodes --------------------------------------------------------------- */
 
 static void app_exec(node *n, const char *sql)
 {
 	char *msg = NULL;
+	const char *pg_msg = NULL;
 
+	if (n->pg_app) {
+		PGresult *res = pg_run(n->pg_app, sql, &pg_msg);
+
+		if (!res)
+			cr_assert_fail("%s: SQL failed (PostgreSQL): %s\n  in: %.300s", n->code,
+				       pg_msg, sql);
+		PQclear(res);
+		return;
+	}
 	if (sqlite3_exec(n->app, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		char shown[512];
 
@@ -192,6 +332,47 @@ static void app_exec(node *n, const char *sql)
 		sqlite3_free(msg);
 		cr_assert_fail("%s: SQL failed: %s\n  in: %.300s", n->code, shown, sql);
 	}
+}
+
+/* A fresh SQLite file in folder, and the application's connection to it. */
+static void sqlite_node(node *n, const char *folder)
+{
+	n->db_path = hstr("%s/%s.db", folder, n->code);
+	cr_assert_eq(sqlite3_open_v2(n->db_path, &n->app,
+				     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
+		     SQLITE_OK, "%s: cannot create", n->db_path);
+	sqlite3_busy_timeout(n->app, 5000);
+	app_exec(n, slurp(EXAMPLE_SCHEMA, NULL));
+}
+
+/*
+ * A fresh database on the test server, and the application's connection to
+ * it. The session shows timestamps in UTC and ISO form, like the library's.
+ */
+static void pg_node(node *n, const char *folder)
+{
+	n->pg = 1;
+	n->pg_name = pg_create();
+	n->db_path = pg_url(n->pg_name);
+	n->key_path = hstr("%s/%s.xchg.key", folder, n->code);
+	n->pg_app = pg_connect(n->pg_name);
+	app_exec(n, "SET TimeZone = 'UTC'; SET DateStyle = 'ISO';"
+		    " SET client_min_messages = 'warning'");
+	app_exec(n, slurp(EXAMPLE_SCHEMA_PG, NULL));
+}
+
+/* The library's handle; on PostgreSQL with the key file in the node's folder. */
+static void node_open(node *n, unsigned flags)
+{
+	xchg_err err = {0};
+
+	cr_assert_eq(xchg_open(&n->db, n->db_path, flags, &err), XCHG_OK, "xchg_open %s: %s",
+		     n->db_path, err.msg);
+	if (n->pg)
+		cr_assert_eq(xchg_set_key_file(n->db, n->key_path, &err), XCHG_OK, "%s: %s",
+			     n->code, err.msg);
+	else
+		n->key_path = hdup(n->db->key_path);
 }
 
 node *node_create(const char *code, int master, const char *plan_path, const char *extra_sql)
@@ -205,17 +386,14 @@ node *node_create(const char *code, int master, const char *plan_path, const cha
 	cr_assert_lt(nnodes, MAX_NODES, "too many nodes in one test");
 	snprintf(n->code, sizeof(n->code), "%s", code);
 	folder = make_folder(hstr("node%zu", nnodes));
-	n->db_path = hstr("%s/%s.db", folder, code);
-	cr_assert_eq(sqlite3_open_v2(n->db_path, &n->app,
-				     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
-		     SQLITE_OK, "%s: cannot create", n->db_path);
-	sqlite3_busy_timeout(n->app, 5000);
-	nodes[nnodes++] = n;
-	app_exec(n, slurp(EXAMPLE_SCHEMA, NULL));
+	nodes[nnodes++] = n; /* from here on teardown cleans it up */
+	if (master && pg_centers)
+		pg_node(n, folder);
+	else
+		sqlite_node(n, folder);
 	if (extra_sql)
 		app_exec(n, extra_sql);
-	cr_assert_eq(xchg_open(&n->db, n->db_path, XCHG_OPEN_CREATE, &err), XCHG_OK,
-		     "xchg_open %s: %s", n->db_path, err.msg);
+	node_open(n, XCHG_OPEN_CREATE);
 	cr_assert_eq(xchg_init(n->db, &opts, &already, &err), XCHG_OK, "xchg_init %s: %s",
 		     code, err.msg);
 	cr_assert_eq(already, 0, "%s: a fresh database reported as initialized before", code);
@@ -253,15 +431,137 @@ void link_nodes(node *center, node *desktop)
 
 void node_reopen(node *n)
 {
-	xchg_err err = {0};
-
 	xchg_close(n->db);
 	n->db = NULL;
-	cr_assert_eq(xchg_open(&n->db, n->db_path, 0, &err), XCHG_OK, "reopen %s: %s",
-		     n->code, err.msg);
+	node_open(n, 0);
 }
 
 /* ---- SQL ----------------------------------------------------------------- */
+
+/* The shortest text that reads back as d: PostgreSQL's way, for both backends. */
+static const char *float_text(double d)
+{
+	char buf[40];
+	int prec;
+
+	if (!isfinite(d))
+		return hstr("%g", d);
+	for (prec = 1; prec < 17; prec++) {
+		snprintf(buf, sizeof(buf), "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			return hdup(buf);
+	}
+	return hstr("%.17g", d);
+}
+
+/*
+ * PostgreSQL's ISO timestamp "2026-11-25 09:30:00.123+00" (the session is
+ * in UTC) in the library's form "2026-11-25T09:30:00.123Z": at least
+ * milliseconds, 'Z' for UTC, as lib/store_pg.c hands it to the exchange.
+ */
+static const char *iso_timestamp(const char *v)
+{
+	const char *p = v + 19, *zone;
+	size_t frac;
+
+	if (strlen(v) < 19 || v[10] != ' ' || v[13] != ':')
+		return hdup(v); /* infinity, BC dates: as printed */
+	frac = *p == '.' ? strspn(p + 1, "0123456789") : 0;
+	zone = frac ? p + 1 + frac : p;
+	return hstr("%.10sT%.8s.%.*s%s%s", v, v + 11, (int)frac, frac ? p + 1 : "",
+		    frac >= 3 ? "" : &"000"[frac], strcmp(zone, "+00") == 0 ? "Z" : zone);
+}
+
+/* Type oids from PostgreSQL's pg_type.h. */
+enum { OID_BOOL = 16, OID_FLOAT4 = 700, OID_FLOAT8 = 701, OID_TIMESTAMP = 1114,
+       OID_TIMESTAMPTZ = 1184 };
+
+static const char *pg_cell(const PGresult *res, int row, int col)
+{
+	const char *v;
+
+	if (PQgetisnull(res, row, col))
+		return NULL;
+	v = PQgetvalue(res, row, col);
+	switch (PQftype(res, col)) {
+	case OID_BOOL:
+		return v[0] == 't' ? "1" : "0";
+	case OID_FLOAT4:
+	case OID_FLOAT8:
+		return float_text(strtod(v, NULL));
+	case OID_TIMESTAMP:
+	case OID_TIMESTAMPTZ:
+		return iso_timestamp(v);
+	default:
+		return hdup(v);
+	}
+}
+
+static const char *sqlite_cell(sqlite3_stmt *st, int col)
+{
+	switch (sqlite3_column_type(st, col)) {
+	case SQLITE_NULL:
+		return NULL;
+	case SQLITE_FLOAT:
+		return float_text(sqlite3_column_double(st, col));
+	default:
+		return hdup((const char *)sqlite3_column_text(st, col));
+	}
+}
+
+typedef struct result {
+	size_t nrows, ncols;
+	const char **cell; /* row-major; NULL for SQL NULL */
+} result;
+
+/* Every row of sql's result, each value in the common text form (see sql_text). */
+static result query(node *n, const char *sql)
+{
+	result r = {0, 0, NULL};
+	size_t i, j;
+
+	if (n->pg_app) {
+		const char *msg = NULL;
+		PGresult *res = pg_run(n->pg_app, sql, &msg);
+
+		cr_assert_not_null(res, "%s: %s\n  in: %s", n->code, msg, sql);
+		r.nrows = (size_t)PQntuples(res);
+		r.ncols = (size_t)PQnfields(res);
+		r.cell = keep(calloc(r.nrows * r.ncols + 1, sizeof(*r.cell)));
+		for (i = 0; i < r.nrows; i++)
+			for (j = 0; j < r.ncols; j++)
+				r.cell[i * r.ncols + j] = pg_cell(res, (int)i, (int)j);
+		PQclear(res);
+	} else {
+		sqlite3_stmt *st = NULL;
+		int rc;
+
+		cr_assert_eq(sqlite3_prepare_v2(n->app, sql, -1, &st, NULL), SQLITE_OK,
+			     "%s: %s\n  in: %s", n->code, sqlite3_errmsg(n->app), sql);
+		r.ncols = (size_t)sqlite3_column_count(st);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			const char **grown = realloc(r.cell, ((r.nrows + 1) * r.ncols + 1) * sizeof(*grown));
+
+			cr_assert_not_null(grown, "out of memory");
+			r.cell = grown;
+			for (j = 0; j < r.ncols; j++)
+				r.cell[r.nrows * r.ncols + j] = sqlite_cell(st, (int)j);
+			r.nrows++;
+		}
+		cr_assert_eq(rc, SQLITE_DONE, "%s: %s\n  in: %s", n->code, sqlite3_errmsg(n->app), sql);
+		sqlite3_finalize(st);
+		if (r.cell)
+			keep(r.cell);
+	}
+	return r;
+}
+
+static const char *first_cell(node *n, const char *sql)
+{
+	result r = query(n, sql);
+
+	return r.nrows && r.ncols ? r.cell[0] : NULL;
+}
 
 void sql_exec(node *n, const char *fmt, ...)
 {
@@ -274,49 +574,81 @@ void sql_exec(node *n, const char *fmt, ...)
 	app_exec(n, sql);
 }
 
-static sqlite3_stmt *first_row(node *n, const char *sql, int *has_row)
-{
-	sqlite3_stmt *st = NULL;
-	int r;
-
-	cr_assert_eq(sqlite3_prepare_v2(n->app, sql, -1, &st, NULL), SQLITE_OK,
-		     "%s: %s\n  in: %s", n->code, sqlite3_errmsg(n->app), sql);
-	r = sqlite3_step(st);
-	cr_assert(r == SQLITE_ROW || r == SQLITE_DONE, "%s: %s\n  in: %s", n->code,
-		  sqlite3_errmsg(n->app), sql);
-	*has_row = r == SQLITE_ROW;
-	return st;
-}
-
 int64_t sql_int(node *n, const char *fmt, ...)
 {
 	va_list ap;
-	sqlite3_stmt *st;
-	int has_row;
-	int64_t v;
+	const char *v;
+	char *end;
+	long long i;
 
 	va_start(ap, fmt);
-	st = first_row(n, vhstr(fmt, ap), &has_row);
+	v = first_cell(n, vhstr(fmt, ap));
 	va_end(ap);
-	v = has_row ? sqlite3_column_int64(st, 0) : 0;
-	sqlite3_finalize(st);
-	return v;
+	if (!v)
+		return 0;
+	i = strtoll(v, &end, 10);
+	if (*end == '.' || *end == 'e' || *end == 'E') { /* a float: truncated, saturated as SQLite does */
+		double d = strtod(v, NULL);
+
+		return d >= 0x1p63 ? INT64_MAX : d <= -0x1p63 ? INT64_MIN : (int64_t)d;
+	}
+	return i;
 }
 
 const char *sql_text(node *n, const char *fmt, ...)
 {
 	va_list ap;
-	sqlite3_stmt *st;
-	const char *v = NULL;
-	int has_row;
+	const char *v;
 
 	va_start(ap, fmt);
-	st = first_row(n, vhstr(fmt, ap), &has_row);
+	v = first_cell(n, vhstr(fmt, ap));
 	va_end(ap);
-	if (has_row && sqlite3_column_type(st, 0) != SQLITE_NULL)
-		v = hdup((const char *)sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
 	return v;
+}
+
+const char *sql_rows(node *n, const char *fmt, ...)
+{
+	va_list ap;
+	result r;
+	char *text = NULL;
+	size_t len = 0, i, j;
+	FILE *f;
+
+	va_start(ap, fmt);
+	r = query(n, vhstr(fmt, ap));
+	va_end(ap);
+	cr_assert_not_null(f = open_memstream(&text, &len), "out of memory");
+	for (i = 0; i < r.nrows; i++)
+		for (j = 0; j < r.ncols; j++)
+			fprintf(f, "%s%s", i && !j ? ";" : j ? "|" : "",
+				r.cell[i * r.ncols + j] ? r.cell[i * r.ncols + j] : "NULL");
+	cr_assert_eq(fclose(f), 0, "out of memory");
+	return keep(text);
+}
+
+int64_t trigger_count(node *n)
+{
+	if (n->pg)
+		return sql_int(n, "SELECT count(*) FROM pg_catalog.pg_trigger WHERE NOT tgisinternal");
+	return sql_int(n, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'");
+}
+
+const char *empty_table(node *n, const char *table)
+{
+	const char *msg = NULL;
+	char *sq_msg = NULL;
+
+	if (n->pg_app) {
+		PGresult *res = pg_run(n->pg_app, hstr("TRUNCATE \"%s\"", table), &msg);
+
+		PQclear(res);
+		return res ? NULL : msg;
+	}
+	if (sqlite3_exec(n->app, hstr("DELETE FROM \"%s\"", table), NULL, NULL, &sq_msg) == SQLITE_OK)
+		return NULL;
+	msg = hstr("%s", sq_msg ? sq_msg : "?");
+	sqlite3_free(sq_msg);
+	return msg;
 }
 
 static int64_t node_counter(node *n, const char *peer, const char *column)

@@ -1,13 +1,24 @@
 /*
  * A small stage for tests that play out exchanges between real nodes: each
- * test gets its own temporary folder, nodes are SQLite databases made from
- * the construction example, and the helpers below read like the steps of a
+ * test gets its own temporary folder, nodes are databases made from the
+ * construction example, and the helpers below read like the steps of a
  * story ("the center exports, the desktop imports, the row is there").
  *
+ * Desktops are SQLite databases. The center is one too, unless the
+ * environment says XCHG_TEST_CENTER=pg: then every center (every node made
+ * with master = 1) is a fresh PostgreSQL database on the test server whose
+ * socket folder XCHG_PG_HOST names (tests/run starts one; by hand:
+ * tests/pg-server start DIR). Without XCHG_PG_HOST such a run fails, it does
+ * not fall back to SQLite. The application-side helpers (sql_exec, sql_int,
+ * sql_text, sql_rows) speak to either kind of node, so a test that keeps its
+ * SQL portable runs unchanged on both; values come back in one text form
+ * whatever the backend (see sql_text).
+ *
  * Everything a helper hands out (strings, logs, views) lives until the
- * test's teardown, which closes every node and removes the folder. Helpers
- * fail the test with a message instead of returning errors, except where a
- * test wants to see the failure (try_export, import_paths).
+ * test's teardown, which closes every node, drops its PostgreSQL database
+ * and removes the folder. Helpers fail the test with a message instead of
+ * returning errors, except where a test wants to see the failure
+ * (try_export, import_paths).
  */
 #ifndef XCHG_TEST_HARNESS_H
 #define XCHG_TEST_HARNESS_H
@@ -15,12 +26,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "xchg.h"
 
 #define EXAMPLE_PLAN "examples/construction/plan.json"
 #define EXAMPLE_SCHEMA "examples/construction/schema.sql"
+#define EXAMPLE_SCHEMA_PG "examples/construction/schema.pg.sql"
 
 /* Use as .init and .fini of a TestSuite. */
 void harness_setup(void);
@@ -36,15 +49,21 @@ const char *make_folder(const char *name);
 
 typedef struct node {
 	char code[65];
-	const char *db_path;
-	xchg_db *db;  /* the library's handle */
-	sqlite3 *app; /* the application's own connection, for its reads and writes */
+	int pg;               /* a PostgreSQL node (else SQLite) */
+	const char *db_path;  /* what xchg_open is given: the SQLite file or the PostgreSQL URL */
+	const char *key_path; /* the node's secret key file, in its folder */
+	const char *pg_name;  /* the PostgreSQL database's name on the test server */
+	xchg_db *db;          /* the library's handle */
+	/* The application's own connection, for its reads and writes: one of the two. */
+	sqlite3 *app;
+	PGconn *pg_app;
 } node;
 
 /*
  * A node database made from the construction schema (plus extra_sql, may be
- * NULL) and initialized with plan_path. Each node lives in a folder of its
- * own, so two nodes may share a code (an impostor).
+ * NULL; it runs on the node's backend, so keep it portable) and initialized
+ * with plan_path. Each node lives in a folder (and, on PostgreSQL, a
+ * database) of its own, so two nodes may share a code (an impostor).
  */
 node *node_create(const char *code, int master, const char *plan_path, const char *extra_sql);
 node *center_new(const char *code);
@@ -55,12 +74,44 @@ void link_nodes(node *center, node *desktop);
 void node_reopen(node *n);
 const char *public_key(node *n);
 
-/* SQL on the application's connection; the test fails on an SQL error. */
+/*
+ * SQL on the application's connection (SQLite, or libpq for a PostgreSQL
+ * node); the test fails on an SQL error. sql_exec may run several
+ * statements; the readers look at the result of the (last) statement.
+ */
 void sql_exec(node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The first column of the first row as an integer (0 when there is no row). */
+/* The first column of the first row as an integer (0 when there is no row or
+ * it is NULL; a boolean is 1 or 0). */
 int64_t sql_int(node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The first column of the first row as text; NULL for SQL NULL or no row. */
+/*
+ * The first column of the first row as text; NULL for SQL NULL or no row.
+ * The text is the same for the same value on either backend, so that tests
+ * may compare nodes: a boolean is "1" or "0" (as SQLite keeps it), a
+ * floating-point number the shortest text that reads back as the same
+ * double ("2", "2.5"), a timestamp the library's ISO-8601 form
+ * "2026-11-25T09:30:00.123Z". Everything else is as the database prints it
+ * (numeric keeps its exact digits, uuid is lower case).
+ */
 const char *sql_text(node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Every row of the result in that same form: columns joined by '|', rows by
+ * ';', SQL NULL as "NULL"; "" for no rows. Give an ORDER BY for a stable text.
+ */
+const char *sql_rows(node *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/*
+ * Schema checks that SQLite and PostgreSQL keep in different catalogs. On
+ * SQLite: the triggers in sqlite_master. On PostgreSQL: the user-level
+ * triggers of pg_trigger (its internal ones, for foreign keys, left out).
+ */
+int64_t trigger_count(node *n);
+/*
+ * Empties table the way an application on the node's backend does, the one
+ * write that differs between them: DELETE without WHERE on SQLite (which has
+ * no TRUNCATE; its row triggers fire), TRUNCATE on PostgreSQL (which fires
+ * no row trigger). NULL when done; the database's message when it refused.
+ */
+const char *empty_table(node *n, const char *table);
 
 /* sync_nodes counters of n for its peer `peer`. */
 int64_t sent_no(node *n, const char *peer);
