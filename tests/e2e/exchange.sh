@@ -1,64 +1,27 @@
 #!/usr/bin/env bash
-# End-to-end exchange between a center and two desktops, all on SQLite, driving
-# the real binary ($XCHG_BIN, default build/xchg) the way a user does: plain
-# sqlite3 edits, `xchg export` into a shared folder, `xchg import` of the
-# folder. One function per scenario; each prints "ok - NAME" or
+# End-to-end exchange between a center and two desktops, driving the real
+# binary ($XCHG_BIN, default build/xchg) the way a user does: plain SQL
+# edits, `xchg export` into a shared folder, `xchg import` of the folder.
+# The desktops are SQLite; the center is SQLite too, or, with
+# XCHG_E2E_CENTER=pg (what exchange_pg.sh sets), a PostgreSQL database on the
+# test server at $XCHG_PG_HOST: every scenario is written once, and where the
+# center's SQL differs, `pick` gives its PostgreSQL form (lib.bash).
+# One function per scenario; each prints "ok - NAME" or
 # "FAIL - NAME: detail", and the last line is "N passed, M failed".
 #   usage: XCHG_BIN=build/xchg bash tests/e2e/exchange.sh
 set -u
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/../.." && pwd)
-plan=$root/examples/construction/plan.json
-schema=$root/examples/construction/schema.sql
-pass=0 fail=0
+E2E_NAME=exchange
+. "$(cd "$(dirname "$0")" && pwd)/lib.bash"
 
-ok() { pass=$((pass + 1)); printf 'ok - %s\n' "$1"; }
-bad() { fail=$((fail + 1)); printf 'FAIL - %s: %s\n' "$1" "$2"; }
-summary() { printf '%d passed, %d failed\n' "$pass" "$fail"; }
-
-bin=${XCHG_BIN:-$root/build/xchg}
-case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
-if [ ! -x "$bin" ]; then
-	bad "binary" "$bin is not an executable; run 'make build/xchg' or set XCHG_BIN"
-	summary; exit 1
-fi
-for tool in sqlite3 jq zip unzip od dd; do
-	command -v "$tool" >/dev/null || { bad "tools" "$tool is not installed"; summary; exit 1; }
-done
-
-W=$(mktemp -d "${TMPDIR:-/tmp}/xchg-e2e.XXXXXX")
-trap 'rm -rf "$W"' EXIT
 SH="$W/shared folder"   # every node exports into it and imports it (a space, on purpose)
 mkdir -p "$SH"
-unset XCHG_DB
 
 # ---------------------------------------------------------------- helpers
 
-# check NAME CMD...: passes when CMD succeeds; on failure shows its output.
-check() {
-	local name=$1 out; shift
-	if out=$("$@" 2>&1); then ok "$name"; else bad "$name" "'$*' failed${out:+: $(printf '%s' "$out" | tail -n 3 | tr '\n' ' ')}"; fi
-}
-# eq NAME EXPECTED ACTUAL
-eq() {
-	if [ "$2" == "$3" ]; then ok "$1"; else bad "$1" "expected [$2], got [$3]"; fi
-}
-has() { grep -qF -- "$2" <<<"$1"; } # has TEXT NEEDLE
 # not_verified: the last `xchg inspect --json` failed or did not say "verified".
 not_verified() { [ "$RC" -ne 0 ] || ! jq -e '.signature == "verified"' >/dev/null <<<"$OUT"; }
 
-# x NODE ARGS...: runs xchg on NODE's database; leaves OUT, ERR and RC.
-x() {
-	local node=$1; shift
-	"$bin" "$@" --db "$W/$node.db" >"$W/.out" 2>"$W/.err"
-	RC=$?
-	OUT=$(cat "$W/.out"); ERR=$(cat "$W/.err")
-	cat "$W/.err" >>"$W/all-stderr"
-	return $RC
-}
-sql() { sqlite3 -bail "$W/$1.db" "$2"; }  # sql NODE SQL
-db_sum() { sqlite3 "$W/$1.db" .dump | sha256sum | cut -c1-64; }
 file_sum() { sha256sum <"$1" | cut -c1-64; }
 flip_byte() { # flip_byte SRC DST: a copy of SRC with its middle byte changed
 	local off byte
@@ -68,29 +31,9 @@ flip_byte() { # flip_byte SRC DST: a copy of SRC with its middle byte changed
 	printf "\\$(printf %03o $((byte ^ 0x20)))" | dd of="$2" bs=1 seek="$off" conv=notrunc status=none
 }
 count_files() { find "$1" -maxdepth 1 -type f | wc -l; }
-uuid_of() { sql "$1" "SELECT uuid FROM $2 WHERE $3"; }  # uuid_of NODE TABLE WHERE
+# hex_of NODE EXPR: SQL for the UTF-8 bytes of a text in upper-case hex.
+hex_of() { pick "$1" "hex($2)" "upper(encode(convert_to($2, 'UTF8'), 'hex'))"; }
 
-# The synchronized tables, parents and children, in the plan's order.
-tables=$(jq -r '.entities[] | .table, (.children // [] | .[].table)' "$plan")
-
-# dump_tables NODE: every synchronized table, rows ordered by uuid, every column
-# but the local primary key, each value quote()d so types and digits show.
-dump_tables() {
-	local t cols
-	for t in $tables; do
-		cols=$(sql "$1" "SELECT group_concat('quote(\"' || name || '\")', ' || ''|'' || ')
-			FROM (SELECT name FROM pragma_table_info('$t') WHERE pk = 0 ORDER BY name)")
-		echo "== $t: $(sql "$1" "SELECT group_concat(name, '|') FROM (SELECT name FROM pragma_table_info('$t') WHERE pk = 0 ORDER BY name)")"
-		sql "$1" "SELECT $cols FROM \"$t\" ORDER BY uuid"
-	done
-}
-# same_tables NAME NODE NODE: both nodes hold the same synchronized rows.
-same_tables() {
-	local a b
-	a=$(dump_tables "$2"); b=$(dump_tables "$3")
-	if [ "$a" == "$b" ]; then ok "$1"
-	else bad "$1" "$(diff <(printf '%s\n' "$a") <(printf '%s\n' "$b") | head -n 8 | tr '\n' ' ')"; fi
-}
 # applied_entities: the sum of the entity counts of the "applied" lines in OUT.
 applied_entities() {
 	printf '%s\n' "$OUT" | sed -nE 's/^applied .*: packet [0-9]+ from [^,]+, ([0-9]+) entit(y|ies).*/\1/p' |
@@ -154,11 +97,13 @@ expect_refused() {
 
 # ---------------------------------------------------------------- scenarios
 
-# Three databases with the construction schema; initial data at the center
-# only, a daily report with lines among it; keys exchanged.
+# Three databases with the construction schema (the center's in its own
+# flavour); initial data at the center only, a daily report with lines among
+# it; keys exchanged.
 setup() {
 	local n
-	for n in center d1 d2; do sqlite3 -bail "$W/$n.db" <"$schema" || { bad setup "schema into $n.db"; return 1; }; done
+	for n in center d1 d2; do load_schema $n || { bad setup "schema into $(db_url $n)"; return 1; }; done
+	is_pg center && ok "the center is PostgreSQL: $(db_url center)"
 	sql center "INSERT INTO brigades (name, foreman, headcount) VALUES ('Concrete team', 'Ivanov', 6), ('Roofers', 'Petrova', 4);
 		INSERT INTO estimates (number, title, total) VALUES ('E-2026-001', 'School, block A', '12345678901234.56');
 		INSERT INTO works (estimate_uuid, code, name, unit, quantity, price) VALUES
@@ -247,6 +192,10 @@ scenario_initial() {
 # 2. Edits on every node, with values that are easy to damage, round-trip
 # exactly; D1's change reaches D2 through the center; no echo to the origin.
 scenario_edits() {
+	# Prices are text at a SQLite center, numeric(18,2) at a PostgreSQL one,
+	# which takes neither '' nor 22 digits and writes '1e5' as '100000.00'.
+	local prices=(1e5 '' 3.0) big_total=99999999999999999999.99
+	is_pg center && prices=(100000.00 0.00 3.00) big_total=9999999999999999.99
 	sql d1 "INSERT INTO brigades (name, foreman, headcount) VALUES
 			('Max brigade', 'Smith', 9223372036854775807),
 			('Min brigade', NULL, -9223372036854775808),
@@ -260,11 +209,11 @@ scenario_edits() {
 		INSERT INTO works (estimate_uuid, code, name, unit, quantity, price) VALUES
 			(NULL, 'W-D1-1', 'tenth', 'm', 0.1, NULL),
 			(NULL, 'W-D1-2', 'huge', 'm', 1e300, '0.10'),
-			(NULL, 'W-D1-3', 'awkward', 'm', 0.30000000000000004, '1e5'),
-			(NULL, 'W-D1-4', 'tiny', 'm', 5e-324, ''),
-			(NULL, 'W-D1-5', 'largest', 'm', -1.7976931348623157e308, '3.0');"
+			(NULL, 'W-D1-3', 'awkward', 'm', 0.30000000000000004, '${prices[0]}'),
+			(NULL, 'W-D1-4', 'tiny', 'm', 5e-324, '${prices[1]}'),
+			(NULL, 'W-D1-5', 'largest', 'm', -1.7976931348623157e308, '${prices[2]}');"
 	sql center "UPDATE brigades SET headcount = 7, foreman = 'Ivanov Jr.' WHERE name = 'Concrete team';
-		INSERT INTO estimates (number, title, total) VALUES ('E-C-2', 'Центр: \"new\"', '99999999999999999999.99');"
+		INSERT INTO estimates (number, title, total) VALUES ('E-C-2', 'Центр: \"new\"', '$big_total');"
 	sql d2 "UPDATE works SET price = '9999.99', quantity = 2.5 WHERE code = 'W-02';
 		INSERT INTO work_specifications (work_uuid, material, quantity, unit)
 			SELECT uuid, 'PVC membrane 1.5 mm', 950, 'm2' FROM works WHERE code = 'W-02';"
@@ -286,39 +235,42 @@ scenario_edits() {
 
 	for n in center d2; do
 		for v in "${vals[@]}"; do
-			eq "$n: headcount $v arrives exactly, as an integer" "$v|integer" \
-				"$(sql "$n" "SELECT quote(headcount) || '|' || typeof(headcount) FROM brigades WHERE uuid = (SELECT uuid FROM brigades WHERE headcount = $v)")"
+			eq "$n: headcount $v arrives exactly, as an integer" "$v|$(pick "$n" integer bigint)" \
+				"$(sql "$n" "$(pick "$n" "SELECT quote(headcount) || '|' || typeof(headcount)" "SELECT headcount::text || '|' || pg_typeof(headcount)") FROM brigades WHERE uuid = (SELECT uuid FROM brigades WHERE headcount = $v)")"
 			eq "$n: headcount $v is the origin's row" "$(sql d1 "SELECT uuid FROM brigades WHERE headcount = $v")" \
 				"$(sql "$n" "SELECT uuid FROM brigades WHERE headcount = $v")"
 		done
-		eq "$n: decimal text '12345678901234.56' stays text" "'12345678901234.56'|text" \
-			"$(sql "$n" "SELECT quote(total) || '|' || typeof(total) FROM estimates WHERE number = 'E-D1-1'")"
-		eq "$n: text '007' stays text" "'007'|text" "$(sql "$n" "SELECT quote(number) || '|' || typeof(number) FROM estimates WHERE total = '-0.01'")"
+		eq "$n: decimal text '12345678901234.56' stays $(pick "$n" text 'exact numeric')" "'12345678901234.56'|$(pick "$n" text numeric)" \
+			"$(sql "$n" "$(pick "$n" "SELECT quote(total) || '|' || typeof(total)" "SELECT quote_literal(total::text) || '|' || pg_typeof(total)") FROM estimates WHERE number = 'E-D1-1'")"
+		eq "$n: text '007' stays text" "'007'|text" "$(sql "$n" "$(pick "$n" "SELECT quote(number) || '|' || typeof(number)" "SELECT quote_literal(number) || '|' || pg_typeof(number)") FROM estimates WHERE total = '-0.01'")"
 		eq "$n: unicode text with quotes, backslashes, newlines, tabs arrives byte for byte" \
 			"$(sql d1 "SELECT hex(name) || '/' || hex(foreman) FROM brigades WHERE headcount = 0")" \
-			"$(sql "$n" "SELECT hex(name) || '/' || hex(foreman) FROM brigades WHERE headcount = 0")"
+			"$(sql "$n" "SELECT $(hex_of "$n" name) || '/' || $(hex_of "$n" foreman) FROM brigades WHERE headcount = 0")"
 		eq "$n: JSON-looking text arrives byte for byte" \
 			"$(sql d1 "SELECT hex(title) FROM estimates WHERE number = 'E-D1-1'")" \
-			"$(sql "$n" "SELECT hex(title) FROM estimates WHERE number = 'E-D1-1'")"
+			"$(sql "$n" "SELECT $(hex_of "$n" title) FROM estimates WHERE number = 'E-D1-1'")"
+		local quote typeof
+		quote=$(pick "$n" quote quote_nullable) typeof=$(pick "$n" typeof "pg_typeof")
 		eq "$n: NULL, empty string and the text 'NULL' stay distinct" \
 			"NULL|text:|text:NULL|text:null|NULL" \
-			"$(sql "$n" "SELECT (SELECT quote(foreman) FROM brigades WHERE name = 'Min brigade') || '|' ||
-				(SELECT typeof(foreman) || ':' || foreman FROM brigades WHERE name = 'Big brigade') || '|' ||
-				(SELECT typeof(foreman) || ':' || foreman FROM brigades WHERE name = 'Edge brigade') || '|' ||
-				(SELECT typeof(foreman) || ':' || foreman FROM brigades WHERE name = 'Neg edge brigade') || '|' ||
-				(SELECT quote(title) FROM estimates WHERE number = '007')")"
+			"$(sql "$n" "SELECT (SELECT $quote(foreman) FROM brigades WHERE name = 'Min brigade') || '|' ||
+				(SELECT $typeof(foreman) || ':' || foreman FROM brigades WHERE name = 'Big brigade') || '|' ||
+				(SELECT $typeof(foreman) || ':' || foreman FROM brigades WHERE name = 'Edge brigade') || '|' ||
+				(SELECT $typeof(foreman) || ':' || foreman FROM brigades WHERE name = 'Neg edge brigade') || '|' ||
+				(SELECT $quote(title) FROM estimates WHERE number = '007')")"
+		# norm shows each double as %.15g and its 64 bits: equal means bit-equal.
 		eq "$n: reals (0.1, 1e300, 0.30000000000000004, 5e-324, -1.797e308) arrive exactly" \
-			"$(sql d1 "SELECT group_concat(quote(quantity) || ':' || typeof(quantity) || ':' || quote(price), ' ') FROM (SELECT * FROM works WHERE code LIKE 'W-D1-%' ORDER BY code)")" \
-			"$(sql "$n" "SELECT group_concat(quote(quantity) || ':' || typeof(quantity) || ':' || quote(price), ' ') FROM (SELECT * FROM works WHERE code LIKE 'W-D1-%' ORDER BY code)")"
+			"$(sql d1 "SELECT code || ':' || $(norm d1 real quantity) || ':' || $(norm d1 text price) FROM works WHERE code LIKE 'W-D1-%' ORDER BY code")" \
+			"$(sql "$n" "SELECT code || ':' || $(norm "$n" real quantity) || ':' || $(norm "$n" text price) FROM works WHERE code LIKE 'W-D1-%' ORDER BY code")"
 	done
 	eq "D2 sees 0.1 as 0.1" "0.1|real" "$(sql d2 "SELECT quote(quantity) || '|' || typeof(quantity) FROM works WHERE code = 'W-D1-1'")"
 	eq "D2 sees 1e300 as 1e300" "1" "$(sql d2 "SELECT quantity = 1e300 FROM works WHERE code = 'W-D1-2'")"
 	for n in d1 d2; do
 		eq "$n gets the center's update" "7|'Ivanov Jr.'" "$(sql "$n" "SELECT headcount || '|' || quote(foreman) FROM brigades WHERE name = 'Concrete team'")"
-		eq "$n gets the center's insert with a 22-digit decimal" "'99999999999999999999.99'" "$(sql "$n" "SELECT quote(total) FROM estimates WHERE number = 'E-C-2'")"
+		eq "$n gets the center's insert with a $(( ${#big_total} - 1 ))-digit decimal" "'$big_total'" "$(sql "$n" "SELECT quote(total) FROM estimates WHERE number = 'E-C-2'")"
 	done
 	for n in center d1; do
-		eq "$n gets D2's update" "'9999.99'|2.5" "$(sql "$n" "SELECT quote(price) || '|' || quote(quantity) FROM works WHERE code = 'W-02'")"
+		eq "$n gets D2's update" "'9999.99'|2.5" "$(sql "$n" "SELECT $(norm "$n" text price) || '|' || $(pick "$n" "quote(quantity)" "quantity::text") FROM works WHERE code = 'W-02'")"
 		eq "$n gets D2's insert" 1 "$(sql "$n" "SELECT count(*) FROM work_specifications WHERE material = 'PVC membrane 1.5 mm'")"
 	done
 	same_tables "after the edits D1 and the center agree" center d1
@@ -392,7 +344,7 @@ $ooo/a_3.zip $n3" \
 	eq "the center's acked number for D1 moves to the last packet" "$n3" \
 		"$(x center status --json; jq '.peers[] | select(.code == "D1") | .acked_packet_no' <<<"$OUT")"
 	eq "the ack purges what D1 has, keeps the row changed since (packet_no reset)" "Brigade|" \
-		"$(sql center "SELECT c.entity_type || '|' || quote(c.packet_no) FROM sync_changes c JOIN sync_nodes n ON n.id = c.node_id
+		"$(sql center "SELECT c.entity_type || '|' || $(norm center int c.packet_no) FROM sync_changes c JOIN sync_nodes n ON n.id = c.node_id
 			WHERE n.code = 'D1'" | sed 's/|NULL$/|/')"
 	x center export --node D1 --out "$SH"; x d1 import "$OUT" --out "$SH"
 	eq "the newer change travels in the next packet" 24 "$(sql d1 "SELECT headcount FROM brigades WHERE name = 'Concrete team'")"
@@ -508,7 +460,7 @@ scenario_soft_delete() {
 	u=$(uuid_of d2 brigades "name = 'Roofers'")
 	w=$(uuid_of center works "code = 'W-01'")
 	sql d2 "UPDATE brigades SET is_deleted = 1 WHERE uuid = '$u'"
-	sql center "UPDATE works SET is_deleted = 1 WHERE uuid = '$w'"
+	sql center "UPDATE works SET is_deleted = $(pick center 1 true) WHERE uuid = '$w'"
 	x d2 export --node CENTER --out "$SH"; pkt=$OUT
 	check "D2's packet carries the delete as operation DELETE with data null" bash -c \
 		"unzip -p '$pkt' message.json | jq -e '[.body.entities[] | select(.entity_uuid == \"$u\")] | length == 1 and .[0].operation == \"DELETE\" and .[0].data == null and .[0].entity_type == \"Brigade\"' >/dev/null"
@@ -517,14 +469,20 @@ scenario_soft_delete() {
 		"unzip -p '$pkt' message.json | jq -e '[.body.entities[] | select(.entity_uuid == \"$w\")] | length == 1 and .[0].operation == \"DELETE\" and .[0].data == null' >/dev/null"
 	quiet "exchange of the deletes"
 	for n in center d1 d2; do
-		eq "$n: the brigade deleted at D2 is kept with is_deleted = 1" "1|Roofers" "$(sql $n "SELECT is_deleted || '|' || name FROM brigades WHERE uuid = '$u'")"
-		eq "$n: the work deleted at the center is kept with is_deleted = 1" "1|W-01" "$(sql $n "SELECT is_deleted || '|' || code FROM works WHERE uuid = '$w'")"
+		eq "$n: the brigade deleted at D2 is kept with is_deleted = 1" "1|Roofers" "$(sql $n "SELECT $(norm $n bool is_deleted) || '|' || name FROM brigades WHERE uuid = '$u'")"
+		eq "$n: the work deleted at the center is kept with is_deleted = 1" "1|W-01" "$(sql $n "SELECT $(norm $n bool is_deleted) || '|' || code FROM works WHERE uuid = '$w'")"
 	done
 }
 
 # 8. A report's lines travel inside it and are replaced as a set.
 scenario_children() {
-	local r n lines
+	local r n
+	# lines NODE: the report's lines, one a line, in NODE's SQL.
+	lines() {
+		sql "$1" "SELECT uuid || ',' || $(norm "$1" real volume) || ',' || $(norm "$1" real hours) || ',' ||
+				$(norm "$1" text comment) || ',' || $(norm "$1" bool is_deleted)
+			FROM daily_report_lines WHERE report_uuid = '$r' ORDER BY $(pick "$1" uuid uuid::text)"
+	}
 	sql d1 "INSERT INTO daily_reports (report_date, brigade_uuid, author, notes)
 			SELECT '2026-12-01', uuid, 'Site 1 engineer', 'three lines' FROM brigades WHERE name = 'Concrete team';"
 	r=$(uuid_of d1 daily_reports "notes = 'three lines'")
@@ -535,11 +493,9 @@ scenario_children() {
 		INSERT INTO daily_report_lines (report_uuid, work_uuid, volume, hours, comment)
 			SELECT '$r', uuid, 3.5, NULL, 'line 3' FROM works WHERE code = 'W-D1-1';"
 	quiet "exchange of a report with three lines"
-	lines="SELECT group_concat(v, ' / ') FROM (SELECT uuid || ',' || quote(volume) || ',' || quote(hours) || ',' || quote(comment) || ',' || is_deleted AS v
-		FROM daily_report_lines WHERE report_uuid = '$r' ORDER BY uuid)"
 	for n in center d2; do
 		eq "$n: the report arrives with its 3 lines" 3 "$(sql $n "SELECT count(*) FROM daily_report_lines WHERE report_uuid = '$r'")"
-		eq "$n: the lines are D1's" "$(sql d1 "$lines")" "$(sql $n "$lines")"
+		eq "$n: the lines are D1's" "$(lines d1)" "$(lines $n)"
 	done
 	sql d1 "DELETE FROM daily_report_lines WHERE report_uuid = '$r' AND comment = 'line 2';
 		UPDATE daily_report_lines SET volume = 99.25, hours = 7, comment = 'line 3, edited' WHERE report_uuid = '$r' AND comment = 'line 3';"
@@ -549,19 +505,21 @@ scenario_children() {
 	quiet "exchange of the edited lines"
 	for n in center d2; do
 		eq "$n: exactly 2 lines remain" 2 "$(sql $n "SELECT count(*) FROM daily_report_lines WHERE report_uuid = '$r'")"
-		eq "$n: the lines are exactly D1's, with the new values" "$(sql d1 "$lines")" "$(sql $n "$lines")"
-		eq "$n: the edited line has its new values" "99.25|7.0|line 3, edited" \
-			"$(sql $n "SELECT volume || '|' || quote(hours) || '|' || comment FROM daily_report_lines WHERE report_uuid = '$r' AND comment LIKE 'line 3%'")"
+		eq "$n: the lines are exactly D1's, with the new values" "$(lines d1)" "$(lines $n)"
+		eq "$n: the edited line has its new values" "99.25|$(pick $n 7.0 7)|line 3, edited" \
+			"$(sql $n "SELECT volume || '|' || $(pick $n "quote(hours)" hours::text) || '|' || comment FROM daily_report_lines WHERE report_uuid = '$r' AND comment LIKE 'line 3%'")"
 	done
 	# a line moved to another report leaves the first and joins the second
 	local r0
 	r0=$(uuid_of d1 daily_reports "notes = 'initial report'")
 	sql d1 "UPDATE daily_report_lines SET report_uuid = '$r0', comment = 'moved' WHERE report_uuid = '$r' AND comment = 'line 1'"
 	quiet "exchange of a line moved between reports"
-	local both="SELECT group_concat(v, ' / ') FROM (SELECT report_uuid || ',' || uuid || ',' || quote(comment) AS v
-		FROM daily_report_lines WHERE report_uuid IN ('$r', '$r0') ORDER BY report_uuid, uuid)"
+	both() {
+		sql "$1" "SELECT report_uuid || ',' || uuid || ',' || $(norm "$1" text comment) FROM daily_report_lines
+			WHERE report_uuid IN ('$r', '$r0') ORDER BY $(pick "$1" "report_uuid, uuid" "report_uuid::text, uuid::text")"
+	}
 	for n in center d2; do
-		eq "$n: the moved line is under its new report only" "$(sql d1 "$both")" "$(sql $n "$both")"
+		eq "$n: the moved line is under its new report only" "$(both d1)" "$(both $n)"
 	done
 	# and the other way: the center edits a line of its own report
 	sql center "UPDATE daily_report_lines SET comment = 'edited at the center' WHERE comment = 'initial line W-01'"
@@ -661,9 +619,7 @@ scenario_converged() {
 		[ "$h" = "$(basename "$f")" ] || bad_names="$bad_names $(basename "$f")"
 	done
 	eq "every file in the shared folder is a packet named after its header (no temporary leftovers)" "" "$bad_names"
-	if grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:|Segmentation fault' "$W/all-stderr" 2>/dev/null; then
-		bad "no sanitizer reports from any run" "$(grep -m 3 -E 'Sanitizer|runtime error' "$W/all-stderr" | tr '\n' ' ')"
-	else ok "no sanitizer reports from any run"; fi
+	no_sanitizer_reports "$W/all-stderr"
 }
 
 # ---------------------------------------------------------------- main
