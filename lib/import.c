@@ -214,6 +214,24 @@ typedef struct applied {
 	int duplicate;
 } applied;
 
+/*
+ * An application may be changing this entity right now; its registration
+ * is invisible until it commits. Holding the row and its children first
+ * makes the conflict check see that change, so it is decided as a conflict
+ * instead of being overwritten.
+ */
+static xchg_status lock_entity(xchg_db *db, const plan_entity *e, const char *uuid,
+			       xchg_err *err)
+{
+	size_t i;
+	xchg_status rc = store_lock_rows(db->st, e->table, "uuid", uuid, err);
+
+	for (i = 0; i < e->nchildren && !rc; i++)
+		rc = store_lock_rows(db->st, e->children[i].table, e->children[i].parent_column,
+				     uuid, err);
+	return rc;
+}
+
 static xchg_status apply_entity(import_run *run, const node_row *sender,
 				const env_entity *in, applied *a, xchg_err *err)
 {
@@ -226,7 +244,8 @@ static xchg_status apply_entity(import_run *run, const node_row *sender,
 	if (!e)
 		return xerr(err, XCHG_EPACKET, "unknown entity type \"%.64s\" (not in this node's plan)",
 			    in->type);
-	if ((rc = changes_find(run->db->st, sender->id, e->type, in->uuid, &found, changed_at, err)))
+	if ((rc = lock_entity(run->db, e, in->uuid, err)) ||
+	    (rc = changes_find(run->db->st, sender->id, e->type, in->uuid, &found, changed_at, err)))
 		return rc;
 	if (found) {
 		if ((rc = conflict_resolve(run->db, &run->self, sender, e, in, changed_at, &wins, err)))

@@ -171,7 +171,12 @@ void node_rows_free(node_row *rows, size_t n)
 	free(rows);
 }
 
-/* A new peer receives everything: its first packet carries the whole database. */
+/*
+ * A new peer receives everything: its first packet carries the whole
+ * database. A row an application is inserting right now is in neither this
+ * statement's view nor, since the new node is not committed yet, in its
+ * trigger's; holding the table until the node is committed closes that gap.
+ */
 static xchg_status register_everything(xchg_db *db, const char *peer_id, xchg_err *err)
 {
 	size_t i;
@@ -182,6 +187,8 @@ static xchg_status register_everything(xchg_db *db, const char *peer_id, xchg_er
 		const plan_entity *e = &db->plan->entities[i];
 		xvalue p[2] = {xv_text(peer_id), xv_text(e->type)};
 
+		if ((rc = store_lock_table(db->st, e->table, err)))
+			break;
 		if (!(sql = xstrdup_printf("INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation, changed_at)"
 					   " SELECT ?, ?, uuid, 'INSERT', updated_at FROM \"%s\" WHERE uuid IS NOT NULL"
 					   " ON CONFLICT (node_id, entity_type, entity_uuid) DO NOTHING",

@@ -228,6 +228,34 @@ xchg_status store_lock(store *s, const char *name, xchg_err *err)
 	return s->ops->lock(s, name, err);
 }
 
+/* Runs a lock statement whose format takes table (and column, bound to value). */
+static xchg_status lock_with(store *s, const char *format, const char *table,
+			     const char *column, const char *value, xchg_err *err)
+{
+	xvalue key = xv_text(value);
+	char *sql;
+	xchg_status rc;
+
+	if (!format)
+		return XCHG_OK;
+	if (!(sql = xstrdup_printf(format, table, column)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	rc = store_run(s, sql, &key, column ? 1 : 0, NULL, err);
+	free(sql);
+	return rc;
+}
+
+xchg_status store_lock_rows(store *s, const char *table, const char *column,
+			    const char *value, xchg_err *err)
+{
+	return lock_with(s, s->ops->lock_row_sql, table, column, value, err);
+}
+
+xchg_status store_lock_table(store *s, const char *table, xchg_err *err)
+{
+	return lock_with(s, s->ops->lock_table_sql, table, NULL, NULL, err);
+}
+
 #define STORE_RETRIES 6
 
 xchg_status store_retry(store *s, xchg_status (*fn)(void *ctx, xchg_err *err),

@@ -63,6 +63,15 @@ typedef struct store_ops {
 	const char *table_exists_sql;
 	/* Creates the sync tables (and on PostgreSQL the triggers' functions). */
 	const char *schema_sql;
+	/*
+	 * Where other writers run beside xchg (PostgreSQL): the format of a
+	 * statement that waits for and then holds the rows of table %s whose
+	 * column %s is ?, and of one that holds a whole table %s against
+	 * writers. NULL where xchg's transaction already excludes every other
+	 * writer (SQLite).
+	 */
+	const char *lock_row_sql;
+	const char *lock_table_sql;
 	xchg_status (*exec)(store *s, const char *script, xchg_err *err);
 	xchg_status (*begin)(store *s, xchg_err *err);
 	xchg_status (*commit)(store *s, xchg_err *err);
@@ -143,6 +152,16 @@ xchg_status store_set_origin(store *s, const char *node_id, xchg_err *err);
  * processes never interleave an export or import for the same peer.
  */
 xchg_status store_lock(store *s, const char *name, xchg_err *err);
+
+/*
+ * Holds the rows of table whose column equals value until the transaction
+ * ends, after any writer that holds them now has finished, so that what is
+ * read next includes that writer's committed work.
+ */
+xchg_status store_lock_rows(store *s, const char *table, const char *column,
+			    const char *value, xchg_err *err);
+/* Holds table against writers until the transaction ends. */
+xchg_status store_lock_table(store *s, const char *table, xchg_err *err);
 
 /*
  * Runs fn(ctx, err) — one whole transaction — again while it fails only

@@ -516,6 +516,9 @@ static const store_ops pg_ops = {
 		" WHERE c.relname = ? AND c.relkind IN ('r', 'p')"
 		" AND n.nspname = ANY (current_schemas(false))",
 	.schema_sql = pg_schema,
+	.lock_row_sql = "SELECT 1 FROM \"%s\" WHERE \"%s\" = ? FOR UPDATE",
+	/* SHARE waits for writers in flight and holds new ones off. */
+	.lock_table_sql = "LOCK TABLE \"%s\" IN SHARE MODE",
 	.exec = pg_exec,
 	.begin = pg_begin,
 	.commit = pg_commit,

@@ -103,7 +103,6 @@ expect_refused() {
 setup() {
 	local n
 	for n in center d1 d2; do load_schema $n || { bad setup "schema into $(db_url $n)"; return 1; }; done
-	is_pg center && ok "the center is PostgreSQL: $(db_url center)"
 	sql center "INSERT INTO brigades (name, foreman, headcount) VALUES ('Concrete team', 'Ivanov', 6), ('Roofers', 'Petrova', 4);
 		INSERT INTO estimates (number, title, total) VALUES ('E-2026-001', 'School, block A', '12345678901234.56');
 		INSERT INTO works (estimate_uuid, code, name, unit, quantity, price) VALUES
@@ -111,6 +110,15 @@ setup() {
 	check "init center (--master)" x center init --code CENTER --name "Head office" --plan "$plan" --master
 	check "init desktop D1" x d1 init --code D1 --name "Site 1" --plan "$plan"
 	check "init desktop D2" x d2 init --code D2 --name "Site 2" --plan "$plan"
+	if is_pg center; then # the sync columns in PostgreSQL's own types
+		local t want="" got=""
+		for t in $tables; do
+			want="$want $t:uuid,timestamp with time zone,boolean"
+			got="$got $t:$(sql center "SELECT string_agg(format_type(atttypid, atttypmod), ',' ORDER BY attname DESC)
+				FROM pg_attribute WHERE attrelid = '\"$t\"'::regclass AND attname IN ('uuid', 'updated_at', 'is_deleted')")"
+		done
+		eq "init adds uuid UUID, updated_at TIMESTAMPTZ and is_deleted BOOLEAN to the center's tables" "$want" "$got"
+	fi
 	# Rows written after init, by plain sqlite3, are registered by the triggers.
 	sql center "UPDATE works SET estimate_uuid = (SELECT uuid FROM estimates WHERE number = 'E-2026-001');
 		INSERT INTO work_specifications (work_uuid, material, quantity, unit)
@@ -138,6 +146,19 @@ scenario_initial() {
 		eq "first export to $n prints pkt_CENTER_${n}_1.zip" "$SH/pkt_CENTER_${n}_1.zip" "$OUT"
 		check "first packet to $n is a readable ZIP with message.json" bash -c "unzip -p '$OUT' message.json | jq -e .header >/dev/null"
 	done
+	# Values travel in one form whatever the center's backend: times
+	# YYYY-MM-DDTHH:MM:SS.mmmZ, money as exact text, uuids and dates as text.
+	local forms='.body.entities as $e
+		| ([$e[].updated_at | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z$")] | all)
+		and ([$e[] | select(.entity_type == "Estimate") | .data.total] == ["12345678901234.56"])
+		and ([$e[] | select(.entity_type == "Work") | .data.price] | sort == ["1250.50", "8500.00"])
+		and ([$e[] | select(.entity_type == "Work") | .data.estimate_uuid
+			| test("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")] | all)
+		and ([$e[] | select(.entity_type == "DailyReport") | .data.report_date] == ["2026-11-20"])
+		and ([$e[] | select(.entity_type == "DailyReport") | .data.lines[] | [.volume, .hours]] == [[10.5, 4], [10.5, 4]])
+		and ([$e[] | select(.entity_type == "Brigade") | .data.headcount] | sort == [4, 6])'
+	check "the first packet carries times as ...T..:..:...mmmZ, money as exact text, uuids, dates and numbers as such" \
+		jq -e "$forms" <(unzip -p "$SH/pkt_CENTER_D1_1.zip" message.json)
 	for n in d1 d2; do
 		x "$n" import "$SH"
 		eq "$n imports the first packet (exit 0)" 0 "$RC"
