@@ -8,7 +8,8 @@ CREATE TABLE brigades (
 	id BIGSERIAL PRIMARY KEY,
 	name TEXT NOT NULL,
 	foreman TEXT,
-	headcount BIGINT
+	headcount BIGINT,
+	active BOOLEAN
 );
 
 CREATE TABLE estimates (
@@ -41,7 +42,9 @@ CREATE TABLE daily_reports (
 	report_date DATE NOT NULL,
 	brigade_uuid UUID,
 	author TEXT,
-	notes TEXT
+	notes TEXT,
+	submitted_at TIMESTAMPTZ,
+	weather JSONB
 );
 
 CREATE TABLE daily_report_lines (

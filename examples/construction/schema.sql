@@ -8,7 +8,8 @@ CREATE TABLE brigades (
 	id INTEGER PRIMARY KEY,
 	name TEXT NOT NULL,
 	foreman TEXT,
-	headcount INTEGER
+	headcount INTEGER,
+	active BOOLEAN -- 1 or 0; a boolean at a PostgreSQL center
 );
 
 CREATE TABLE estimates (
@@ -41,7 +42,9 @@ CREATE TABLE daily_reports (
 	report_date TEXT NOT NULL,
 	brigade_uuid TEXT,
 	author TEXT,
-	notes TEXT
+	notes TEXT,
+	submitted_at TEXT, -- ISO-8601 UTC; a timestamptz at a PostgreSQL center
+	weather TEXT       -- JSON text; jsonb at a PostgreSQL center
 );
 
 CREATE TABLE daily_report_lines (

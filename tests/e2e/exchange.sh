@@ -612,6 +612,38 @@ scenario_conflict() {
 		     $(sql d1 "SELECT count(*) FROM sync_conflicts WHERE entity_uuid = '$u' AND losing_version LIKE '%D1 version%'") ))" -ge 1
 }
 
+# 9b. Native types of a PostgreSQL center (boolean, timestamptz, jsonb, date,
+# numeric) reach the desktops in their closest natural form and come back
+# unchanged in meaning after a desktop edits the same rows.
+scenario_types() {
+	local r b
+	b=$(uuid_of center brigades "name = 'Concrete team'")
+	sql center "UPDATE brigades SET active = $(pick center 1 true) WHERE uuid = '$b'"
+	sql center "INSERT INTO daily_reports (report_date, author, submitted_at, weather)
+		VALUES ('2026-11-24', 'types', '2026-11-24T17:05:09.250Z', '{\"t\": -5, \"sky\": \"snow\"}')"
+	r=$(uuid_of center daily_reports "author = 'types'")
+	quiet "exchange of typed values"
+	for n in d1 d2; do
+		eq "$n: a boolean arrives as 1" 1 "$(sql $n "SELECT active FROM brigades WHERE uuid = '$b'")"
+		eq "$n: a timestamp arrives as ISO-8601 UTC text" "2026-11-24T17:05:09.250Z" \
+			"$(sql $n "SELECT submitted_at FROM daily_reports WHERE uuid = '$r'")"
+		eq "$n: a date arrives as its text" "2026-11-24" "$(sql $n "SELECT report_date FROM daily_reports WHERE uuid = '$r'")"
+		check "$n: JSON arrives as JSON text" bash -c \
+			"sqlite3 '$W/$n.db' \"SELECT weather FROM daily_reports WHERE uuid = '$r'\" | jq -e '.t == -5 and .sky == \"snow\"' >/dev/null"
+	done
+	sql d1 "UPDATE brigades SET foreman = 'types edit' WHERE uuid = '$b';
+		UPDATE daily_reports SET notes = 'edited at D1' WHERE uuid = '$r'"
+	quiet "typed values travel back"
+	eq "center: the boolean is still true" 1 "$(sql center "SELECT $(pick center 'active' 'active::int') FROM brigades WHERE uuid = '$b'")"
+	eq "center: the instant is unchanged" 1 "$(sql center "SELECT $(pick center \
+		"submitted_at = '2026-11-24T17:05:09.250Z'" \
+		"(submitted_at = '2026-11-24 17:05:09.25+00')::int") FROM daily_reports WHERE uuid = '$r'")"
+	eq "center: the JSON is unchanged in meaning" 1 "$(sql center "SELECT $(pick center \
+		"json_extract(weather, '\$.t') = -5 AND json_extract(weather, '\$.sky') = 'snow'" \
+		"(weather = '{\"t\": -5, \"sky\": \"snow\"}'::jsonb)::int") FROM daily_reports WHERE uuid = '$r'")"
+	eq "center: the desktop's edit arrived" "edited at D1" "$(sql center "SELECT notes FROM daily_reports WHERE uuid = '$r'")"
+}
+
 # 10. After rounds until quiet every node holds the same data, every queue is
 # empty and the counters at both ends of each link agree.
 scenario_converged() {
@@ -656,6 +688,7 @@ if setup; then
 	scenario_children
 	scenario_inspect_status
 	scenario_conflict
+	scenario_types
 	scenario_converged
 fi
 summary
