@@ -28,6 +28,10 @@ static void report(const xchg_import_event *ev, void *ctx)
 		fflush(stdout);
 		fprintf(stderr, "refused %s\n", ev->message);
 		break;
+	case XCHG_FAILED:
+		fflush(stdout);
+		fprintf(stderr, "not applied %s\n", ev->message);
+		break;
 	}
 	fflush(stdout);
 }

@@ -35,7 +35,8 @@ typedef struct import_run {
 	node_row self;
 	xchg_import_cb cb;
 	void *ctx;
-	int failed;
+	int refused;            /* some packet was refused */
+	xchg_status failed;     /* the first local failure, if any */
 } import_run;
 
 /* Messages name the packet first; one that does not yet is prefixed with it. */
@@ -46,14 +47,26 @@ static void emit(import_run *run, xchg_outcome outcome, const char *path, const 
 				entities, conflicts, message};
 	char *named = NULL;
 
-	if (outcome == XCHG_REFUSED)
-		run->failed = 1;
 	if (message && strncmp(message, path, strlen(path)) != 0 &&
 	    (named = xstrdup_printf("%s: %s", path, message)))
 		ev.message = named;
 	if (run->cb)
 		run->cb(&ev, run->ctx);
 	free(named);
+}
+
+/* A packet not applied: refused when the packet is at fault, failed when this node is. */
+static void emit_failure(import_run *run, const char *path, const env_header *h,
+			 const xchg_err *why)
+{
+	if (why->code == XCHG_EPACKET) {
+		run->refused = 1;
+		emit(run, XCHG_REFUSED, path, h, 0, 0, why->msg);
+		return;
+	}
+	if (!run->failed)
+		run->failed = why->code;
+	emit(run, XCHG_FAILED, path, h, 0, 0, why->msg);
 }
 
 static xchg_status add_candidate(candidates *c, const char *path, int named, xchg_err *err)
@@ -173,13 +186,13 @@ static void read_headers(import_run *run, candidates *c)
 		int keep = 0;
 
 		if (open_packet(&o, cd->path, &err) || env_header_copy(&cd->h, o.h, &err)) {
-			emit(run, XCHG_REFUSED, cd->path, NULL, 0, 0, err.msg);
+			emit_failure(run, cd->path, NULL, &err);
 		} else if (strcmp(cd->h.recipient, run->self.code) != 0) {
 			/* A shared folder serves many links: other nodes' packets are theirs. */
 			if (cd->named) {
 				xerr(&err, XCHG_EPACKET, "%s: addressed to %s, not to this node (%s)",
 				     cd->path, cd->h.recipient, run->self.code);
-				emit(run, XCHG_REFUSED, cd->path, &cd->h, 0, 0, err.msg);
+				emit_failure(run, cd->path, &cd->h, &err);
 			}
 		} else {
 			keep = 1;
@@ -399,7 +412,7 @@ static xchg_status write_acks(import_run *run, const ack_target *acks, size_t n,
 
 	for (i = 0; i < n; i++) {
 		if ((rc = exchange_export(run->db, &run->self, acks[i].sender, acks[i].dir, &res, err))) {
-			emit(run, XCHG_REFUSED, acks[i].dir, NULL, 0, 0, err->msg);
+			emit_failure(run, acks[i].dir, NULL, err);
 			continue;
 		}
 		{
@@ -441,7 +454,7 @@ static xchg_status apply_all(import_run *run, candidates *c, const char *ack_dir
 		if (import_one(run, cd->path, &a, &one)) {
 			if (one.code == XCHG_ENOMEM)
 				rc = xerr(err, XCHG_ENOMEM, "%s", one.msg);
-			emit(run, XCHG_REFUSED, cd->path, &cd->h, 0, 0, one.msg);
+			emit_failure(run, cd->path, &cd->h, &one);
 			continue;
 		}
 		if (a.duplicate) {
@@ -480,8 +493,10 @@ xchg_status xchg_import(xchg_db *db, const char *const *paths, size_t npaths,
 		read_headers(&run, &c);
 		rc = apply_all(&run, &c, ack_dir, err);
 	}
-	if (!rc && run.failed)
+	if (!rc && run.refused)
 		rc = xerr(err, XCHG_EPACKET, "some packets were refused");
+	else if (!rc && run.failed)
+		rc = xerr(err, run.failed, "some packets could not be applied; they are unchanged and may be imported again");
 	candidates_free(&c);
 	node_row_clear(&run.self);
 	return rc;

@@ -42,18 +42,30 @@ typedef struct pg_stmt {
 	char (*ts)[40]; /* per column: a timestamp rewritten to ISO-8601 */
 } pg_stmt;
 
+/* One line: the server's own words without "ERROR:  ", or libpq's, folded. */
 static xchg_status pg_fail(pg_store *s, xchg_err *err, const char *what, const PGresult *res)
 {
-	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn);
+	const char *primary = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	const char *msg = primary ? primary : res ? PQresultErrorMessage(res) : PQerrorMessage(s->conn);
 	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-	size_t len = strlen(msg);
+	char line[XCHG_ERRMSG_MAX];
+	size_t len = 0;
 
 	/* serialization_failure, deadlock_detected, lock_not_available */
 	s->retryable = state && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
 				 strcmp(state, "55P03") == 0);
-	while (len && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+	for (; *msg && len < sizeof(line) - 1; msg++) {
+		int blank = *msg == '\n' || *msg == '\t' || *msg == ' ';
+
+		if (!blank)
+			line[len++] = *msg;
+		else if (len && line[len - 1] != ' ')
+			line[len++] = ' ';
+	}
+	while (len && line[len - 1] == ' ')
 		len--;
-	return xerr(err, XCHG_EDB, "%s: %s: %.*s", s->base.name, what, (int)len, msg);
+	line[len] = '\0';
+	return xerr(err, XCHG_EDB, "%s: %s: %s", s->base.name, what, line);
 }
 
 /* Runs a script of statements without parameters. */

@@ -100,8 +100,10 @@ void xchg_export_result_clear(xchg_export_result *res);
 typedef enum xchg_outcome {
 	XCHG_APPLIED = 0,
 	XCHG_SKIPPED = 1,   /* a duplicate: already applied before */
-	XCHG_REFUSED = 2,   /* not applied; the message says why */
-	XCHG_ACK_WRITTEN = 3 /* an acknowledgement packet was written */
+	XCHG_REFUSED = 2,   /* not applied: the packet is bad, misaddressed or untrusted */
+	XCHG_ACK_WRITTEN = 3, /* an acknowledgement packet was written */
+	XCHG_FAILED = 4     /* not applied for a local reason (database, files): nothing
+			       changed, and the same packet may be imported again */
 } xchg_outcome;
 
 /* One line of an import's report. Strings belong to the library. */
@@ -112,7 +114,7 @@ typedef struct xchg_import_event {
 	int64_t packet_no;
 	int64_t entities;       /* entities applied */
 	int64_t conflicts;      /* conflicts decided while applying */
-	const char *message;    /* when refused: "PATH: reason"; else NULL */
+	const char *message;    /* when refused or failed: "PATH: reason"; else NULL */
 } xchg_import_event;
 
 typedef void (*xchg_import_cb)(const xchg_import_event *ev, void *ctx);
@@ -127,7 +129,8 @@ typedef void (*xchg_import_cb)(const xchg_import_event *ev, void *ctx);
  * from). A packet without entities is an acknowledgement itself and gets no
  * answer, so two nodes never ping-pong. cb is called once per packet and per
  * acknowledgement written.
- * Returns XCHG_OK only when every packet was applied or skipped as a duplicate.
+ * Returns XCHG_OK only when every packet was applied or skipped as a duplicate;
+ * XCHG_EPACKET when one was refused, else the status of the first that failed.
  */
 xchg_status xchg_import(xchg_db *db, const char *const *paths, size_t npaths,
 			const char *ack_dir, xchg_import_cb cb, void *ctx,
