@@ -28,8 +28,8 @@ void store_close(store *s)
 		s->ops->close(s);
 }
 
-xchg_status store_begin(store *s, xchg_err *err) { return s->ops->begin(s, err); }
-xchg_status store_commit(store *s, xchg_err *err) { return s->ops->commit(s, err); }
+xchg_status store_begin(store *s, xchg_err *err) { return s->ops->exec(s, s->ops->begin_sql, err); }
+xchg_status store_commit(store *s, xchg_err *err) { return s->ops->exec(s, "COMMIT", err); }
 void store_rollback(store *s) { s->ops->rollback(s); }
 
 xchg_status store_query(store *s, const char *sql, const xvalue *params,

@@ -72,9 +72,10 @@ typedef struct store_ops {
 	 */
 	const char *lock_row_sql;
 	const char *lock_table_sql;
+	/* Starts a transaction that writes. */
+	const char *begin_sql;
 	xchg_status (*exec)(store *s, const char *script, xchg_err *err);
-	xchg_status (*begin)(store *s, xchg_err *err);
-	xchg_status (*commit)(store *s, xchg_err *err);
+	/* Rolls back the transaction in progress, if any. */
 	void (*rollback)(store *s);
 	xchg_status (*query)(store *s, const char *sql, const xvalue *params,
 			     int nparams, store_stmt **out, xchg_err *err);

@@ -85,16 +85,6 @@ static xchg_status pg_exec(store *base, const char *sql, xchg_err *err)
 	return rc;
 }
 
-static xchg_status pg_begin(store *base, xchg_err *err)
-{
-	return pg_exec(base, "BEGIN", err);
-}
-
-static xchg_status pg_commit(store *base, xchg_err *err)
-{
-	return pg_exec(base, "COMMIT", err);
-}
-
 static void pg_rollback(store *base)
 {
 	pg_store *s = (pg_store *)base;
@@ -531,9 +521,8 @@ static const store_ops pg_ops = {
 	.lock_row_sql = "SELECT 1 FROM \"%s\" WHERE \"%s\" = ? FOR UPDATE",
 	/* SHARE waits for writers in flight and holds new ones off. */
 	.lock_table_sql = "LOCK TABLE \"%s\" IN SHARE MODE",
+	.begin_sql = "BEGIN",
 	.exec = pg_exec,
-	.begin = pg_begin,
-	.commit = pg_commit,
 	.rollback = pg_rollback,
 	.query = pg_query,
 	.step = pg_step,

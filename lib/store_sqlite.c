@@ -58,18 +58,6 @@ static xchg_status sq_exec(store *base, const char *sql, xchg_err *err)
 	return rc;
 }
 
-static xchg_status sq_begin(store *base, xchg_err *err)
-{
-	/* IMMEDIATE takes the write lock now, so two xchg processes queue up
-	 * instead of failing halfway through with SQLITE_BUSY. */
-	return sq_exec(base, "BEGIN IMMEDIATE", err);
-}
-
-static xchg_status sq_commit(store *base, xchg_err *err)
-{
-	return sq_exec(base, "COMMIT", err);
-}
-
 static void sq_rollback(store *base)
 {
 	sq_store *s = (sq_store *)base;
@@ -425,9 +413,10 @@ static const store_ops sq_ops = {
 	.columns_sql = "SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid",
 	.table_exists_sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
 	.schema_sql = sq_schema,
+	/* IMMEDIATE takes the write lock now, so two xchg processes queue up
+	 * instead of failing halfway through with SQLITE_BUSY. */
+	.begin_sql = "BEGIN IMMEDIATE",
 	.exec = sq_exec,
-	.begin = sq_begin,
-	.commit = sq_commit,
 	.rollback = sq_rollback,
 	.query = sq_query,
 	.step = sq_step,
