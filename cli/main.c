@@ -8,6 +8,7 @@
 
 static const cli_cmd *const commands[] = {
 	&cmd_init, &cmd_key, &cmd_node_add, &cmd_export, &cmd_import, &cmd_status, &cmd_inspect,
+	&cmd_conflicts,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -189,6 +189,39 @@ xchg_status xchg_inspect(xchg_db *db, const char *path,
 			 xchg_inspect_report **out, xchg_err *err);
 void xchg_inspect_free(xchg_inspect_report *rep);
 
+/* One entry of the conflict log (sync_conflicts). */
+typedef struct xchg_conflict {
+	int64_t id;
+	char *entity_type;
+	char *entity_uuid;
+	char *peer;              /* the peer whose packet brought the conflict */
+	char *policy;            /* "master-wins" or "last-writer-wins" */
+	char *winner;            /* "local" or "remote": whose version was kept */
+	char *losing_origin;     /* the node the losing version came from */
+	char *local_updated_at;
+	char *remote_updated_at;
+	char *losing_operation;  /* "INSERT", "UPDATE" or "DELETE" */
+	char *losing_version;    /* the losing data (JSON), NULL for a delete */
+	char *current_version;   /* the data now in the database (show only) */
+	char *decided_at;
+	char *status;            /* "open", "restored" or "dismissed" */
+} xchg_conflict;
+
+/* Every logged conflict, newest first. */
+xchg_status xchg_conflicts_list(xchg_db *db, xchg_conflict **out, size_t *n,
+				xchg_err *err);
+/* One conflict with the current version of its entity. */
+xchg_status xchg_conflict_get(xchg_db *db, int64_t id, xchg_conflict **out,
+			      xchg_err *err);
+/*
+ * Makes the losing version the current one, as a local edit made now: it is
+ * registered for every peer and travels like any edit.
+ */
+xchg_status xchg_conflict_restore(xchg_db *db, int64_t id, xchg_err *err);
+/* Closes a conflict, keeping the version that won. */
+xchg_status xchg_conflict_dismiss(xchg_db *db, int64_t id, xchg_err *err);
+void xchg_conflicts_free(xchg_conflict *v, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -610,6 +610,49 @@ scenario_conflict() {
 	check "the losing version is kept in a conflict log" test \
 		"$(( $(sql center "SELECT count(*) FROM sync_conflicts WHERE entity_uuid = '$u' AND losing_version LIKE '%D1 version%'") +
 		     $(sql d1 "SELECT count(*) FROM sync_conflicts WHERE entity_uuid = '$u' AND losing_version LIKE '%D1 version%'") ))" -ge 1
+	scenario_conflict_commands "$u"
+}
+
+# The conflict log through the CLI, on the node that logged the lost edit:
+# list, show, restore (the losing version becomes current and travels
+# everywhere), dismiss.
+scenario_conflict_commands() {
+	local u=$1 id n at=center
+	[ "$(sql d1 "SELECT count(*) FROM sync_conflicts WHERE entity_uuid = '$u'")" -gt 0 ] && at=d1
+	x $at conflicts --json
+	id=$(jq -r --arg u "$u" '[.[] | select(.entity_uuid == $u and .status == "open")][0].id // 0' <<<"$OUT")
+	check "conflicts --json lists the lost edit" test "$id" -gt 0
+	x $at conflicts
+	check "conflicts lists it as a table" has "$OUT" "$u"
+	x $at conflicts show "$id" --json
+	eq "conflicts show: the losing version" "D1 version" "$(jq -r .losing_version.title <<<"$OUT")"
+	eq "conflicts show: the current version" "center version" "$(jq -r .current_version.title <<<"$OUT")"
+	x $at status --json
+	check "status counts the open conflict" test "$(jq '[.peers[].conflicts] | add' <<<"$OUT")" -ge 1
+	x $at conflicts restore "$id"
+	eq "conflicts restore exits 0" 0 "$RC"
+	eq "restore makes the losing version current" "D1 version" \
+		"$(sql $at "SELECT title FROM estimates WHERE uuid = '$u'")"
+	x $at conflicts restore "$id"
+	eq "a second restore is refused (exit 1)" 1 "$RC"
+	x $at conflicts show 999999
+	eq "an unknown conflict id exits 7" 7 "$RC"
+	x $at conflicts frob 1
+	eq "an unknown action is a usage error" 2 "$RC"
+	quiet "exchange of a restored version"
+	for n in center d1 d2; do
+		eq "$n: the restored version travelled" "D1 version" "$(sql $n "SELECT title FROM estimates WHERE uuid = '$u'")"
+	done
+	eq "the conflict is marked restored" restored "$(sql $at "SELECT status FROM sync_conflicts WHERE id = $id")"
+	sql center "UPDATE estimates SET title = 'center again' WHERE uuid = '$u'"
+	sql d2 "UPDATE estimates SET title = 'D2 version' WHERE uuid = '$u'"
+	quiet "exchange of a second conflicting edit"
+	id=$(sql center "SELECT max(id) FROM sync_conflicts WHERE status = 'open'")
+	check "the second conflict is logged at the center" test -n "$id"
+	x center conflicts dismiss "$id"
+	eq "conflicts dismiss exits 0" 0 "$RC"
+	eq "the conflict is marked dismissed" dismissed "$(sql center "SELECT status FROM sync_conflicts WHERE id = $id")"
+	eq "dismiss keeps the version that won" "center again" "$(sql d2 "SELECT title FROM estimates WHERE uuid = '$u'")"
 }
 
 # 9b. Native types of a PostgreSQL center (boolean, timestamptz, jsonb, date,
