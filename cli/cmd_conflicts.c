@@ -46,6 +46,7 @@ static cJSON *conflict_json(const xchg_conflict *c, int versions)
 	add_text(o, "status", c->status);
 	if (versions) {
 		add_json(o, "losing_version", c->losing_version);
+		add_json(o, "winning_version", c->winning_version);
 		add_json(o, "current_version", c->current_version);
 	}
 	return o;
@@ -82,6 +83,23 @@ static int list(xchg_db *db, int json)
 	return rc;
 }
 
+static void print_conflict(const xchg_conflict *c)
+{
+	int local_won = strcmp(c->winner, "local") == 0;
+	const char *local_at = c->local_updated_at ? c->local_updated_at : "-";
+	const char *remote_at = c->remote_updated_at ? c->remote_updated_at : "-";
+
+	printf("conflict %lld (%s): %s %s, with %s\n", (long long)c->id, c->status, c->entity_type,
+	       c->entity_uuid, c->peer);
+	printf("decided %s by %s: the %s version was kept\n", c->decided_at, c->policy, c->winner);
+	printf("losing version, from %s (%s, updated_at %s):\n  %s\n", c->losing_origin,
+	       c->losing_operation, local_won ? remote_at : local_at,
+	       c->losing_version ? c->losing_version : "(deleted)");
+	printf("winning version, from %s (updated_at %s):\n  %s\n", local_won ? "this node" : c->peer,
+	       local_won ? local_at : remote_at, c->winning_version ? c->winning_version : "(deleted)");
+	printf("current version:\n  %s\n", c->current_version ? c->current_version : "(deleted)");
+}
+
 static int show(xchg_db *db, int64_t id, int json)
 {
 	xchg_conflict *c = NULL;
@@ -90,20 +108,10 @@ static int show(xchg_db *db, int64_t id, int json)
 
 	if (xchg_conflict_get(db, id, &c, &err))
 		return cli_fail(&err);
-	if (json) {
+	if (json)
 		rc = cli_print_json(conflict_json(c, 1));
-	} else {
-		printf("conflict %lld (%s): %s %s, with %s\n", (long long)c->id, c->status,
-		       c->entity_type, c->entity_uuid, c->peer);
-		printf("decided %s by %s: the %s version was kept\n", c->decided_at, c->policy,
-		       c->winner);
-		printf("losing version, from %s (%s, updated_at %s):\n  %s\n", c->losing_origin,
-		       c->losing_operation,
-		       strcmp(c->winner, "local") == 0 ? (c->remote_updated_at ? c->remote_updated_at : "-")
-						       : (c->local_updated_at ? c->local_updated_at : "-"),
-		       c->losing_version ? c->losing_version : "(deleted)");
-		printf("current version:\n  %s\n", c->current_version ? c->current_version : "(deleted)");
-	}
+	else
+		print_conflict(c);
 	xchg_conflicts_free(c, 1);
 	return rc;
 }

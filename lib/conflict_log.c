@@ -10,7 +10,8 @@
 #define CONFLICT_COLUMNS                                                              \
 	"c.id, c.entity_type, c.entity_uuid, n.code, c.policy, c.winner, c.losing_origin," \
 	" c.local_updated_at, c.remote_updated_at, c.losing_operation, c.losing_version,"  \
-	" c.decided_at, c.status FROM sync_conflicts c JOIN sync_nodes n ON n.id = c.peer_id"
+	" c.winning_version, c.decided_at, c.status"                                       \
+	" FROM sync_conflicts c JOIN sync_nodes n ON n.id = c.peer_id"
 
 static char *text_at(store_stmt *st, int i)
 {
@@ -37,8 +38,9 @@ static void read_conflict(store_stmt *st, xchg_conflict *c)
 	c->remote_updated_at = text_at(st, 8);
 	c->losing_operation = text_at(st, 9);
 	c->losing_version = text_at(st, 10);
-	c->decided_at = text_at(st, 11);
-	c->status = text_at(st, 12);
+	c->winning_version = text_at(st, 11);
+	c->decided_at = text_at(st, 12);
+	c->status = text_at(st, 13);
 }
 
 static xchg_status select_conflicts(xchg_db *db, const char *where, const xvalue *params,
@@ -204,6 +206,7 @@ void xchg_conflicts_free(xchg_conflict *v, size_t n)
 		free(v[i].remote_updated_at);
 		free(v[i].losing_operation);
 		free(v[i].losing_version);
+		free(v[i].winning_version);
 		free(v[i].current_version);
 		free(v[i].decided_at);
 		free(v[i].status);

@@ -11,27 +11,55 @@
 #define PLAN_MAX_BYTES (1024 * 1024)
 
 static const char *const policy_names[] = {"master-wins", "last-writer-wins"};
+static const char *const delete_rule_names[] = {"by-policy", "delete-wins", "edit-wins"};
 
 const char *plan_policy_name(plan_policy policy)
 {
 	return policy_names[policy];
 }
 
-static xchg_status parse_policy(const cJSON *item, plan_policy *out,
-				const char *where, xchg_err *err)
+const char *plan_delete_rule_name(plan_delete_rule rule)
 {
+	return delete_rule_names[rule];
+}
+
+/* Sets *out to the index of obj[key] in names; leaves it alone when key is absent. */
+static xchg_status parse_choice(const cJSON *obj, const char *key, const char *const *names,
+				size_t nnames, int *out, const char *where, xchg_err *err)
+{
+	const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, key);
+	char list[128] = "";
 	size_t i;
 
-	if (!cJSON_IsString(item))
-		return xerr(err, XCHG_EUSAGE, "%s: \"conflict_policy\" must be a string", where);
-	for (i = 0; i < sizeof(policy_names) / sizeof(policy_names[0]); i++)
-		if (strcmp(item->valuestring, policy_names[i]) == 0) {
-			*out = (plan_policy)i;
+	if (!item)
+		return XCHG_OK;
+	for (i = 0; cJSON_IsString(item) && i < nnames; i++)
+		if (strcmp(item->valuestring, names[i]) == 0) {
+			*out = (int)i;
 			return XCHG_OK;
 		}
-	return xerr(err, XCHG_EUSAGE,
-		    "%s: conflict_policy \"%s\" is not master-wins or last-writer-wins",
-		    where, item->valuestring);
+	for (i = 0; i < nnames; i++)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+			 i == 0 ? "" : i + 1 == nnames ? " or " : ", ", names[i]);
+	return xerr(err, XCHG_EUSAGE, "%s: \"%s\" must be %s", where, key, list);
+}
+
+/* The conflict rules of the plan (defaults) or of one entity (overrides). */
+static xchg_status parse_rules(const cJSON *obj, plan_policy *policy, plan_delete_rule *rule,
+			       const char *where, xchg_err *err)
+{
+	int pol = (int)*policy, del = (int)*rule;
+	xchg_status rc;
+
+	if ((rc = parse_choice(obj, "conflict_policy", policy_names,
+			       sizeof(policy_names) / sizeof(policy_names[0]), &pol, where, err)) ||
+	    (rc = parse_choice(obj, "delete_conflict", delete_rule_names,
+			       sizeof(delete_rule_names) / sizeof(delete_rule_names[0]), &del, where,
+			       err)))
+		return rc;
+	*policy = (plan_policy)pol;
+	*rule = (plan_delete_rule)del;
+	return XCHG_OK;
 }
 
 long plan_version_major(const char *version)
@@ -132,7 +160,7 @@ static xchg_status check_unique(const plan *p, const char *name, xchg_err *err)
 static xchg_status parse_entity(plan *p, plan_entity *e, const cJSON *obj,
 				size_t index, const char *name, xchg_err *err)
 {
-	const cJSON *type, *pol;
+	const cJSON *type;
 	char where[256];
 	xchg_status rc;
 
@@ -148,8 +176,8 @@ static xchg_status parse_entity(plan *p, plan_entity *e, const cJSON *obj,
 	if ((rc = take_ident(obj, "table", &e->table, where, err)))
 		return rc;
 	e->policy = p->policy;
-	if ((pol = cJSON_GetObjectItemCaseSensitive(obj, "conflict_policy")) &&
-	    (rc = parse_policy(pol, &e->policy, where, err)))
+	e->delete_rule = p->delete_rule;
+	if ((rc = parse_rules(obj, &e->policy, &e->delete_rule, where, err)))
 		return rc;
 	return parse_children(e, cJSON_GetObjectItemCaseSensitive(obj, "children"), where, err);
 }
@@ -158,7 +186,7 @@ xchg_status plan_parse(plan **out, const char *text, size_t len,
 		       const char *name, xchg_err *err)
 {
 	cJSON *root = NULL;
-	const cJSON *ver, *pol, *ents, *e;
+	const cJSON *ver, *ents, *e;
 	plan *p = NULL;
 	size_t i = 0, n;
 	xchg_status rc = XCHG_ENOMEM;
@@ -182,8 +210,8 @@ xchg_status plan_parse(plan **out, const char *text, size_t len,
 		goto done;
 	}
 	p->policy = POLICY_MASTER_WINS;
-	if ((pol = cJSON_GetObjectItemCaseSensitive(root, "conflict_policy")) &&
-	    (rc = parse_policy(pol, &p->policy, name, err)))
+	p->delete_rule = DELETE_BY_POLICY;
+	if ((rc = parse_rules(root, &p->policy, &p->delete_rule, name, err)))
 		goto done;
 	ents = cJSON_GetObjectItemCaseSensitive(root, "entities");
 	n = cJSON_IsArray(ents) ? (size_t)cJSON_GetArraySize(ents) : 0;

@@ -17,6 +17,13 @@ typedef enum plan_policy {
 	POLICY_LAST_WRITER_WINS = 1
 } plan_policy;
 
+/* Who wins when one side deleted the entity and the other edited it. */
+typedef enum plan_delete_rule {
+	DELETE_BY_POLICY = 0, /* the conflict policy decides, the delete's time as its updated_at */
+	DELETE_WINS = 1,
+	EDIT_WINS = 2
+} plan_delete_rule;
+
 typedef struct plan_child {
 	char *name;          /* the key under the parent's data */
 	char *table;
@@ -27,6 +34,7 @@ typedef struct plan_entity {
 	char *type;
 	char *table;
 	plan_policy policy;
+	plan_delete_rule delete_rule;
 	plan_child *children;
 	size_t nchildren;
 } plan_entity;
@@ -34,6 +42,7 @@ typedef struct plan_entity {
 typedef struct plan {
 	char *schema_version;
 	plan_policy policy;
+	plan_delete_rule delete_rule;
 	plan_entity *entities;
 	size_t nentities;
 	char *text; /* the plan as given, kept in the database */
@@ -45,6 +54,7 @@ xchg_status plan_parse(plan **out, const char *text, size_t len,
 xchg_status plan_load_file(plan **out, const char *path, xchg_err *err);
 const plan_entity *plan_find(const plan *p, const char *type);
 const char *plan_policy_name(plan_policy policy);
+const char *plan_delete_rule_name(plan_delete_rule rule);
 /* The major part of a MAJOR.MINOR.PATCH version, or -1 when malformed. */
 long plan_version_major(const char *version);
 void plan_free(plan *p);

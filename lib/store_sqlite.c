@@ -247,6 +247,7 @@ static const char sq_schema[] =
 	" remote_updated_at TEXT,"
 	" losing_operation TEXT NOT NULL,"
 	" losing_version TEXT,"
+	" winning_version TEXT,"
 	" decided_at TEXT NOT NULL,"
 	" status TEXT NOT NULL DEFAULT 'open');";
 

@@ -195,13 +195,15 @@ typedef struct xchg_conflict {
 	char *entity_type;
 	char *entity_uuid;
 	char *peer;              /* the peer whose packet brought the conflict */
-	char *policy;            /* "master-wins" or "last-writer-wins" */
+	char *policy;            /* the rule that decided: "master-wins", "last-writer-wins",
+				    "delete-wins" or "edit-wins" */
 	char *winner;            /* "local" or "remote": whose version was kept */
 	char *losing_origin;     /* the node the losing version came from */
 	char *local_updated_at;
 	char *remote_updated_at;
 	char *losing_operation;  /* "INSERT", "UPDATE" or "DELETE" */
 	char *losing_version;    /* the losing data (JSON), NULL for a delete */
+	char *winning_version;   /* the data that won, as it was then (JSON), NULL for a delete */
 	char *current_version;   /* the data now in the database (show only) */
 	char *decided_at;
 	char *status;            /* "open", "restored" or "dismissed" */

@@ -199,6 +199,18 @@ scenario_initial() {
 		x code64 init --code "Aa0._-$(printf 'z%.0s' {1..58})" --plan "$plan"
 	x center export --node NOBODY --out "$W"; eq "export to an unknown node exits 7" 7 "$RC"
 
+	# conflict rules: only the documented values, each refusal naming the member
+	sed 's/"master-wins"/"master-wins", "delete_conflict": "delete-wins"/' "$plan" >"$W/plan-delete-wins.json"
+	sqlite3 "$W/rules.db" <"$schema"
+	check "a plan with delete_conflict delete-wins is accepted" \
+		x rules init --code RULES --plan "$W/plan-delete-wins.json"
+	sed 's/"master-wins"/"master-wins", "delete_conflict": "newest"/' "$plan" >"$W/plan-bad-rule.json"
+	x bad1 init --code BAD --plan "$W/plan-bad-rule.json"; eq "a plan with an unknown delete_conflict exits 2" 2 "$RC"
+	check "the refusal names delete_conflict and its values" grep -q 'delete_conflict.*by-policy, delete-wins or edit-wins' <<<"$ERR"
+	sed 's/"master-wins"/"oldest-wins"/' "$plan" >"$W/plan-bad-policy.json"
+	x bad1 init --code BAD --plan "$W/plan-bad-policy.json"; eq "a plan with an unknown conflict_policy exits 2" 2 "$RC"
+	check "the refusal names conflict_policy" grep -q 'conflict_policy.*master-wins or last-writer-wins' <<<"$ERR"
+
 	# A PostgreSQL server that is not there: one clear message, no password in it
 	"$bin" status --db "postgresql://xchg:s3cret@127.0.0.1:1/center" >"$W/.out" 2>"$W/.err"; RC=$?
 	cat "$W/.err" >>"$W/all-stderr"
@@ -626,7 +638,12 @@ scenario_conflict_commands() {
 	check "conflicts lists it as a table" has "$OUT" "$u"
 	x $at conflicts show "$id" --json
 	eq "conflicts show: the losing version" "D1 version" "$(jq -r .losing_version.title <<<"$OUT")"
+	eq "conflicts show: the winning version" "center version" "$(jq -r .winning_version.title <<<"$OUT")"
 	eq "conflicts show: the current version" "center version" "$(jq -r .current_version.title <<<"$OUT")"
+	x $at conflicts show "$id"
+	check "conflicts show (text) prints the losing version" grep -q "^losing version, from D1" <<<"$OUT"
+	check "conflicts show (text) prints the winning version" grep -q "^winning version" <<<"$OUT"
+	check "conflicts show (text) prints the current version" grep -q "^current version" <<<"$OUT"
 	x $at status --json
 	check "status counts the open conflict" test "$(jq '[.peers[].conflicts] | add' <<<"$OUT")" -ge 1
 	x $at conflicts restore "$id"

@@ -753,7 +753,9 @@ static const char *edit_on_both_sides(const char *center_name, const char *cente
 	return uuid;
 }
 
-static void expect_logged(node *n, const char *uuid, const char *winner, const char *loser)
+/* One conflict logged at n: who won, and both versions as they were then. */
+static void expect_logged(node *n, const char *uuid, const char *winner, const char *loser,
+			  const char *kept)
 {
 	const char *v;
 
@@ -764,6 +766,9 @@ static void expect_logged(node *n, const char *uuid, const char *winner, const c
 	v = sql_text(n, "SELECT losing_version FROM sync_conflicts WHERE entity_uuid = '%s'", uuid);
 	cr_assert(v && strstr(v, hstr("\"%s\"", loser)), "%s: losing_version %s lacks \"%s\"",
 		  n->code, v ? v : "NULL", loser);
+	v = sql_text(n, "SELECT winning_version FROM sync_conflicts WHERE entity_uuid = '%s'", uuid);
+	cr_assert(v && strstr(v, hstr("\"%s\"", kept)), "%s: winning_version %s lacks \"%s\"",
+		  n->code, v ? v : "NULL", kept);
 }
 
 /*
@@ -778,8 +783,8 @@ Test(invariants, conflict_master_wins_desktop_imports_first)
 	uuid = edit_on_both_sides("Center", NULL, "Desk", NULL, 0);
 	expect_name(C, uuid, "Center");
 	expect_name(D, uuid, "Center");
-	expect_logged(D, uuid, "remote", "Desk");
-	expect_logged(C, uuid, "local", "Desk");
+	expect_logged(D, uuid, "remote", "Desk", "Center");
+	expect_logged(C, uuid, "local", "Desk", "Center");
 }
 
 Test(invariants, conflict_master_wins_center_imports_first)
@@ -790,8 +795,8 @@ Test(invariants, conflict_master_wins_center_imports_first)
 	uuid = edit_on_both_sides("Center", NULL, "Desk", NULL, 1);
 	expect_name(C, uuid, "Center");
 	expect_name(D, uuid, "Center");
-	expect_logged(C, uuid, "local", "Desk");
-	expect_logged(D, uuid, "remote", "Desk");
+	expect_logged(C, uuid, "local", "Desk", "Center");
+	expect_logged(D, uuid, "remote", "Desk", "Center");
 }
 
 /* Catches: master-wins applied although the plan asks for last-writer-wins. */
@@ -804,8 +809,8 @@ Test(invariants, conflict_last_writer_wins_newer_desktop_edit)
 				  "2030-01-02T00:00:00.000Z", 0);
 	expect_name(C, uuid, "Desk");
 	expect_name(D, uuid, "Desk");
-	expect_logged(C, uuid, "remote", "Center");
-	expect_logged(D, uuid, "local", "Center");
+	expect_logged(C, uuid, "remote", "Center", "Desk");
+	expect_logged(D, uuid, "local", "Center", "Desk");
 }
 
 Test(invariants, conflict_last_writer_wins_newer_center_edit)
@@ -817,8 +822,8 @@ Test(invariants, conflict_last_writer_wins_newer_center_edit)
 				  "2030-01-02T00:00:00.000Z", 1);
 	expect_name(C, uuid, "Center");
 	expect_name(D, uuid, "Center");
-	expect_logged(C, uuid, "local", "Desk");
-	expect_logged(D, uuid, "remote", "Desk");
+	expect_logged(C, uuid, "local", "Desk", "Center");
+	expect_logged(D, uuid, "remote", "Desk", "Center");
 }
 
 /* A desktop's delete loses to the center's edit: the row lives on both sides. */
@@ -844,6 +849,95 @@ Test(invariants, conflict_master_wins_over_a_desktop_delete)
 		   "the center logs the desktop's losing delete");
 	expect_str(sql_text(D, "SELECT losing_operation FROM sync_conflicts"), "DELETE",
 		   "the desktop logs its own losing delete");
+}
+
+/*
+ * One side soft-deletes a synchronized brigade, the other renames it, and
+ * their packets cross. The plan's delete rule (in place of "master-wins"
+ * in the example plan) decides; both sides must log the same rule.
+ */
+static const char *delete_against_edit(const char *rules, int center_deletes)
+{
+	const char *plan = plan_variant("\"master-wins\"", rules), *uuid, *acks = make_folder("acks");
+	node *deleter, *editor;
+	exported cp, dp;
+	int i;
+
+	C = node_create("CENTER", 1, plan, NULL);
+	D = node_create("DESKTOP-1", 0, plan, NULL);
+	link_nodes(C, D);
+	share = make_folder("share");
+	uuid = add_brigade(C, "Original");
+	sync_down();
+	deleter = center_deletes ? C : D;
+	editor = center_deletes ? D : C;
+	sql_exec(deleter, "UPDATE brigades SET is_deleted = TRUE WHERE uuid = '%s'", uuid);
+	rename_brigade(editor, uuid, "Edited");
+	cp = export_packet(C, "DESKTOP-1", share);
+	dp = export_packet(D, "CENTER", acks);
+	import_paths(D, acks, cp.path, NULL);
+	import_paths(C, share, dp.path, NULL);
+	/* The winner's registration needs a round trip more to be acknowledged. */
+	for (i = 0; i < 2; i++) {
+		import_paths(D, acks, export_packet(C, "DESKTOP-1", share).path, NULL);
+		import_paths(C, share, export_packet(D, "CENTER", acks).path, NULL);
+	}
+	cr_assert_eq(queued(C, "DESKTOP-1") + queued(D, "CENTER"), 0, "left queued after the exchange");
+	return uuid;
+}
+
+static void expect_rule_logged(node *n, const char *uuid, const char *rule, const char *losing_op)
+{
+	expect_str(sql_text(n, "SELECT policy FROM sync_conflicts WHERE entity_uuid = '%s'", uuid), rule,
+		   hstr("%s: the rule logged", n->code));
+	expect_str(sql_text(n, "SELECT losing_operation FROM sync_conflicts WHERE entity_uuid = '%s'",
+			    uuid), losing_op, hstr("%s: the losing operation", n->code));
+}
+
+/* Catches: a delete rule ignored (master-wins would keep the center's edit), or read on one side only. */
+Test(invariants, conflict_delete_wins_over_the_centers_edit)
+{
+	const char *uuid = delete_against_edit("\"master-wins\", \"delete_conflict\": \"delete-wins\"", 0);
+
+	cr_assert_eq(sql_int(C, "SELECT is_deleted FROM brigades WHERE uuid = '%s'", uuid), 1,
+		     "the center kept its edit against the desktop's delete");
+	cr_assert_eq(sql_int(D, "SELECT is_deleted FROM brigades WHERE uuid = '%s'", uuid), 1,
+		     "the desktop brought its deleted row back");
+	expect_rule_logged(C, uuid, "delete-wins", "UPDATE");
+	expect_rule_logged(D, uuid, "delete-wins", "UPDATE");
+	cr_assert_not_null(strstr(sql_text(C, "SELECT losing_version FROM sync_conflicts"), "\"Edited\""),
+			   "the center's losing edit is kept");
+}
+
+/* Catches: edit-wins ignored (master-wins would keep the center's delete). */
+Test(invariants, conflict_edit_wins_over_the_centers_delete)
+{
+	const char *uuid = delete_against_edit("\"master-wins\", \"delete_conflict\": \"edit-wins\"", 1);
+
+	expect_name(C, uuid, "Edited");
+	expect_name(D, uuid, "Edited");
+	cr_assert_eq(sql_int(C, "SELECT is_deleted FROM brigades WHERE uuid = '%s'", uuid), 0,
+		     "the center's delete won against the desktop's edit");
+	cr_assert_eq(sql_int(D, "SELECT is_deleted FROM brigades WHERE uuid = '%s'", uuid), 0,
+		     "the desktop's edit was undone by the center's delete");
+	expect_rule_logged(C, uuid, "edit-wins", "DELETE");
+	expect_rule_logged(D, uuid, "edit-wins", "DELETE");
+}
+
+/* Catches: a delete rule that decides edits against edits too. */
+Test(invariants, conflict_delete_rule_leaves_two_edits_to_the_policy)
+{
+	const char *plan = plan_variant("\"master-wins\"",
+					"\"master-wins\", \"delete_conflict\": \"edit-wins\""), *uuid;
+
+	C = node_create("CENTER", 1, plan, NULL);
+	D = node_create("DESKTOP-1", 0, plan, NULL);
+	link_nodes(C, D);
+	share = make_folder("share");
+	uuid = edit_on_both_sides("Center", NULL, "Desk", NULL, 0);
+	expect_name(D, uuid, "Center");
+	expect_logged(C, uuid, "local", "Desk", "Center");
+	expect_str(sql_text(C, "SELECT policy FROM sync_conflicts"), "master-wins", "the rule logged");
 }
 
 /*
