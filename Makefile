@@ -53,6 +53,14 @@ test: deps
 		build/asan/xchg build/asan/unit-tests
 	XCHG_BIN=build/asan/xchg XCHG_UNIT=build/asan/unit-tests tests/run
 
+# The long convergence run (issue 4): SEEDS seeds of ROUNDS rounds for every
+# rule set, with a SQLite and a PostgreSQL center. Takes hours at the defaults.
+SEEDS  ?= 300
+ROUNDS ?= 200
+FIRST  ?= 1
+soak: deps all $(BUILD)/unit-tests
+	XCHG_UNIT=$(BUILD)/unit-tests tests/soak $(SEEDS) $(ROUNDS) $(FIRST)
+
 demo: deps all
 	examples/construction/demo.sh $(BUILD)/xchg
 
@@ -79,4 +87,4 @@ deps:
 clean:
 	rm -rf build
 
-.PHONY: all test demo install deps clean
+.PHONY: all test soak demo install deps clean

@@ -33,7 +33,7 @@ static PGconn *pg_admin; /* to the server's "postgres" database: creates and dro
 
 /* ---- memory that lives until teardown ------------------------------------ */
 
-static void *keep(void *p)
+void *hkeep(void *p)
 {
 	void **grown;
 
@@ -50,7 +50,7 @@ static const char *vhstr(const char *fmt, va_list ap)
 	char *s = NULL;
 
 	cr_assert_geq(vasprintf(&s, fmt, ap), 0, "out of memory");
-	return keep(s);
+	return hkeep(s);
 }
 
 const char *hstr(const char *fmt, ...)
@@ -66,7 +66,7 @@ const char *hstr(const char *fmt, ...)
 
 static const char *hdup(const char *s)
 {
-	return s ? keep(strdup(s)) : NULL;
+	return s ? hkeep(strdup(s)) : NULL;
 }
 
 /* ---- the test's folder ---------------------------------------------------- */
@@ -160,7 +160,7 @@ static char *slurp(const char *path, size_t *len)
 	fseek(f, 0, SEEK_END);
 	size = ftell(f);
 	fseek(f, 0, SEEK_SET);
-	buf = keep(malloc((size_t)size + 1));
+	buf = hkeep(malloc((size_t)size + 1));
 	cr_assert_eq(fread(buf, 1, (size_t)size, f), (size_t)size, "%s: short read", path);
 	buf[size] = '\0';
 	fclose(f);
@@ -298,7 +298,7 @@ static void pg_drop(const char *name)
 static const char *pg_url(const char *name)
 {
 	const char *host = pg_host(), *p;
-	char *enc = keep(malloc(strlen(host) * 3 + 1)), *q = enc;
+	char *enc = hkeep(malloc(strlen(host) * 3 + 1)), *q = enc;
 
 	for (p = host; *p; p++)
 		if (strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~/", *p))
@@ -377,7 +377,7 @@ static void node_open(node *n, unsigned flags)
 
 node *node_create(const char *code, int master, const char *plan_path, const char *extra_sql)
 {
-	node *n = keep(calloc(1, sizeof(*n)));
+	node *n = hkeep(calloc(1, sizeof(*n)));
 	const char *folder;
 	xchg_init_opts opts = {.code = code, .plan_path = plan_path, .master = master};
 	xchg_err err = {0};
@@ -416,7 +416,7 @@ const char *public_key(node *n)
 	char *key = NULL;
 
 	cr_assert_eq(xchg_public_key(n->db, &key, &err), XCHG_OK, "%s: %s", n->code, err.msg);
-	return keep(key);
+	return hkeep(key);
 }
 
 void link_nodes(node *center, node *desktop)
@@ -527,7 +527,7 @@ static result query(node *n, const char *sql)
 		cr_assert_not_null(res, "%s: %s\n  in: %s", n->code, msg, sql);
 		r.nrows = (size_t)PQntuples(res);
 		r.ncols = (size_t)PQnfields(res);
-		r.cell = keep(calloc(r.nrows * r.ncols + 1, sizeof(*r.cell)));
+		r.cell = hkeep(calloc(r.nrows * r.ncols + 1, sizeof(*r.cell)));
 		for (i = 0; i < r.nrows; i++)
 			for (j = 0; j < r.ncols; j++)
 				r.cell[i * r.ncols + j] = pg_cell(res, (int)i, (int)j);
@@ -551,7 +551,7 @@ static result query(node *n, const char *sql)
 		cr_assert_eq(rc, SQLITE_DONE, "%s: %s\n  in: %s", n->code, sqlite3_errmsg(n->app), sql);
 		sqlite3_finalize(st);
 		if (r.cell)
-			keep(r.cell);
+			hkeep(r.cell);
 	}
 	return r;
 }
@@ -623,7 +623,7 @@ const char *sql_rows(node *n, const char *fmt, ...)
 			fprintf(f, "%s%s", i && !j ? ";" : j ? "|" : "",
 				r.cell[i * r.ncols + j] ? r.cell[i * r.ncols + j] : "NULL");
 	cr_assert_eq(fclose(f), 0, "out of memory");
-	return keep(text);
+	return hkeep(text);
 }
 
 int64_t trigger_count(node *n)
@@ -730,7 +730,7 @@ static void collect(const xchg_import_event *ev, void *ctx)
 
 const import_log *import_list(node *to, const char *ack_dir, const char *const *paths, size_t n)
 {
-	import_log *log = keep(calloc(1, sizeof(*log)));
+	import_log *log = hkeep(calloc(1, sizeof(*log)));
 
 	log->rc = xchg_import(to->db, paths, n, ack_dir, collect, log, &log->err);
 	return log;
@@ -804,7 +804,7 @@ const import_log *deliver(node *from, node *to, const char *dir)
 
 const pkt_view *read_packet(const char *path)
 {
-	pkt_view *v = keep(calloc(1, sizeof(*v)));
+	pkt_view *v = hkeep(calloc(1, sizeof(*v)));
 	packet_reader *pr = NULL;
 	env_reader *er = NULL;
 	const env_header *h;
@@ -831,11 +831,11 @@ const pkt_view *read_packet(const char *path)
 		v->e[v->n].uuid = hdup(e->uuid);
 		v->e[v->n].operation = hdup(e->operation);
 		v->e[v->n].updated_at = hdup(e->updated_at);
-		v->e[v->n].data = e->data ? keep(cJSON_PrintUnformatted(e->data)) : NULL;
+		v->e[v->n].data = e->data ? hkeep(cJSON_PrintUnformatted(e->data)) : NULL;
 		v->n++;
 	}
 	if (v->e)
-		keep(v->e);
+		hkeep(v->e);
 	env_reader_free(er);
 	packet_reader_free(pr);
 	return v;
@@ -908,7 +908,7 @@ const char *tamper_packet(const char *src, const char *dst, const char *find, co
 		la_ssize_t got;
 
 		cr_assert_lt(n, 2, "%s: more than two members", src);
-		m[n].name = keep(strdup(archive_entry_pathname(e)));
+		m[n].name = hkeep(strdup(archive_entry_pathname(e)));
 		while ((got = archive_read_data(a, buf, sizeof(buf))) > 0) {
 			m[n].data = realloc(m[n].data, m[n].len + (size_t)got + 1);
 			cr_assert_not_null(m[n].data);
@@ -916,14 +916,14 @@ const char *tamper_packet(const char *src, const char *dst, const char *find, co
 			m[n].len += (size_t)got;
 		}
 		cr_assert_geq(got, 0, "%s: %s", src, archive_error_string(a));
-		keep(m[n].data);
+		hkeep(m[n].data);
 		n++;
 	}
 	archive_read_free(a);
 	cr_assert_eq(n, 2, "%s: expected message.json and message.sig", src);
 	m[0].data[m[0].len] = '\0';
 	cr_assert_not_null(at = strstr(m[0].data, find), "%s: \"%s\" not in message.json", src, find);
-	edited = keep(malloc(m[0].len - strlen(find) + strlen(repl) + 1));
+	edited = hkeep(malloc(m[0].len - strlen(find) + strlen(repl) + 1));
 	memcpy(edited, m[0].data, (size_t)(at - m[0].data));
 	strcpy(edited + (at - m[0].data), repl);
 	strcat(edited, at + strlen(find));

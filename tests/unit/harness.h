@@ -39,6 +39,8 @@
 void harness_setup(void);
 void harness_teardown(void);
 
+/* Memory from malloc that lives until teardown (NULL fails the test). */
+void *hkeep(void *p);
 /* A string that lives until teardown. */
 const char *hstr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The test's own folder, and a path inside it. */
