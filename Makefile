@@ -11,7 +11,7 @@ TEST_PKGS = criterion
 # Debian packages behind the build, the tests and the demo.
 DEBS = gcc make pkg-config zlib1g-dev libarchive-dev libsqlite3-dev libpq-dev \
        libcjson-dev libsodium-dev libcriterion-dev sqlite3 jq unzip zip \
-       postgresql postgresql-client
+       postgresql postgresql-client clang libclang-rt-14-dev valgrind
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
@@ -33,7 +33,8 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(XCFLAGS) -MMD -MP -c -o $@ $<
 
--include $(wildcard $(BUILD)/lib/*.d $(BUILD)/cli/*.d $(BUILD)/tests/unit/*.d)
+-include $(wildcard $(BUILD)/lib/*.d $(BUILD)/cli/*.d $(BUILD)/tests/unit/*.d \
+	$(BUILD)/tests/fuzz/*.d)
 
 $(BUILD)/libxchg.a: $(LIB_OBJ)
 	rm -f $@
@@ -48,20 +49,61 @@ $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libxchg.a
 
 # The tests run on a build with AddressSanitizer and UndefinedBehaviorSanitizer.
 SAN = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-test: deps
+# They also run each fuzz target for XCHG_FUZZ_SECONDS (20 by default) and
+# replay its corpus and kept crashers.
+test: deps fuzz-build
 	$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(SAN)" LDFLAGS="$(SAN)" \
 		build/asan/xchg build/asan/unit-tests
-	XCHG_BIN=build/asan/xchg XCHG_UNIT=build/asan/unit-tests tests/run
+	XCHG_BIN=build/asan/xchg XCHG_UNIT=build/asan/unit-tests XCHG_FUZZ=build/fuzz tests/run
+
+# libFuzzer targets (tests/fuzz/README.md), built with clang into build/fuzz;
+# only `make test` and the fuzz targets need clang. `make fuzz` runs each
+# target for FUZZ_SECONDS (10 minutes) in turn; `make -j3 fuzz` runs them side
+# by side, `make fuzz-plan` just one. Crashers land in tests/fuzz/crashers/.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 600
+FUZZ_TARGETS  = $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_RUNS     = $(FUZZ_TARGETS:fuzz_%=fuzz-%)
+FUZZ_SAN  = -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	    -fno-sanitize-recover=all
+FUZZ_LINK = -fsanitize=fuzzer,address,undefined
+
+$(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(BUILD)/libxchg.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libxchg.a $(PKG_LIBS)
+# Kept, so that a second build compiles nothing.
+.SECONDARY: $(FUZZ_TARGETS:%=$(BUILD)/tests/fuzz/%.o)
+
+fuzz-build: deps
+	$(MAKE) --no-print-directory BUILD=build/fuzz CC=$(FUZZ_CC) CFLAGS="$(FUZZ_SAN)" \
+		LDFLAGS="$(FUZZ_LINK)" $(FUZZ_TARGETS:%=build/fuzz/%)
+
+fuzz: $(FUZZ_RUNS)
+
+$(FUZZ_RUNS): fuzz-%: fuzz-build
+	XCHG_FUZZ=build/fuzz tests/fuzz/run fuzz fuzz_$* $(FUZZ_SECONDS)
+
+# Rebuilds the seed corpus in tests/fuzz/corpus from the test vectors.
+fuzz-corpus:
+	tests/fuzz/make-corpus
+
+# The end-to-end exchange with every xchg run under valgrind's memcheck: any
+# memory error or leak fails it (tests/valgrind). valgrind cannot run a
+# sanitizer build, so this one tests the plain build/xchg.
+valgrind: deps
+	$(MAKE) --no-print-directory all
+	XCHG_VALGRIND_BIN=$(BUILD)/xchg tests/valgrind
 
 # The long convergence run (issue 4): SEEDS seeds of ROUNDS rounds for every
 # rule set, with a SQLite and a PostgreSQL center. Takes hours at the defaults.
 SEEDS  ?= 300
 ROUNDS ?= 200
 FIRST  ?= 1
-soak: deps all $(BUILD)/unit-tests
+soak: deps
+	$(MAKE) --no-print-directory all $(BUILD)/unit-tests
 	XCHG_UNIT=$(BUILD)/unit-tests tests/soak $(SEEDS) $(ROUNDS) $(FIRST)
 
-demo: deps all
+demo: deps
+	$(MAKE) --no-print-directory all
 	examples/construction/demo.sh $(BUILD)/xchg
 
 install: all
@@ -71,6 +113,8 @@ install: all
 	install -m 0644 lib/include/xchg.h $(DESTDIR)$(PREFIX)/include/xchg.h
 
 # Installs missing Debian packages when root; otherwise names the command and stops.
+# Targets that need it build in a second make run after it: with -j, a plain
+# prerequisite would compile while the headers are still being installed.
 deps:
 	@missing=""; for p in $(DEBS); do \
 		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
@@ -87,4 +131,4 @@ deps:
 clean:
 	rm -rf build
 
-.PHONY: all test soak demo install deps clean
+.PHONY: all test valgrind soak demo install deps clean fuzz fuzz-build fuzz-corpus $(FUZZ_RUNS)

@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -17,8 +18,9 @@ static void report(const xchg_import_event *ev, void *ctx)
 		       (long long)ev->conflicts);
 		break;
 	case XCHG_SKIPPED:
-		printf("skipped %s: packet %lld from %s: duplicate, applied before\n", ev->path,
-		       (long long)ev->packet_no, ev->sender);
+		printf("skipped %s: packet %lld from %s: duplicate, applied before%s%s\n", ev->path,
+		       (long long)ev->packet_no, ev->sender, ev->message ? "; " : "",
+		       ev->message ? ev->message + strlen(ev->path) + 2 : "");
 		break;
 	case XCHG_ACK_WRITTEN:
 		printf("acknowledged with %s: packet %lld, %lld entities\n", ev->path,
@@ -31,6 +33,12 @@ static void report(const xchg_import_event *ev, void *ctx)
 	case XCHG_FAILED:
 		fflush(stdout);
 		fprintf(stderr, "not applied %s\n", ev->message);
+		break;
+	case XCHG_ACK_FAILED:
+		fflush(stdout);
+		fprintf(stderr, "not acknowledged %s (the packets from %s are applied; "
+				"the next 'xchg export --node %s' acknowledges them)\n",
+			ev->message, ev->sender, ev->sender);
 		break;
 	}
 	fflush(stdout);
@@ -58,6 +66,10 @@ const cli_cmd cmd_import = {
 	"skipped; bad packets are refused and left where they are. Packets in a\n"
 	"folder addressed to other nodes are left alone; a file named explicitly\n"
 	"that is addressed elsewhere is refused. Afterwards an acknowledgement\n"
-	"packet is written to every sender something was applied from.\n",
+	"packet is written to every sender something was applied from.\n"
+	"\n"
+	"Sealed packets (.zip.sealed, from export --encrypt) are opened with this\n"
+	"node's secret key; one sealed to another node is left alone in a folder and\n"
+	"refused when named. The acknowledgement to a sealed packet is sealed too.\n",
 	opts, 1, -1, run,
 };

@@ -25,6 +25,7 @@ static int print_json(const xchg_inspect_report *r)
 	cJSON_AddNumberToObject(h, "ack_packet_no", (double)r->ack_packet_no);
 	cJSON_AddStringToObject(h, "created_at", r->created_at);
 	cJSON_AddStringToObject(root, "signature", r->signature);
+	cJSON_AddBoolToObject(root, "sealed", r->sealed);
 	cJSON_AddNumberToObject(root, "entities", (double)r->entities);
 	counts = cJSON_AddArrayToObject(root, "counts");
 	for (i = 0; i < r->ncounts; i++) {
@@ -44,9 +45,10 @@ static void print_text(const xchg_inspect_report *r)
 
 	printf("packet      %lld from %s to %s\n", (long long)r->packet_no, r->sender, r->recipient);
 	printf("acknowledges %lld\n", (long long)r->ack_packet_no);
-	printf("message_id  %s\ncreated_at  %s\nschema      %s\nsignature   %s\nentities    %lld\n",
-	       r->message_id, r->created_at, r->schema_version, r->signature,
-	       (long long)r->entities);
+	printf("message_id  %s\ncreated_at  %s\nschema      %s\nsignature   %s\n",
+	       r->message_id, r->created_at, r->schema_version, r->signature);
+	printf("sealed      %s\n", r->sealed ? "yes, to this node; opened with its key" : "no");
+	printf("entities    %lld\n", (long long)r->entities);
 	for (i = 0; i < r->ncounts; i++)
 		printf("  %-24s %-6s %lld\n", r->counts[i].entity_type, r->counts[i].operation,
 		       (long long)r->counts[i].count);
@@ -78,6 +80,7 @@ static int run(const cli_cmd *cmd, const cli_args *a)
 const cli_cmd cmd_inspect = {
 	"inspect", "PKT", "show a packet's header, signature and contents; changes nothing",
 	"The signature is checked against the key registered for the sender in the\n"
-	"node's database, when there is one.\n",
+	"node's database, when there is one. A sealed packet (.zip.sealed, written by\n"
+	"export --encrypt) opens only with its recipient's database and key.\n",
 	opts, 1, 1, run,
 };

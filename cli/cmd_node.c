@@ -38,3 +38,30 @@ const cli_cmd cmd_node_add = {
 	"whole database.\n",
 	opts, 0, 0, run,
 };
+
+static int run_revoke(const cli_cmd *cmd, const cli_args *a)
+{
+	xchg_db *db = NULL;
+	xchg_err err;
+	int rc;
+
+	if ((rc = cli_open(cmd, a, 0, &db)))
+		return rc;
+	if ((rc = xchg_node_revoke(db, a->pos[0], &err)))
+		rc = cli_fail(&err);
+	else
+		printf("revoked %s: its packets are refused and nothing more is sent to it\n", a->pos[0]);
+	xchg_close(db);
+	return rc;
+}
+
+static const cli_opt no_opts[] = {{NULL, NULL, NULL}};
+
+const cli_cmd cmd_node_revoke = {
+	"node revoke", "CODE", "revoke a peer whose key is lost or stolen",
+	"From now on packets from CODE are refused, whoever signed them, and\n"
+	"nothing is exported to it; what was queued for it is dropped. This cannot\n"
+	"be undone: set the replacement up with a new key and add it under a new\n"
+	"code. On the center, revoke a desktop; on a desktop, the center.\n",
+	no_opts, 1, 1, run_revoke,
+};

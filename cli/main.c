@@ -7,8 +7,8 @@
 #define XCHG_VERSION "0.1.0"
 
 static const cli_cmd *const commands[] = {
-	&cmd_init, &cmd_key, &cmd_node_add, &cmd_export, &cmd_import, &cmd_status, &cmd_inspect,
-	&cmd_conflicts,
+	&cmd_init, &cmd_key, &cmd_key_rotate, &cmd_node_add, &cmd_node_revoke, &cmd_export,
+	&cmd_import, &cmd_status, &cmd_inspect, &cmd_conflicts,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -20,7 +20,7 @@ static void usage(FILE *out)
 		     "Keeps a center and its desktops in step through signed packet files.\n\n"
 		     "commands:\n");
 	for (i = 0; i < NCOMMANDS; i++)
-		fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+		fprintf(out, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
 	fprintf(out, "\nEvery command takes --db URL (sqlite:PATH, PATH or postgresql://...;\n"
 		     "default $XCHG_DB, else ./" CLI_DEFAULT_DB ") and --help. The node's secret key\n"
 		     "is the file $XCHG_KEY_FILE, else DB.key beside a SQLite database, else\n"
@@ -34,6 +34,26 @@ static void usage(FILE *out)
 		     "  5  a file or folder could not be read or written\n"
 		     "  6  out of memory\n"
 		     "  7  a named node or packet does not exist\n");
+}
+
+/* Whether name is "first" (second NULL) or "first second". */
+static int names_command(const char *name, const char *first, const char *second)
+{
+	size_t len = strlen(first);
+
+	if (strncmp(name, first, len) != 0)
+		return 0;
+	if (!second)
+		return name[len] == '\0';
+	return name[len] == ' ' && strcmp(name + len + 1, second) == 0;
+}
+
+/* Whether name is a two-word command of the group word ("node add" of "node"). */
+static int in_group(const char *name, const char *word)
+{
+	size_t len = strlen(word);
+
+	return strncmp(name, word, len) == 0 && name[len] == ' ';
 }
 
 int main(int argc, char **argv)
@@ -52,26 +72,18 @@ int main(int argc, char **argv)
 		printf("xchg %s\n", XCHG_VERSION);
 		return 0;
 	}
-	for (i = 0; i < NCOMMANDS; i++) {
-		const char *name = commands[i]->name, *space = strchr(name, ' ');
-
-		/* "node add": the first word names the group, the second the command. */
-		if (space) {
-			if (strncmp(argv[1], name, (size_t)(space - name)) != 0 ||
-			    argv[1][space - name] != '\0')
-				continue;
-			if (argc < 3 || strcmp(argv[2], space + 1) != 0) {
-				fprintf(stderr, "xchg %s: expected '%s'; try 'xchg %s --help'\n", argv[1],
-					name, name);
-				return XCHG_EUSAGE;
-			}
-			used = 3;
-		} else {
-			if (strcmp(argv[1], name) != 0)
-				continue;
-			used = 2;
-		}
-		return cli_run(commands[i], argc - (int)used, argv + used);
+	/* "node add": a two-word command is looked for before a one-word one ("key rotate", "key"). */
+	for (used = 3; used >= 2; used--)
+		for (i = 0; i < NCOMMANDS; i++)
+			if (argc > (int)used - 1 && names_command(commands[i]->name, argv[1],
+								   used == 3 ? argv[2] : NULL))
+				return cli_run(commands[i], argc - (int)used, argv + used);
+	for (i = 0, used = 0; i < NCOMMANDS; i++)
+		if (in_group(commands[i]->name, argv[1]))
+			fprintf(stderr, "%s '%s'", used++ ? "," : "xchg: expected", commands[i]->name);
+	if (used) {
+		fprintf(stderr, "; try 'xchg --help'\n");
+		return XCHG_EUSAGE;
 	}
 	fprintf(stderr, "xchg: unknown command '%s'; try 'xchg --help'\n", argv[1]);
 	return XCHG_EUSAGE;

@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include <ctype.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,4 +244,32 @@ xchg_status xcheck_code(const char *code, xchg_err *err)
 	return xerr(err, XCHG_EUSAGE,
 		    "node code \"%.80s\" is invalid: use 1 to 64 of letters, digits, '.', '_' and '-'",
 		    code ? code : "");
+}
+
+/*
+ * The two counters are the library's only mutable globals, and only the
+ * crash test moves them: "the N-th point" is a property of the process.
+ */
+void xkill_point(const char *name)
+{
+	static unsigned long reached, named;
+	const char *want = getenv("XCHG_KILL_AT"), *colon;
+	unsigned long n, k = 1;
+	size_t len;
+
+	if (!want || !*want)
+		return;
+	n = __atomic_add_fetch(&reached, 1, __ATOMIC_SEQ_CST);
+	if (isdigit((unsigned char)want[0])) {
+		if (n == strtoul(want, NULL, 10))
+			raise(SIGKILL);
+		return;
+	}
+	colon = strchr(want, ':');
+	len = colon ? (size_t)(colon - want) : strlen(want);
+	if (colon)
+		k = strtoul(colon + 1, NULL, 10);
+	if (strlen(name) == len && strncmp(name, want, len) == 0 &&
+	    __atomic_add_fetch(&named, 1, __ATOMIC_SEQ_CST) == k)
+		raise(SIGKILL);
 }

@@ -56,4 +56,16 @@ xchg_status xcheck_code(const char *code, xchg_err *err);
 /* True for an SQL identifier the plan may name: [A-Za-z_][A-Za-z0-9_]{0,62}. */
 int xident_valid(const char *s);
 
+/*
+ * Test hook, and the one place lib/ ends the process. The crash test
+ * (tests/e2e/crash.sh) sets XCHG_KILL_AT to stop xchg at a named step of
+ * export or import, the steps formats/PACKET.md "Crash safety" lists:
+ * NAME kills the first time NAME is reached, NAME:K the K-th time, and a
+ * bare number N at the N-th point of any name. The kill is SIGKILL, as close
+ * to a power cut as a process can get: no rollback, no atexit handler, no
+ * stdio flush. Unset, a point costs one getenv. Names are stable: the test
+ * finds them in the source and fails if it does not exercise one.
+ */
+void xkill_point(const char *name);
+
 #endif

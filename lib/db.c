@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "keys.h"
 #include "nodes.h"
@@ -253,5 +254,99 @@ xchg_status xchg_public_key(xchg_db *db, char **out, xchg_err *err)
 	else if (!(*out = strdup(self.public_key)))
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 	node_row_clear(&self);
+	return rc;
+}
+
+/* Whether kp is the key self's row names. */
+static int key_is(const keypair *kp, const node_row *self)
+{
+	char pub[KEY_TEXT_MAX];
+
+	keys_encode_public(kp->pk, pub);
+	return self->public_key && strcmp(self->public_key, pub) == 0;
+}
+
+xchg_status db_signing_key(xchg_db *db, const node_row *self, keypair *kp, xchg_err *err)
+{
+	char *pending = xstrdup_printf("%s.new", db->key_path);
+	keypair next;
+	xchg_err ignored;
+	xchg_status rc;
+
+	memset(&next, 0, sizeof(next));
+	if (!pending)
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	if ((rc = keys_load(db->key_path, 0, kp, err)) || key_is(kp, self))
+		goto done;
+	/* A rotation committed in the database but stopped before its rename: finish it. */
+	if (keys_load(pending, 0, &next, &ignored) == XCHG_OK && key_is(&next, self)) {
+		if ((rc = keys_install(pending, db->key_path, err)) == XCHG_OK)
+			*kp = next;
+		goto done;
+	}
+	rc = xerr(err, XCHG_EFAIL, "%s: this key file does not belong to node %s (its public key"
+		  " is %s)", db->key_path, self->code, self->public_key ? self->public_key : "unset");
+done:
+	if (rc)
+		keys_wipe(kp);
+	keys_wipe(&next);
+	free(pending);
+	return rc;
+}
+
+xchg_status xchg_key_rotate(xchg_db *db, char **new_public_key, xchg_err *err)
+{
+	node_row self = {0};
+	keypair old, next;
+	char *pending = NULL, *chain = NULL, pub[KEY_TEXT_MAX];
+	int found = 0, in_tx = 0;
+	xchg_status rc;
+
+	*new_public_key = NULL;
+	memset(&old, 0, sizeof(old));
+	memset(&next, 0, sizeof(next));
+	if ((rc = db_ready(db, err)) || (rc = store_begin(db->st, err)))
+		return rc;
+	in_tx = 1;
+	if ((rc = nodes_self(db->st, &self, &found, err)))
+		goto done;
+	if (!found) {
+		rc = xerr(err, XCHG_EDB, "%s: this node is not set up; run xchg init", db->st->name);
+		goto done;
+	}
+	if (!(pending = xstrdup_printf("%s.new", db->key_path))) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((rc = db_signing_key(db, &self, &old, err)) ||
+	    (rc = keys_create_new(pending, &next, err)) ||
+	    (rc = keys_chain_extend(self.key_chain, self.code, &old, next.pk, &chain, err)))
+		goto done;
+	keys_encode_public(next.pk, pub);
+	{
+		xvalue p[3] = {xv_text(pub), xv_text(chain), xv_text(self.id)};
+
+		if ((rc = store_run(db->st, "UPDATE sync_nodes SET public_key = ?, key_chain = ? WHERE id = ?",
+				    p, 3, NULL, err)) ||
+		    (rc = store_commit(db->st, err)))
+			goto done;
+	}
+	in_tx = 0;
+	/* Committed: the new key is this node's now, even if this rename is left to the next command. */
+	if ((rc = keys_install(pending, db->key_path, err)))
+		goto done;
+	if (!(*new_public_key = strdup(pub)))
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+done:
+	if (in_tx) {
+		store_rollback(db->st);
+		if (pending)
+			unlink(pending);
+	}
+	keys_wipe(&old);
+	keys_wipe(&next);
+	node_row_clear(&self);
+	free(pending);
+	free(chain);
 	return rc;
 }

@@ -29,4 +29,13 @@ xchg_status db_meta(xchg_db *db, const char *table, table_meta **out,
 /* Forgets cached columns after the schema changed (init). */
 void db_forget_meta(xchg_db *db);
 
+struct node_row;
+struct keypair;
+/*
+ * This node's secret key, checked against its row in sync_nodes; finishes a
+ * key rotation that committed but did not get to rename its key file.
+ */
+xchg_status db_signing_key(xchg_db *db, const struct node_row *self, struct keypair *kp,
+			   xchg_err *err);
+
 #endif

@@ -485,6 +485,9 @@ static xchg_status put_header(env_writer *w, const env_header *h, xchg_err *err)
 				      put_string(w, *(char **)field_at(h, f), err)))
 			return rc;
 	}
+	if (h->key_chain && ((rc = put_text(w, ",\"key_chain\":", err)) ||
+			     (rc = put_text(w, h->key_chain, err))))
+		return rc;
 	if ((rc = put_text(w, "}", err)))
 		return rc;
 	if (w->written - start > ENV_MAX_HEADER_BYTES)
@@ -933,6 +936,7 @@ static xchg_status take_int(env_reader *r, const cJSON *obj, const char *key,
 
 static xchg_status parse_header(env_reader *r, const cJSON *obj, xchg_err *err)
 {
+	const cJSON *chain;
 	const char *why;
 	const hfield *f;
 	xchg_status rc;
@@ -945,6 +949,13 @@ static xchg_status parse_header(env_reader *r, const cJSON *obj, xchg_err *err)
 			return rc;
 	if ((why = header_fault(&r->header)))
 		return bad(r, err, "%s", why);
+	/* Optional; its links are checked by the importer, which knows the keys. */
+	if ((rc = member(r, obj, "key_chain", &chain, err)))
+		return rc;
+	if (chain && !cJSON_IsArray(chain))
+		return bad(r, err, "\"key_chain\" is not an array");
+	if (chain && !(r->header.key_chain = cJSON_PrintUnformatted(chain)))
+		return reader_nomem(r, err);
 	return XCHG_OK;
 }
 
@@ -1190,6 +1201,10 @@ xchg_status env_header_copy(env_header *dst, const env_header *src, xchg_err *er
 			return xerr(err, XCHG_ENOMEM, "out of memory");
 		}
 	}
+	if (src->key_chain && !(dst->key_chain = strdup(src->key_chain))) {
+		env_header_clear(dst);
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	}
 	return XCHG_OK;
 }
 
@@ -1202,5 +1217,6 @@ void env_header_clear(env_header *h)
 	for (f = header_fields; f < HEADER_END; f++)
 		if (!f->is_int)
 			free(*(char **)field_at(h, f));
+	free(h->key_chain);
 	memset(h, 0, sizeof(*h));
 }

@@ -30,6 +30,7 @@ typedef struct env_header {
 	char *created_at;
 	int64_t packet_no;
 	int64_t ack_packet_no;
+	char *key_chain; /* optional: the sender's key chain, as JSON array text (keys.h) */
 } env_header;
 
 void env_header_clear(env_header *h);

@@ -62,7 +62,10 @@ static xchg_status write_entities(xchg_db *db, const node_row *peer, int64_t pac
 				continue;
 			if ((rc = write_registration(db, e, uuid.s, op.s,
 						      at.type == XV_TEXT ? at.s : NULL, w, &data, err))) {
-				xerr_prefix(err, "entity %s %s (table %s)", e->type, uuid.s, e->table);
+				/* A full or failing disk is no fault of the entity: the
+				 * message names the packet file already. */
+				if (rc != XCHG_EIO)
+					xerr_prefix(err, "entity %s %s (table %s)", e->type, uuid.s, e->table);
 				break;
 			}
 			(*count)++;
@@ -74,11 +77,21 @@ static xchg_status write_entities(xchg_db *db, const node_row *peer, int64_t pac
 	return rc;
 }
 
+/* The key a sealed packet is sealed to: the one registered for the peer. */
+static xchg_status peer_seal_key(const node_row *peer, unsigned char *pk, xchg_err *err)
+{
+	if (!peer->public_key || keys_decode_public(peer->public_key, pk, err))
+		return xerr(err, XCHG_EFAIL, "node %s: no valid public key registered to seal to",
+			    peer->code);
+	return XCHG_OK;
+}
+
 typedef struct export_job {
 	xchg_db *db;
 	const node_row *self;
 	const char *peer_code;
 	const char *dir;
+	unsigned flags;         /* XCHG_EXPORT_* */
 	xchg_export_result *res;
 } export_job;
 
@@ -94,13 +107,14 @@ static xchg_status export_once(void *ctx, xchg_err *err)
 	env_writer *w = NULL;
 	env_header h = {0};
 	keypair kp;
+	unsigned char seal_pk[crypto_sign_PUBLICKEYBYTES];
 	char msgid[37], now[32], *name = NULL;
 	int found = 0, in_tx = 0;
 	xchg_status rc;
 
 	memset(res, 0, sizeof(*res));
 	memset(&kp, 0, sizeof(kp));
-	if ((rc = keys_load(db->key_path, 0, &kp, err)) || (rc = store_begin(db->st, err)))
+	if ((rc = db_signing_key(db, self, &kp, err)) || (rc = store_begin(db->st, err)))
 		goto done;
 	in_tx = 1;
 	/* Counters are read under the lock: another xchg may have just moved them. */
@@ -112,10 +126,16 @@ static xchg_status export_once(void *ctx, xchg_err *err)
 			  found ? "is this node itself, not a peer" : "no such peer (see xchg status)");
 		goto done;
 	}
+	if (peer.revoked_at) {
+		rc = xerr(err, XCHG_EFAIL, "node %s: revoked on %s; nothing is exported to it",
+			  peer_code, peer.revoked_at);
+		goto done;
+	}
 	res->packet_no = peer.sent_packet_no + 1;
 	res->ack_packet_no = peer.received_packet_no;
 	if ((rc = nodes_record_packet(db->st, peer.id, NODE_SENT, res->packet_no, err)))
 		goto done;
+	xkill_point("export.numbered");
 	xuuid4(msgid);
 	xnow_iso(now);
 	h.message_id = msgid;
@@ -125,16 +145,28 @@ static xchg_status export_once(void *ctx, xchg_err *err)
 	h.created_at = now;
 	h.packet_no = res->packet_no;
 	h.ack_packet_no = res->ack_packet_no;
-	if (!(name = exchange_packet_name(self->code, peer.code, res->packet_no))) {
+	h.key_chain = self->key_chain;
+	if (!(name = exchange_packet_name(self->code, peer.code, res->packet_no,
+					  job->flags & XCHG_EXPORT_ENCRYPT))) {
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 		goto done;
 	}
-	if ((rc = packet_writer_open(&pw, dir, name, kp.sk, err)) ||
-	    (rc = env_writer_new(&w, &h, packet_writer_write, pw, err)) ||
-	    (rc = write_entities(db, &peer, res->packet_no, w, &res->entities, err)) ||
-	    (rc = env_writer_finish(w, err)) ||
-	    (rc = packet_writer_finish(pw, err)))
+	if ((job->flags & XCHG_EXPORT_ENCRYPT) &&
+	    (rc = peer_seal_key(&peer, seal_pk, err)))
 		goto done;
+	if ((rc = packet_writer_open_sealed(&pw, dir, name, kp.sk,
+					    job->flags & XCHG_EXPORT_ENCRYPT ? seal_pk : NULL,
+					    err)) ||
+	    (rc = env_writer_new(&w, &h, packet_writer_write, pw, err)) ||
+	    (rc = write_entities(db, &peer, res->packet_no, w, &res->entities, err)))
+		goto done;
+	xkill_point("export.marked");
+	if ((rc = env_writer_finish(w, err)))
+		goto done;
+	xkill_point("export.written");
+	if ((rc = packet_writer_finish(pw, err)))
+		goto done;
+	xkill_point("export.synced");
 	/*
 	 * Commit, then publish. The packet is complete and flushed under its
 	 * hidden temporary name; only after the database has committed the new
@@ -147,8 +179,10 @@ static xchg_status export_once(void *ctx, xchg_err *err)
 	if ((rc = store_commit(db->st, err)))
 		goto done;
 	in_tx = 0;
+	xkill_point("export.committed");
 	if ((rc = packet_writer_publish(pw, err)))
 		goto done;
+	xkill_point("export.published");
 	if (!(res->path = strdup(packet_writer_path(pw))))
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 done:
@@ -163,29 +197,47 @@ done:
 }
 
 xchg_status exchange_export(xchg_db *db, const node_row *self, const char *peer_code,
-			    const char *dir, xchg_export_result *res, xchg_err *err)
+			    const char *dir, unsigned flags, xchg_export_result *res,
+			    xchg_err *err)
 {
-	export_job job = {db, self, peer_code, dir, res};
+	export_job job = {db, self, peer_code, dir, flags, res};
 
 	return store_retry(db->st, export_once, &job, err);
 }
 
-char *exchange_packet_name(const char *sender, const char *recipient, int64_t packet_no)
+char *exchange_packet_name(const char *sender, const char *recipient, int64_t packet_no,
+			   int sealed)
 {
-	return xstrdup_printf("pkt_%s_%s_%lld.zip", sender, recipient, (long long)packet_no);
+	/* Not .zip alone: a sealed file is no ZIP until it is opened (PACKET.md 8). */
+	return xstrdup_printf("pkt_%s_%s_%lld.zip%s", sender, recipient, (long long)packet_no,
+			      sealed ? SEAL_SUFFIX : "");
 }
 
 xchg_status xchg_export(xchg_db *db, const char *peer, const char *out_dir,
 			xchg_export_result *res, xchg_err *err)
 {
+	xchg_export_opts opts = {.out_dir = out_dir};
+
+	return xchg_export_with(db, peer, &opts, res, err);
+}
+
+xchg_status xchg_export_with(xchg_db *db, const char *peer, const xchg_export_opts *opts,
+			     xchg_export_result *res, xchg_err *err)
+{
+	static const xchg_export_opts defaults = {0};
 	node_row self = {0};
 	xchg_status rc;
 
 	memset(res, 0, sizeof(*res));
+	if (!opts)
+		opts = &defaults;
+	if (opts->flags & ~(unsigned)XCHG_EXPORT_ENCRYPT)
+		return xerr(err, XCHG_EUSAGE, "xchg_export_with: unknown flags 0x%x",
+			    opts->flags & ~(unsigned)XCHG_EXPORT_ENCRYPT);
 	if ((rc = xcheck_code(peer, err)) || (rc = db_ready(db, err)) ||
 	    (rc = exchange_self(db, &self, err)))
 		return rc;
-	rc = exchange_export(db, &self, peer, out_dir, res, err);
+	rc = exchange_export(db, &self, peer, opts->out_dir, opts->flags, res, err);
 	node_row_clear(&self);
 	return rc;
 }

@@ -37,7 +37,28 @@ typedef struct import_run {
 	void *ctx;
 	int refused;            /* some packet was refused */
 	xchg_status failed;     /* the first local failure, if any */
+	xchg_status unacked;    /* the first acknowledgement not written, if any */
+	keypair kp;             /* this node's key, once a sealed packet needed it */
+	int have_key;
 } import_run;
+
+/*
+ * A message may quote a packet's strings (an entity type, a member name),
+ * and a terminal obeys the control characters in what it is shown: C0, DEL
+ * and C1 (U+0080 to U+009F) become '?'.
+ */
+static char *scrub(char *s)
+{
+	unsigned char *p;
+
+	for (p = (unsigned char *)s; *p; p++) {
+		if (p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F)
+			p[0] = p[1] = '?';
+		else if (*p < 0x20 || *p == 0x7F)
+			*p = '?';
+	}
+	return s;
+}
 
 /* Messages name the packet first; one that does not yet is prefixed with it. */
 static void emit(import_run *run, xchg_outcome outcome, const char *path, const env_header *h,
@@ -47,9 +68,11 @@ static void emit(import_run *run, xchg_outcome outcome, const char *path, const 
 				entities, conflicts, message};
 	char *named = NULL;
 
-	if (message && strncmp(message, path, strlen(path)) != 0 &&
-	    (named = xstrdup_printf("%s: %s", path, message)))
-		ev.message = named;
+	if (message && (named = strncmp(message, path, strlen(path)) != 0 ?
+				xstrdup_printf("%s: %s", path, message) : xstrdup(message)))
+		ev.message = scrub(named);
+	else if (message)
+		ev.message = "out of memory";
 	if (run->cb)
 		run->cb(&ev, run->ctx);
 	free(named);
@@ -94,12 +117,37 @@ static void candidates_free(candidates *c)
 	free(c->v);
 }
 
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n > k && strcmp(s + n - k, suffix) == 0;
+}
+
 static int is_packet_name(const char *name)
 {
-	size_t len = strlen(name);
-
 	/* Hidden files include the exporters' temporaries, never complete. */
-	return name[0] != '.' && len > 4 && strcmp(name + len - 4, ".zip") == 0;
+	return name[0] != '.' && (ends_with(name, ".zip") || ends_with(name, ".zip" SEAL_SUFFIX));
+}
+
+/*
+ * pkt_<sender>_<code>_<number>.zip[.sealed]: what the name claims, never
+ * trusted, only used to decide whether an unopenable packet in a folder is
+ * this node's business (PACKET.md 8.3).
+ */
+static int name_addresses(const char *path, const char *code)
+{
+	const char *base = strrchr(path, '/'), *ext, *num;
+	size_t k = strlen(code);
+
+	base = base ? base + 1 : path;
+	if (strncmp(base, "pkt_", 4) != 0 || !(ext = strstr(base, ".zip")))
+		return 0;
+	for (num = ext; num > base && num[-1] >= '0' && num[-1] <= '9'; num--)
+		;
+	/* "pkt_" + a sender of 1 or more + "_" + code + "_" + 1 or more digits */
+	return num < ext && (size_t)(num - base) >= 4 + 1 + 1 + k + 1 && num[-1] == '_' &&
+	       strncmp(num - 1 - k, code, k) == 0 && num[-2 - (long)k] == '_';
 }
 
 static int by_name(const struct dirent **a, const struct dirent **b)
@@ -162,22 +210,54 @@ static void opened_close(opened *o)
 	memset(o, 0, sizeof(*o));
 }
 
-static xchg_status open_packet(opened *o, const char *path, xchg_err *err)
+/* Loaded for the first sealed packet only: plain ones never need the secret key. */
+static xchg_status run_key(void *ctx, const unsigned char **sk, xchg_err *err)
+{
+	import_run *run = ctx;
+	xchg_status rc;
+
+	if (!run->have_key) {
+		if ((rc = db_signing_key(run->db, &run->self, &run->kp, err)))
+			return rc;
+		run->have_key = 1;
+	}
+	*sk = run->kp.sk;
+	return XCHG_OK;
+}
+
+static xchg_status open_packet(import_run *run, opened *o, const char *path, xchg_err *err)
 {
 	xchg_status rc;
 
 	memset(o, 0, sizeof(*o));
-	if ((rc = packet_reader_open(&o->pr, path, err)) ||
+	if ((rc = packet_reader_open_keyed(&o->pr, path, run_key, run, err)) ||
 	    (rc = env_reader_new(&o->er, packet_reader_read, o->pr, path, err)) ||
 	    (rc = env_reader_header(o->er, &o->h, err)))
 		opened_close(o);
 	return rc;
 }
 
+/*
+ * A folder's packet sealed to another key is another node's, and is left
+ * alone like a plain packet addressed elsewhere, unless its name says it is
+ * for this node: then it is opened, and refused with the reason.
+ */
+static int sealed_elsewhere(import_run *run, const char *path)
+{
+	unsigned char to[crypto_sign_PUBLICKEYBYTES], mine[crypto_sign_PUBLICKEYBYTES];
+	xchg_err ignored;
+	int sealed = 0;
+
+	if (seal_peek(path, &sealed, to, &ignored) || !sealed || !run->self.public_key ||
+	    keys_decode_public(run->self.public_key, mine, &ignored))
+		return 0;
+	return sodium_memcmp(to, mine, sizeof(mine)) != 0 && !name_addresses(path, run->self.code);
+}
+
 /* Reads every candidate's header; drops those for other nodes that a folder held. */
 static void read_headers(import_run *run, candidates *c)
 {
-	opened o;
+	opened o = {0};
 	xchg_err err;
 	size_t i, kept = 0;
 
@@ -185,7 +265,9 @@ static void read_headers(import_run *run, candidates *c)
 		candidate *cd = &c->v[i];
 		int keep = 0;
 
-		if (open_packet(&o, cd->path, &err) || env_header_copy(&cd->h, o.h, &err)) {
+		if (!cd->named && sealed_elsewhere(run, cd->path)) {
+			/* Another node's sealed packet: its business, not ours. */
+		} else if (open_packet(run, &o, cd->path, &err) || env_header_copy(&cd->h, o.h, &err)) {
 			emit_failure(run, cd->path, NULL, &err);
 		} else if (strcmp(cd->h.recipient, run->self.code) != 0) {
 			/* A shared folder serves many links: other nodes' packets are theirs. */
@@ -225,6 +307,8 @@ typedef struct applied {
 	int64_t entities;  /* of those, applied here */
 	int64_t conflicts;
 	int duplicate;
+	int former_key;    /* a duplicate signed with a key its sender has rotated away from */
+	int sealed;        /* it came sealed: the acknowledgement goes back sealed */
 } applied;
 
 /*
@@ -288,6 +372,7 @@ static xchg_status apply_entities(import_run *run, const node_row *sender, opene
 		if ((rc = apply_entity(run, sender, in, a, err)))
 			return xerr_prefix(err, "%s: entity %zu (%s %s)", packet_reader_path(o->pr),
 					   in->index + 1, in->type, in->uuid);
+		xkill_point("import.entity_applied");
 	}
 	return rc;
 }
@@ -312,8 +397,13 @@ static xchg_status take_ack(import_run *run, const node_row *sender, const env_h
 			 p, 2, NULL, err);
 }
 
+/*
+ * Who sent the packet and the key it must verify with: the registered one,
+ * or where the sender's key chain leads from it (*new_key, to be stored
+ * once the packet verifies).
+ */
 static xchg_status check_sender(import_run *run, const char *path, const env_header *h,
-				node_row *sender, unsigned char *pk, xchg_err *err)
+				node_row *sender, unsigned char *pk, char **new_key, xchg_err *err)
 {
 	long mine = plan_version_major(run->db->plan->schema_version);
 	int found = 0;
@@ -328,13 +418,52 @@ static xchg_status check_sender(import_run *run, const char *path, const env_hea
 	if (!found || sender->is_self)
 		return xerr(err, XCHG_EPACKET, "%s: %s %s", path,
 			    found ? "comes from this node itself, sender" : "unknown sender", h->sender);
+	if (sender->revoked_at)
+		return xerr(err, XCHG_EPACKET, "%s: sender %s was revoked on %s", path, h->sender,
+			    sender->revoked_at);
 	if (!sender->public_key || keys_decode_public(sender->public_key, pk, err))
 		return xerr(err, XCHG_EPACKET, "%s: sender %s has no valid public key registered",
 			    path, h->sender);
+	if (h->key_chain) {
+		if ((rc = keys_chain_follow(h->key_chain, h->sender, sender->public_key, new_key, err)))
+			return xerr_prefix(err, "%s: sender %s", path, h->sender);
+		if (strcmp(*new_key, sender->public_key) == 0) {
+			free(*new_key);
+			*new_key = NULL;
+		} else if (keys_decode_public(*new_key, pk, err)) {
+			return xerr(err, XCHG_EPACKET, "%s: sender %s: key_chain leads to a malformed key",
+				    path, h->sender);
+		}
+	}
 	if (plan_version_major(h->schema_version) != mine)
 		return xerr(err, XCHG_EPACKET, "%s: schema_version %s does not match this node's plan (%s)",
 			    path, h->schema_version, run->db->plan->schema_version);
 	return XCHG_OK;
+}
+
+/* Whether the packet verifies with a key the sender's chain says it had before. */
+static int signed_by_former_key(import_run *run, const char *path, const node_row *sender)
+{
+	cJSON *chain = sender->key_chain ? cJSON_Parse(sender->key_chain) : NULL;
+	const cJSON *link;
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	xchg_err ignored;
+	int found = 0;
+
+	cJSON_ArrayForEach(link, chain) {
+		const cJSON *prev = cJSON_GetObjectItemCaseSensitive(link, "previous_key");
+		opened o;
+
+		if (!cJSON_IsString(prev) || keys_decode_public(prev->valuestring, pk, &ignored) ||
+		    open_packet(run, &o, path, &ignored))
+			continue;
+		found = packet_reader_verify(o.pr, pk, &ignored) == XCHG_OK;
+		opened_close(&o);
+		if (found)
+			break;
+	}
+	cJSON_Delete(chain);
+	return found;
 }
 
 /*
@@ -357,16 +486,18 @@ static xchg_status import_once(void *ctx, xchg_err *err)
 	opened o = {0};
 	node_row sender = {0};
 	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	char *new_key = NULL;
 	int in_tx = 0;
 	xchg_status rc;
 
 	memset(a, 0, sizeof(*a));
-	if ((rc = open_packet(&o, path, err)) || (rc = store_begin(run->db->st, err)))
+	if ((rc = open_packet(run, &o, path, err)) || (rc = store_begin(run->db->st, err)))
 		goto done;
+	a->sealed = packet_reader_sealed(o.pr);
 	in_tx = 1;
 	/* The sender's counters are read under the lock: another import may have moved them. */
 	if ((rc = store_lock(run->db->st, o.h->sender, err)) ||
-	    (rc = check_sender(run, path, o.h, &sender, pk, err)))
+	    (rc = check_sender(run, path, o.h, &sender, pk, &new_key, err)))
 		goto done;
 	a->duplicate = o.h->packet_no <= sender.received_packet_no;
 	/* The ack goes first: a change the peer has confirmed is no conflict. */
@@ -379,14 +510,36 @@ static xchg_status import_once(void *ctx, xchg_err *err)
 		    (rc = store_set_origin(run->db->st, NULL, err)))
 			goto done;
 	}
-	if ((rc = packet_reader_verify(o.pr, pk, err)))
+	if ((rc = packet_reader_verify(o.pr, pk, err))) {
+		/*
+		 * A copy of a packet applied before its sender rotated its key:
+		 * nothing to apply, and the acknowledgement it carries is left out
+		 * (rolled back), since the old key is the one that may have leaked.
+		 */
+		if (rc == XCHG_EPACKET && a->duplicate && signed_by_former_key(run, path, &sender)) {
+			a->former_key = 1;
+			rc = XCHG_OK;
+		}
 		goto done;
+	}
+	if (new_key) {
+		xvalue p[3] = {xv_text(new_key), xv_text(o.h->key_chain), xv_text(sender.id)};
+
+		/* The sender rotated its key and proved it: trust the new one from now on. */
+		if ((rc = store_run(run->db->st,
+				    "UPDATE sync_nodes SET public_key = ?, key_chain = ? WHERE id = ?", p, 3,
+				    NULL, err)))
+			goto done;
+	}
+	xkill_point("import.verified");
 	if ((rc = store_commit(run->db->st, err)))
 		goto done;
 	in_tx = 0;
+	xkill_point("import.committed");
 done:
 	if (in_tx)
 		store_rollback(run->db->st);
+	free(new_key);
 	node_row_clear(&sender);
 	opened_close(&o);
 	return rc;
@@ -402,6 +555,7 @@ static xchg_status import_one(import_run *run, const char *path, applied *a, xch
 typedef struct ack_target {
 	const char *sender;
 	char *dir;
+	int seal;          /* reply in kind: some packet from sender came sealed */
 } ack_target;
 
 static xchg_status write_acks(import_run *run, const ack_target *acks, size_t n, xchg_err *err)
@@ -411,10 +565,23 @@ static xchg_status write_acks(import_run *run, const ack_target *acks, size_t n,
 	xchg_status rc = XCHG_OK;
 
 	for (i = 0; i < n; i++) {
-		if ((rc = exchange_export(run->db, &run->self, acks[i].sender, acks[i].dir, &res, err))) {
-			emit_failure(run, acks[i].dir, NULL, err);
+		if ((rc = exchange_export(run->db, &run->self, acks[i].sender, acks[i].dir,
+					  acks[i].seal ? XCHG_EXPORT_ENCRYPT : 0, &res, err))) {
+			/* Not "not applied": the packets are, each in its own committed
+			 * transaction. The export rolled back, and every later export
+			 * carries the ack, so an answer is owed, nothing is lost. */
+			xchg_import_event ev = {XCHG_ACK_FAILED, acks[i].dir, acks[i].sender,
+						0, 0, 0, err->msg};
+
+			if (rc == XCHG_ENOMEM)
+				return rc;
+			if (!run->unacked)
+				run->unacked = rc;
+			if (run->cb)
+				run->cb(&ev, run->ctx);
 			continue;
 		}
+		xkill_point("import.ack_written");
 		{
 			env_header h = {.sender = run->self.code, .packet_no = res.packet_no};
 
@@ -422,7 +589,7 @@ static xchg_status write_acks(import_run *run, const ack_target *acks, size_t n,
 		}
 		xchg_export_result_clear(&res);
 	}
-	return rc;
+	return XCHG_OK;
 }
 
 static char *folder_of(const char *path)
@@ -451,6 +618,8 @@ static xchg_status apply_all(import_run *run, candidates *c, const char *ack_dir
 	for (i = 0; i < c->n && !rc; i++) {
 		candidate *cd = &c->v[i];
 
+		if (i > 0)
+			xkill_point("import.between_packets");
 		if (import_one(run, cd->path, &a, &one)) {
 			if (one.code == XCHG_ENOMEM)
 				rc = xerr(err, XCHG_ENOMEM, "%s", one.msg);
@@ -458,7 +627,9 @@ static xchg_status apply_all(import_run *run, candidates *c, const char *ack_dir
 			continue;
 		}
 		if (a.duplicate) {
-			emit(run, XCHG_SKIPPED, cd->path, &cd->h, 0, 0, NULL);
+			emit(run, XCHG_SKIPPED, cd->path, &cd->h, 0, 0,
+			     a.former_key ? "signed with a key its sender has rotated away from;"
+					    " its acknowledgement is not taken" : NULL);
 			continue;
 		}
 		emit(run, XCHG_APPLIED, cd->path, &cd->h, a.entities, a.conflicts, NULL);
@@ -468,10 +639,13 @@ static xchg_status apply_all(import_run *run, candidates *c, const char *ack_dir
 			continue;
 		if (nacks == 0 || strcmp(acks[nacks - 1].sender, cd->h.sender) != 0)
 			acks[nacks++].sender = cd->h.sender;
+		acks[nacks - 1].seal |= a.sealed;
 		free(acks[nacks - 1].dir);
 		if (!(acks[nacks - 1].dir = ack_dir ? strdup(ack_dir) : folder_of(cd->path)))
 			rc = xerr(err, XCHG_ENOMEM, "out of memory");
 	}
+	if (!rc && nacks)
+		xkill_point("import.before_ack");
 	if (!rc)
 		rc = write_acks(run, acks, nacks, err);
 	for (i = 0; i < nacks; i++)
@@ -491,13 +665,17 @@ xchg_status xchg_import(xchg_db *db, const char *const *paths, size_t npaths,
 		return rc;
 	if (!(rc = gather(&c, paths, npaths, err))) {
 		read_headers(&run, &c);
+		xkill_point("import.headers_read");
 		rc = apply_all(&run, &c, ack_dir, err);
 	}
 	if (!rc && run.refused)
 		rc = xerr(err, XCHG_EPACKET, "some packets were refused");
 	else if (!rc && run.failed)
 		rc = xerr(err, run.failed, "some packets could not be applied; they are unchanged and may be imported again");
+	else if (!rc && run.unacked)
+		rc = xerr(err, run.unacked, "the packets are applied, but an acknowledgement could not be written; the next export to that node carries it");
 	candidates_free(&c);
 	node_row_clear(&run.self);
+	keys_wipe(&run.kp);
 	return rc;
 }

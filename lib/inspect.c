@@ -4,6 +4,7 @@
 
 #include "db.h"
 #include "envelope.h"
+#include "exchange.h"
 #include "keys.h"
 #include "nodes.h"
 #include "packet.h"
@@ -51,6 +52,28 @@ static xchg_status sender_key(xchg_db *db, const char *code, unsigned char *pk, 
 	return XCHG_OK;
 }
 
+/* A sealed packet opens only with this node's key: without a database, it stays shut. */
+typedef struct inspect_key {
+	xchg_db *db;
+	keypair kp;
+} inspect_key;
+
+static xchg_status open_with(void *ctx, const unsigned char **sk, xchg_err *err)
+{
+	inspect_key *k = ctx;
+	node_row self = {0};
+	xchg_status rc;
+
+	*sk = NULL;
+	if (!k->db)
+		return XCHG_OK;
+	if (!(rc = db_ready(k->db, err)) && !(rc = exchange_self(k->db, &self, err)) &&
+	    !(rc = db_signing_key(k->db, &self, &k->kp, err)))
+		*sk = k->kp.sk;
+	node_row_clear(&self);
+	return rc;
+}
+
 /* Moves the header's strings into the report. */
 static xchg_status take_header(xchg_inspect_report *rep, const env_header *h, xchg_err *err)
 {
@@ -78,6 +101,7 @@ xchg_status xchg_inspect(xchg_db *db, const char *path, xchg_inspect_report **ou
 	const env_header *h;
 	const env_entity *e = NULL;
 	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+	inspect_key key = {.db = db};
 	xchg_err verr;
 	int known = 0;
 	const char *verdict;
@@ -88,7 +112,7 @@ xchg_status xchg_inspect(xchg_db *db, const char *path, xchg_inspect_report **ou
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 		goto done;
 	}
-	if ((rc = packet_reader_open(&pr, path, err)) ||
+	if ((rc = packet_reader_open_keyed(&pr, path, open_with, &key, err)) ||
 	    (rc = env_reader_new(&er, packet_reader_read, pr, path, err)) ||
 	    (rc = env_reader_header(er, &h, err)) ||
 	    (rc = take_header(rep, h, err)) ||
@@ -107,11 +131,13 @@ xchg_status xchg_inspect(xchg_db *db, const char *path, xchg_inspect_report **ou
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 		goto done;
 	}
+	rep->sealed = packet_reader_sealed(pr);
 	*out = rep;
 	rep = NULL;
 done:
 	env_reader_free(er);
 	packet_reader_free(pr);
+	keys_wipe(&key.kp);
 	xchg_inspect_free(rep);
 	return rc;
 }

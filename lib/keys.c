@@ -1,8 +1,11 @@
 #include "keys.h"
 
+#include <cjson/cJSON.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -110,4 +113,158 @@ xchg_status keys_decode_public(const char *text, unsigned char *pk, xchg_err *er
 			    "key \"%.60s\" is not an Ed25519 public key (44 characters of base64, as printed by xchg key)",
 			    text);
 	return XCHG_OK;
+}
+
+xchg_status keys_create_new(const char *path, keypair *kp, xchg_err *err)
+{
+	/* A leftover of a rotation that never committed: no peer trusts it. */
+	if (unlink(path) != 0 && errno != ENOENT)
+		return xerr(err, XCHG_EIO, "%s: cannot remove: %s", path, strerror(errno));
+	if (sodium_init() < 0)
+		return xerr(err, XCHG_EFAIL, "libsodium cannot be initialized");
+	return keys_create(path, kp, err);
+}
+
+xchg_status keys_install(const char *from, const char *to, xchg_err *err)
+{
+	char *dir = xstrdup_printf("%s", to), *slash;
+	int fd;
+	xchg_status rc = XCHG_OK;
+
+	if (!dir)
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	if (rename(from, to) != 0) {
+		rc = xerr(err, XCHG_EIO, "%s: cannot rename to %s: %s", from, to, strerror(errno));
+		goto done;
+	}
+	/* The rename is durable only once the folder is. */
+	slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	if ((fd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(fd);
+		close(fd);
+	}
+done:
+	free(dir);
+	return rc;
+}
+
+/* What the previous key signs: the node, its old key and its new one. */
+static void rotation_statement(xbuf *b, const char *code, const char *previous,
+			       const char *public_key)
+{
+	xbuf_printf(b, "xchg-key-rotation-v1\n%s\n%s\n%s\n", code, previous, public_key);
+}
+
+xchg_status keys_chain_extend(const char *chain, const char *code, const keypair *old,
+			      const unsigned char *new_pk, char **out, xchg_err *err)
+{
+	char prev[KEY_TEXT_MAX], next[KEY_TEXT_MAX];
+	unsigned char sig[crypto_sign_BYTES];
+	char sig_text[sodium_base64_ENCODED_LEN(crypto_sign_BYTES, sodium_base64_VARIANT_ORIGINAL)];
+	cJSON *arr = NULL, *link = NULL;
+	xbuf msg = {0};
+	xchg_status rc = XCHG_ENOMEM;
+
+	*out = NULL;
+	keys_encode_public(old->pk, prev);
+	keys_encode_public(new_pk, next);
+	rotation_statement(&msg, code, prev, next);
+	if (!msg.data)
+		goto nomem;
+	crypto_sign_detached(sig, NULL, (const unsigned char *)msg.data, msg.len, old->sk);
+	sodium_bin2base64(sig_text, sizeof(sig_text), sig, sizeof(sig), sodium_base64_VARIANT_ORIGINAL);
+	arr = chain ? cJSON_Parse(chain) : cJSON_CreateArray();
+	if (!cJSON_IsArray(arr)) {
+		rc = xerr(err, XCHG_EDB, "sync_nodes: this node's key_chain is not a JSON array");
+		goto done;
+	}
+	/* The newest links are what a peer needs; one that missed more rotations re-registers. */
+	while (cJSON_GetArraySize(arr) >= KEY_CHAIN_MAX)
+		cJSON_DeleteItemFromArray(arr, 0);
+	if (!(link = cJSON_CreateObject()) ||
+	    !cJSON_AddStringToObject(link, "previous_key", prev) ||
+	    !cJSON_AddStringToObject(link, "public_key", next) ||
+	    !cJSON_AddStringToObject(link, "signature", sig_text) ||
+	    !cJSON_AddItemToArray(arr, link))
+		goto nomem;
+	link = NULL;
+	if (!(*out = cJSON_PrintUnformatted(arr)))
+		goto nomem;
+	rc = XCHG_OK;
+	goto done;
+nomem:
+	rc = xerr(err, XCHG_ENOMEM, "out of memory");
+done:
+	cJSON_Delete(link);
+	cJSON_Delete(arr);
+	xbuf_free(&msg);
+	return rc;
+}
+
+static const char *link_text(const cJSON *link, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(link, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+xchg_status keys_chain_follow(const char *chain, const char *code, const char *registered,
+			      char **out, xchg_err *err)
+{
+	cJSON *arr = cJSON_Parse(chain);
+	const cJSON *link;
+	char cur[KEY_TEXT_MAX];
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES], sig[crypto_sign_BYTES];
+	size_t i = 0, siglen;
+	xbuf msg = {0};
+	xchg_status rc = XCHG_OK;
+
+	*out = NULL;
+	if (!cJSON_IsArray(arr) || cJSON_GetArraySize(arr) > KEY_CHAIN_MAX) {
+		rc = xerr(err, XCHG_EPACKET, "key_chain: must be an array of at most %d links",
+			  KEY_CHAIN_MAX);
+		goto done;
+	}
+	snprintf(cur, sizeof(cur), "%s", registered);
+	/* Links before the registered key are history this node has already followed. */
+	cJSON_ArrayForEach(link, arr) {
+		const char *prev = link_text(link, "previous_key"), *next = link_text(link, "public_key");
+		const char *sig_text = link_text(link, "signature");
+
+		i++;
+		if (!prev || !next || !sig_text) {
+			rc = xerr(err, XCHG_EPACKET, "key_chain: link %zu lacks previous_key, public_key"
+				  " or signature", i);
+			goto done;
+		}
+		if (strcmp(prev, cur) != 0)
+			continue;
+		xbuf_reset(&msg);
+		rotation_statement(&msg, code, prev, next);
+		if (!msg.data) {
+			rc = xerr(err, XCHG_ENOMEM, "out of memory");
+			goto done;
+		}
+		if (keys_decode_public(next, pk, err) || keys_decode_public(prev, pk, err)) {
+			xerr_prefix(err, "key_chain: link %zu", i);
+			rc = err->code = XCHG_EPACKET;
+			goto done;
+		}
+		if (sodium_base642bin(sig, sizeof(sig), sig_text, strlen(sig_text), NULL, &siglen, NULL,
+				      sodium_base64_VARIANT_ORIGINAL) != 0 || siglen != sizeof(sig) ||
+		    crypto_sign_verify_detached(sig, (const unsigned char *)msg.data, msg.len, pk) != 0) {
+			rc = xerr(err, XCHG_EPACKET, "key_chain: link %zu is not signed by %s's key %s", i,
+				  code, prev);
+			goto done;
+		}
+		snprintf(cur, sizeof(cur), "%s", next);
+	}
+	if (!(*out = strdup(cur)))
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+done:
+	xbuf_free(&msg);
+	cJSON_Delete(arr);
+	return rc;
 }

@@ -23,4 +23,30 @@ void keys_wipe(keypair *kp);
 void keys_encode_public(const unsigned char *pk, char out[KEY_TEXT_MAX]);
 xchg_status keys_decode_public(const char *text, unsigned char *pk, xchg_err *err);
 
+/*
+ * Key rotation. The new key is written to a file of its own (any old one
+ * there is removed first), the database then commits to it, and only then
+ * is the file renamed over the old key file (keys_install): a crash between
+ * the two leaves the new key beside the old, where loading finds it.
+ */
+xchg_status keys_create_new(const char *path, keypair *kp, xchg_err *err);
+xchg_status keys_install(const char *from, const char *to, xchg_err *err);
+
+/*
+ * A node's key chain: a JSON array of links {"previous_key", "public_key",
+ * "signature"}, each signed by the previous key, newest last, at most
+ * KEY_CHAIN_MAX. Packets carry it so peers can follow a rotation.
+ */
+#define KEY_CHAIN_MAX 16
+/* *out: chain (NULL for none) with a link from old to new_pk appended. */
+xchg_status keys_chain_extend(const char *chain, const char *code, const keypair *old,
+			      const unsigned char *new_pk, char **out, xchg_err *err);
+/*
+ * *out: the key that registered leads to through the chain's links of node
+ * code (registered itself when none applies). XCHG_EPACKET for a malformed
+ * chain or a link that the key before it did not sign.
+ */
+xchg_status keys_chain_follow(const char *chain, const char *code, const char *registered,
+			      char **out, xchg_err *err);
+
 #endif

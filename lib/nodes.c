@@ -8,7 +8,8 @@
 
 #define NODE_COLUMNS                                                          \
 	"id, code, name, role, public_key, is_self, sent_packet_no,"          \
-	" acked_packet_no, received_packet_no, last_sync_in, last_sync_out"
+	" acked_packet_no, received_packet_no, last_sync_in, last_sync_out," \
+	" key_chain, revoked_at"
 
 static char *col_text(store_stmt *st, int i)
 {
@@ -40,6 +41,8 @@ static xchg_status read_row(store_stmt *st, node_row *n, xchg_err *err)
 	n->received_packet_no = col_int(st, 8);
 	n->last_sync_in = col_text(st, 9);
 	n->last_sync_out = col_text(st, 10);
+	n->key_chain = col_text(st, 11);
+	n->revoked_at = col_text(st, 12);
 	if (!n->id || !n->code || !n->role) {
 		node_row_clear(n);
 		return xerr(err, XCHG_ENOMEM, "sync_nodes: out of memory or a row without id, code or role");
@@ -157,6 +160,8 @@ void node_row_clear(node_row *n)
 	free(n->name);
 	free(n->role);
 	free(n->public_key);
+	free(n->key_chain);
+	free(n->revoked_at);
 	free(n->last_sync_in);
 	free(n->last_sync_out);
 	memset(n, 0, sizeof(*n));
@@ -270,5 +275,49 @@ done:
 		store_rollback(db->st);
 	node_row_clear(&self);
 	node_row_clear(&existing);
+	return rc;
+}
+
+xchg_status xchg_node_revoke(xchg_db *db, const char *code, xchg_err *err)
+{
+	node_row peer = {0};
+	char now[32];
+	int found = 0, in_tx = 0;
+	xchg_status rc;
+
+	if ((rc = xcheck_code(code, err)) || (rc = db_ready(db, err)) ||
+	    (rc = store_begin(db->st, err)))
+		return rc;
+	in_tx = 1;
+	/* Under the peer's lock: an export or import for it may be running. */
+	if ((rc = store_lock(db->st, code, err)) ||
+	    (rc = nodes_by_code(db->st, code, &peer, &found, err)))
+		goto done;
+	if (!found || peer.is_self) {
+		rc = found ? xerr(err, XCHG_EUSAGE, "node %s: is this node itself; a node cannot revoke itself", code)
+			   : xerr(err, XCHG_ENOTFOUND, "node %s: no such peer (see xchg status)", code);
+		goto done;
+	}
+	if (peer.revoked_at) {
+		rc = xerr(err, XCHG_EFAIL, "node %s: already revoked on %s", code, peer.revoked_at);
+		goto done;
+	}
+	xnow_iso(now);
+	{
+		xvalue p[2] = {xv_text(now), xv_text(peer.id)};
+
+		/* Its queue goes too: nothing will ever be sent to it again. */
+		if ((rc = store_run(db->st, "UPDATE sync_nodes SET revoked_at = ? WHERE id = ?", p, 2,
+				    NULL, err)) ||
+		    (rc = store_run(db->st, "DELETE FROM sync_changes WHERE node_id = ?", &p[1], 1,
+				    NULL, err)) ||
+		    (rc = store_commit(db->st, err)))
+			goto done;
+	}
+	in_tx = 0;
+done:
+	if (in_tx)
+		store_rollback(db->st);
+	node_row_clear(&peer);
 	return rc;
 }

@@ -17,6 +17,8 @@ typedef struct node_row {
 	int64_t received_packet_no;
 	char *last_sync_in;
 	char *last_sync_out;
+	char *key_chain;  /* this node: the signed history of its keys (JSON), or NULL */
+	char *revoked_at; /* a peer: when it was revoked, or NULL */
 } node_row;
 
 /* *found is 0 when there is no such node; err is then untouched. */

@@ -12,6 +12,8 @@
 #include <archive.h>
 #include <archive_entry.h>
 
+#include "seal.h"
+
 #define PACKET_READ_BLOCK (64 * 1024)
 
 /* ---- shared ---------------------------------------------------------- */
@@ -53,6 +55,7 @@ struct packet_writer {
 	int io_errno;   /* the first failed write(); see writer_out */
 	int tmp_exists;
 	struct archive *a;
+	seal_writer *seal; /* set: the ZIP goes through it, encrypted (seal.h) */
 	enum writer_state state;
 	crypto_sign_ed25519ph_state sign;
 	unsigned char sk[crypto_sign_SECRETKEYBYTES];
@@ -104,15 +107,13 @@ static xchg_status writer_check(packet_writer *w, int ar, const char *what,
  * which leaks (3.6). So it is kept going, writing nowhere, and every call
  * into it is followed by a look at io_errno.
  */
-static la_ssize_t writer_out(struct archive *a, void *ctx, const void *buf,
-			     size_t len)
+static void writer_put_file(void *ctx, const void *buf, size_t len)
 {
 	packet_writer *w = ctx;
 	const char *p = buf;
 	size_t left = len;
 	ssize_t n;
 
-	XCHG_UNUSED(a);
 	while (left > 0 && !w->io_errno) {
 		if ((n = write(w->fd, p, left)) > 0) {
 			p += n;
@@ -121,17 +122,34 @@ static la_ssize_t writer_out(struct archive *a, void *ctx, const void *buf,
 			w->io_errno = n == 0 ? EIO : errno;
 		}
 	}
+}
+
+/* A sealed packet's ZIP reaches the file only encrypted, never in the clear. */
+static la_ssize_t writer_out(struct archive *a, void *ctx, const void *buf,
+			     size_t len)
+{
+	packet_writer *w = ctx;
+
+	XCHG_UNUSED(a);
+	if (w->seal)
+		seal_writer_write(w->seal, buf, len);
+	else
+		writer_put_file(w, buf, len);
 	return (la_ssize_t)len;
 }
 
 static xchg_status writer_create_temp(packet_writer *w, xchg_err *err)
 {
+	struct stat sb;
+
 	/*
 	 * A temp of this name was left by a crashed export and never published,
 	 * so no importer has seen it. O_EXCL after the unlink
 	 * makes two writers racing on one name fail instead of interleaving.
+	 * Only a temp that is there is removed: in a read-only folder unlink()
+	 * fails with EROFS even for no file, and open() names the real fault.
 	 */
-	if (unlink(w->tmp_path) != 0 && errno != ENOENT)
+	if (lstat(w->tmp_path, &sb) == 0 && unlink(w->tmp_path) != 0 && errno != ENOENT)
 		return xerr(err, XCHG_EIO, "%s: cannot remove stale temporary file: %s",
 			    w->tmp_path, strerror(errno));
 	w->fd = open(w->tmp_path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0644);
@@ -203,6 +221,13 @@ xchg_status packet_writer_open(packet_writer **out, const char *dir,
 			       const char *name, const unsigned char *sk,
 			       xchg_err *err)
 {
+	return packet_writer_open_sealed(out, dir, name, sk, NULL, err);
+}
+
+xchg_status packet_writer_open_sealed(packet_writer **out, const char *dir,
+				      const char *name, const unsigned char *sk,
+				      const unsigned char *recipient_pk, xchg_err *err)
+{
 	packet_writer *w = NULL;
 	xchg_status rc;
 
@@ -229,6 +254,8 @@ xchg_status packet_writer_open(packet_writer **out, const char *dir,
 	memcpy(w->sk, sk, sizeof(w->sk));
 	crypto_sign_ed25519ph_init(&w->sign);
 	if ((rc = writer_create_temp(w, err)) ||
+	    (recipient_pk && (rc = seal_writer_new(&w->seal, recipient_pk, writer_put_file, w,
+						   w->tmp_path, err))) ||
 	    (rc = writer_start_archive(w, err)) ||
 	    (rc = writer_begin_member(w, PACKET_MEMBER_MESSAGE, -1,
 				      archive_write_zip_set_compression_deflate, err)))
@@ -274,6 +301,12 @@ static xchg_status writer_seal(packet_writer *w, const unsigned char *sig,
 		return rc;
 	archive_write_free(w->a);
 	w->a = NULL;
+	if (w->seal) {
+		/* The last chunk is marked as such: a copy cut short is refused. */
+		seal_writer_finish(w->seal);
+		if (w->io_errno)
+			return writer_fail(w, "the sealed packet", err);
+	}
 	return XCHG_OK;
 }
 
@@ -300,8 +333,10 @@ xchg_status packet_writer_finish(packet_writer *w, xchg_err *err)
 	crypto_sign_ed25519ph_final_create(&w->sign, sig, NULL, w->sk);
 	/* The key's work is done; do not keep it until free. */
 	sodium_memzero(w->sk, sizeof(w->sk));
-	if (!(rc = writer_seal(w, sig, err)))
+	if (!(rc = writer_seal(w, sig, err))) {
+		xkill_point("export.sealed");
 		rc = writer_sync_temp(w, err);
+	}
 	w->state = rc ? W_BROKEN : W_FINISHED;
 	return rc;
 }
@@ -378,6 +413,7 @@ void packet_writer_free(packet_writer *w)
 	 * libarchive leaks the member's deflate stream.
 	 */
 	archive_write_free(w->a);
+	seal_writer_free(w->seal);
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->tmp_exists)
@@ -398,9 +434,11 @@ struct packet_reader {
 	char *path;
 	int fd;
 	struct archive *a;
+	seal_reader *seal; /* set: a sealed packet, the ZIP read through it */
 	enum reader_state state;
 	int message_done;
 	uint64_t message_bytes;
+	uint64_t file_bytes;   /* the packet file's size: what the ratio limit divides by */
 	crypto_sign_ed25519ph_state sign;
 };
 
@@ -417,6 +455,9 @@ static xchg_status refuse(packet_reader *r, xchg_err *err, const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	r->state = R_REFUSED;
+	/* A sealed chunk that failed is the cause; libarchive saw only its data stop. */
+	if (r->seal && seal_reader_failure(r->seal))
+		return xerr(err, XCHG_EPACKET, "%s: %s", r->path, seal_reader_failure(r->seal));
 	return xerr(err, XCHG_EPACKET, "%s: %s", r->path, why);
 }
 
@@ -432,9 +473,35 @@ static xchg_status reader_expect_message(const packet_reader *r, const char *op,
 		    r->path, op);
 }
 
-static xchg_status reader_open_file(packet_reader *r, xchg_err *err)
+/*
+ * A sealed packet is recognized by its first bytes, whatever its name, and
+ * opened with this node's key; its ZIP is then read through the seal.
+ */
+static xchg_status reader_open_seal(packet_reader *r, seal_key_fn key, void *key_ctx,
+				    xchg_err *err)
+{
+	unsigned char head[SEAL_MAGIC_PREFIX_LEN];
+	const unsigned char *sk = NULL;
+	ssize_t n;
+	xchg_status rc;
+
+	if ((n = pread(r->fd, head, sizeof(head), 0)) < 0)
+		return xerr(err, XCHG_EIO, "%s: cannot read: %s", r->path, strerror(errno));
+	if (!seal_sniff(head, (size_t)n))
+		return XCHG_OK;
+	if (key && (rc = key(key_ctx, &sk, err)))
+		return rc;
+	if ((rc = seal_reader_open(&r->seal, r->fd, r->path, sk, err)) == XCHG_EPACKET)
+		r->state = R_REFUSED;
+	return rc;
+}
+
+static xchg_status reader_open_file(packet_reader *r, seal_key_fn key, void *key_ctx,
+				    xchg_err *err)
 {
 	struct stat sb;
+	xchg_status rc;
+	int ar;
 
 	/* O_NONBLOCK: a FIFO dropped in the inbox must not hang the import. */
 	if ((r->fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
@@ -443,17 +510,24 @@ static xchg_status reader_open_file(packet_reader *r, xchg_err *err)
 		return xerr(err, XCHG_EIO, "%s: %s", r->path, strerror(errno));
 	if (!S_ISREG(sb.st_mode))
 		return refuse(r, err, "not a regular file");
+	r->file_bytes = (uint64_t)sb.st_size;
+	if ((rc = reader_open_seal(r, key, key_ctx, err)))
+		return rc;
 	/*
 	 * Seekable ZIP only: it starts from the central directory, so a file cut
 	 * short anywhere lacks its end record and is refused. The streaming
 	 * reader would stop at the first central-directory header and accept a
-	 * packet truncated inside the directory.
+	 * packet truncated inside the directory. A sealed packet's chunks seek
+	 * too, so its ZIP gets the same reader.
 	 */
 	if (!(r->a = archive_read_new()))
 		return xerr(err, XCHG_ENOMEM, "%s: out of memory", r->path);
-	if (archive_read_support_format_zip_seekable(r->a) != ARCHIVE_OK ||
-	    archive_read_open_fd(r->a, r->fd, PACKET_READ_BLOCK) != ARCHIVE_OK)
-		return refuse(r, err, "not a packet (ZIP): %s", aerr(r->a));
+	if ((ar = archive_read_support_format_zip_seekable(r->a)) == ARCHIVE_OK)
+		ar = r->seal ? seal_reader_open_archive(r->seal, r->a)
+			     : archive_read_open_fd(r->a, r->fd, PACKET_READ_BLOCK);
+	if (ar != ARCHIVE_OK)
+		return refuse(r, err, "%s: %s", r->seal ? "the sealed payload is not a packet (ZIP)"
+						      : "not a packet (ZIP)", aerr(r->a));
 	return XCHG_OK;
 }
 
@@ -486,6 +560,12 @@ static xchg_status reader_member(packet_reader *r, const char *want,
 xchg_status packet_reader_open(packet_reader **out, const char *path,
 			       xchg_err *err)
 {
+	return packet_reader_open_keyed(out, path, NULL, NULL, err);
+}
+
+xchg_status packet_reader_open_keyed(packet_reader **out, const char *path,
+				     seal_key_fn key, void *key_ctx, xchg_err *err)
+{
 	packet_reader *r = NULL;
 	struct archive_entry *e;
 	xchg_status rc;
@@ -503,7 +583,7 @@ xchg_status packet_reader_open(packet_reader **out, const char *path,
 		goto done;
 	}
 	crypto_sign_ed25519ph_init(&r->sign);
-	if ((rc = reader_open_file(r, err)) ||
+	if ((rc = reader_open_file(r, key, key_ctx, err)) ||
 	    (rc = reader_member(r, PACKET_MEMBER_MESSAGE, &e, err)))
 		goto done;
 	/* The central directory's word is only a hint; reading counts for real. */
@@ -545,6 +625,16 @@ xchg_status packet_reader_read(void *ctx, void *buf, size_t cap, size_t *got,
 		return refuse(r, err, "%s inflates past %llu bytes", PACKET_MEMBER_MESSAGE,
 			      (unsigned long long)PACKET_MAX_MESSAGE_BYTES);
 	r->message_bytes += (uint64_t)n;
+	/*
+	 * A bomb well under the size limit still costs inflating, hashing and
+	 * parsing far more than its sender had to ship; JSON rows deflate about
+	 * 10 to 1. The file's own size bounds the compressed bytes from above.
+	 */
+	if (r->message_bytes > PACKET_RATIO_FREE_BYTES &&
+	    r->message_bytes / PACKET_MAX_RATIO > r->file_bytes)
+		return refuse(r, err, "%s inflates to more than %d times the packet's %llu bytes"
+			      " (a zip bomb?)", PACKET_MEMBER_MESSAGE, PACKET_MAX_RATIO,
+			      (unsigned long long)r->file_bytes);
 	crypto_sign_ed25519ph_update(&r->sign, buf, (unsigned long long)n);
 	*got = (size_t)n;
 	return XCHG_OK;
@@ -634,11 +724,17 @@ const char *packet_reader_path(const packet_reader *r)
 	return r ? r->path : NULL;
 }
 
+int packet_reader_sealed(const packet_reader *r)
+{
+	return r && r->seal;
+}
+
 void packet_reader_free(packet_reader *r)
 {
 	if (!r)
 		return;
 	archive_read_free(r->a);
+	seal_reader_free(r->seal);
 	if (r->fd >= 0)
 		close(r->fd);
 	free(r->path);

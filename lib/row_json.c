@@ -218,6 +218,10 @@ static xchg_status json_to_value(const cJSON *item, xvalue *out, const char *tab
 	} else if (cJSON_IsNumber(item)) {
 		double d = item->valuedouble;
 
+		/* cJSON reads 1e400 as infinity: a value no column may receive as such. */
+		if (!isfinite(d))
+			return xerr(err, XCHG_EPACKET, "table \"%s\": column \"%s\": number out of range",
+				    table, column);
 		if (d == floor(d) && fabs(d) <= (double)ROW_JSON_MAX_SAFE_INT) {
 			out->type = XV_INT;
 			out->i = (int64_t)d;
@@ -249,27 +253,38 @@ static xchg_status upsert(xchg_db *db, const table_meta *m, const char *const *f
 	xbuf cols = {0}, sets = {0}, sql = {0};
 	xvalue *vals = NULL;
 	const cJSON *item;
+	/* Per column of m, then per child of skip: given already. */
+	unsigned char *seen = NULL;
 	size_t n = 0, cap = nfixed + (size_t)cJSON_GetArraySize(obj), i;
 	xchg_status rc = XCHG_OK;
 
-	if (!(vals = calloc(cap ? cap : 1, sizeof(*vals))))
+	if (!(vals = calloc(cap ? cap : 1, sizeof(*vals))) ||
+	    !(seen = calloc(m->ncols + (skip ? skip->nchildren : 0) + 1, 1))) {
+		free(vals);
 		return xerr(err, XCHG_ENOMEM, "out of memory");
+	}
 	for (i = 0; i < nfixed; i++) {
 		xbuf_printf(&cols, "%s\"%s\"", i ? ", " : "", fixed[i]);
 		xbuf_printf(&sets, "%s\"%s\" = excluded.\"%s\"", i ? ", " : "", fixed[i], fixed[i]);
 		vals[n++] = fixed_vals[i];
 	}
 	cJSON_ArrayForEach(item, obj) {
-		const store_column *c;
+		const plan_child *child = skip ? child_named(skip, item->string) : NULL;
+		const store_column *c = child ? NULL : column_named(m, item->string);
 
-		if (skip && child_named(skip, item->string))
-			continue;
-		c = column_named(m, item->string);
-		if (!c || !travels(c, parent_column)) {
+		if (!child && (!c || !travels(c, parent_column))) {
 			rc = xerr(err, XCHG_EPACKET, "table \"%s\" has no column \"%.64s\" that takes synchronized data",
 				  m->table, item->string);
 			goto done;
 		}
+		/* SQLite would keep one of the two values, PostgreSQL refuse the statement. */
+		if (seen[child ? m->ncols + (size_t)(child - skip->children) : (size_t)(c - m->cols)]++) {
+			rc = xerr(err, XCHG_EPACKET, "table \"%s\": \"%.64s\" is given twice",
+				  m->table, item->string);
+			goto done;
+		}
+		if (child)
+			continue;
 		if ((rc = json_to_value(item, &vals[n], m->table, c->name, err)))
 			goto done;
 		n++;
@@ -286,6 +301,7 @@ static xchg_status upsert(xchg_db *db, const table_meta *m, const char *const *f
 	}
 	rc = store_run(db->st, sql.data, vals, (int)n, NULL, err);
 done:
+	free(seen);
 	free(vals);
 	xbuf_free(&cols);
 	xbuf_free(&sets);

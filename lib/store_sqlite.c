@@ -214,6 +214,8 @@ static const char sq_schema[] =
 	" role TEXT NOT NULL CHECK (role IN ('master', 'subordinate')),"
 	" is_self INTEGER NOT NULL DEFAULT 0,"
 	" public_key TEXT,"
+	" key_chain TEXT,"
+	" revoked_at TEXT,"
 	" last_sync_in TEXT,"
 	" last_sync_out TEXT,"
 	" received_packet_no INTEGER NOT NULL DEFAULT 0,"
@@ -283,7 +285,7 @@ static void sq_register(xbuf *b, const char *type, const char *uuid_expr,
 	xbuf_printf(b,
 		    "INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation, changed_at)"
 		    " SELECT n.id, '%s', %s, %s, %s FROM sync_nodes n"
-		    " WHERE n.is_self = 0 AND (%s)"
+		    " WHERE n.is_self = 0 AND n.revoked_at IS NULL AND (%s)"
 		    " AND n.id NOT IN (SELECT node_id FROM sync_apply)"
 		    " ON CONFLICT (node_id, entity_type, entity_uuid)"
 		    " DO UPDATE SET operation = excluded.operation, packet_no = NULL,"

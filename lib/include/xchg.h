@@ -81,9 +81,24 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *opts, int *already,
 /* This node's public key as one line of text; the caller frees it. */
 xchg_status xchg_public_key(xchg_db *db, char **out, xchg_err *err);
 
+/*
+ * Replaces this node's key pair with a new one (when the secret key may
+ * have been seen, or on a schedule). The old key signs the new public key;
+ * every packet after this carries that signed chain, so peers move to the
+ * new key with the first packet they verify. *new_public_key: the new key
+ * as xchg_public_key prints it; the caller frees it.
+ */
+xchg_status xchg_key_rotate(xchg_db *db, char **new_public_key, xchg_err *err);
+
 /* Registers a peer. A desktop accepts exactly one peer: the center. */
 xchg_status xchg_node_add(xchg_db *db, const char *code, const char *name,
 			  const char *public_key, xchg_err *err);
+/*
+ * Revokes a peer whose key is lost or stolen: its packets are refused from
+ * now on, nothing more is exported to it, and its queue is dropped. It is
+ * not undone; a replacement joins under a new code.
+ */
+xchg_status xchg_node_revoke(xchg_db *db, const char *code, xchg_err *err);
 
 typedef struct xchg_export_result {
 	char *path;          /* the published packet file */
@@ -95,6 +110,24 @@ typedef struct xchg_export_result {
 /* Writes the next packet for peer into out_dir (NULL for "."). */
 xchg_status xchg_export(xchg_db *db, const char *peer, const char *out_dir,
 			xchg_export_result *res, xchg_err *err);
+
+/* xchg_export_opts flags */
+/*
+ * Seals the packet to the peer's registered public key, for couriers others
+ * can read (e-mail, USB sticks): only the peer can open it. It is named
+ * pkt_SENDER_RECIPIENT_NUMBER.zip.sealed; formats/PACKET.md section 8 has
+ * the format and what it protects against.
+ */
+#define XCHG_EXPORT_ENCRYPT 1u
+
+typedef struct xchg_export_opts {
+	const char *out_dir; /* the folder to write into; NULL for "." */
+	unsigned flags;      /* XCHG_EXPORT_* */
+} xchg_export_opts;
+
+/* xchg_export with options; opts NULL means the defaults (a plain packet in "."). */
+xchg_status xchg_export_with(xchg_db *db, const char *peer, const xchg_export_opts *opts,
+			     xchg_export_result *res, xchg_err *err);
 void xchg_export_result_clear(xchg_export_result *res);
 
 typedef enum xchg_outcome {
@@ -102,8 +135,11 @@ typedef enum xchg_outcome {
 	XCHG_SKIPPED = 1,   /* a duplicate: already applied before */
 	XCHG_REFUSED = 2,   /* not applied: the packet is bad, misaddressed or untrusted */
 	XCHG_ACK_WRITTEN = 3, /* an acknowledgement packet was written */
-	XCHG_FAILED = 4     /* not applied for a local reason (database, files): nothing
+	XCHG_FAILED = 4,    /* not applied for a local reason (database, files): nothing
 			       changed, and the same packet may be imported again */
+	XCHG_ACK_FAILED = 5 /* sender's packets are applied, but the acknowledgement to
+			       it could not be written (path: the folder); nothing went
+			       out, and the next export to sender carries the ack */
 } xchg_outcome;
 
 /* One line of an import's report. Strings belong to the library. */
@@ -128,9 +164,11 @@ typedef void (*xchg_import_cb)(const xchg_import_event *ev, void *ctx);
  * packets carried entities, into ack_dir (NULL: the folder the packet came
  * from). A packet without entities is an acknowledgement itself and gets no
  * answer, so two nodes never ping-pong. cb is called once per packet and per
- * acknowledgement written.
- * Returns XCHG_OK only when every packet was applied or skipped as a duplicate;
- * XCHG_EPACKET when one was refused, else the status of the first that failed.
+ * acknowledgement written or not written.
+ * Returns XCHG_OK only when every packet was applied or skipped as a duplicate
+ * and every acknowledgement written; XCHG_EPACKET when one was refused, else
+ * the status of the first that failed, else that of the first acknowledgement
+ * that could not be written.
  */
 xchg_status xchg_import(xchg_db *db, const char *const *paths, size_t npaths,
 			const char *ack_dir, xchg_import_cb cb, void *ctx,
@@ -179,11 +217,13 @@ typedef struct xchg_inspect_report {
 	char *signature;
 	xchg_entity_count *counts;
 	size_t ncounts;
+	int sealed;           /* it was sealed to this node, and opened with its key */
 } xchg_inspect_report;
 
 /*
  * Reads a packet without changing anything. db may be NULL; then the
- * signature cannot be checked against a known key.
+ * signature cannot be checked against a known key, and a sealed packet
+ * cannot be opened (only its recipient's key opens it).
  */
 xchg_status xchg_inspect(xchg_db *db, const char *path,
 			 xchg_inspect_report **out, xchg_err *err);

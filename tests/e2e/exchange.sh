@@ -735,6 +735,52 @@ scenario_converged() {
 	no_sanitizer_reports "$W/all-stderr"
 }
 
+# 13. Keys: a desktop and the center rotate theirs and the exchange goes on
+# without anyone registering anything; no secret key is ever printed or sent;
+# then the center revokes D2, whose packets are refused from then on.
+scenario_keys() {
+	local old new f secrets n leaked="" pkt
+	x d1 key; old=$OUT
+	x d1 key rotate
+	eq "key rotate exits 0" 0 "$RC"; new=$OUT
+	check "key rotate prints a new public key" test -n "$new" -a "$new" != "$old"
+	x d1 key; eq "xchg key prints the rotated key" "$new" "$OUT"
+	check "the rotated key file is still mode 600" test "$(stat -c %a "$W/d1.db.key")" = 600
+	sql d1 "UPDATE brigades SET headcount = headcount + 1 WHERE name = 'Last one'"
+	x center key rotate; eq "the center rotates its key too" 0 "$RC"
+	sql center "UPDATE estimates SET title = 'after rotation' WHERE number = 'E-C-2'"
+	quiet "exchange after both rotations"
+	same_tables "D1 is identical to the center after the rotations" center d1
+	same_tables "D2 is identical to the center after the rotations" center d2
+	eq "the center follows D1's rotation" "$new" "$(sql center "SELECT public_key FROM sync_nodes WHERE code = 'D1'")"
+
+	secrets=$(cat "$W"/*.key 2>/dev/null | sed -n 's/^xchg-ed25519-secret://p')
+	check "there are secret keys to look for" test -n "$secrets"
+	for f in "$SH"/*.zip; do unzip -p "$f" message.json >>"$W/all-messages" 2>/dev/null; done
+	for n in $secrets; do
+		grep -qF -- "$n" "$W/all-messages" "$W/all-stderr" "$W/.out" 2>/dev/null && leaked="$leaked $n"
+	done
+	eq "no secret key appears in any packet or any output" "" "$leaked"
+
+	sql d2 "INSERT INTO brigades (name, foreman, headcount) VALUES ('from a stolen laptop', 'D2', 1)"
+	x d2 export --node CENTER --out "$W"; pkt=$OUT
+	x center node revoke D2
+	eq "node revoke exits 0" 0 "$RC"
+	expect_refused "a packet from a revoked node" center "$pkt"
+	check "the refusal says the sender was revoked" grep -q "revoked" <<<"$ERR"
+	x center export --node D2 --out "$W"
+	eq "export to a revoked node exits 1" 1 "$RC"
+	check "and says so" grep -q "D2: revoked" <<<"$ERR"
+	x center node revoke D2; eq "revoking twice exits 1" 1 "$RC"
+	x center node revoke NOBODY; eq "revoking an unknown node exits 7" 7 "$RC"
+	x center node revoke; eq "node revoke without a code exits 2" 2 "$RC"
+	x center node; eq "'xchg node' alone exits 2" 2 "$RC"
+	check "and lists node add and node revoke" grep -q "node add.*node revoke" <<<"$ERR"
+	sql d1 "UPDATE brigades SET headcount = headcount + 1 WHERE name = 'Last one'"
+	x d1 export --node CENTER --out "$W"; x center import "$OUT"
+	eq "D1 still exchanges with the center" 0 "$RC"
+}
+
 # ---------------------------------------------------------------- main
 
 if setup; then
@@ -750,6 +796,7 @@ if setup; then
 	scenario_conflict
 	scenario_types
 	scenario_converged
+	scenario_keys
 fi
 summary
 [ "$fail" -eq 0 ]
