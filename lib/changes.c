@@ -41,6 +41,26 @@ xchg_status changes_drop(store *s, const char *peer_id, const char *type,
 			    " AND entity_uuid = ?", p, 3, NULL, err);
 }
 
+xchg_status changes_requeue(store *s, const char *peer_id, const char *type,
+			    const char *uuid, const char *operation, xchg_err *err)
+{
+	char now[32];
+	xvalue p[5];
+
+	xnow_iso(now);
+	p[0] = xv_text(peer_id);
+	p[1] = xv_text(type);
+	p[2] = xv_text(uuid);
+	p[3] = xv_text(operation);
+	p[4] = xv_text(now);
+	return store_run(s, "INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation,"
+			    " changed_at) VALUES (?, ?, ?, ?, ?)"
+			    " ON CONFLICT (node_id, entity_type, entity_uuid) DO UPDATE SET"
+			    " operation = excluded.operation, packet_no = NULL,"
+			    " changed_at = excluded.changed_at",
+			 p, 5, NULL, err);
+}
+
 xchg_status changes_count(store *s, const char *peer_id, int64_t *n, xchg_err *err)
 {
 	xvalue p = xv_text(peer_id);

@@ -17,6 +17,9 @@ xchg_status changes_find(store *s, const char *peer_id, const char *type,
 			 const char *uuid, int *found, char changed_at[40], xchg_err *err);
 xchg_status changes_drop(store *s, const char *peer_id, const char *type,
 			 const char *uuid, xchg_err *err);
+/* Registers (type, uuid) for peer anew, as not yet sent, whatever was there. */
+xchg_status changes_requeue(store *s, const char *peer_id, const char *type,
+			    const char *uuid, const char *operation, xchg_err *err);
 xchg_status changes_count(store *s, const char *peer_id, int64_t *n, xchg_err *err);
 /*
  * Stamps every registration of one entity type for peer with packet_no

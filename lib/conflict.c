@@ -70,21 +70,55 @@ static xchg_status log_conflict(xchg_db *db, const node_row *sender, const plan_
 			 p, 12, NULL, err);
 }
 
+/* Whether in carries exactly the local version: the same time, state and data. */
+static xchg_status same_version(const row_state *local, const xbuf *data, const env_entity *in,
+				int *same)
+{
+	int in_deleted = strcmp(in->operation, "DELETE") == 0;
+	cJSON *mine;
+
+	*same = 0;
+	if (!local->found || local->is_deleted != in_deleted || !in->updated_at ||
+	    strcmp(local->updated_at, in->updated_at) != 0)
+		return XCHG_OK;
+	if (in_deleted) {
+		*same = 1;
+		return XCHG_OK;
+	}
+	if (!in->data || !data->len)
+		return XCHG_OK;
+	if (!(mine = cJSON_ParseWithLength(data->data, data->len)))
+		return XCHG_ENOMEM;
+	*same = cJSON_Compare(mine, in->data, 1);
+	cJSON_Delete(mine);
+	return XCHG_OK;
+}
+
 xchg_status conflict_resolve(xchg_db *db, const node_row *self, const node_row *sender,
 			     const plan_entity *e, const env_entity *in,
-			     const char *changed_at, int *wins, xchg_err *err)
+			     const char *changed_at, int *conflict, int *wins, xchg_err *err)
 {
 	xbuf data = {0};
 	row_state local;
 	char *text = NULL;
 	const char *rule;
 	version mine, theirs;
-	int local_deleted;
+	int local_deleted, same;
 	xchg_status rc;
 
 	if ((rc = row_json_read(db, e, in->uuid, &data, &local, err)))
 		goto done;
 	local_deleted = !local.found || local.is_deleted;
+	/* A copy of what is here already, such as a resent version the center echoed. */
+	if (same_version(&local, &data, in, &same) != XCHG_OK) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
+	}
+	if (same) {
+		*conflict = *wins = 0;
+		goto done;
+	}
+	*conflict = 1;
 	rule = decide(e, nodes_is_master(self), local_deleted,
 		      local.found ? local.updated_at : changed_at, strcmp(in->operation, "DELETE") == 0,
 		      in->updated_at, wins);
@@ -97,8 +131,18 @@ xchg_status conflict_resolve(xchg_db *db, const node_row *self, const node_row *
 	if ((rc = log_conflict(db, sender, e, in, &local, rule, *wins, *wins ? &mine : &theirs,
 			       *wins ? &theirs : &mine, err)))
 		goto done;
-	/* The sender's version is now ours: nothing left to send it back. */
-	if (*wins)
+	/*
+	 * The sender's version is now ours. A desktop drops its registration:
+	 * nothing is left to send back. The center sends the winner back all
+	 * the same: the desktop may meanwhile have met an earlier version of
+	 * the center's, which it weighed against its own in place of the one
+	 * weighed here, and decided otherwise. The center's word comes last,
+	 * after the ack of this packet, so the desktop takes it without a
+	 * conflict and both end on the same version.
+	 */
+	if (*wins && nodes_is_master(self))
+		rc = changes_requeue(db->st, sender->id, e->type, in->uuid, in->operation, err);
+	else if (*wins)
 		rc = changes_drop(db->st, sender->id, e->type, in->uuid, err);
 done:
 	free(text);

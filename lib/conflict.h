@@ -16,10 +16,12 @@
  * when the local registration for sender last changed: the only time a row
  * deleted outright still has. Logs the loser; when the incoming version
  * wins, drops the local registration for sender so the losing local version
- * is not sent back.
+ * is not sent back (the center sends the winner back instead, see
+ * conflict.c). *conflict is 0 when in is the local version itself: nothing
+ * to decide, log or apply (*incoming_wins 0 too).
  */
 xchg_status conflict_resolve(xchg_db *db, const node_row *self, const node_row *sender,
-			     const plan_entity *e, const env_entity *in,
-			     const char *changed_at, int *incoming_wins, xchg_err *err);
+			     const plan_entity *e, const env_entity *in, const char *changed_at,
+			     int *conflict, int *incoming_wins, xchg_err *err);
 
 #endif

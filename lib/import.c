@@ -334,7 +334,7 @@ static xchg_status apply_entity(import_run *run, const node_row *sender,
 {
 	const plan_entity *e = plan_find(run->db->plan, in->type);
 	char now[32], changed_at[40];
-	int found = 0, wins = 1;
+	int found = 0, conflict = 0, wins = 1;
 	xchg_status rc;
 
 	a->received++;
@@ -345,9 +345,10 @@ static xchg_status apply_entity(import_run *run, const node_row *sender,
 	    (rc = changes_find(run->db->st, sender->id, e->type, in->uuid, &found, changed_at, err)))
 		return rc;
 	if (found) {
-		if ((rc = conflict_resolve(run->db, &run->self, sender, e, in, changed_at, &wins, err)))
+		if ((rc = conflict_resolve(run->db, &run->self, sender, e, in, changed_at, &conflict,
+					   &wins, err)))
 			return rc;
-		a->conflicts++;
+		a->conflicts += conflict;
 		if (!wins)
 			return XCHG_OK;
 	}

@@ -924,6 +924,51 @@ Test(invariants, conflict_edit_wins_over_the_centers_delete)
 	expect_rule_logged(D, uuid, "edit-wins", "DELETE");
 }
 
+/*
+ * A cycle the rules allow. The center's edit beats the desktop's
+ * (master-wins); the center then deletes; a second copy of the desktop's
+ * packet arrives and its edit beats that delete (edit-wins). The desktop,
+ * for its part, weighed its edit against the center's edit, took it, and
+ * then takes the delete as it comes. Catches: the center ending on the
+ * desktop's edit and the desktop on the delete, because the center kept its
+ * decision to itself.
+ */
+Test(invariants, conflict_center_sends_back_a_decision_the_desktop_weighed_otherwise)
+{
+	const char *plan = plan_variant("\"master-wins\"",
+					"\"master-wins\", \"delete_conflict\": \"edit-wins\""), *uuid;
+	const char *acks = make_folder("acks");
+	exported to_desk, first, again;
+	int i;
+
+	C = node_create("CENTER", 1, plan, NULL);
+	D = node_create("DESKTOP-1", 0, plan, NULL);
+	link_nodes(C, D);
+	share = make_folder("share");
+	uuid = add_brigade(C, "Original");
+	sync_down();
+	rename_brigade(C, uuid, "Center");
+	to_desk = export_packet(C, "DESKTOP-1", share);
+	rename_brigade(D, uuid, "Desk");
+	first = export_packet(D, "CENTER", acks);
+	again = export_packet(D, "CENTER", acks);
+	expect_applied(import_paths(C, share, first.path, NULL), "the desktop's first packet");
+	expect_name(C, uuid, "Center");
+	sql_exec(C, "UPDATE brigades SET is_deleted = TRUE WHERE uuid = '%s'", uuid);
+	expect_applied(import_paths(C, share, again.path, NULL), "the desktop's second packet");
+	expect_applied(import_paths(D, acks, to_desk.path, NULL), "the center's edit");
+	expect_name(D, uuid, "Center");
+	for (i = 0; i < 3; i++) {
+		import_paths(D, acks, export_packet(C, "DESKTOP-1", share).path, NULL);
+		import_paths(C, share, export_packet(D, "CENTER", acks).path, NULL);
+	}
+	expect_name(C, uuid, "Desk");
+	expect_name(D, uuid, "Desk");
+	cr_assert_eq(sql_int(D, "SELECT is_deleted FROM brigades WHERE uuid = '%s'", uuid), 0,
+		     "the desktop kept the center's delete, the center the desktop's edit");
+	cr_assert_eq(queued(C, "DESKTOP-1") + queued(D, "CENTER"), 0, "left queued after the exchange");
+}
+
 /* Catches: a delete rule that decides edits against edits too. */
 Test(invariants, conflict_delete_rule_leaves_two_edits_to_the_policy)
 {
