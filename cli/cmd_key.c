@@ -5,7 +5,9 @@
 
 static const cli_opt opts[] = {{NULL, NULL, NULL}};
 
-static int run(const cli_cmd *cmd, const cli_args *a)
+/* Both commands print one public key: the current one, or the one just made. */
+static int print_key(const cli_cmd *cmd, const cli_args *a,
+		     xchg_status (*get)(xchg_db *db, char **key, xchg_err *err))
 {
 	xchg_db *db = NULL;
 	xchg_err err;
@@ -14,13 +16,18 @@ static int run(const cli_cmd *cmd, const cli_args *a)
 
 	if ((rc = cli_open(cmd, a, 0, &db)))
 		return rc;
-	if ((rc = xchg_public_key(db, &key, &err)))
+	if ((rc = get(db, &key, &err)))
 		rc = cli_fail(&err);
 	else
 		printf("%s\n", key);
 	free(key);
 	xchg_close(db);
 	return rc;
+}
+
+static int run(const cli_cmd *cmd, const cli_args *a)
+{
+	return print_key(cmd, a, xchg_public_key);
 }
 
 const cli_cmd cmd_key = {
@@ -31,20 +38,7 @@ const cli_cmd cmd_key = {
 
 static int run_rotate(const cli_cmd *cmd, const cli_args *a)
 {
-	xchg_db *db = NULL;
-	xchg_err err;
-	char *key = NULL;
-	int rc;
-
-	if ((rc = cli_open(cmd, a, 0, &db)))
-		return rc;
-	if ((rc = xchg_key_rotate(db, &key, &err)))
-		rc = cli_fail(&err);
-	else
-		printf("%s\n", key);
-	free(key);
-	xchg_close(db);
-	return rc;
+	return print_key(cmd, a, xchg_key_rotate);
 }
 
 const cli_cmd cmd_key_rotate = {

@@ -299,7 +299,7 @@ xchg_status xchg_key_rotate(xchg_db *db, char **new_public_key, xchg_err *err)
 	node_row self = {0};
 	keypair old, next;
 	char *pending = NULL, *chain = NULL, pub[KEY_TEXT_MAX];
-	int found = 0, in_tx = 0;
+	int in_tx = 0;
 	xchg_status rc;
 
 	*new_public_key = NULL;
@@ -308,12 +308,8 @@ xchg_status xchg_key_rotate(xchg_db *db, char **new_public_key, xchg_err *err)
 	if ((rc = db_ready(db, err)) || (rc = store_begin(db->st, err)))
 		return rc;
 	in_tx = 1;
-	if ((rc = nodes_self(db->st, &self, &found, err)))
+	if ((rc = nodes_self_required(db->st, &self, err)))
 		goto done;
-	if (!found) {
-		rc = xerr(err, XCHG_EDB, "%s: this node is not set up; run xchg init", db->st->name);
-		goto done;
-	}
 	if (!(pending = xstrdup_printf("%s.new", db->key_path))) {
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 		goto done;

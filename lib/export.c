@@ -235,7 +235,7 @@ xchg_status xchg_export_with(xchg_db *db, const char *peer, const xchg_export_op
 		return xerr(err, XCHG_EUSAGE, "xchg_export_with: unknown flags 0x%x",
 			    opts->flags & ~(unsigned)XCHG_EXPORT_ENCRYPT);
 	if ((rc = xcheck_code(peer, err)) || (rc = db_ready(db, err)) ||
-	    (rc = exchange_self(db, &self, err)))
+	    (rc = nodes_self_required(db->st, &self, err)))
 		return rc;
 	rc = exchange_export(db, &self, peer, opts->out_dir, opts->flags, res, err);
 	node_row_clear(&self);
@@ -250,14 +250,3 @@ void xchg_export_result_clear(xchg_export_result *res)
 	}
 }
 
-xchg_status exchange_self(xchg_db *db, node_row *self, xchg_err *err)
-{
-	int found = 0;
-	xchg_status rc;
-
-	if ((rc = nodes_self(db->st, self, &found, err)))
-		return rc;
-	if (!found)
-		return xerr(err, XCHG_EDB, "%s: this node is not set up; run xchg init", db->st->name);
-	return XCHG_OK;
-}

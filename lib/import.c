@@ -662,7 +662,7 @@ xchg_status xchg_import(xchg_db *db, const char *const *paths, size_t npaths,
 	candidates c = {0};
 	xchg_status rc;
 
-	if ((rc = db_ready(db, err)) || (rc = exchange_self(db, &run.self, err)))
+	if ((rc = db_ready(db, err)) || (rc = nodes_self_required(db->st, &run.self, err)))
 		return rc;
 	if (!(rc = gather(&c, paths, npaths, err))) {
 		read_headers(&run, &c);

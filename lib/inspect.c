@@ -67,7 +67,7 @@ static xchg_status open_with(void *ctx, const unsigned char **sk, xchg_err *err)
 	*sk = NULL;
 	if (!k->db)
 		return XCHG_OK;
-	if (!(rc = db_ready(k->db, err)) && !(rc = exchange_self(k->db, &self, err)) &&
+	if (!(rc = db_ready(k->db, err)) && !(rc = nodes_self_required(k->db->st, &self, err)) &&
 	    !(rc = db_signing_key(k->db, &self, &k->kp, err)))
 		*sk = k->kp.sk;
 	node_row_clear(&self);

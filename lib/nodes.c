@@ -109,6 +109,18 @@ xchg_status nodes_self(store *s, node_row *out, int *found, xchg_err *err)
 	return select_one(s, "is_self = 1", NULL, 0, out, found, err);
 }
 
+xchg_status nodes_self_required(store *s, node_row *out, xchg_err *err)
+{
+	int found = 0;
+	xchg_status rc;
+
+	if ((rc = nodes_self(s, out, &found, err)))
+		return rc;
+	if (!found)
+		return xerr(err, XCHG_EDB, "%s: this node is not set up; run xchg init", s->name);
+	return XCHG_OK;
+}
+
 xchg_status nodes_by_code(store *s, const char *code, node_row *out, int *found,
 			  xchg_err *err)
 {
@@ -244,13 +256,8 @@ xchg_status xchg_node_add(xchg_db *db, const char *code, const char *name,
 	if ((rc = store_begin(db->st, err)))
 		return rc;
 	in_tx = 1;
-	if ((rc = nodes_self(db->st, &self, &found, err)))
-		goto done;
-	if (!found) {
-		rc = xerr(err, XCHG_EDB, "%s: this node is not set up; run xchg init", db->st->name);
-		goto done;
-	}
-	if ((rc = nodes_by_code(db->st, code, &existing, &found, err)))
+	if ((rc = nodes_self_required(db->st, &self, err)) ||
+	    (rc = nodes_by_code(db->st, code, &existing, &found, err)))
 		goto done;
 	if (found) {
 		rc = xerr(err, XCHG_EFAIL, "node %s: already registered%s", code,

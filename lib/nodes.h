@@ -23,6 +23,8 @@ typedef struct node_row {
 
 /* *found is 0 when there is no such node; err is then untouched. */
 xchg_status nodes_self(store *s, node_row *out, int *found, xchg_err *err);
+/* The same, and a node that was never set up is an error that says to run xchg init. */
+xchg_status nodes_self_required(store *s, node_row *out, xchg_err *err);
 xchg_status nodes_by_code(store *s, const char *code, node_row *out, int *found,
 			  xchg_err *err);
 xchg_status nodes_peers(store *s, node_row **out, size_t *n, xchg_err *err);

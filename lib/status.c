@@ -40,16 +40,11 @@ xchg_status xchg_status_get(xchg_db *db, xchg_status_report **out, xchg_err *err
 	xchg_status_report *rep = NULL;
 	node_row self = {0}, *peers = NULL;
 	size_t n = 0, i;
-	int found = 0;
 	xchg_status rc;
 
 	*out = NULL;
-	if ((rc = db_ready(db, err)) || (rc = nodes_self(db->st, &self, &found, err)))
-		return rc;
-	if (!found) {
-		rc = xerr(err, XCHG_EDB, "%s: this node is not set up; run xchg init", db->st->name);
+	if ((rc = db_ready(db, err)) || (rc = nodes_self_required(db->st, &self, err)))
 		goto done;
-	}
 	if ((rc = nodes_peers(db->st, &peers, &n, err)))
 		goto done;
 	if (!(rep = calloc(1, sizeof(*rep))) || (n && !(rep->peers = calloc(n, sizeof(*rep->peers))))) {

@@ -149,50 +149,6 @@ const char *make_folder(const char *name)
 	return path;
 }
 
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long size;
-
-	cr_assert_not_null(f, "%s: %s (tests run from the repository's root)", path,
-			   strerror(errno));
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = hkeep(malloc((size_t)size + 1));
-	cr_assert_eq(fread(buf, 1, (size_t)size, f), (size_t)size, "%s: short read", path);
-	buf[size] = '\0';
-	fclose(f);
-	if (len)
-		*len = (size_t)size;
-	return buf;
-}
-
-static void spit(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	cr_assert_eq(fwrite(data, 1, len, f), len, "%s: short write", path);
-	cr_assert_eq(fclose(f), 0, "%s: %s", path, strerror(errno));
-}
-
-int file_exists(const char *path)
-{
-	struct stat sb;
-
-	return lstat(path, &sb) == 0;
-}
-
-void copy_file(const char *from, const char *to)
-{
-	size_t len;
-	char *data = slurp(from, &len);
-
-	spit(to, data, len);
-}
-
 size_t count_files(const char *dir, const char *prefix)
 {
 	DIR *d = opendir(dir);
@@ -342,7 +298,7 @@ static void sqlite_node(node *n, const char *folder)
 				     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL),
 		     SQLITE_OK, "%s: cannot create", n->db_path);
 	sqlite3_busy_timeout(n->app, 5000);
-	app_exec(n, slurp(EXAMPLE_SCHEMA, NULL));
+	app_exec(n, hkeep(read_file(EXAMPLE_SCHEMA, NULL)));
 }
 
 /*
@@ -358,7 +314,7 @@ static void pg_node(node *n, const char *folder)
 	n->pg_app = pg_connect(n->pg_name);
 	app_exec(n, "SET TimeZone = 'UTC'; SET DateStyle = 'ISO';"
 		    " SET client_min_messages = 'warning'");
-	app_exec(n, slurp(EXAMPLE_SCHEMA_PG, NULL));
+	app_exec(n, hkeep(read_file(EXAMPLE_SCHEMA_PG, NULL)));
 }
 
 /* The library's handle; on PostgreSQL with the key file in the node's folder. */
@@ -956,12 +912,12 @@ const char *tamper_packet(const char *src, const char *dst, const char *find, co
 const char *plan_variant(const char *find, const char *repl)
 {
 	static unsigned serial;
-	const char *text = slurp(EXAMPLE_PLAN, NULL);
+	const char *text = hkeep(read_file(EXAMPLE_PLAN, NULL));
 	const char *at = strstr(text, find);
 	const char *out, *path = tmp_path(hstr("plan-%u.json", serial++));
 
 	cr_assert_not_null(at, "%s: \"%s\" not found", EXAMPLE_PLAN, find);
 	out = hstr("%.*s%s%s", (int)(at - text), text, repl, at + strlen(find));
-	spit(path, out, strlen(out));
+	write_file(path, out, strlen(out));
 	return path;
 }

@@ -29,6 +29,7 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "files.h"
 #include "xchg.h"
 
 #define EXAMPLE_PLAN "examples/construction/plan.json"
@@ -170,8 +171,6 @@ const import_log *deliver(node *from, node *to, const char *dir);
 
 /* Files in dir whose names start with prefix. */
 size_t count_files(const char *dir, const char *prefix);
-int file_exists(const char *path);
-void copy_file(const char *from, const char *to);
 
 /* One entity as it travels. data is JSON text, NULL for "data": null. */
 typedef struct pkt_entity {

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "files.h"
 #include "packet.h"
 
 static char dir[64];
@@ -63,13 +64,6 @@ static const char *at(const char *name)
 	return p;
 }
 
-static int exists(const char *path)
-{
-	struct stat sb;
-
-	return lstat(path, &sb) == 0;
-}
-
 /* JSON-like lines with a stretch of random bytes: deflates, but not to nothing. */
 static unsigned char *make_message(size_t len)
 {
@@ -102,33 +96,6 @@ static void sign(const void *msg, size_t len, unsigned char sig[crypto_sign_BYTE
 	crypto_sign_ed25519ph_init(&st);
 	crypto_sign_ed25519ph_update(&st, msg, len);
 	crypto_sign_ed25519ph_final_create(&st, sig, NULL, sk);
-}
-
-static unsigned char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *data;
-	long size;
-
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	rewind(f);
-	data = malloc((size_t)size + 1);
-	cr_assert_not_null(data);
-	cr_assert_eq(fread(data, 1, (size_t)size, f), (size_t)size);
-	fclose(f);
-	*len = (size_t)size;
-	return data;
-}
-
-static void spit(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	cr_assert_eq(fwrite(data, 1, len, f), len);
-	cr_assert_eq(fclose(f), 0);
 }
 
 /* Writes in pieces of 0, 1, 2, ... 1499 bytes over and over when chunk is 0. */
@@ -333,18 +300,18 @@ Test(packet, temp_is_hidden_until_publish)
 
 	cr_assert_eq(packet_writer_open(&w, dir, "pkt_A_B_2.zip", sk, &err), XCHG_OK, "%s", err.msg);
 	cr_assert_str_eq(packet_writer_path(w), at("pkt_A_B_2.zip"));
-	cr_assert(exists(at(".pkt_A_B_2.zip.tmp")));
+	cr_assert(file_exists(at(".pkt_A_B_2.zip.tmp")));
 	write_message(w, msg, 5000, 100);
 	cr_assert_eq(packet_writer_finish(w, &err), XCHG_OK, "%s", err.msg);
-	cr_assert(exists(at(".pkt_A_B_2.zip.tmp")));
-	cr_assert_not(exists(at("pkt_A_B_2.zip")), "the final name appeared before publish");
+	cr_assert(file_exists(at(".pkt_A_B_2.zip.tmp")));
+	cr_assert_not(file_exists(at("pkt_A_B_2.zip")), "the final name appeared before publish");
 	/* The finished temp is already a complete, valid packet. */
 	cr_assert_eq(check_file(at(".pkt_A_B_2.zip.tmp"), &err), XCHG_OK, "%s", err.msg);
 	cr_assert_eq(packet_writer_publish(w, &err), XCHG_OK, "%s", err.msg);
-	cr_assert(exists(at("pkt_A_B_2.zip")));
-	cr_assert_not(exists(at(".pkt_A_B_2.zip.tmp")));
+	cr_assert(file_exists(at("pkt_A_B_2.zip")));
+	cr_assert_not(file_exists(at(".pkt_A_B_2.zip.tmp")));
 	packet_writer_free(w);
-	cr_assert(exists(at("pkt_A_B_2.zip")), "free removed a published packet");
+	cr_assert(file_exists(at("pkt_A_B_2.zip")), "free removed a published packet");
 	cr_assert_eq(check_file(at("pkt_A_B_2.zip"), &err), XCHG_OK, "%s", err.msg);
 	free(msg);
 }
@@ -358,16 +325,16 @@ Test(packet, free_without_publish_removes_temp)
 	cr_assert_eq(packet_writer_open(&w, dir, "a.zip", sk, &err), XCHG_OK, "%s", err.msg);
 	cr_assert_eq(packet_writer_write(w, "{}", 2, &err), XCHG_OK, "%s", err.msg);
 	packet_writer_free(w);
-	cr_assert_not(exists(at(".a.zip.tmp")));
-	cr_assert_not(exists(at("a.zip")));
+	cr_assert_not(file_exists(at(".a.zip.tmp")));
+	cr_assert_not(file_exists(at("a.zip")));
 
 	/* Abandoned after finish: the export's commit failed. */
 	cr_assert_eq(packet_writer_open(&w, dir, "b.zip", sk, &err), XCHG_OK, "%s", err.msg);
 	cr_assert_eq(packet_writer_write(w, "{}", 2, &err), XCHG_OK, "%s", err.msg);
 	cr_assert_eq(packet_writer_finish(w, &err), XCHG_OK, "%s", err.msg);
 	packet_writer_free(w);
-	cr_assert_not(exists(at(".b.zip.tmp")));
-	cr_assert_not(exists(at("b.zip")));
+	cr_assert_not(file_exists(at(".b.zip.tmp")));
+	cr_assert_not(file_exists(at("b.zip")));
 
 	packet_writer_free(NULL);
 	packet_reader_free(NULL);
@@ -377,9 +344,9 @@ Test(packet, stale_temp_is_replaced)
 {
 	xchg_err err = {0};
 
-	spit(at(".c.zip.tmp"), "left by a crash", 15);
+	write_file(at(".c.zip.tmp"), "left by a crash", 15);
 	write_packet("c.zip", (const unsigned char *)msg_text, sizeof(msg_text) - 1, 5);
-	cr_assert_not(exists(at(".c.zip.tmp")));
+	cr_assert_not(file_exists(at(".c.zip.tmp")));
 	cr_assert_eq(check_file(at("c.zip"), &err), XCHG_OK, "%s", err.msg);
 }
 
@@ -391,18 +358,18 @@ Test(packet, publish_refuses_to_overwrite)
 	size_t len;
 	unsigned char *old;
 
-	spit(at("d.zip"), "an earlier packet", 17);
+	write_file(at("d.zip"), "an earlier packet", 17);
 	cr_assert_eq(packet_writer_open(&w, dir, "d.zip", sk, &err), XCHG_OK, "%s", err.msg);
 	cr_assert_eq(packet_writer_write(w, "{}", 2, &err), XCHG_OK, "%s", err.msg);
 	cr_assert_eq(packet_writer_finish(w, &err), XCHG_OK, "%s", err.msg);
 	cr_assert_eq(packet_writer_publish(w, &err), XCHG_EFAIL);
 	snprintf(want, sizeof(want), "%s: already exists", at("d.zip"));
 	cr_assert_str_eq(err.msg, want);
-	old = slurp(at("d.zip"), &len);
+	old = read_file(at("d.zip"), &len);
 	cr_assert(len == 17 && memcmp(old, "an earlier packet", 17) == 0, "overwritten");
 	free(old);
 	packet_writer_free(w);
-	cr_assert_not(exists(at(".d.zip.tmp")));
+	cr_assert_not(file_exists(at(".d.zip.tmp")));
 }
 
 Test(packet, publish_twice_and_other_misuse_are_errors)
@@ -446,8 +413,8 @@ Test(packet, full_disk_fails_cleanly)
 	cr_assert_eq(packet_writer_finish(w, &err), XCHG_EFAIL);
 	cr_assert_eq(packet_writer_publish(w, &err), XCHG_EFAIL);
 	packet_writer_free(w);
-	cr_assert_not(exists(at(".full.zip.tmp")));
-	cr_assert_not(exists(at("full.zip")));
+	cr_assert_not(file_exists(at(".full.zip.tmp")));
+	cr_assert_not(file_exists(at("full.zip")));
 	free(msg);
 }
 
@@ -485,11 +452,11 @@ Test(packet, null_dir_means_current_folder)
 	cr_assert_eq(chdir(dir), 0);
 	cr_assert_eq(packet_writer_open(&w, NULL, "g.zip", sk, &err), XCHG_OK, "%s", err.msg);
 	cr_assert_str_eq(packet_writer_path(w), "g.zip");
-	cr_assert(exists(at(".g.zip.tmp")));
+	cr_assert(file_exists(at(".g.zip.tmp")));
 	cr_assert_eq(packet_writer_finish(w, &err), XCHG_OK, "%s", err.msg);
 	cr_assert_eq(packet_writer_publish(w, &err), XCHG_OK, "%s", err.msg);
 	packet_writer_free(w);
-	cr_assert(exists(at("g.zip")));
+	cr_assert(file_exists(at("g.zip")));
 }
 
 Test(packet, dir_with_trailing_slash)
@@ -511,8 +478,8 @@ Test(packet, packets_are_reproducible)
 
 	write_packet("r1.zip", msg, 20000, 0);
 	write_packet("r2.zip", msg, 20000, 333);
-	a = slurp(at("r1.zip"), &alen);
-	b = slurp(at("r2.zip"), &blen);
+	a = read_file(at("r1.zip"), &alen);
+	b = read_file(at("r2.zip"), &blen);
 	cr_assert(alen == blen && memcmp(a, b, alen) == 0,
 		  "same message and key gave different files");
 	free(a);
@@ -541,7 +508,7 @@ Test(packet, layout_matches_the_format)
 	int n = 0;
 
 	write_packet("l.zip", msg, 10000, 0);
-	file = slurp(at("l.zip"), &len);
+	file = read_file(at("l.zip"), &len);
 
 	/* message.json: first, deflated (8), sizes in a data descriptor (flag bit 3). */
 	cr_assert(memcmp(file, "PK\3\4", 4) == 0);
@@ -619,9 +586,9 @@ Test(packet, reader_accepts_a_zip_built_by_info_zip)
 	char cmd[512];
 	xchg_err err = {0};
 
-	spit(at("message.json"), msg_text, sizeof(msg_text) - 1);
+	write_file(at("message.json"), msg_text, sizeof(msg_text) - 1);
 	sign(msg_text, sizeof(msg_text) - 1, sig);
-	spit(at("message.sig"), sig, sizeof(sig));
+	write_file(at("message.sig"), sig, sizeof(sig));
 	snprintf(cmd, sizeof(cmd), "cd '%s' && zip -qX z.zip message.json message.sig", dir);
 	cr_assert_eq(system(cmd), 0, "%s failed", cmd);
 	cr_assert_eq(check_file(at("z.zip"), &err), XCHG_OK, "%s", err.msg);
@@ -679,7 +646,7 @@ static void flip_every_byte(const char *name, size_t msglen, unsigned char mask)
 	size_t len, i, refused = 0;
 
 	write_packet(name, msg, msglen, 0);
-	file = slurp(at(name), &len);
+	file = read_file(at(name), &len);
 	sign(msg, msglen, sig);
 	sigpos = memmem(file, len, sig, sizeof(sig));
 	cr_assert_not_null(sigpos);
@@ -689,7 +656,7 @@ static void flip_every_byte(const char *name, size_t msglen, unsigned char mask)
 		xchg_status rc;
 
 		file[i] ^= mask;
-		spit(at("flipped.zip"), file, len);
+		write_file(at("flipped.zip"), file, len);
 		file[i] ^= mask;
 		rc = read_packet(at("flipped.zip"), pk, 1000, &got, &err);
 		if (rc == XCHG_OK) {
@@ -726,7 +693,7 @@ Test(packet, flipped_bytes_in_a_large_packet, .timeout = 120)
 	size_t len, i;
 
 	write_packet("fl.zip", msg, 300 * 1024, 0);
-	file = slurp(at("fl.zip"), &len);
+	file = read_file(at("fl.zip"), &len);
 	/* A spread across the file, and every byte of its last 300 (signature, directory). */
 	for (i = 0; i < len; i += i + 300 < len ? 997 : 1) {
 		xbuf got = {0};
@@ -734,7 +701,7 @@ Test(packet, flipped_bytes_in_a_large_packet, .timeout = 120)
 		xchg_status rc;
 
 		file[i] ^= 0x10;
-		spit(at("flipped.zip"), file, len);
+		write_file(at("flipped.zip"), file, len);
 		file[i] ^= 0x10;
 		rc = read_packet(at("flipped.zip"), pk, 65536, &got, &err);
 		if (rc == XCHG_OK)
@@ -754,11 +721,11 @@ Test(packet, every_truncation_refused, .timeout = 120)
 	size_t len, cut;
 
 	write_packet("t.zip", msg, 4000, 0);
-	file = slurp(at("t.zip"), &len);
+	file = read_file(at("t.zip"), &len);
 	for (cut = 0; cut < len; cut++) {
 		xchg_err err = {0};
 
-		spit(at("cut.zip"), file, cut);
+		write_file(at("cut.zip"), file, cut);
 		assert_refused(check_file(at("cut.zip"), &err), &err, at("cut.zip"));
 	}
 	free(file);
@@ -771,11 +738,11 @@ Test(packet, truncations_of_a_large_packet_refused, .timeout = 120)
 	size_t len, cut;
 
 	write_packet("tl.zip", msg, 300 * 1024, 0);
-	file = slurp(at("tl.zip"), &len);
+	file = read_file(at("tl.zip"), &len);
 	for (cut = 0; cut < len; cut += cut + 400 < len ? 1499 : 1) {
 		xchg_err err = {0};
 
-		spit(at("cut.zip"), file, cut);
+		write_file(at("cut.zip"), file, cut);
 		assert_refused(check_file(at("cut.zip"), &err), &err, at("cut.zip"));
 	}
 	free(file);
@@ -911,10 +878,10 @@ Test(packet, not_a_zip_refused)
 {
 	xchg_err err = {0};
 
-	spit(at("plain.zip"), "just some text, not a zip\n", 26);
+	write_file(at("plain.zip"), "just some text, not a zip\n", 26);
 	assert_refused_with(check_file(at("plain.zip"), &err), &err, at("plain.zip"),
 			    "not a packet (ZIP)");
-	spit(at("zero.zip"), "", 0);
+	write_file(at("zero.zip"), "", 0);
 	assert_refused_with(check_file(at("zero.zip"), &err), &err, at("zero.zip"),
 			    "not a packet (ZIP)");
 	cr_assert_eq(mkdir(at("adir.zip"), 0755), 0);

@@ -60,40 +60,6 @@ TestSuite(seal, .init = setup, .fini = harness_teardown);
 
 /* ---- helpers --------------------------------------------------------- */
 
-static unsigned char *bytes_of(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	unsigned char *data;
-	long size;
-
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	fseek(f, 0, SEEK_END);
-	size = ftell(f);
-	rewind(f);
-	data = malloc((size_t)size + 1);
-	cr_assert_not_null(data);
-	cr_assert_eq(fread(data, 1, (size_t)size, f), (size_t)size);
-	fclose(f);
-	*len = (size_t)size;
-	return data;
-}
-
-static void put_bytes(const char *path, const void *data, size_t len)
-{
-	FILE *f = fopen(path, "wb");
-
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	cr_assert_eq(fwrite(data, 1, len, f), len);
-	cr_assert_eq(fclose(f), 0);
-}
-
-static int path_exists(const char *path)
-{
-	struct stat sb;
-
-	return lstat(path, &sb) == 0;
-}
-
 /* JSON-like lines, a marker that must never show in a sealed file, random bytes. */
 #define MARKER "PLAINTEXT-MARKER"
 
@@ -349,7 +315,7 @@ Test(seal, file_is_magic_then_ciphertext_with_no_plaintext)
 	unsigned char *msg = make_msg(len), *file;
 	const char *path = seal_packet("p.zip.sealed", msg, len, B.pk);
 
-	file = bytes_of(path, &flen);
+	file = read_file(path, &flen);
 	cr_assert(memcmp(file, SEAL_MAGIC, SEAL_MAGIC_LEN) == 0, "no magic line");
 	cr_assert(memcmp(file + SEAL_MAGIC_LEN, B.pk, sizeof(B.pk)) == 0, "recipient key not next");
 	cr_assert_null(memmem(file, flen, MARKER, strlen(MARKER)), "plaintext in the file");
@@ -370,11 +336,11 @@ Test(seal, payload_is_the_plain_packet_per_the_spec)
 	xchg_err err = {0};
 	int sealed = 1;
 
-	file = bytes_of(path, &flen);
+	file = read_file(path, &flen);
 	payload = spec_open(file, flen, &B, &plen);
 	cr_assert_not_null(payload, "the spec's reader cannot open what the writer sealed");
 	cr_assert_null(spec_open(file, flen, &C, &plen), "opened with the wrong key");
-	put_bytes(tmp_path("payload.zip"), payload, plen);
+	write_file(tmp_path("payload.zip"), payload, plen);
 	cr_assert_eq(open_as(tmp_path("payload.zip"), NULL, 4096, &got, &sealed, &err), XCHG_OK,
 		     "%s", err.msg);
 	cr_assert_not(sealed);
@@ -402,7 +368,7 @@ Test(seal, payload_sizes_around_chunk_boundaries)
 		xchg_err err = {0};
 
 		seal_raw(path, data, n, B.pk);
-		file = bytes_of(path, &flen);
+		file = read_file(path, &flen);
 		cr_assert_eq(flen, SEAL_HEADER_BYTES + n + chunks * SEAL_TAG_BYTES, "size %zu", n);
 		cr_assert_not_null(payload = spec_open(file, flen, &B, &plen), "size %zu", n);
 		cr_assert(plen == n && memcmp(payload, data, n) == 0, "size %zu", n);
@@ -424,7 +390,7 @@ static void golden_center_key(unsigned char *pk)
 {
 	xchg_err err = {0};
 	size_t len;
-	unsigned char *text = bytes_of("formats/golden/CENTER.pub", &len);
+	unsigned char *text = read_file("formats/golden/CENTER.pub", &len);
 
 	text[len] = '\0';
 	cr_assert_eq(keys_decode_public((char *)text, pk, &err), XCHG_OK, "%s", err.msg);
@@ -443,7 +409,7 @@ Test(seal, golden_sealed_packet_opens_with_desktop_1s_key)
 
 	pair_from(&d, 'D');
 	golden_center_key(center);
-	file = bytes_of(path, &len);
+	file = read_file(path, &len);
 	cr_assert_not_null(payload = spec_open(file, len, &d, &plen), "the spec's reader fails");
 	cr_assert(plen > 4 && memcmp(payload, "PK\x03\x04", 4) == 0, "the payload is no ZIP");
 	cr_assert_null(spec_open(file, len, &B, &plen));
@@ -505,7 +471,7 @@ Test(seal, sealed_hostile_zips_get_the_verdict_they_get_in_the_clear)
 
 			if (n < 4 || strcmp(de->d_name + n - 4, ".zip") != 0)
 				continue;
-			bytes = bytes_of(path, &len);
+			bytes = read_file(path, &len);
 			seal_raw(sealed, bytes, len, B.pk);
 			free(bytes);
 			plain_rc = verdict(path, center, &plain_err);
@@ -587,7 +553,7 @@ Test(seal, key_that_is_not_a_point_cannot_be_sealed_to)
 		     XCHG_EUSAGE);
 	cr_assert_null(w);
 	cr_assert_not_null(strstr(err.msg, "cannot be sealed to"), "%s", err.msg);
-	cr_assert_not(path_exists(tmp_path(".bad.zip.sealed.tmp")), "temp file left behind");
+	cr_assert_not(file_exists(tmp_path(".bad.zip.sealed.tmp")), "temp file left behind");
 }
 
 /* ---- hostile copies -------------------------------------------------- */
@@ -598,11 +564,11 @@ Test(seal, every_truncation_refused, .timeout = 240)
 	const char *path = seal_packet("t.zip.sealed", msg, 3000, B.pk), *cut = tmp_path("cut");
 	size_t len, n;
 
-	file = bytes_of(path, &len);
+	file = read_file(path, &len);
 	for (n = 0; n < len; n++) {
 		xchg_err err = {0};
 
-		put_bytes(cut, file, n);
+		write_file(cut, file, n);
 		assert_refused(check_as(cut, &B, &err), &err, cut, n == 0 ? NULL : "truncated");
 	}
 	free(file);
@@ -617,7 +583,7 @@ Test(seal, truncations_at_chunk_boundaries_refused, .timeout = 240)
 	const char *path = seal_packet("tb.zip.sealed", msg, len, B.pk), *cut = tmp_path("cut");
 	const long around[] = {-17, -16, -15, -1, 0, 1, 15, 16, 17};
 
-	file = bytes_of(path, &flen);
+	file = read_file(path, &flen);
 	cr_assert_gt(flen, SEAL_HEADER_BYTES + 2 * (SEAL_CHUNK + SEAL_TAG_BYTES), "too few chunks");
 	for (k = 0; SEAL_HEADER_BYTES + k * (SEAL_CHUNK + SEAL_TAG_BYTES) < flen + 17; k++) {
 		size_t edge = SEAL_HEADER_BYTES + k * (SEAL_CHUNK + SEAL_TAG_BYTES), j;
@@ -628,7 +594,7 @@ Test(seal, truncations_at_chunk_boundaries_refused, .timeout = 240)
 
 			if (n < 0 || (size_t)n >= flen)
 				continue;
-			put_bytes(cut, file, (size_t)n);
+			write_file(cut, file, (size_t)n);
 			assert_refused(check_as(cut, &B, &err), &err, cut, NULL);
 			if (k > 0 && around[j] == 0)
 				cr_assert_not_null(strstr(err.msg, "is not the last"),
@@ -646,12 +612,12 @@ static void flip_all(size_t msglen, unsigned char mask, size_t step)
 	const char *path = seal_packet("f.zip.sealed", msg, msglen, B.pk), *bad = tmp_path("flipped");
 	size_t len, i;
 
-	file = bytes_of(path, &len);
+	file = read_file(path, &len);
 	for (i = 0; i < len; i += i < SEAL_HEADER_BYTES || i + 64 > len ? 1 : step) {
 		xchg_err err = {0};
 
 		file[i] ^= mask;
-		put_bytes(bad, file, len);
+		write_file(bad, file, len);
 		file[i] ^= mask;
 		assert_refused(check_as(bad, &B, &err), &err, bad, NULL);
 	}
@@ -690,12 +656,12 @@ Test(seal, flips_say_what_was_hit)
 	};
 	size_t len, i;
 
-	file = bytes_of(path, &len);
+	file = read_file(path, &len);
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		xchg_err err = {0};
 
 		file[cases[i].at] ^= 0x04;
-		put_bytes(bad, file, len);
+		write_file(bad, file, len);
 		file[cases[i].at] ^= 0x04;
 		assert_refused(check_as(bad, &B, &err), &err, bad, cases[i].reason);
 	}
@@ -710,11 +676,11 @@ Test(seal, swapped_chunks_refused)
 	const char *path = seal_packet("sw.zip.sealed", msg, len, B.pk), *bad = tmp_path("swapped");
 	xchg_err err = {0};
 
-	file = bytes_of(path, &flen);
+	file = read_file(path, &flen);
 	memcpy(tmp, file + SEAL_HEADER_BYTES, w);
 	memmove(file + SEAL_HEADER_BYTES, file + SEAL_HEADER_BYTES + w, w);
 	memcpy(file + SEAL_HEADER_BYTES + w, tmp, w);
-	put_bytes(bad, file, flen);
+	write_file(bad, file, flen);
 	assert_refused(check_as(bad, &B, &err), &err, bad, "does not authenticate");
 	free(tmp);
 	free(file);
@@ -730,12 +696,12 @@ Test(seal, spliced_header_refused)
 	size_t l1, l2;
 	xchg_err err = {0};
 
-	one = bytes_of(p1, &l1);
-	two = bytes_of(p2, &l2);
+	one = read_file(p1, &l1);
+	two = read_file(p2, &l2);
 	cr_assert_eq(l1, l2);
 	cr_assert(memcmp(one, two, l1) != 0, "two sealings of one packet are alike");
 	memcpy(one + SEAL_HEADER_BYTES, two + SEAL_HEADER_BYTES, l1 - SEAL_HEADER_BYTES);
-	put_bytes(bad, one, l1);
+	write_file(bad, one, l1);
 	assert_refused(check_as(bad, &B, &err), &err, bad, "does not authenticate");
 	free(one);
 	free(two);
@@ -749,9 +715,9 @@ Test(seal, unknown_version_refused)
 	size_t len;
 	xchg_err err = {0};
 
-	file = bytes_of(path, &len);
+	file = read_file(path, &len);
 	file[SEAL_MAGIC_PREFIX_LEN] = '2';
-	put_bytes(bad, file, len);
+	write_file(bad, file, len);
 	assert_refused(check_as(bad, &B, &err), &err, bad, "format version \"2\"");
 	free(file);
 	free(msg);
@@ -776,10 +742,10 @@ Test(seal, peek_reads_the_claimed_recipient_without_a_key)
 	cr_assert_eq(seal_peek(path, &sealed, to, &err), XCHG_OK, "%s", err.msg);
 	cr_assert(sealed);
 	cr_assert(memcmp(to, B.pk, sizeof(to)) == 0);
-	put_bytes(tmp_path("plain"), "PK\x03\x04 not sealed", sizeof("PK\x03\x04 not sealed") - 1);
+	write_file(tmp_path("plain"), "PK\x03\x04 not sealed", sizeof("PK\x03\x04 not sealed") - 1);
 	cr_assert_eq(seal_peek(tmp_path("plain"), &sealed, to, &err), XCHG_OK, "%s", err.msg);
 	cr_assert_not(sealed);
-	put_bytes(tmp_path("short"), SEAL_MAGIC, 10);
+	write_file(tmp_path("short"), SEAL_MAGIC, 10);
 	cr_assert_eq(seal_peek(tmp_path("short"), &sealed, to, &err), XCHG_OK, "%s", err.msg);
 	cr_assert(sealed, "a cut-off magic is still a sealed file (and refused as truncated)");
 	cr_assert_eq(seal_peek(tmp_path("absent"), &sealed, to, &err), XCHG_EIO);
@@ -800,7 +766,7 @@ Test(seal, zip_never_reaches_the_disk_in_the_clear)
 	cr_assert_eq(packet_writer_open_sealed(&w, test_root(), "c.zip.sealed", A.sk, B.pk, &err),
 		     XCHG_OK, "%s", err.msg);
 	cr_assert_eq(packet_writer_write(w, msg, len / 2, &err), XCHG_OK, "%s", err.msg);
-	file = bytes_of(tmp, &flen);
+	file = read_file(tmp, &flen);
 	cr_assert_gt(flen, SEAL_HEADER_BYTES, "nothing written while streaming");
 	cr_assert(memcmp(file, SEAL_MAGIC, SEAL_MAGIC_LEN) == 0);
 	cr_assert_null(memmem(file, flen, MARKER, strlen(MARKER)), "plaintext in the temp file");
@@ -808,13 +774,13 @@ Test(seal, zip_never_reaches_the_disk_in_the_clear)
 	cr_assert_eq(packet_writer_write(w, msg + len / 2, len - len / 2, &err), XCHG_OK, "%s",
 		     err.msg);
 	cr_assert_eq(packet_writer_finish(w, &err), XCHG_OK, "%s", err.msg);
-	cr_assert_not(path_exists(tmp_path("c.zip.sealed")), "published before publish");
-	file = bytes_of(tmp, &flen);
+	cr_assert_not(file_exists(tmp_path("c.zip.sealed")), "published before publish");
+	file = read_file(tmp, &flen);
 	cr_assert_null(memmem(file, flen, MARKER, strlen(MARKER)), "plaintext in the temp file");
 	free(file);
 	cr_assert_eq(packet_writer_publish(w, &err), XCHG_OK, "%s", err.msg);
 	packet_writer_free(w);
-	cr_assert_not(path_exists(tmp));
+	cr_assert_not(file_exists(tmp));
 	cr_assert_eq(check_as(tmp_path("c.zip.sealed"), &B, &err), XCHG_OK, "%s", err.msg);
 	free(msg);
 }
@@ -842,8 +808,8 @@ Test(seal, full_disk_fails_cleanly)
 	cr_assert(strncmp(err.msg, tmp, strlen(tmp)) == 0 && strstr(err.msg, strerror(EFBIG)),
 		  "%s", err.msg);
 	packet_writer_free(w);
-	cr_assert_not(path_exists(tmp));
-	cr_assert_not(path_exists(tmp_path("full.zip.sealed")));
+	cr_assert_not(file_exists(tmp));
+	cr_assert_not(file_exists(tmp_path("full.zip.sealed")));
 	free(msg);
 }
 
@@ -949,7 +915,7 @@ static const char *export_sealed(node *from, const char *peer)
 static int starts_sealed(const char *path)
 {
 	size_t len;
-	unsigned char *file = bytes_of(path, &len);
+	unsigned char *file = read_file(path, &len);
 	int sealed = len >= SEAL_MAGIC_LEN && memcmp(file, SEAL_MAGIC, SEAL_MAGIC_LEN) == 0;
 
 	free(file);
@@ -1071,9 +1037,9 @@ Test(seal, tampered_sealed_packet_refused_and_left_in_place)
 	star();
 	sql_exec(Cn, "INSERT INTO brigades (name) VALUES ('t')");
 	pkt = export_sealed(Cn, "DESKTOP-1");
-	file = bytes_of(pkt, &len);
+	file = read_file(pkt, &len);
 	file[len - 40] ^= 1;
-	put_bytes(pkt, file, len);
+	write_file(pkt, file, len);
 	log = import_paths(D1, share, pkt, NULL);
 	cr_assert_eq(log->rc, XCHG_EPACKET);
 	cr_assert_eq(count_outcome(log, XCHG_REFUSED), 1);
@@ -1083,7 +1049,7 @@ Test(seal, tampered_sealed_packet_refused_and_left_in_place)
 	cr_assert_eq(received_no(D1, "CENTER"), 0);
 	cr_assert(file_exists(pkt));
 	/* Cut short: the same. */
-	put_bytes(pkt, file, len - 100);
+	write_file(pkt, file, len - 100);
 	log = import_paths(D1, share, pkt, NULL);
 	cr_assert_eq(count_outcome(log, XCHG_REFUSED), 1);
 	cr_assert_eq(received_no(D1, "CENTER"), 0);
