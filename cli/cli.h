@@ -32,8 +32,9 @@ struct cli_cmd {
 	int (*run)(const cli_cmd *cmd, const cli_args *a);
 };
 
-extern const cli_cmd cmd_init, cmd_key, cmd_key_rotate, cmd_node_add, cmd_node_revoke,
-	cmd_export, cmd_import, cmd_status, cmd_inspect, cmd_conflicts;
+extern const cli_cmd cmd_init, cmd_key, cmd_key_rotate, cmd_node_add, cmd_node_list,
+	cmd_node_set_key, cmd_node_remove, cmd_node_revoke, cmd_export, cmd_import, cmd_status,
+	cmd_inspect, cmd_conflicts;
 
 /* The value of option name, or NULL when not given. */
 const char *cli_get(const cli_cmd *cmd, const cli_args *a, const char *name);

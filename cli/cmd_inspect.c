@@ -17,12 +17,15 @@ static int print_json(const xchg_inspect_report *r)
 	size_t i;
 
 	h = cJSON_AddObjectToObject(root, "header");
-	cJSON_AddStringToObject(h, "message_id", r->message_id);
-	cJSON_AddStringToObject(h, "schema_version", r->schema_version);
-	cJSON_AddStringToObject(h, "sender_node", r->sender);
-	cJSON_AddStringToObject(h, "recipient_node", r->recipient);
+	/* The header's members under their names in message.json. */
+	cJSON_AddStringToObject(h, "sender_node_id", r->sender_id);
+	cJSON_AddStringToObject(h, "recipient_node_id", r->recipient_id);
 	cJSON_AddNumberToObject(h, "packet_no", (double)r->packet_no);
 	cJSON_AddNumberToObject(h, "ack_packet_no", (double)r->ack_packet_no);
+	cJSON_AddStringToObject(h, "schema_version", r->schema_version);
+	cJSON_AddStringToObject(h, "message_id", r->message_id);
+	cJSON_AddStringToObject(h, "sender_code", r->sender);
+	cJSON_AddStringToObject(h, "recipient_code", r->recipient);
 	cJSON_AddStringToObject(h, "created_at", r->created_at);
 	cJSON_AddStringToObject(root, "signature", r->signature);
 	cJSON_AddBoolToObject(root, "sealed", r->sealed);
@@ -31,7 +34,7 @@ static int print_json(const xchg_inspect_report *r)
 	for (i = 0; i < r->ncounts; i++) {
 		cJSON *c = cJSON_CreateObject();
 
-		cJSON_AddStringToObject(c, "entity_type", r->counts[i].entity_type);
+		cJSON_AddStringToObject(c, "type", r->counts[i].entity_type);
 		cJSON_AddStringToObject(c, "operation", r->counts[i].operation);
 		cJSON_AddNumberToObject(c, "count", (double)r->counts[i].count);
 		cJSON_AddItemToArray(counts, c);
@@ -44,6 +47,7 @@ static void print_text(const xchg_inspect_report *r)
 	size_t i;
 
 	printf("packet      %lld from %s to %s\n", (long long)r->packet_no, r->sender, r->recipient);
+	printf("node ids    %s -> %s\n", r->sender_id, r->recipient_id);
 	printf("acknowledges %lld\n", (long long)r->ack_packet_no);
 	printf("message_id  %s\ncreated_at  %s\nschema      %s\nsignature   %s\n",
 	       r->message_id, r->created_at, r->schema_version, r->signature);

@@ -1,42 +1,176 @@
 #include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "cli.h"
 
-static const cli_opt opts[] = {
-	{"code", "CODE", "the peer's node code (required)"},
+static const cli_opt no_opts[] = {{NULL, NULL, NULL}};
+
+static const cli_opt add_opts[] = {
+	{"key", "LINE", "the peer's key line, as its 'xchg key' prints it (required)"},
+	{"code", "CODE", "the peer's code; only confirms the one the key line carries"},
 	{"name", "NAME", "a display name (default: the code)"},
-	{"key", "KEY", "the peer's public key, as its 'xchg key' prints it (required)"},
 	{NULL, NULL, NULL},
 };
 
-static int run(const cli_cmd *cmd, const cli_args *a)
+static int run_add(const cli_cmd *cmd, const cli_args *a)
 {
-	const char *code = cli_get(cmd, a, "code"), *key = cli_get(cmd, a, "key");
+	const char *key = cli_get(cmd, a, "key");
 	xchg_db *db = NULL;
 	xchg_err err;
 	int rc;
 
-	if (!code)
-		return cli_usage_error(cmd, "--code is required");
 	if (!key)
 		return cli_usage_error(cmd, "--key is required");
 	if ((rc = cli_open(cmd, a, 0, &db)))
 		return rc;
-	if ((rc = xchg_node_add(db, code, cli_get(cmd, a, "name"), key, &err)))
+	if ((rc = xchg_node_add(db, key, cli_get(cmd, a, "code"), cli_get(cmd, a, "name"), &err)))
 		rc = cli_fail(&err);
-	else
-		printf("registered peer %s; everything already in the database is queued for it\n", code);
+	else /* the line's first word is the peer's code */
+		printf("registered peer %.*s; everything already in the database is queued for it\n",
+		       (int)strcspn(key + strspn(key, " \t"), " \t"), key + strspn(key, " \t"));
 	xchg_close(db);
 	return rc;
 }
 
 const cli_cmd cmd_node_add = {
-	"node add", NULL, "register a peer node and its public key",
-	"On the center, each desktop is added as a peer. On a desktop, the center is\n"
-	"its one peer; a second one is refused (star topology). Every row already in\n"
-	"the database is registered for the new peer, so its first packet carries the\n"
-	"whole database.\n",
-	opts, 0, 0, run,
+	"node add", NULL, "register a peer node from its key line",
+	"LINE is what 'xchg key' prints on the peer: its code, its id and its public\n"
+	"key. The peer is registered under that id, the same in every database of\n"
+	"the star. On the center, each desktop is added as a peer. On a desktop, the\n"
+	"center is its one peer; a second one is refused (star topology). Refused\n"
+	"too: this node's own line, a key or id registered already, and a code equal\n"
+	"to a registered one but for case. Every row already in the database is\n"
+	"registered for the new peer, so its first packet carries the whole database.\n",
+	add_opts, 0, 0, run_add,
+};
+
+static const cli_opt list_opts[] = {
+	{"json", NULL, "print JSON instead of a table"},
+	{NULL, NULL, NULL},
+};
+
+static cJSON *node_json(const xchg_node_info *n)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "code", n->code);
+	cJSON_AddStringToObject(o, "name", n->name ? n->name : n->code);
+	cJSON_AddStringToObject(o, "id", n->id);
+	cJSON_AddStringToObject(o, "role", n->role);
+	cJSON_AddBoolToObject(o, "self", n->is_self);
+	cJSON_AddStringToObject(o, "public_key", n->public_key ? n->public_key : "");
+	cJSON_AddStringToObject(o, "fingerprint", n->fingerprint);
+	cJSON_AddBoolToObject(o, "revoked", n->revoked_at != NULL);
+	if (n->revoked_at)
+		cJSON_AddStringToObject(o, "revoked_at", n->revoked_at);
+	return o;
+}
+
+static void print_node(const xchg_node_info *n)
+{
+	printf("%-16s %-36s %-7s %-19s %s%s%s\n", n->code, n->id,
+	       n->is_self ? "self" : n->role[0] == 'm' ? "center" : "desktop", n->fingerprint,
+	       n->name ? n->name : n->code, n->revoked_at ? ", revoked on " : "",
+	       n->revoked_at ? n->revoked_at : "");
+}
+
+static int run_list(const cli_cmd *cmd, const cli_args *a)
+{
+	xchg_status_report *rep = NULL;
+	xchg_db *db = NULL;
+	xchg_err err;
+	size_t i;
+	int rc;
+
+	if ((rc = cli_open(cmd, a, 0, &db)))
+		return rc;
+	if ((rc = xchg_status_get(db, &rep, &err))) {
+		rc = cli_fail(&err);
+	} else if (cli_get(cmd, a, "json")) {
+		cJSON *nodes = cJSON_CreateArray();
+
+		cJSON_AddItemToArray(nodes, node_json(&rep->self));
+		for (i = 0; i < rep->npeers; i++)
+			cJSON_AddItemToArray(nodes, node_json(&rep->peers[i]));
+		rc = cli_print_json(nodes);
+	} else {
+		printf("%-16s %-36s %-7s %-19s %s\n", "CODE", "ID", "ROLE", "KEY FINGERPRINT", "NAME");
+		print_node(&rep->self);
+		for (i = 0; i < rep->npeers; i++)
+			print_node(&rep->peers[i]);
+	}
+	xchg_status_free(rep);
+	xchg_close(db);
+	return rc;
+}
+
+const cli_cmd cmd_node_list = {
+	"node list", NULL, "list this node and its peers: code, id, role, key",
+	"One line per node, this one first: its code, its id (the same in every\n"
+	"database of the star), its role (self, center or desktop), the fingerprint\n"
+	"of its public key (to compare with what 'xchg node list' shows on the peer),\n"
+	"its name, and whether it is revoked.\n",
+	list_opts, 0, 0, run_list,
+};
+
+static const cli_opt set_key_opts[] = {
+	{"key", "LINE", "the peer's new key line, as its 'xchg key' prints it (required)"},
+	{NULL, NULL, NULL},
+};
+
+static int run_set_key(const cli_cmd *cmd, const cli_args *a)
+{
+	const char *key = cli_get(cmd, a, "key");
+	xchg_db *db = NULL;
+	xchg_err err;
+	int rc;
+
+	if (!key)
+		return cli_usage_error(cmd, "--key is required");
+	if ((rc = cli_open(cmd, a, 0, &db)))
+		return rc;
+	if ((rc = xchg_node_set_key(db, a->pos[0], key, &err)))
+		rc = cli_fail(&err);
+	else
+		printf("peer %s: its packets are now checked against the new key\n", a->pos[0]);
+	xchg_close(db);
+	return rc;
+}
+
+const cli_cmd cmd_node_set_key = {
+	"node set-key", "CODE", "register a new key for a peer, given out of band",
+	"For a peer that made a new key pair outside 'xchg key rotate' (its key file\n"
+	"was lost) or missed more than 16 rotations. LINE must carry the peer's code\n"
+	"and id. Check the key with the peer first (xchg node list shows its\n"
+	"fingerprint on both sides): whoever hands you a line takes the peer's place.\n",
+	set_key_opts, 1, 1, run_set_key,
+};
+
+static int run_remove(const cli_cmd *cmd, const cli_args *a)
+{
+	xchg_db *db = NULL;
+	xchg_err err;
+	int rc;
+
+	if ((rc = cli_open(cmd, a, 0, &db)))
+		return rc;
+	if ((rc = xchg_node_remove(db, a->pos[0], &err)))
+		rc = cli_fail(&err);
+	else
+		printf("removed peer %s and what was queued for it\n", a->pos[0]);
+	xchg_close(db);
+	return rc;
+}
+
+const cli_cmd cmd_node_remove = {
+	"node remove", "CODE", "forget a peer that never exchanged, or a revoked one",
+	"Removes the peer, what is queued for it and its entries in the conflict\n"
+	"log. A peer that has exchanged packets is removed only once revoked: a\n"
+	"live link removed by mistake could not be set up again without losing\n"
+	"changes.\n",
+	no_opts, 1, 1, run_remove,
 };
 
 static int run_revoke(const cli_cmd *cmd, const cli_args *a)
@@ -54,8 +188,6 @@ static int run_revoke(const cli_cmd *cmd, const cli_args *a)
 	xchg_close(db);
 	return rc;
 }
-
-static const cli_opt no_opts[] = {{NULL, NULL, NULL}};
 
 const cli_cmd cmd_node_revoke = {
 	"node revoke", "CODE", "revoke a peer whose key is lost or stolen",

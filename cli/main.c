@@ -7,8 +7,9 @@
 #define XCHG_VERSION "0.1.0"
 
 static const cli_cmd *const commands[] = {
-	&cmd_init, &cmd_key, &cmd_key_rotate, &cmd_node_add, &cmd_node_revoke, &cmd_export,
-	&cmd_import, &cmd_status, &cmd_inspect, &cmd_conflicts,
+	&cmd_init, &cmd_key, &cmd_key_rotate, &cmd_node_add, &cmd_node_list, &cmd_node_set_key,
+	&cmd_node_remove, &cmd_node_revoke, &cmd_export, &cmd_import, &cmd_status, &cmd_inspect,
+	&cmd_conflicts,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -20,7 +21,7 @@ static void usage(FILE *out)
 		     "Keeps a center and its desktops in step through signed packet files.\n\n"
 		     "commands:\n");
 	for (i = 0; i < NCOMMANDS; i++)
-		fprintf(out, "  %-12s %s\n", commands[i]->name, commands[i]->summary);
+		fprintf(out, "  %-14s %s\n", commands[i]->name, commands[i]->summary);
 	fprintf(out, "\nEvery command takes --db URL (sqlite:PATH, PATH or postgresql://...;\n"
 		     "default $XCHG_DB, else ./" CLI_DEFAULT_DB ") and --help. The node's secret key\n"
 		     "is the file $XCHG_KEY_FILE, else DB.key beside a SQLite database, else\n"
@@ -56,6 +57,34 @@ static int in_group(const char *name, const char *word)
 	return strncmp(name, word, len) == 0 && name[len] == ' ';
 }
 
+/*
+ * Lists the commands of the group word ("node add", "node list", ... of
+ * "node") on out, or only counts them when out is NULL; 0: no such group.
+ */
+static size_t group_help(const char *word, FILE *out)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < NCOMMANDS; i++) {
+		if (!in_group(commands[i]->name, word))
+			continue;
+		if (out && n == 0)
+			fprintf(out, "usage: xchg %s SUBCOMMAND [OPTIONS]\n\nsubcommands:\n", word);
+		if (out)
+			fprintf(out, "  %-16s %s\n", commands[i]->name, commands[i]->summary);
+		n++;
+	}
+	if (out && n)
+		fprintf(out, "\n'xchg %s SUBCOMMAND --help' tells more of each.\n", word);
+	return n;
+}
+
+static int unknown(const char *word)
+{
+	fprintf(stderr, "xchg: unknown command '%s'; try 'xchg --help'\n", word);
+	return XCHG_EUSAGE;
+}
+
 int main(int argc, char **argv)
 {
 	size_t i, used;
@@ -78,13 +107,16 @@ int main(int argc, char **argv)
 			if (argc > (int)used - 1 && names_command(commands[i]->name, argv[1],
 								   used == 3 ? argv[2] : NULL))
 				return cli_run(commands[i], argc - (int)used, argv + used);
-	for (i = 0, used = 0; i < NCOMMANDS; i++)
-		if (in_group(commands[i]->name, argv[1]))
-			fprintf(stderr, "%s '%s'", used++ ? "," : "xchg: expected", commands[i]->name);
-	if (used) {
-		fprintf(stderr, "; try 'xchg --help'\n");
+	/*
+	 * A group word alone ("xchg node", "xchg node --db X") asks what it
+	 * holds; followed by a word it lacks, it is a mistake.
+	 */
+	if (argc == 2 || argv[2][0] == '-')
+		return group_help(argv[1], stdout) ? 0 : unknown(argv[1]);
+	if (group_help(argv[1], NULL)) {
+		fprintf(stderr, "xchg: unknown command '%s %s'\n", argv[1], argv[2]);
+		group_help(argv[1], stderr);
 		return XCHG_EUSAGE;
 	}
-	fprintf(stderr, "xchg: unknown command '%s'; try 'xchg --help'\n", argv[1]);
-	return XCHG_EUSAGE;
+	return unknown(argv[1]);
 }

@@ -188,7 +188,7 @@ int xbuf_json_string(xbuf *b, const char *s, size_t len)
 	return rc == 0 ? xbuf_addc(b, '"') : rc;
 }
 
-void xnow_iso(char out[32])
+time_t xnow_iso_seconds(char out[32])
 {
 	struct timeval tv;
 	struct tm tm;
@@ -197,6 +197,12 @@ void xnow_iso(char out[32])
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(out + 19, 32 - 19, ".%03dZ", (int)(tv.tv_usec / 1000) % 1000);
+	return tv.tv_sec;
+}
+
+void xnow_iso(char out[32])
+{
+	xnow_iso_seconds(out);
 }
 
 void xuuid4(char out[37])
@@ -210,6 +216,19 @@ void xuuid4(char out[37])
 		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
 		 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
 		 b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+int xuuid_valid(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 36; i++) {
+		int dash = i == 8 || i == 13 || i == 18 || i == 23;
+
+		if (dash ? s[i] != '-' : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	}
+	return s[36] == '\0';
 }
 
 int xident_valid(const char *s)

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "xchg.h"
 
@@ -46,9 +47,13 @@ int xbuf_json_string(xbuf *b, const char *s, size_t len);
 
 /* Current UTC time as ISO-8601 with milliseconds: 2026-11-25T09:30:00.123Z */
 void xnow_iso(char out[32]);
+/* The same, and returns that time in whole seconds. */
+time_t xnow_iso_seconds(char out[32]);
 
 /* A random RFC 4122 version 4 uuid in lower-case text. */
 void xuuid4(char out[37]);
+/* True for a uuid in the form xuuid4 writes: 8-4-4-4-12 lower-case hex digits. */
+int xuuid_valid(const char *s);
 
 /* XCHG_EUSAGE with a message unless code is a valid node code. */
 xchg_status xcheck_code(const char *code, xchg_err *err);

@@ -251,7 +251,7 @@ xchg_status xchg_public_key(xchg_db *db, char **out, xchg_err *err)
 		return rc;
 	if (!found || !self.public_key)
 		rc = xerr(err, XCHG_EDB, "%s: this node has no key; run xchg init", db->st->name);
-	else if (!(*out = strdup(self.public_key)))
+	else if (!(*out = keys_line_format(self.code, self.id, self.public_key)))
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 	node_row_clear(&self);
 	return rc;
@@ -331,7 +331,7 @@ xchg_status xchg_key_rotate(xchg_db *db, char **new_public_key, xchg_err *err)
 	/* Committed: the new key is this node's now, even if this rename is left to the next command. */
 	if ((rc = keys_install(pending, db->key_path, err)))
 		goto done;
-	if (!(*new_public_key = strdup(pub)))
+	if (!(*new_public_key = keys_line_format(self.code, self.id, pub)))
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 done:
 	if (in_tx) {

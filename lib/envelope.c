@@ -10,7 +10,7 @@
 #define ENV_CHUNK (64u * 1024u)
 /* A member name as written; every name the format knows is far shorter. */
 #define ENV_MAX_KEY_BYTES 256u
-/* An entity_uuid: 36 bytes as text, with room left for other identifier schemes. */
+/* An entity's uuid: 36 bytes as text, with room left for other identifier schemes. */
 #define ENV_MAX_UUID_BYTES 64
 /* The largest integer cJSON's double holds exactly (2^53 - 1). */
 #define ENV_MAX_INT INT64_C(9007199254740991)
@@ -34,12 +34,15 @@ typedef struct hfield {
 } hfield;
 
 static const hfield header_fields[] = {
-	{"message_id", offsetof(env_header, message_id), 0},
-	{"schema_version", offsetof(env_header, schema_version), 0},
-	{"sender_node", offsetof(env_header, sender), 0},
-	{"recipient_node", offsetof(env_header, recipient), 0},
+	{"sender_node_id", offsetof(env_header, sender_id), 0},
+	{"recipient_node_id", offsetof(env_header, recipient_id), 0},
 	{"packet_no", offsetof(env_header, packet_no), 1},
 	{"ack_packet_no", offsetof(env_header, ack_packet_no), 1},
+	{"schema_version", offsetof(env_header, schema_version), 0},
+	{"packet_format", offsetof(env_header, packet_format), 1},
+	{"message_id", offsetof(env_header, message_id), 0},
+	{"sender_code", offsetof(env_header, sender), 0},
+	{"recipient_code", offsetof(env_header, recipient), 0},
 	{"created_at", offsetof(env_header, created_at), 0},
 };
 #define HEADER_END (header_fields + sizeof(header_fields) / sizeof(header_fields[0]))
@@ -74,10 +77,14 @@ static int semver_valid(const char *s)
 /* Why a header's values break the format, or NULL; strings are known present. */
 static const char *header_fault(const env_header *h)
 {
+	if (!xuuid_valid(h->sender_id))
+		return "\"sender_node_id\" is not a node id (a UUID in lowercase canonical form)";
+	if (!xuuid_valid(h->recipient_id))
+		return "\"recipient_node_id\" is not a node id (a UUID in lowercase canonical form)";
 	if (!xchg_code_valid(h->sender))
-		return "\"sender_node\" is not a valid node code";
+		return "\"sender_code\" is not a valid node code";
 	if (!xchg_code_valid(h->recipient))
-		return "\"recipient_node\" is not a valid node code";
+		return "\"recipient_code\" is not a valid node code";
 	if (!semver_valid(h->schema_version))
 		return "\"schema_version\" is not MAJOR.MINOR.PATCH";
 	if (h->packet_no < 1 || h->packet_no > ENV_MAX_INT)
@@ -97,9 +104,9 @@ static const char *entity_fault(const char *type, const char *uuid,
 	int upsert = op && (strcmp(op, "INSERT") == 0 || strcmp(op, "UPDATE") == 0);
 
 	if (!type || !type[0])
-		return "\"entity_type\" must be a non-empty string";
+		return "\"type\" must be a non-empty string";
 	if (!uuid || !uuid[0] || strlen(uuid) > ENV_MAX_UUID_BYTES)
-		return "\"entity_uuid\" must be a string of 1 to " STR(ENV_MAX_UUID_BYTES) " bytes";
+		return "\"uuid\" must be a string of 1 to " STR(ENV_MAX_UUID_BYTES) " bytes";
 	if (!del && !upsert)
 		return "\"operation\" must be INSERT, UPDATE or DELETE";
 	if (del && data != DATA_NULL)
@@ -496,13 +503,15 @@ static xchg_status put_header(env_writer *w, const env_header *h, xchg_err *err)
 	return put_text(w, ",\n\"body\":{\"entities\":[\n", err);
 }
 
-xchg_status env_writer_new(env_writer **out, const env_header *h,
+xchg_status env_writer_new(env_writer **out, const env_header *header,
 			   env_sink_fn sink, void *ctx, xchg_err *err)
 {
+	env_header stamped = *header, *h = &stamped;
 	env_writer *w = NULL;
 	xchg_status rc;
 
 	*out = NULL;
+	stamped.packet_format = ENV_PACKET_FORMAT;
 	if ((rc = check_header(h, err)))
 		goto done;
 	if (!(w = calloc(1, sizeof(*w))) || xbuf_reserve(&w->buf, ENV_CHUNK) < 0) {
@@ -538,8 +547,8 @@ static xchg_status check_entity(size_t n, const char *type, const char *uuid,
 	snprintf(where, sizeof(where), "entity %zu", n);
 	if ((why = entity_fault(type, uuid, op, data_json ? DATA_OBJECT : DATA_NULL)))
 		return xerr(err, XCHG_EFAIL, "message.json: %s: %s", where, why);
-	if ((rc = check_utf8(type, where, "entity_type", err)) ||
-	    (rc = check_utf8(uuid, where, "entity_uuid", err)) ||
+	if ((rc = check_utf8(type, where, "type", err)) ||
+	    (rc = check_utf8(uuid, where, "uuid", err)) ||
 	    (rc = check_utf8(updated_at, where, "updated_at", err)))
 		return rc;
 	if (data_json && (why = object_fault(data_json, DEPTH_ENTITY)))
@@ -557,9 +566,9 @@ static xchg_status put_entity(env_writer *w, const char *type, const char *uuid,
 	if ((rc = put_text(w, w->count ? ",\n" : "", err)))
 		return rc;
 	start = w->written;
-	if ((rc = put_text(w, "{\"entity_type\":", err)) ||
+	if ((rc = put_text(w, "{\"type\":", err)) ||
 	    (rc = put_string(w, type, err)) ||
-	    (rc = put_text(w, ",\"entity_uuid\":", err)) ||
+	    (rc = put_text(w, ",\"uuid\":", err)) ||
 	    (rc = put_string(w, uuid, err)) ||
 	    (rc = put_text(w, ",\"operation\":", err)) ||
 	    (rc = put_string(w, op, err)) ||
@@ -936,13 +945,22 @@ static xchg_status take_int(env_reader *r, const cJSON *obj, const char *key,
 
 static xchg_status parse_header(env_reader *r, const cJSON *obj, xchg_err *err)
 {
-	const cJSON *chain;
+	const cJSON *chain, *format;
 	const char *why;
 	const hfield *f;
 	xchg_status rc;
 
 	if (!cJSON_IsObject(obj))
 		return bad(r, err, "must be an object");
+	/* First, so that a packet of another version says so rather than what it lacks. */
+	if ((rc = member(r, obj, "packet_format", &format, err)))
+		return rc;
+	if (!format)
+		return bad(r, err, "no \"packet_format\": a packet of format 1, from an older xchg;"
+			   " this one reads format " STR(ENV_PACKET_FORMAT));
+	if (!cJSON_IsNumber(format) || format->valuedouble != ENV_PACKET_FORMAT)
+		return bad(r, err, "\"packet_format\" is not " STR(ENV_PACKET_FORMAT)
+			   ", the only version this xchg reads");
 	for (f = header_fields; f < HEADER_END; f++)
 		if ((rc = f->is_int ? take_int(r, obj, f->key, field_at(&r->header, f), err) :
 				      take_string(r, obj, f->key, field_at(&r->header, f), err)))
@@ -1041,8 +1059,8 @@ static xchg_status parse_entity(env_reader *r, xchg_err *err)
 
 	if (!cJSON_IsObject(r->tree))
 		return bad(r, err, "must be an object");
-	if ((rc = member(r, r->tree, "entity_type", &type, err)) ||
-	    (rc = member(r, r->tree, "entity_uuid", &uuid, err)) ||
+	if ((rc = member(r, r->tree, "type", &type, err)) ||
+	    (rc = member(r, r->tree, "uuid", &uuid, err)) ||
 	    (rc = member(r, r->tree, "operation", &op, err)) ||
 	    (rc = member(r, r->tree, "updated_at", &updated, err)) ||
 	    (rc = member(r, r->tree, "data", &data, err)))

@@ -22,14 +22,20 @@
 #define ENV_MAX_ENTITY_BYTES (64u * 1024u * 1024u)
 #define ENV_MAX_DEPTH 32
 
+/* The version of formats/PACKET.md this code reads and writes. */
+#define ENV_PACKET_FORMAT 2
+
 typedef struct env_header {
-	char *message_id;
-	char *schema_version;
-	char *sender;
-	char *recipient;
-	char *created_at;
+	char *sender_id;    /* node ids: one uuid per node, the same in every database */
+	char *recipient_id;
 	int64_t packet_no;
 	int64_t ack_packet_no;
+	char *schema_version;
+	int64_t packet_format; /* the writer always writes ENV_PACKET_FORMAT */
+	char *message_id;
+	char *sender;       /* node codes, for people and file names */
+	char *recipient;
+	char *created_at;
 	char *key_chain; /* optional: the sender's key chain, as JSON array text (keys.h) */
 } env_header;
 

@@ -109,6 +109,7 @@ static xchg_status export_once(void *ctx, xchg_err *err)
 	keypair kp;
 	unsigned char seal_pk[crypto_sign_PUBLICKEYBYTES];
 	char msgid[37], now[32], *name = NULL;
+	time_t created;
 	int found = 0, in_tx = 0;
 	xchg_status rc;
 
@@ -137,9 +138,11 @@ static xchg_status export_once(void *ctx, xchg_err *err)
 		goto done;
 	xkill_point("export.numbered");
 	xuuid4(msgid);
-	xnow_iso(now);
+	created = xnow_iso_seconds(now);
 	h.message_id = msgid;
 	h.schema_version = db->plan->schema_version;
+	h.sender_id = self->id;
+	h.recipient_id = peer.id;
 	h.sender = self->code;
 	h.recipient = peer.code;
 	h.created_at = now;
@@ -156,7 +159,7 @@ static xchg_status export_once(void *ctx, xchg_err *err)
 		goto done;
 	if ((rc = packet_writer_open_sealed(&pw, dir, name, kp.sk,
 					    job->flags & XCHG_EXPORT_ENCRYPT ? seal_pk : NULL,
-					    err)) ||
+					    created, err)) ||
 	    (rc = env_writer_new(&w, &h, packet_writer_write, pw, err)) ||
 	    (rc = write_entities(db, &peer, res->packet_no, w, &res->entities, err)))
 		goto done;

@@ -254,6 +254,23 @@ static int sealed_elsewhere(import_run *run, const char *path)
 	return sodium_memcmp(to, mine, sizeof(mine)) != 0 && !name_addresses(path, run->self.code);
 }
 
+/*
+ * Whether a packet is addressed to this node: by id, and then by code too,
+ * since a packet that names this node's id under another code was not
+ * written for this star by anyone it trusts.
+ */
+static xchg_status check_recipient(const import_run *run, const char *path, const env_header *h,
+				   xchg_err *err)
+{
+	if (strcmp(h->recipient_id, run->self.id) != 0)
+		return xerr(err, XCHG_EPACKET, "%s: addressed to %s (node id %s), not to this node (%s, %s)",
+			    path, h->recipient, h->recipient_id, run->self.code, run->self.id);
+	if (strcmp(h->recipient, run->self.code) != 0)
+		return xerr(err, XCHG_EPACKET, "%s: addressed to this node's id %s under the code %s;"
+			    " this node is %s", path, h->recipient_id, h->recipient, run->self.code);
+	return XCHG_OK;
+}
+
 /* Reads every candidate's header; drops those for other nodes that a folder held. */
 static void read_headers(import_run *run, candidates *c)
 {
@@ -269,11 +286,10 @@ static void read_headers(import_run *run, candidates *c)
 			/* Another node's sealed packet: its business, not ours. */
 		} else if (open_packet(run, &o, cd->path, &err) || env_header_copy(&cd->h, o.h, &err)) {
 			emit_failure(run, cd->path, NULL, &err);
-		} else if (strcmp(cd->h.recipient, run->self.code) != 0) {
+		} else if (strcmp(cd->h.recipient_id, run->self.id) != 0) {
 			/* A shared folder serves many links: other nodes' packets are theirs. */
 			if (cd->named) {
-				xerr(&err, XCHG_EPACKET, "%s: addressed to %s, not to this node (%s)",
-				     cd->path, cd->h.recipient, run->self.code);
+				check_recipient(run, cd->path, &cd->h, &err);
 				emit_failure(run, cd->path, &cd->h, &err);
 			}
 		} else {
@@ -411,14 +427,16 @@ static xchg_status check_sender(import_run *run, const char *path, const env_hea
 	xchg_status rc;
 
 	/* Checked again here: the file may have changed since its header was first read. */
-	if (strcmp(h->recipient, run->self.code) != 0)
-		return xerr(err, XCHG_EPACKET, "%s: addressed to %s, not to this node (%s)", path,
-			    h->recipient, run->self.code);
-	if ((rc = nodes_by_code(run->db->st, h->sender, sender, &found, err)))
+	if ((rc = check_recipient(run, path, h, err)) ||
+	    (rc = nodes_by_id(run->db->st, h->sender_id, sender, &found, err)))
 		return rc;
 	if (!found || sender->is_self)
-		return xerr(err, XCHG_EPACKET, "%s: %s %s", path,
-			    found ? "comes from this node itself, sender" : "unknown sender", h->sender);
+		return xerr(err, XCHG_EPACKET, "%s: %s %s (node id %s)", path,
+			    found ? "comes from this node itself, sender" : "unknown sender", h->sender,
+			    h->sender_id);
+	if (strcmp(sender->code, h->sender) != 0)
+		return xerr(err, XCHG_EPACKET, "%s: sender node id %s is registered as %s, but the packet"
+			    " calls it %s", path, h->sender_id, sender->code, h->sender);
 	if (sender->revoked_at)
 		return xerr(err, XCHG_EPACKET, "%s: sender %s was revoked on %s", path, h->sender,
 			    sender->revoked_at);

@@ -33,8 +33,8 @@ static xchg_status count_entity(xchg_inspect_report *rep, const env_entity *e, x
 	return XCHG_OK;
 }
 
-/* The sender's registered key, if this database knows the sender. */
-static xchg_status sender_key(xchg_db *db, const char *code, unsigned char *pk, int *known,
+/* The sender's registered key, if this database knows the sender by its id and code. */
+static xchg_status sender_key(xchg_db *db, const env_header *h, unsigned char *pk, int *known,
 			      xchg_err *err)
 {
 	node_row n = {0};
@@ -44,9 +44,10 @@ static xchg_status sender_key(xchg_db *db, const char *code, unsigned char *pk, 
 	*known = 0;
 	if (!db)
 		return XCHG_OK;
-	if ((rc = db_ready(db, err)) || (rc = nodes_by_code(db->st, code, &n, known, err)))
+	if ((rc = db_ready(db, err)) || (rc = nodes_by_id(db->st, h->sender_id, &n, known, err)))
 		return rc;
-	if (*known && (!n.public_key || keys_decode_public(n.public_key, pk, &ignored)))
+	if (*known && (strcmp(n.code, h->sender) != 0 || !n.public_key ||
+		       keys_decode_public(n.public_key, pk, &ignored)))
 		*known = 0;
 	node_row_clear(&n);
 	return XCHG_OK;
@@ -86,6 +87,8 @@ static xchg_status take_header(xchg_inspect_report *rep, const env_header *h, xc
 	rep->schema_version = copy.schema_version;
 	rep->sender = copy.sender;
 	rep->recipient = copy.recipient;
+	rep->sender_id = copy.sender_id;
+	rep->recipient_id = copy.recipient_id;
 	rep->created_at = copy.created_at;
 	rep->packet_no = copy.packet_no;
 	rep->ack_packet_no = copy.ack_packet_no;
@@ -116,7 +119,7 @@ xchg_status xchg_inspect(xchg_db *db, const char *path, xchg_inspect_report **ou
 	    (rc = env_reader_new(&er, packet_reader_read, pr, path, err)) ||
 	    (rc = env_reader_header(er, &h, err)) ||
 	    (rc = take_header(rep, h, err)) ||
-	    (rc = sender_key(db, h->sender, pk, &known, err)))
+	    (rc = sender_key(db, h, pk, &known, err)))
 		goto done;
 	while (!(rc = env_reader_next(er, &e, err)) && e)
 		if ((rc = count_entity(rep, e, err)))
@@ -157,6 +160,8 @@ void xchg_inspect_free(xchg_inspect_report *rep)
 	free(rep->schema_version);
 	free(rep->sender);
 	free(rep->recipient);
+	free(rep->sender_id);
+	free(rep->recipient_id);
 	free(rep->created_at);
 	free(rep->signature);
 	free(rep);

@@ -115,6 +115,73 @@ xchg_status keys_decode_public(const char *text, unsigned char *pk, xchg_err *er
 	return XCHG_OK;
 }
 
+/* Copies the field that starts at *p into out (cap bytes); 0 when there is none or it does not fit. */
+static int next_field(const char **p, char *out, size_t cap)
+{
+	size_t len;
+
+	*p += strspn(*p, " \t\r\n");
+	len = strcspn(*p, " \t\r\n");
+	if (len == 0 || len >= cap)
+		return 0;
+	memcpy(out, *p, len);
+	out[len] = '\0';
+	*p += len;
+	return 1;
+}
+
+xchg_status keys_line_parse(const char *text, key_line *out, xchg_err *err)
+{
+	const char *p = text;
+	char extra[2];
+
+	memset(out, 0, sizeof(*out));
+	if (!next_field(&p, out->code, sizeof(out->code)) ||
+	    !next_field(&p, out->id, sizeof(out->id)) ||
+	    !next_field(&p, out->key, sizeof(out->key)) || next_field(&p, extra, sizeof(extra))) {
+		/* The one mistake worth naming: a bare key, as xchg printed before node ids. */
+		if (keys_decode_public(text, out->pk, err) == XCHG_OK)
+			return xerr(err, XCHG_EUSAGE, "key \"%.60s\" is a bare public key; node add needs the"
+				    " peer's whole key line (CODE ID KEY), as its xchg key prints it", text);
+		return xerr(err, XCHG_EUSAGE, "key line \"%.120s\" is not CODE ID KEY, the one line"
+			    " xchg key prints", text);
+	}
+	if (!xchg_code_valid(out->code))
+		return xerr(err, XCHG_EUSAGE, "key line: \"%s\" is not a node code", out->code);
+	if (!xuuid_valid(out->id))
+		return xerr(err, XCHG_EUSAGE, "key line of %s: \"%s\" is not a node id (a uuid in"
+			    " lower case)", out->code, out->id);
+	if (keys_decode_public(out->key, out->pk, err))
+		return xerr_prefix(err, "key line of %s", out->code);
+	keys_encode_public(out->pk, out->key);
+	return XCHG_OK;
+}
+
+char *keys_line_format(const char *code, const char *id, const char *key)
+{
+	return xstrdup_printf("%s %s %s", code, id, key);
+}
+
+void keys_fingerprint(const char *key, char out[KEY_FINGERPRINT_MAX])
+{
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES], hash[crypto_hash_sha256_BYTES];
+	char hex[2 * crypto_hash_sha256_BYTES + 1];
+	xchg_err ignored;
+	int i;
+
+	if (!key || keys_decode_public(key, pk, &ignored)) {
+		snprintf(out, KEY_FINGERPRINT_MAX, "no valid key");
+		return;
+	}
+	crypto_hash_sha256(hash, pk, sizeof(pk));
+	sodium_bin2hex(hex, sizeof(hex), hash, sizeof(hash));
+	/* 16 digits, 64 bits: plenty for a person to tell two keys apart. */
+	for (i = 0; i < 4; i++) {
+		memcpy(out + 5 * i, hex + 4 * i, 4);
+		out[5 * i + 4] = i < 3 ? ':' : '\0';
+	}
+}
+
 xchg_status keys_create_new(const char *path, keypair *kp, xchg_err *err)
 {
 	/* A leftover of a rotation that never committed: no peer trusts it. */

@@ -24,6 +24,31 @@ void keys_encode_public(const unsigned char *pk, char out[KEY_TEXT_MAX]);
 xchg_status keys_decode_public(const char *text, unsigned char *pk, xchg_err *err);
 
 /*
+ * A node's key line: "CODE ID KEY", its code, its id (a uuid, the same in
+ * every database of the star) and its public key, the one line xchg key
+ * prints and xchg node add reads (formats/PACKET.md section 4).
+ */
+typedef struct key_line {
+	char code[65];
+	char id[37];
+	char key[KEY_TEXT_MAX]; /* the public key in its canonical base64 */
+	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
+} key_line;
+
+/* Reads a key line; spaces and tabs around and between its fields are forgiven. */
+xchg_status keys_line_parse(const char *text, key_line *out, xchg_err *err);
+/* The line for code, id and key; NULL when out of memory. */
+char *keys_line_format(const char *code, const char *id, const char *key);
+
+/*
+ * What people compare when they check a key by phone: the first 16 hex
+ * digits of the SHA-256 of its 32 bytes, in groups of 4 ("no valid key" for
+ * a key that does not decode).
+ */
+#define KEY_FINGERPRINT_MAX 20
+void keys_fingerprint(const char *key, char out[KEY_FINGERPRINT_MAX]);
+
+/*
  * Key rotation. The new key is written to a file of its own (any old one
  * there is removed first), the database then commits to it, and only then
  * is the file renamed over the old key file (keys_install): a crash between

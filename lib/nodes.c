@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "db.h"
 #include "keys.h"
@@ -129,6 +130,13 @@ xchg_status nodes_by_code(store *s, const char *code, node_row *out, int *found,
 	return select_one(s, "code = ?", &p, 1, out, found, err);
 }
 
+xchg_status nodes_by_id(store *s, const char *id, node_row *out, int *found, xchg_err *err)
+{
+	xvalue p = xv_text(id);
+
+	return select_one(s, "id = ?", &p, 1, out, found, err);
+}
+
 xchg_status nodes_peers(store *s, node_row **out, size_t *n, xchg_err *err)
 {
 	return select_rows(s, "is_self = 0", NULL, 0, out, n, err);
@@ -237,43 +245,75 @@ static xchg_status check_star(store *s, const node_row *self, const char *code,
 	return rc;
 }
 
-xchg_status xchg_node_add(xchg_db *db, const char *code, const char *name,
-			  const char *public_key, xchg_err *err)
+/*
+ * Why key line k cannot be registered beside the nodes already here (but
+ * for the peer except_id, whose key it replaces), or OK. Every database of
+ * a star knows a node by one id and one key, so neither may come twice;
+ * codes name packet files, which FAT, exFAT and Windows shares compare
+ * without regard to case.
+ */
+static xchg_status check_unique(store *s, const key_line *k, const char *except_id, xchg_err *err)
 {
-	node_row self = {0}, peer = {0}, existing = {0};
-	unsigned char pk[crypto_sign_PUBLICKEYBYTES];
-	char id[37], canon[KEY_TEXT_MAX];
-	int found = 0, in_tx = 0;
+	node_row self = {0}, *peers = NULL;
+	size_t n = 0, i;
 	xchg_status rc;
 
-	if ((rc = xcheck_code(code, err)))
+	if ((rc = nodes_self_required(s, &self, err)))
 		return rc;
-	if ((rc = keys_decode_public(public_key, pk, err)))
-		return xerr_prefix(err, "node %s", code);
-	keys_encode_public(pk, canon);
-	if ((rc = db_ready(db, err)))
+	if (strcmp(self.id, k->id) == 0 || strcmp(self.public_key, k->key) == 0)
+		rc = xerr(err, XCHG_EUSAGE, "node %s: the key line is this node's own (%s); give it the"
+			  " peer's, from xchg key on the peer", k->code, self.code);
+	else if (!(rc = nodes_peers(s, &peers, &n, err)))
+		for (i = 0; i < n && !rc; i++) {
+			const node_row *p = &peers[i];
+
+			if (except_id && strcmp(p->id, except_id) == 0)
+				continue;
+			if (strcmp(p->code, k->code) == 0)
+				rc = xerr(err, XCHG_EFAIL, "node %s: already registered", k->code);
+			else if (strcasecmp(p->code, k->code) == 0)
+				rc = xerr(err, XCHG_EFAIL, "node %s: %s is registered already, and codes must"
+					  " differ in more than case (packet names would collide on FAT,"
+					  " exFAT and Windows shares)", k->code, p->code);
+			else if (strcmp(p->id, k->id) == 0)
+				rc = xerr(err, XCHG_EFAIL, "node %s: its id %s is registered already, as node %s",
+					  k->code, k->id, p->code);
+			else if (p->public_key && strcmp(p->public_key, k->key) == 0)
+				rc = xerr(err, XCHG_EFAIL, "node %s: its key is registered already, for node %s",
+					  k->code, p->code);
+		}
+	node_row_clear(&self);
+	node_rows_free(peers, n);
+	return rc;
+}
+
+xchg_status xchg_node_add(xchg_db *db, const char *key_text, const char *code,
+			  const char *name, xchg_err *err)
+{
+	node_row self = {0}, peer = {0};
+	key_line k;
+	int in_tx = 0;
+	xchg_status rc;
+
+	if ((rc = keys_line_parse(key_text, &k, err)))
 		return rc;
-	if ((rc = store_begin(db->st, err)))
+	if (code && strcmp(code, k.code) != 0)
+		return xerr(err, XCHG_EUSAGE, "node %s: the key line is node %s's; --code only confirms"
+			    " the code the line carries", code, k.code);
+	if ((rc = db_ready(db, err)) || (rc = store_begin(db->st, err)))
 		return rc;
 	in_tx = 1;
 	if ((rc = nodes_self_required(db->st, &self, err)) ||
-	    (rc = nodes_by_code(db->st, code, &existing, &found, err)))
+	    (rc = check_unique(db->st, &k, NULL, err)) ||
+	    (rc = check_star(db->st, &self, k.code, err)))
 		goto done;
-	if (found) {
-		rc = xerr(err, XCHG_EFAIL, "node %s: already registered%s", code,
-			  existing.is_self ? " (it is this node)" : "");
-		goto done;
-	}
-	if ((rc = check_star(db->st, &self, code, err)))
-		goto done;
-	xuuid4(id);
-	peer.id = id;
-	peer.code = (char *)code;
-	peer.name = (char *)(name ? name : code);
+	peer.id = k.id;
+	peer.code = k.code;
+	peer.name = (char *)(name ? name : k.code);
 	peer.role = nodes_is_master(&self) ? "subordinate" : "master";
-	peer.public_key = canon;
+	peer.public_key = k.key;
 	if ((rc = nodes_insert(db->st, &peer, err)) ||
-	    (rc = register_everything(db, id, err)) ||
+	    (rc = register_everything(db, k.id, err)) ||
 	    (rc = store_commit(db->st, err)))
 		goto done;
 	in_tx = 0;
@@ -281,7 +321,30 @@ done:
 	if (in_tx)
 		store_rollback(db->st);
 	node_row_clear(&self);
-	node_row_clear(&existing);
+	return rc;
+}
+
+/*
+ * Opens a transaction holding peer code's lock (an export or import for it
+ * may be running) and reads the peer. On success the caller commits or
+ * rolls back; on failure nothing is left open.
+ */
+static xchg_status begin_on_peer(xchg_db *db, const char *code, node_row *peer, xchg_err *err)
+{
+	int found = 0;
+	xchg_status rc;
+
+	if ((rc = xcheck_code(code, err)) || (rc = db_ready(db, err)) ||
+	    (rc = store_begin(db->st, err)))
+		return rc;
+	if (!(rc = store_lock(db->st, code, err)) &&
+	    !(rc = nodes_by_code(db->st, code, peer, &found, err)) && (!found || peer->is_self))
+		rc = found ? xerr(err, XCHG_EUSAGE, "node %s: is this node itself, not a peer", code)
+			   : xerr(err, XCHG_ENOTFOUND, "node %s: no such peer (see xchg node list)", code);
+	if (rc) {
+		store_rollback(db->st);
+		node_row_clear(peer);
+	}
 	return rc;
 }
 
@@ -289,22 +352,10 @@ xchg_status xchg_node_revoke(xchg_db *db, const char *code, xchg_err *err)
 {
 	node_row peer = {0};
 	char now[32];
-	int found = 0, in_tx = 0;
 	xchg_status rc;
 
-	if ((rc = xcheck_code(code, err)) || (rc = db_ready(db, err)) ||
-	    (rc = store_begin(db->st, err)))
+	if ((rc = begin_on_peer(db, code, &peer, err)))
 		return rc;
-	in_tx = 1;
-	/* Under the peer's lock: an export or import for it may be running. */
-	if ((rc = store_lock(db->st, code, err)) ||
-	    (rc = nodes_by_code(db->st, code, &peer, &found, err)))
-		goto done;
-	if (!found || peer.is_self) {
-		rc = found ? xerr(err, XCHG_EUSAGE, "node %s: is this node itself; a node cannot revoke itself", code)
-			   : xerr(err, XCHG_ENOTFOUND, "node %s: no such peer (see xchg status)", code);
-		goto done;
-	}
 	if (peer.revoked_at) {
 		rc = xerr(err, XCHG_EFAIL, "node %s: already revoked on %s", code, peer.revoked_at);
 		goto done;
@@ -317,13 +368,69 @@ xchg_status xchg_node_revoke(xchg_db *db, const char *code, xchg_err *err)
 		if ((rc = store_run(db->st, "UPDATE sync_nodes SET revoked_at = ? WHERE id = ?", p, 2,
 				    NULL, err)) ||
 		    (rc = store_run(db->st, "DELETE FROM sync_changes WHERE node_id = ?", &p[1], 1,
-				    NULL, err)) ||
-		    (rc = store_commit(db->st, err)))
+				    NULL, err)))
 			goto done;
 	}
-	in_tx = 0;
+	rc = store_commit(db->st, err);
 done:
-	if (in_tx)
+	if (rc)
+		store_rollback(db->st);
+	node_row_clear(&peer);
+	return rc;
+}
+
+xchg_status xchg_node_set_key(xchg_db *db, const char *code, const char *key_text, xchg_err *err)
+{
+	node_row peer = {0};
+	key_line k;
+	xchg_status rc;
+
+	if ((rc = keys_line_parse(key_text, &k, err)))
+		return rc;
+	if ((rc = begin_on_peer(db, code, &peer, err)))
+		return rc;
+	if (strcmp(k.code, peer.code) != 0 || strcmp(k.id, peer.id) != 0)
+		rc = xerr(err, XCHG_EUSAGE, "node %s: the key line is for node %s with id %s, but %s has"
+			  " id %s", code, k.code, k.id, peer.code, peer.id);
+	else if (peer.revoked_at)
+		rc = xerr(err, XCHG_EFAIL, "node %s: revoked on %s, and revocation is final; the"
+			  " replacement joins under a new code", code, peer.revoked_at);
+	else if (peer.public_key && strcmp(peer.public_key, k.key) == 0)
+		rc = XCHG_OK; /* already so: setting it again changes nothing */
+	else if (!(rc = check_unique(db->st, &k, peer.id, err))) {
+		/* The chain the peer sent led from its old key; the new one starts afresh. */
+		xvalue p[2] = {xv_text(k.key), xv_text(peer.id)};
+
+		rc = store_run(db->st, "UPDATE sync_nodes SET public_key = ?, key_chain = NULL WHERE id = ?",
+			       p, 2, NULL, err);
+	}
+	if (!rc)
+		rc = store_commit(db->st, err);
+	if (rc)
+		store_rollback(db->st);
+	node_row_clear(&peer);
+	return rc;
+}
+
+xchg_status xchg_node_remove(xchg_db *db, const char *code, xchg_err *err)
+{
+	node_row peer = {0};
+	xvalue id;
+	xchg_status rc;
+
+	if ((rc = begin_on_peer(db, code, &peer, err)))
+		return rc;
+	id = xv_text(peer.id);
+	if (!peer.revoked_at && (peer.sent_packet_no > 0 || peer.received_packet_no > 0))
+		rc = xerr(err, XCHG_EFAIL, "node %s: has exchanged packets (%lld sent to it, %lld"
+			  " received from it); only a peer that never exchanged, or a revoked one, is"
+			  " removed (xchg node revoke %s first)", code, (long long)peer.sent_packet_no,
+			  (long long)peer.received_packet_no, code);
+	else if (!(rc = store_run(db->st, "DELETE FROM sync_changes WHERE node_id = ?", &id, 1, NULL, err)) &&
+		 !(rc = store_run(db->st, "DELETE FROM sync_conflicts WHERE peer_id = ?", &id, 1, NULL, err)) &&
+		 !(rc = store_run(db->st, "DELETE FROM sync_nodes WHERE id = ?", &id, 1, NULL, err)))
+		rc = store_commit(db->st, err);
+	if (rc)
 		store_rollback(db->st);
 	node_row_clear(&peer);
 	return rc;

@@ -27,6 +27,7 @@ xchg_status nodes_self(store *s, node_row *out, int *found, xchg_err *err);
 xchg_status nodes_self_required(store *s, node_row *out, xchg_err *err);
 xchg_status nodes_by_code(store *s, const char *code, node_row *out, int *found,
 			  xchg_err *err);
+xchg_status nodes_by_id(store *s, const char *id, node_row *out, int *found, xchg_err *err);
 xchg_status nodes_peers(store *s, node_row **out, size_t *n, xchg_err *err);
 xchg_status nodes_insert(store *s, const node_row *n, xchg_err *err);
 typedef enum node_counter { NODE_SENT, NODE_RECEIVED } node_counter;

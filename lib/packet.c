@@ -57,6 +57,7 @@ struct packet_writer {
 	struct archive *a;
 	seal_writer *seal; /* set: the ZIP goes through it, encrypted (seal.h) */
 	enum writer_state state;
+	time_t mtime;   /* the members' time */
 	crypto_sign_ed25519ph_state sign;
 	unsigned char sk[crypto_sign_SECRETKEYBYTES];
 };
@@ -175,8 +176,9 @@ static xchg_status writer_start_archive(packet_writer *w, xchg_err *err)
 /*
  * Starts a member. A negative size leaves it unset, so the zip writer streams
  * the member, puts its sizes and CRC in a data descriptor and gives it Zip64
- * fields, which a message near PACKET_MAX_MESSAGE_BYTES needs anyway. mtime
- * is fixed at 0 so that the same message and key always give the same file.
+ * fields, which a message near PACKET_MAX_MESSAGE_BYTES needs anyway. The
+ * time is the packet's own, not the clock's, so that the same message and
+ * key always give the same file.
  */
 static xchg_status writer_begin_member(packet_writer *w, const char *member,
 				       la_int64_t size,
@@ -191,7 +193,7 @@ static xchg_status writer_begin_member(packet_writer *w, const char *member,
 	archive_entry_set_pathname(e, member);
 	archive_entry_set_filetype(e, AE_IFREG);
 	archive_entry_set_perm(e, 0644);
-	archive_entry_set_mtime(e, 0, 0);
+	archive_entry_set_mtime(e, w->mtime, 0);
 	if (size >= 0)
 		archive_entry_set_size(e, size);
 	if (set_compression(w->a) != ARCHIVE_OK)
@@ -221,12 +223,13 @@ xchg_status packet_writer_open(packet_writer **out, const char *dir,
 			       const char *name, const unsigned char *sk,
 			       xchg_err *err)
 {
-	return packet_writer_open_sealed(out, dir, name, sk, NULL, err);
+	return packet_writer_open_sealed(out, dir, name, sk, NULL, time(NULL), err);
 }
 
 xchg_status packet_writer_open_sealed(packet_writer **out, const char *dir,
 				      const char *name, const unsigned char *sk,
-				      const unsigned char *recipient_pk, xchg_err *err)
+				      const unsigned char *recipient_pk, time_t mtime,
+				      xchg_err *err)
 {
 	packet_writer *w = NULL;
 	xchg_status rc;
@@ -243,6 +246,7 @@ xchg_status packet_writer_open_sealed(packet_writer **out, const char *dir,
 	if (!(w = calloc(1, sizeof(*w))))
 		return xerr(err, XCHG_ENOMEM, "%s: out of memory", name);
 	w->fd = -1;
+	w->mtime = mtime;
 	if (dir && !dir[0])
 		dir = NULL;
 	if (!(w->dir = xstrdup(dir ? dir : ".")) ||

@@ -33,20 +33,23 @@ typedef struct packet_writer packet_writer;
 
 /*
  * Creates dir/.name.tmp and opens message.json inside it. sk is the sender's
- * Ed25519 secret key (crypto_sign_SECRETKEYBYTES).
+ * Ed25519 secret key (crypto_sign_SECRETKEYBYTES). The members carry the
+ * current time.
  */
 xchg_status packet_writer_open(packet_writer **out, const char *dir,
 			       const char *name, const unsigned char *sk,
 			       xchg_err *err);
 /*
- * The same, sealed to recipient_pk (Ed25519, crypto_sign_PUBLICKEYBYTES) as
+ * The same, with the members stamped mtime (the packet's created_at), and
+ * sealed to recipient_pk (Ed25519, crypto_sign_PUBLICKEYBYTES) as
  * formats/PACKET.md section 8 says; NULL writes a plain packet. The ZIP is
  * encrypted on its way to the temp file and never touches the disk in the
  * clear.
  */
 xchg_status packet_writer_open_sealed(packet_writer **out, const char *dir,
 				      const char *name, const unsigned char *sk,
-				      const unsigned char *recipient_pk, xchg_err *err);
+				      const unsigned char *recipient_pk, time_t mtime,
+				      xchg_err *err);
 /* Appends bytes to message.json; an env_sink_fn. */
 xchg_status packet_writer_write(void *w, const void *data, size_t len,
 				xchg_err *err);

@@ -4,11 +4,19 @@
 
 #include "changes.h"
 #include "db.h"
+#include "keys.h"
 #include "nodes.h"
 
 /* Moves a node_row into the public shape; the row is left empty. */
-static void take_row(xchg_node_info *info, node_row *n)
+static xchg_status take_row(xchg_node_info *info, node_row *n, xchg_err *err)
 {
+	char fpr[KEY_FINGERPRINT_MAX];
+
+	keys_fingerprint(n->public_key, fpr);
+	if (!(info->fingerprint = strdup(fpr)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	info->id = n->id;
+	info->revoked_at = n->revoked_at;
 	info->code = n->code;
 	info->name = n->name;
 	info->role = n->role;
@@ -19,8 +27,9 @@ static void take_row(xchg_node_info *info, node_row *n)
 	info->received_packet_no = n->received_packet_no;
 	info->last_sync_in = n->last_sync_in;
 	info->last_sync_out = n->last_sync_out;
-	free(n->id);
+	free(n->key_chain);
 	memset(n, 0, sizeof(*n));
+	return XCHG_OK;
 }
 
 static xchg_status peer_counts(store *s, const char *peer_id, xchg_node_info *info,
@@ -51,10 +60,10 @@ xchg_status xchg_status_get(xchg_db *db, xchg_status_report **out, xchg_err *err
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 		goto done;
 	}
-	take_row(&rep->self, &self);
+	rc = take_row(&rep->self, &self, err);
 	for (i = 0; i < n && !rc; i++) {
-		rc = peer_counts(db->st, peers[i].id, &rep->peers[i], err);
-		take_row(&rep->peers[i], &peers[i]);
+		if (!(rc = peer_counts(db->st, peers[i].id, &rep->peers[i], err)))
+			rc = take_row(&rep->peers[i], &peers[i], err);
 		rep->npeers++;
 	}
 	if (rc)
@@ -70,6 +79,9 @@ done:
 
 static void info_clear(xchg_node_info *info)
 {
+	free(info->id);
+	free(info->fingerprint);
+	free(info->revoked_at);
 	free(info->code);
 	free(info->name);
 	free(info->role);

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Regenerates the golden packets from fixed keys and fixed data:
 #   formats/golden/make.sh [PATH-TO-xchg]
-# The packets differ from run to run only in message_id, created_at and the
-# updated_at the triggers stamp; commit them once, and keep them: the tests
-# check that every later reader still reads and verifies them.
+# The packets differ from run to run only in message_id, created_at (and the
+# members' time) and the updated_at the triggers stamp; commit them once per
+# format version, and keep them: the tests check that every later reader of
+# that version still reads and verifies them.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 xchg=$(realpath "${1:-$here/../../build/xchg}")
@@ -12,16 +13,19 @@ plan=$here/../../examples/construction/plan.json
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# A node whose key comes from a fixed seed, so the vectors name known keys.
-node() { # name seed-byte code [--master]
+# A node whose key comes from a fixed seed and whose id is fixed, so the
+# vectors name known keys and ids.
+node() { # name seed-byte code id [--master]
 	printf 'xchg-ed25519-secret:%s\n' "$(head -c 32 /dev/zero | tr '\0' "$2" | base64)" > "$work/$1.db.key"
 	chmod 600 "$work/$1.db.key"
 	sqlite3 "$work/$1.db" < "$schema"
-	"$xchg" init --db "$work/$1.db" --code "$3" --plan "$plan" ${4:-} >/dev/null
+	"$xchg" init --db "$work/$1.db" --code "$3" --plan "$plan" ${5:-} >/dev/null
+	sqlite3 "$work/$1.db" "UPDATE sync_nodes SET id = '$4' WHERE is_self = 1"
 }
-node center 'C' CENTER --master
-node desk1 'D' DESKTOP-1
-node other 'X' CENTER --master
+center_id=c0000000-0000-4000-8000-000000000001
+node center 'C' CENTER $center_id --master
+node desk1 'D' DESKTOP-1 d0000000-0000-4000-8000-000000000001
+node other 'X' CENTER $center_id --master # an impostor: the center's code and id, not its key
 
 sqlite3 "$work/center.db" <<'SQL'
 INSERT INTO brigades (name, foreman, headcount, uuid, updated_at)
@@ -43,7 +47,13 @@ SQL
 "$xchg" node add --db "$work/other.db" --code DESKTOP-1 --key "$("$xchg" key --db "$work/desk1.db")" >/dev/null
 sqlite3 "$work/center.db" "UPDATE works SET is_deleted = 1, updated_at = '2026-11-25T09:00:01.000Z' WHERE code = 'W-2';"
 
-rm -f "$here"/*.zip "$here"/*.json "$here"/*.pub
+rm -f "$here"/*.zip "$here"/*.json "$here"/*.pub "$here"/*.sealed
+# The sealed vector: the same packet 1, sealed to DESKTOP-1, from a copy of the center.
+cp "$work/center.db" "$work/twin.db"
+cp "$work/center.db.key" "$work/twin.db.key"
+mkdir "$work/sealed"
+sealed=$("$xchg" export --db "$work/twin.db" --node DESKTOP-1 --out "$work/sealed" --encrypt)
+cp "$sealed" "$here/pkt_CENTER_DESKTOP-1_1.zip.sealed"
 good=$("$xchg" export --db "$work/center.db" --node DESKTOP-1 --out "$work")
 cp "$good" "$here/pkt_CENTER_DESKTOP-1_1.zip"
 unzip -p "$good" message.json > "$here/pkt_CENTER_DESKTOP-1_1.message.json"

@@ -78,21 +78,45 @@ typedef struct xchg_init_opts {
 xchg_status xchg_init(xchg_db *db, const xchg_init_opts *opts, int *already,
 		      xchg_err *err);
 
-/* This node's public key as one line of text; the caller frees it. */
+/*
+ * This node's key line, "CODE ID KEY": its code, its id (a uuid made once by
+ * xchg_init, the same in every database of the star) and its public key.
+ * A peer registers the node with it (xchg_node_add). The caller frees it.
+ */
 xchg_status xchg_public_key(xchg_db *db, char **out, xchg_err *err);
 
 /*
  * Replaces this node's key pair with a new one (when the secret key may
  * have been seen, or on a schedule). The old key signs the new public key;
  * every packet after this carries that signed chain, so peers move to the
- * new key with the first packet they verify. *new_public_key: the new key
- * as xchg_public_key prints it; the caller frees it.
+ * new key with the first packet they verify. *new_public_key: the key line
+ * with the new key, as xchg_public_key gives it; the caller frees it.
  */
 xchg_status xchg_key_rotate(xchg_db *db, char **new_public_key, xchg_err *err);
 
-/* Registers a peer. A desktop accepts exactly one peer: the center. */
-xchg_status xchg_node_add(xchg_db *db, const char *code, const char *name,
-			  const char *public_key, xchg_err *err);
+/*
+ * Registers a peer from its key line (xchg_public_key), under the id and
+ * code the line carries. code may be NULL; given, it must be the line's.
+ * name NULL: the code. A desktop accepts exactly one peer: the center.
+ * Refused: a malformed line, this node's own key or id, a key or id
+ * registered already, and a code equal to a registered one but for case
+ * (packet names would collide on FAT and Windows shares).
+ */
+xchg_status xchg_node_add(xchg_db *db, const char *key_line, const char *code,
+			  const char *name, xchg_err *err);
+/*
+ * Replaces a peer's registered key with the one in key_line, for a peer that
+ * was given a new key out of band (it lost its key file, or missed too many
+ * rotations). The line must carry the peer's code and id.
+ */
+xchg_status xchg_node_set_key(xchg_db *db, const char *code, const char *key_line,
+			      xchg_err *err);
+/*
+ * Forgets a peer, with everything queued for it. Only a peer that never
+ * exchanged a packet with this node, or one that is revoked: a live link
+ * removed by mistake could not be set up again without losing changes.
+ */
+xchg_status xchg_node_remove(xchg_db *db, const char *code, xchg_err *err);
 /*
  * Revokes a peer whose key is lost or stolen: its packets are refused from
  * now on, nothing more is exported to it, and its queue is dropped. It is
@@ -175,10 +199,13 @@ xchg_status xchg_import(xchg_db *db, const char *const *paths, size_t npaths,
 			xchg_err *err);
 
 typedef struct xchg_node_info {
+	char *id;              /* the node's uuid, the same in every database */
 	char *code;
 	char *name;
 	char *role;            /* "master" or "subordinate" */
 	char *public_key;
+	char *fingerprint;     /* of public_key, for people to compare */
+	char *revoked_at;      /* when this peer was revoked, or NULL */
 	int is_self;
 	int64_t sent_packet_no;     /* last packet generated for the peer */
 	int64_t acked_packet_no;    /* last of ours the peer acknowledged */
@@ -207,8 +234,10 @@ typedef struct xchg_entity_count {
 typedef struct xchg_inspect_report {
 	char *message_id;
 	char *schema_version;
-	char *sender;
+	char *sender;         /* node codes */
 	char *recipient;
+	char *sender_id;      /* node ids */
+	char *recipient_id;
 	char *created_at;
 	int64_t packet_no;
 	int64_t ack_packet_no;

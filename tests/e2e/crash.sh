@@ -244,7 +244,7 @@ published_ok() {
 		s=${BASH_REMATCH[1]} r=${BASH_REMATCH[2]} n=${BASH_REMATCH[3]}
 		x "$(node_of "$r")" inspect --json "$f"
 		[ "$RC" -eq 0 ] && jq -e --arg s "$s" --argjson n "$n" \
-			'.signature == "verified" and .header.sender_node == $s and .header.packet_no == $n' \
+			'.signature == "verified" and .header.sender_code == $s and .header.packet_no == $n' \
 			>/dev/null <<<"$OUT" || bad_ones="$bad_ones $b"
 	done
 	printf '%s' "$bad_ones"

@@ -150,13 +150,13 @@ scenario_initial() {
 	# YYYY-MM-DDTHH:MM:SS.mmmZ, money as exact text, uuids and dates as text.
 	local forms='.body.entities as $e
 		| ([$e[].updated_at | test("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}[.][0-9]{3}Z$")] | all)
-		and ([$e[] | select(.entity_type == "Estimate") | .data.total] == ["12345678901234.56"])
-		and ([$e[] | select(.entity_type == "Work") | .data.price] | sort == ["1250.50", "8500.00"])
-		and ([$e[] | select(.entity_type == "Work") | .data.estimate_uuid
+		and ([$e[] | select(.type == "Estimate") | .data.total] == ["12345678901234.56"])
+		and ([$e[] | select(.type == "Work") | .data.price] | sort == ["1250.50", "8500.00"])
+		and ([$e[] | select(.type == "Work") | .data.estimate_uuid
 			| test("^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")] | all)
-		and ([$e[] | select(.entity_type == "DailyReport") | .data.report_date] == ["2026-11-20"])
-		and ([$e[] | select(.entity_type == "DailyReport") | .data.lines[] | [.volume, .hours]] == [[10.5, 4], [10.5, 4]])
-		and ([$e[] | select(.entity_type == "Brigade") | .data.headcount] | sort == [4, 6])'
+		and ([$e[] | select(.type == "DailyReport") | .data.report_date] == ["2026-11-20"])
+		and ([$e[] | select(.type == "DailyReport") | .data.lines[] | [.volume, .hours]] == [[10.5, 4], [10.5, 4]])
+		and ([$e[] | select(.type == "Brigade") | .data.headcount] | sort == [4, 6])'
 	check "the first packet carries times as ...T..:..:...mmmZ, money as exact text, uuids, dates and numbers as such" \
 		jq -e "$forms" <(unzip -p "$SH/pkt_CENTER_D1_1.zip" message.json)
 	for n in d1 d2; do
@@ -459,7 +459,7 @@ scenario_refused() {
 	x impostor node add --code D1 --key "$(x d1 key; echo "$OUT")"
 	mkdir -p "$b/impostor" "$b/impostor-low"
 	x impostor export --node D1 --out "$b/impostor-low"
-	check "the impostor's packet claims to come from CENTER" bash -c "unzip -p '$OUT' message.json | jq -e '.header.sender_node == \"CENTER\"' >/dev/null"
+	check "the impostor's packet claims to come from CENTER" bash -c "unzip -p '$OUT' message.json | jq -e '.header.sender_code == \"CENTER\"' >/dev/null"
 	expect_refused "a packet signed with the wrong key, numbered as an old one" d1 "$OUT"
 	# numbered above what D1 received, so only the signature can stop it
 	local got i
@@ -496,10 +496,10 @@ scenario_soft_delete() {
 	sql center "UPDATE works SET is_deleted = $(pick center 1 true) WHERE uuid = '$w'"
 	x d2 export --node CENTER --out "$SH"; pkt=$OUT
 	check "D2's packet carries the delete as operation DELETE with data null" bash -c \
-		"unzip -p '$pkt' message.json | jq -e '[.body.entities[] | select(.entity_uuid == \"$u\")] | length == 1 and .[0].operation == \"DELETE\" and .[0].data == null and .[0].entity_type == \"Brigade\"' >/dev/null"
+		"unzip -p '$pkt' message.json | jq -e '[.body.entities[] | select(.uuid == \"$u\")] | length == 1 and .[0].operation == \"DELETE\" and .[0].data == null and .[0].type == \"Brigade\"' >/dev/null"
 	x center export --node D1 --out "$SH"; pkt=$OUT
 	check "the center's packet carries its delete as DELETE with data null" bash -c \
-		"unzip -p '$pkt' message.json | jq -e '[.body.entities[] | select(.entity_uuid == \"$w\")] | length == 1 and .[0].operation == \"DELETE\" and .[0].data == null' >/dev/null"
+		"unzip -p '$pkt' message.json | jq -e '[.body.entities[] | select(.uuid == \"$w\")] | length == 1 and .[0].operation == \"DELETE\" and .[0].data == null' >/dev/null"
 	quiet "exchange of the deletes"
 	for n in center d1 d2; do
 		eq "$n: the brigade deleted at D2 is kept with is_deleted = 1" "1|Roofers" "$(sql $n "SELECT $(norm $n bool is_deleted) || '|' || name FROM brigades WHERE uuid = '$u'")"
@@ -534,7 +534,7 @@ scenario_children() {
 		UPDATE daily_report_lines SET volume = 99.25, hours = 7, comment = 'line 3, edited' WHERE report_uuid = '$r' AND comment = 'line 3';"
 	x d1 export --node CENTER --out "$SH"
 	check "the packet carries the report with 2 lines inside its data" bash -c \
-		"unzip -p '$OUT' message.json | jq -e '[.body.entities[] | select(.entity_uuid == \"$r\")] | length == 1 and (.[0].data.lines | length) == 2' >/dev/null"
+		"unzip -p '$OUT' message.json | jq -e '[.body.entities[] | select(.uuid == \"$r\")] | length == 1 and (.[0].data.lines | length) == 2' >/dev/null"
 	quiet "exchange of the edited lines"
 	for n in center d2; do
 		eq "$n: exactly 2 lines remain" 2 "$(sql $n "SELECT count(*) FROM daily_report_lines WHERE report_uuid = '$r'")"
@@ -576,9 +576,9 @@ scenario_inspect_status() {
 	check "inspect shows counts by type and operation" grep -qE 'Brigade +(INSERT|UPDATE) +[0-9]+' <<<"$OUT"
 	x d1 inspect "$p" --json
 	check "inspect --json: header, verified signature, counts" jq -e \
-		".header.sender_node == \"CENTER\" and .header.recipient_node == \"D1\" and .header.packet_no == $no
+		".header.sender_code == \"CENTER\" and .header.recipient_code == \"D1\" and .header.packet_no == $no
 		 and (.header.message_id | length) > 0 and .signature == \"verified\" and (.counts | length) > 0
-		 and all(.counts[]; has(\"entity_type\") and has(\"operation\") and has(\"count\"))" <<<"$OUT"
+		 and all(.counts[]; has(\"type\") and has(\"operation\") and has(\"count\"))" <<<"$OUT"
 	eq "inspect changes nothing" "$before" "$(db_sum d1)"
 	x d1 inspect "$W/bad/tampered.zip" --json
 	check "inspect of the tampered packet does not say verified" not_verified
@@ -728,7 +728,7 @@ scenario_converged() {
 	done
 	local f bad_names="" h
 	for f in "$SH"/*; do
-		h=$(unzip -p "$f" message.json 2>/dev/null | jq -r '"pkt_\(.header.sender_node)_\(.header.recipient_node)_\(.header.packet_no).zip"' 2>/dev/null)
+		h=$(unzip -p "$f" message.json 2>/dev/null | jq -r '"pkt_\(.header.sender_code)_\(.header.recipient_code)_\(.header.packet_no).zip"' 2>/dev/null)
 		[ "$h" = "$(basename "$f")" ] || bad_names="$bad_names $(basename "$f")"
 	done
 	eq "every file in the shared folder is a packet named after its header (no temporary leftovers)" "" "$bad_names"
@@ -752,7 +752,9 @@ scenario_keys() {
 	quiet "exchange after both rotations"
 	same_tables "D1 is identical to the center after the rotations" center d1
 	same_tables "D2 is identical to the center after the rotations" center d2
-	eq "the center follows D1's rotation" "$new" "$(sql center "SELECT public_key FROM sync_nodes WHERE code = 'D1'")"
+	eq "key rotate prints D1's key line: its code and id stay" "$(cut -d' ' -f1-2 <<<"$old")" "$(cut -d' ' -f1-2 <<<"$new")"
+	eq "the center follows D1's rotation" "$(cut -d' ' -f3 <<<"$new")" \
+		"$(sql center "SELECT public_key FROM sync_nodes WHERE code = 'D1'")"
 
 	secrets=$(cat "$W"/*.key 2>/dev/null | sed -n 's/^xchg-ed25519-secret://p')
 	check "there are secret keys to look for" test -n "$secrets"
@@ -774,8 +776,12 @@ scenario_keys() {
 	x center node revoke D2; eq "revoking twice exits 1" 1 "$RC"
 	x center node revoke NOBODY; eq "revoking an unknown node exits 7" 7 "$RC"
 	x center node revoke; eq "node revoke without a code exits 2" 2 "$RC"
-	x center node; eq "'xchg node' alone exits 2" 2 "$RC"
-	check "and lists node add and node revoke" grep -q "node add.*node revoke" <<<"$ERR"
+	x center node; eq "'xchg node' alone prints its help and exits 0" 0 "$RC"
+	check "the help lists every node subcommand" \
+		grep -qz "node add.*node list.*node set-key.*node remove.*node revoke" <<<"$OUT"
+	x center node frobnicate; eq "'xchg node frobnicate' exits 2" 2 "$RC"
+	check "and names the mistake, then the subcommands" \
+		grep -qz "unknown command 'node frobnicate'.*node add" <<<"$ERR"
 	sql d1 "UPDATE brigades SET headcount = headcount + 1 WHERE name = 'Last one'"
 	x d1 export --node CENTER --out "$W"; x center import "$OUT"
 	eq "D1 still exchanges with the center" 0 "$RC"

@@ -66,7 +66,10 @@ static void same_header(const env_header *a, const env_header *b)
 	      same_string(a->schema_version, b->schema_version) &&
 	      same_string(a->sender, b->sender) &&
 	      same_string(a->recipient, b->recipient) &&
+	      same_string(a->sender_id, b->sender_id) &&
+	      same_string(a->recipient_id, b->recipient_id) &&
 	      same_string(a->created_at, b->created_at) &&
+	      a->packet_format == b->packet_format &&
 	      same_string(a->key_chain, b->key_chain) &&
 	      a->packet_no == b->packet_no && a->ack_packet_no == b->ack_packet_no);
 }

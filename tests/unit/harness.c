@@ -375,13 +375,31 @@ const char *public_key(node *n)
 	return hkeep(key);
 }
 
+const char *node_id(node *n)
+{
+	const char *id = sql_text(n, "SELECT id FROM sync_nodes WHERE is_self = 1");
+
+	cr_assert_not_null(id, "%s has no id", n->code);
+	return id;
+}
+
+void set_node_id(node *n, const char *id)
+{
+	sql_exec(n, "UPDATE sync_nodes SET id = '%s' WHERE is_self = 1", id);
+}
+
+void take_id_of(node *n, node *other)
+{
+	set_node_id(n, node_id(other));
+}
+
 void link_nodes(node *center, node *desktop)
 {
 	xchg_err err = {0};
 
-	cr_assert_eq(xchg_node_add(center->db, desktop->code, NULL, public_key(desktop), &err),
+	cr_assert_eq(xchg_node_add(center->db, public_key(desktop), desktop->code, NULL, &err),
 		     XCHG_OK, "%s adds %s: %s", center->code, desktop->code, err.msg);
-	cr_assert_eq(xchg_node_add(desktop->db, center->code, NULL, public_key(center), &err),
+	cr_assert_eq(xchg_node_add(desktop->db, public_key(center), center->code, NULL, &err),
 		     XCHG_OK, "%s adds %s: %s", desktop->code, center->code, err.msg);
 }
 
@@ -811,9 +829,12 @@ const char *write_packet(node *signer, const char *dir, const char *recipient,
 			 int64_t packet_no, int64_t ack_packet_no, const pkt_entity *ents,
 			 size_t n)
 {
+	const char *to = sql_text(signer, "SELECT id FROM sync_nodes WHERE code = '%s'", recipient);
 	char msgid[37], now[32];
-	env_header h = {.message_id = msgid, .schema_version = "1.0.0", .sender = signer->code,
-			.recipient = (char *)recipient, .created_at = now,
+	env_header h = {.message_id = msgid, .schema_version = "1.0.0",
+			.sender_id = (char *)node_id(signer),
+			.recipient_id = (char *)(to ? to : "00000000-0000-4000-8000-00000000dead"),
+			.sender = signer->code, .recipient = (char *)recipient, .created_at = now,
 			.packet_no = packet_no, .ack_packet_no = ack_packet_no};
 	const char *name = hstr("pkt_%s_%s_%lld.zip", signer->code, recipient,
 				(long long)packet_no);

@@ -75,7 +75,14 @@ node *desktop_new(const char *code);
 void link_nodes(node *center, node *desktop);
 /* Closes and reopens the library's handle (after the schema changed). */
 void node_reopen(node *n);
+/* n's key line ("CODE ID KEY"), as xchg key prints it. */
 const char *public_key(node *n);
+/* n's node id. */
+const char *node_id(node *n);
+/* Gives n another id (a fixed one, for packets written by hand); only before n has peers. */
+void set_node_id(node *n, const char *id);
+/* Gives n the id of other, as an impostor claiming to be other would. */
+void take_id_of(node *n, node *other);
 
 /*
  * SQL on the application's connection (SQLite, or libpq for a PostgreSQL
@@ -198,6 +205,8 @@ const pkt_entity *packet_entity(const pkt_view *v, const char *uuid);
 /*
  * A packet made by hand with the library's writers, signed with signer's
  * secret key and naming signer as sender: dir/pkt_<signer>_<recipient>_<no>.zip.
+ * The recipient's id is the one signer has registered for that code, or one
+ * no node has.
  */
 const char *write_packet(node *signer, const char *dir, const char *recipient,
 			 int64_t packet_no, int64_t ack_packet_no, const pkt_entity *ents,

@@ -60,6 +60,8 @@ typedef struct ent {
 static env_header sample_header(void)
 {
 	env_header h = {
+		.sender_id = "c0000000-0000-4000-8000-000000000001",
+		.recipient_id = "d0000000-0000-4000-8000-000000000001",
 		.message_id = "m-1",
 		.schema_version = "1.0.0",
 		.sender = "CENTER",
@@ -74,13 +76,15 @@ static env_header sample_header(void)
 
 /* What the writer makes of sample_header() and valid_ents: the format, byte for byte. */
 static const char VALID[] =
-	"{\"header\":{\"message_id\":\"m-1\",\"schema_version\":\"1.0.0\",\"sender_node\":\"CENTER\","
-	"\"recipient_node\":\"DESKTOP-1\",\"packet_no\":7,\"ack_packet_no\":3,"
+	"{\"header\":{\"sender_node_id\":\"c0000000-0000-4000-8000-000000000001\","
+	"\"recipient_node_id\":\"d0000000-0000-4000-8000-000000000001\",\"packet_no\":7,\"ack_packet_no\":3,"
+	"\"schema_version\":\"1.0.0\",\"packet_format\":2,\"message_id\":\"m-1\","
+	"\"sender_code\":\"CENTER\",\"recipient_code\":\"DESKTOP-1\","
 	"\"created_at\":\"2026-11-25T09:30:00.123Z\"},\n"
 	"\"body\":{\"entities\":[\n"
-	"{\"entity_type\":\"Brigade\",\"entity_uuid\":\"u-1\",\"operation\":\"UPDATE\","
+	"{\"type\":\"Brigade\",\"uuid\":\"u-1\",\"operation\":\"UPDATE\","
 	"\"updated_at\":\"2026-11-25T09:00:00.000Z\",\"data\":{\"name\":\"Nörth\",\"n\":[1,2]}},\n"
-	"{\"entity_type\":\"Brigade\",\"entity_uuid\":\"u-2\",\"operation\":\"DELETE\","
+	"{\"type\":\"Brigade\",\"uuid\":\"u-2\",\"operation\":\"DELETE\","
 	"\"updated_at\":null,\"data\":null}\n"
 	"]}}\n";
 
@@ -284,7 +288,7 @@ Test(envelope, writer_escapes_strings)
 	ent e = {"a\"b\\c\nd\x01" "e/é\x7f", "u", "DELETE", NULL, NULL};
 
 	write_ents(&s, &h, &e, 1);
-	cr_expect(strstr(s.out.data, "\"entity_type\":\"a\\\"b\\\\c\\u000ad\\u0001e/é\x7f\""),
+	cr_expect(strstr(s.out.data, "\"type\":\"a\\\"b\\\\c\\u000ad\\u0001e/é\x7f\""),
 		  "%s", s.out.data);
 	cr_expect(strstr(s.out.data, "\"updated_at\":null,\"data\":null}"), "%s", s.out.data);
 	xbuf_free(&s.out);
@@ -457,7 +461,7 @@ Test(envelope, writer_refuses_what_the_reader_would)
 
 Test(envelope, writer_refuses_a_bad_header)
 {
-	env_header bad[9];
+	env_header bad[12];
 	env_writer *w = NULL;
 	xchg_err err = {0};
 	sink s = {0};
@@ -474,6 +478,9 @@ Test(envelope, writer_refuses_a_bad_header)
 	bad[6].created_at = "2026\xFF";
 	bad[7].packet_no = INT64_C(9007199254740992);
 	bad[8].recipient = NULL;
+	bad[9].sender_id = "C0000000-0000-4000-8000-000000000001";
+	bad[10].recipient_id = NULL;
+	bad[11].sender_id = "c0000000000040008000000000000001";
 	for (i = 0; i < N(bad); i++) {
 		cr_expect_eq(env_writer_new(&w, &bad[i], sink_write, &s, &err), XCHG_EFAIL,
 			     "case %zu accepted", i);
@@ -533,14 +540,16 @@ Test(envelope, reader_takes_whitespace_unknown_keys_and_any_member_order)
 		" \r\n\t{ \"x-before\" : { \"a\" : [ 1 , 2.5e3 , \"\\u00e9\" ] } ,\n"
 		"  \"\\u0068eader\" :\r\n { \"created_at\" : \"2026-11-25T09:30:00.123Z\" ,"
 		" \"ack_packet_no\" : 3 , \"extra\" : { \"ignored\" : true } , \"packet_no\" : 7.0 ,"
-		" \"recipient_node\" : \"DESKTOP-1\" , \"sender_node\" : \"CENTER\" ,"
+		" \"recipient_code\" : \"DESKTOP-1\" , \"sender_code\" : \"CENTER\" ,"
+		" \"packet_format\" : 2.0 , \"recipient_node_id\" : \"d0000000-0000-4000-8000-000000000001\" ,"
+		" \"sender_node_id\" : \"c0000000-0000-4000-8000-000000000001\" ,"
 		" \"schema_version\" : \"1.0.0\" , \"message_id\" : \"m-1\" } ,\n"
 		"  \"note\" : \"between\" ,\n"
 		"  \"body\" : { \"meta\" : 1 , \"entities\" : [\n"
 		"    { \"data\" : { \"n\" : [ 1 , 2 ] , \"name\" : \"Nörth\" } , \"future\" : [ null ] ,"
 		" \"operation\" : \"UPDATE\" , \"updated_at\" : \"2026-11-25T09:00:00.000Z\" ,"
-		" \"entity_uuid\" : \"u-1\" , \"entity_type\" : \"Brigade\" } ,\n"
-		"    { \"entity_type\" : \"Brigade\" , \"entity_uuid\" : \"u-2\" ,"
+		" \"uuid\" : \"u-1\" , \"type\" : \"Brigade\" } ,\n"
+		"    { \"type\" : \"Brigade\" , \"uuid\" : \"u-2\" ,"
 		" \"operation\" : \"DELETE\" , \"data\" : null }\n"
 		"  ] , \"more\" : { } } ,\n"
 		"  \"trailer\" : [ true , false , null ]\n"
@@ -555,8 +564,9 @@ Test(envelope, reader_takes_whitespace_unknown_keys_and_any_member_order)
 Test(envelope, reader_takes_an_empty_array)
 {
 	static const char text[] =
-		"{\"header\":{\"message_id\":\"m\",\"schema_version\":\"10.20.30\","
-		"\"sender_node\":\"a.b_c-D\",\"recipient_node\":\"X\",\"packet_no\":1,"
+		"{\"header\":{\"message_id\":\"m\",\"schema_version\":\"10.20.30\",\"packet_format\":2,"
+		"\"sender_node_id\":\"c0000000-0000-4000-8000-000000000001\",\"recipient_node_id\":\"d0000000-0000-4000-8000-000000000001\","
+		"\"sender_code\":\"a.b_c-D\",\"recipient_code\":\"X\",\"packet_no\":1,"
 		"\"ack_packet_no\":0,\"created_at\":\"t\"},\"body\":{\"entities\":[ ]}}";
 	xchg_err err = {0};
 	size_t n = 9;
@@ -609,7 +619,7 @@ Test(envelope, reader_refuses_a_bad_header_before_any_entity)
 	cr_assert_eq(env_reader_new(&r, source_read, &src, "t.zip", &err), XCHG_OK);
 	cr_expect_eq(env_reader_next(r, &e, &err), XCHG_EPACKET);
 	cr_expect_null(e);
-	cr_expect_str_eq(err.msg, "t.zip: message.json: header: \"sender_node\" is not a valid node code");
+	cr_expect_str_eq(err.msg, "t.zip: message.json: header: \"sender_code\" is not a valid node code");
 	env_reader_free(r);
 	free(text);
 }
@@ -673,19 +683,16 @@ Test(envelope, refuses_structure_errors)
 	expect_refused("{}", "\"header\" is missing");
 	expect_refused("{\"x\":1}", "\"header\" is missing");
 	expect_refused("{header:{}}", "expected a member name at offset 1");
-	expect_edit_refused("\"body\":{\"entities\":[\n{\"entity_type\":\"Brigade\",\"entity_uuid\":\"u-1\","
+	expect_edit_refused("\"body\":{\"entities\":[\n{\"type\":\"Brigade\",\"uuid\":\"u-1\","
 			    "\"operation\":\"UPDATE\",\"updated_at\":\"2026-11-25T09:00:00.000Z\","
-			    "\"data\":{\"name\":\"Nörth\",\"n\":[1,2]}},\n{\"entity_type\":\"Brigade\","
-			    "\"entity_uuid\":\"u-2\",\"operation\":\"DELETE\",\"updated_at\":null,"
+			    "\"data\":{\"name\":\"Nörth\",\"n\":[1,2]}},\n{\"type\":\"Brigade\","
+			    "\"uuid\":\"u-2\",\"operation\":\"DELETE\",\"updated_at\":null,"
 			    "\"data\":null}\n]}", "\"x\":1", "\"body\" is missing");
 	expect_edit_refused("\"entities\":", "\"items\":", "body: \"entities\" is missing");
 	expect_edit_refused("\"body\":{", "\"body\":[", "body: expected '{'");
 	expect_edit_refused("\"entities\":[", "\"entities\":{", "body: expected '['");
 	expect_edit_refused("{\"header\":{", "{\"header\":[{", "header: not valid JSON");
-	expect_edit_refused("{\"header\":{\"message_id\":\"m-1\",\"schema_version\":\"1.0.0\","
-			    "\"sender_node\":\"CENTER\",\"recipient_node\":\"DESKTOP-1\",\"packet_no\":7,"
-			    "\"ack_packet_no\":3,\"created_at\":\"2026-11-25T09:30:00.123Z\"}",
-			    "{\"header\":\"m-1\"", "header: must be an object");
+	expect_edit_refused("\"header\":{", "\"header\":\"m-1\",\"x\":{", "header: must be an object");
 	expect_edit_refused("},\n\"body\"", "}\n\"body\"", "expected ',' or '}'");
 	expect_edit_refused("\"header\":", "\"header\" ", "expected ':'");
 	expect_edit_refused("[\n{", "[\n,{", "entity 1: expected a value");
@@ -755,13 +762,13 @@ Test(envelope, refuses_bad_operations_and_data)
 			    "entity 1: \"data\" must be an object");
 	expect_edit_refused("\"updated_at\":null", "\"updated_at\":5",
 			    "\"updated_at\" must be a string or null");
-	expect_edit_refused("\"entity_type\":\"Brigade\"", "\"entity_type\":\"\"",
-			    "\"entity_type\" must be a non-empty string");
-	expect_edit_refused("\"entity_type\":\"Brigade\"", "\"entity_type\":1",
-			    "\"entity_type\" must be a non-empty string");
-	expect_edit_refused("\"u-1\"", "\"\"", "\"entity_uuid\" must be a string of 1 to 64 bytes");
+	expect_edit_refused("\"type\":\"Brigade\"", "\"type\":\"\"",
+			    "\"type\" must be a non-empty string");
+	expect_edit_refused("\"type\":\"Brigade\"", "\"type\":1",
+			    "\"type\" must be a non-empty string");
+	expect_edit_refused("\"u-1\"", "\"\"", "\"uuid\" must be a string of 1 to 64 bytes");
 	expect_edit_refused("\"u-1\"", "\"0123456789012345678901234567890123456789012345678901234567890123X\"",
-			    "\"entity_uuid\" must be a string of 1 to 64 bytes");
+			    "\"uuid\" must be a string of 1 to 64 bytes");
 	expect_edit_accepted("\"u-1\"", "\"0123456789012345678901234567890123456789012345678901234567890123\"");
 }
 
@@ -790,9 +797,9 @@ Test(envelope, refuses_bad_header_numbers)
 
 Test(envelope, refuses_bad_header_strings)
 {
-	expect_edit_refused("\"CENTER\"", "\"CEN TER\"", "header: \"sender_node\" is not a valid node code");
-	expect_edit_refused("\"CENTER\"", "\"\"", "\"sender_node\" is not a valid node code");
-	expect_edit_refused("\"DESKTOP-1\"", "\"DESKTOP/1\"", "\"recipient_node\" is not a valid node code");
+	expect_edit_refused("\"CENTER\"", "\"CEN TER\"", "header: \"sender_code\" is not a valid node code");
+	expect_edit_refused("\"CENTER\"", "\"\"", "\"sender_code\" is not a valid node code");
+	expect_edit_refused("\"DESKTOP-1\"", "\"DESKTOP/1\"", "\"recipient_code\" is not a valid node code");
 	expect_edit_refused("\"1.0.0\"", "\"1.0\"", "\"schema_version\" is not MAJOR.MINOR.PATCH");
 	expect_edit_refused("\"1.0.0\"", "\"1.0.0.0\"", "\"schema_version\" is not MAJOR.MINOR.PATCH");
 	expect_edit_refused("\"1.0.0\"", "\"v1.0.0\"", "\"schema_version\" is not MAJOR.MINOR.PATCH");
@@ -801,6 +808,28 @@ Test(envelope, refuses_bad_header_strings)
 	expect_edit_refused("\"message_id\":\"m-1\",", "", "\"message_id\" is missing or not a string");
 	expect_edit_refused("\"2026-11-25T09:30:00.123Z\"", "null",
 			    "\"created_at\" is missing or not a string");
+	expect_edit_refused("\"c0000000-", "\"C0000000-",
+			    "\"sender_node_id\" is not a node id (a UUID in lowercase canonical form)");
+	expect_edit_refused("\"d0000000-0000-4000-8000-000000000001\"", "\"D1\"",
+			    "\"recipient_node_id\" is not a node id");
+	expect_edit_refused("\"d0000000-0000-4000-8000-000000000001\"",
+			    "\"d0000000-0000-4000-8000-0000000000012\"", "\"recipient_node_id\" is not a node id");
+	expect_edit_refused("\"sender_node_id\":\"c0000000-0000-4000-8000-000000000001\",", "",
+			    "\"sender_node_id\" is missing or not a string");
+}
+
+/* A packet of another version of the format says so, rather than what it lacks. */
+Test(envelope, refuses_other_packet_formats_by_name)
+{
+	expect_edit_refused("\"packet_format\":2,", "",
+			    "header: no \"packet_format\": a packet of format 1, from an older xchg;"
+			    " this one reads format 2");
+	expect_edit_refused("\"packet_format\":2", "\"packet_format\":3",
+			    "header: \"packet_format\" is not 2, the only version this xchg reads");
+	expect_edit_refused("\"packet_format\":2", "\"packet_format\":\"2\"",
+			    "header: \"packet_format\" is not 2");
+	expect_edit_refused("\"packet_format\":2", "\"packet_format\":2,\"packet_format\":2",
+			    "\"packet_format\" appears twice");
 }
 
 Test(envelope, refuses_invalid_utf8)
@@ -960,11 +989,13 @@ static void expect_gen_refused(gen *g, const char *reason)
 Test(envelope, refuses_values_past_their_size_limits)
 {
 	static const char header[] =
-		"{\"header\":{\"message_id\":\"m-1\",\"schema_version\":\"1.0.0\",\"sender_node\":\"C\","
-		"\"recipient_node\":\"D\",\"packet_no\":7,\"ack_packet_no\":3,\"created_at\":\"t\"},";
+		"{\"header\":{\"message_id\":\"m-1\",\"schema_version\":\"1.0.0\",\"sender_code\":\"C\","
+		"\"recipient_code\":\"D\",\"sender_node_id\":\"c0000000-0000-4000-8000-000000000001\","
+		"\"recipient_node_id\":\"d0000000-0000-4000-8000-000000000001\",\"packet_format\":2,"
+		"\"packet_no\":7,\"ack_packet_no\":3,\"created_at\":\"t\"},";
 	gen g = {"{\"header\":{\"message_id\":\"", "\"}}", ENV_MAX_HEADER_BYTES, 0};
-	char *entity = xstrdup_printf("%s\"body\":{\"entities\":[{\"entity_type\":\"T\","
-				      "\"entity_uuid\":\"u\",\"operation\":\"INSERT\",\"data\":{\"s\":\"",
+	char *entity = xstrdup_printf("%s\"body\":{\"entities\":[{\"type\":\"T\","
+				      "\"uuid\":\"u\",\"operation\":\"INSERT\",\"data\":{\"s\":\"",
 				      header);
 
 	expect_gen_refused(&g, "t.zip: message.json: header: larger than 65536 bytes");
@@ -982,7 +1013,7 @@ Test(envelope, refuses_values_past_their_size_limits)
 
 Test(envelope, passes_source_errors_through_and_stops)
 {
-	source src = {VALID, sizeof(VALID) - 1, 0, 16, 300};
+	source src = {VALID, sizeof(VALID) - 1, 0, 16, 400};
 	const env_header *h = NULL;
 	const env_entity *e = NULL;
 	env_reader *r = NULL;
@@ -1024,6 +1055,7 @@ Test(envelope, stops_after_a_refusal)
 Test(envelope, header_clear_frees_and_zeroes)
 {
 	env_header h = {
+		.sender_id = xstrdup("i"), .recipient_id = xstrdup("j"),
 		.message_id = xstrdup("m"), .schema_version = xstrdup("1.0.0"),
 		.sender = xstrdup("A"), .recipient = xstrdup("B"), .created_at = xstrdup("t"),
 		.packet_no = 4, .ack_packet_no = 2,

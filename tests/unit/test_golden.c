@@ -1,6 +1,7 @@
 /*
- * The golden packets in formats/golden/ were written by an earlier xchg;
- * every later reader must still read and verify them byte for byte.
+ * The golden packets in formats/golden/ were written by an earlier xchg of
+ * this format version (formats/PACKET.md section 7); every later reader of
+ * the version must still read and verify them byte for byte.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@
 #include "packet.h"
 
 #define GOLDEN "formats/golden/"
+#define CENTER_ID "c0000000-0000-4000-8000-000000000001"
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -32,13 +34,18 @@ static char *slurp(const char *path, size_t *len)
 	return buf;
 }
 
+/* The public key of a key line file (CENTER.pub), checking the line's code and id. */
 static void public_key(const char *file, unsigned char *pk)
 {
+	key_line k;
 	xchg_err err;
 	size_t len;
 	char *text = slurp(file, &len);
 
-	cr_assert_eq(keys_decode_public(text, pk, &err), XCHG_OK, "%s: %s", file, err.msg);
+	cr_assert_eq(keys_line_parse(text, &k, &err), XCHG_OK, "%s: %s", file, err.msg);
+	cr_assert_str_eq(k.code, "CENTER");
+	cr_assert_str_eq(k.id, CENTER_ID);
+	memcpy(pk, k.pk, sizeof(k.pk));
 	free(text);
 }
 
@@ -73,6 +80,9 @@ Test(golden, packet_reads_verifies_and_matches_its_message)
 	cr_assert_eq(env_reader_header(er, &h, &err), XCHG_OK, "%s", err.msg);
 	cr_assert_str_eq(h->sender, "CENTER");
 	cr_assert_str_eq(h->recipient, "DESKTOP-1");
+	cr_assert_str_eq(h->sender_id, CENTER_ID);
+	cr_assert_str_eq(h->recipient_id, "d0000000-0000-4000-8000-000000000001");
+	cr_assert_eq(h->packet_format, 2);
 	cr_assert_eq(h->packet_no, 1);
 	do
 		cr_assert_eq(env_reader_next(er, &e, &err), XCHG_OK, "%s", err.msg);

@@ -43,6 +43,8 @@ static const char *report; /* a daily report the center holds, with one line */
 
 #define FRESH_UUID "7d0c6a52-4b1e-4c3a-9e55-0000000000f1"
 #define LINE_UUID "7d0c6a52-4b1e-4c3a-9e55-0000000000f2"
+#define CENTER_ID "c0000000-0000-4000-8000-000000000001"
+#define DESKTOP_ID "d0000000-0000-4000-8000-000000000001"
 
 /*
  * A center and a desktop that already exchanged once (the center received
@@ -53,6 +55,8 @@ static void stage(void)
 {
 	C = center_new("CENTER");
 	D = desktop_new("DESKTOP-1");
+	set_node_id(C, CENTER_ID);
+	set_node_id(D, DESKTOP_ID);
 	link_nodes(C, D);
 	inbox = make_folder("inbox");
 	acks = make_folder("acks");
@@ -328,9 +332,10 @@ static const char *sq(const char *s)
 }
 
 #define HEADER                                                                             \
-	"{\"message_id\":\"5b0e7a3c-8a5b-4c1e-9f00-00000000000a\",\"schema_version\":\"1.0.0\"," \
-	"\"sender_node\":\"DESKTOP-1\",\"recipient_node\":\"CENTER\",\"packet_no\":2,"         \
-	"\"ack_packet_no\":0,\"created_at\":\"2026-11-25T09:30:00.123Z\"}"
+	"{\"sender_node_id\":\"" DESKTOP_ID "\",\"recipient_node_id\":\"" CENTER_ID "\","       \
+	"\"packet_no\":2,\"ack_packet_no\":0,\"schema_version\":\"1.0.0\",\"packet_format\":2," \
+	"\"message_id\":\"5b0e7a3c-8a5b-4c1e-9f00-00000000000a\",\"sender_code\":\"DESKTOP-1\","   \
+	"\"recipient_code\":\"CENTER\",\"created_at\":\"2026-11-25T09:30:00.123Z\"}"
 
 #define BRIGADE_DATA "{\"name\":\"Fresh\",\"foreman\":null,\"headcount\":3,\"active\":true}"
 
@@ -345,7 +350,7 @@ static const char *sq(const char *s)
 static const char *entity(const char *type, const char *uuid, const char *op,
 			  const char *updated_at, const char *data)
 {
-	return hstr("{\"entity_type\":%s,\"entity_uuid\":%s,\"operation\":%s,\"updated_at\":%s,"
+	return hstr("{\"type\":%s,\"uuid\":%s,\"operation\":%s,\"updated_at\":%s,"
 		    "\"data\":%s}", type, uuid, op, updated_at, data);
 }
 
@@ -847,12 +852,12 @@ Test(hostile, strings_with_invalid_utf8_are_refused)
 		{"\"pour\"", "\"po%sur\""},                          /* a child row's value */
 		{"\"foreman\"", "\"fore%sman\""},                    /* a column name */
 		{"\"lines\"", "\"li%snes\""},                        /* a child name */
-		{"\"Brigade\"", "\"Bri%sgade\""},                    /* entity_type */
-		{"\"7d0c6a52-4b1e-4c3a-9e55-0000000000f0\"", "\"7d0c%s\""}, /* entity_uuid */
+		{"\"Brigade\"", "\"Bri%sgade\""},                    /* type */
+		{"\"7d0c6a52-4b1e-4c3a-9e55-0000000000f0\"", "\"7d0c%s\""}, /* uuid */
 		{"\"2026-11-25T09:29:57.001Z\"", "\"2026%s\""},      /* updated_at */
 		{"\"2026-11-25T09:30:00.123Z\"", "\"2026%s\""},      /* created_at */
 		{"\"5b0e7a3c-8a5b-4c1e-9f00-00000000000a\"", "\"5b0e%s\""}, /* message_id */
-		{"\"DESKTOP-1\"", "\"DESKTOP%s-1\""},                /* sender_node */
+		{"\"DESKTOP-1\"", "\"DESKTOP%s-1\""},                /* sender_code */
 		{"\"body\"", "\"x%sx\":1,\"body\""},                 /* an unknown member's name */
 	};
 	size_t i, j;
@@ -881,12 +886,12 @@ Test(hostile, wrong_types_anywhere_in_the_envelope_are_refused)
 		 "\"message_id\" is missing or not a string"},
 		{"\"schema_version\":\"1.0.0\"", "\"schema_version\":1.0",
 		 "\"schema_version\" is missing or not a string"},
-		{"\"sender_node\":\"DESKTOP-1\"", "\"sender_node\":null",
-		 "\"sender_node\" is missing or not a string"},
-		{"\"sender_node\":\"DESKTOP-1\"", "\"sender_node\":[\"DESKTOP-1\"]",
-		 "\"sender_node\" is missing or not a string"},
-		{"\"recipient_node\":\"CENTER\"", "\"recipient_node\":{\"code\":\"CENTER\"}",
-		 "\"recipient_node\" is missing or not a string"},
+		{"\"sender_code\":\"DESKTOP-1\"", "\"sender_code\":null",
+		 "\"sender_code\" is missing or not a string"},
+		{"\"sender_code\":\"DESKTOP-1\"", "\"sender_code\":[\"DESKTOP-1\"]",
+		 "\"sender_code\" is missing or not a string"},
+		{"\"recipient_code\":\"CENTER\"", "\"recipient_code\":{\"code\":\"CENTER\"}",
+		 "\"recipient_code\" is missing or not a string"},
 		{"\"packet_no\":2", "\"packet_no\":\"2\"", "\"packet_no\" is missing or not a number"},
 		{"\"packet_no\":2", "\"packet_no\":true", "\"packet_no\" is missing or not a number"},
 		{"\"ack_packet_no\":0", "\"ack_packet_no\":null", "\"ack_packet_no\" is missing or not a number"},
@@ -900,14 +905,14 @@ Test(hostile, wrong_types_anywhere_in_the_envelope_are_refused)
 		{"\"body\":{\"entities\":[\n", "\"body\":{\"entities\":[\"Brigade\",", "must be an object"},
 		{"\"body\":{\"entities\":[\n", "\"body\":{\"entities\":[[],", "must be an object"},
 		{"\"body\":{\"entities\":[\n", "\"body\":{\"entities\":[null,", "must be an object"},
-		{"\"entity_type\":\"Brigade\"", "\"entity_type\":1", "\"entity_type\" must be a non-empty string"},
-		{"\"entity_type\":\"Brigade\"", "\"entity_type\":[\"Brigade\"]",
-		 "\"entity_type\" must be a non-empty string"},
-		{"\"entity_type\":\"Brigade\",", "", "\"entity_type\" must be a non-empty string"},
-		{"\"entity_uuid\":\"7d0c6a52-4b1e-4c3a-9e55-0000000000f0\"", "\"entity_uuid\":42",
-		 "\"entity_uuid\" must be a string"},
-		{"\"entity_uuid\":\"7d0c6a52-4b1e-4c3a-9e55-0000000000f0\"",
-		 hstr("\"entity_uuid\":\"%065d\"", 0), "\"entity_uuid\" must be a string of 1 to 64 bytes"},
+		{"\"type\":\"Brigade\"", "\"type\":1", "\"type\" must be a non-empty string"},
+		{"\"type\":\"Brigade\"", "\"type\":[\"Brigade\"]",
+		 "\"type\" must be a non-empty string"},
+		{"\"type\":\"Brigade\",", "", "\"type\" must be a non-empty string"},
+		{"\"uuid\":\"7d0c6a52-4b1e-4c3a-9e55-0000000000f0\"", "\"uuid\":42",
+		 "\"uuid\" must be a string"},
+		{"\"uuid\":\"7d0c6a52-4b1e-4c3a-9e55-0000000000f0\"",
+		 hstr("\"uuid\":\"%065d\"", 0), "\"uuid\" must be a string of 1 to 64 bytes"},
 		{"\"operation\":\"INSERT\"", "\"operation\":\"insert\"", "\"operation\" must be INSERT, UPDATE or DELETE"},
 		{"\"operation\":\"INSERT\"", "\"operation\":\"UPSERT\"", "\"operation\" must be"},
 		{"\"operation\":\"INSERT\"", "\"operation\":1", "\"operation\" must be"},
@@ -960,7 +965,7 @@ Test(hostile, unknown_entity_types_are_refused)
 		{"\"Brigade\"", "\"sync_nodes\"", "unknown entity type \"sync_nodes\""},
 		{"\"Brigade\"", "\"lines\"", "unknown entity type \"lines\""},
 		{"\"Brigade\"", "\"daily_report_lines\"", "unknown entity type"},
-		{"\"Brigade\"", "\"\"", "\"entity_type\" must be a non-empty string"},
+		{"\"Brigade\"", "\"\"", "\"type\" must be a non-empty string"},
 		{"\"DailyReport\"", "\"Ghost\"", "entity 2"},
 	};
 
@@ -1037,8 +1042,8 @@ Test(hostile, column_given_twice_is_refused)
 		{"\"comment\":\"pour\"", "\"comment\":\"other\",\"comment\":\"pour\"",
 		 "table \"daily_report_lines\": \"comment\" is given twice"},
 		{"\"comment\":\"pour\"", "\"uuid\":\"" LINE_UUID "\"", "\"uuid\" is given twice"},
-		{"\"entity_type\":\"Brigade\"", "\"entity_type\":\"Brigade\",\"entity_type\":\"Brigade\"",
-		 "\"entity_type\" appears twice"},
+		{"\"type\":\"Brigade\"", "\"type\":\"Brigade\",\"type\":\"Brigade\"",
+		 "\"type\" appears twice"},
 		{"\"packet_no\":2", "\"packet_no\":2,\"packet_no\":2", "\"packet_no\" appears twice"},
 	};
 
@@ -1111,7 +1116,8 @@ static const char *const payloads[] = {
 
 /* Every string field of the envelope that reaches the importer. */
 enum field {
-	F_MESSAGE_ID, F_CREATED_AT, F_SCHEMA_VERSION, F_SENDER, F_RECIPIENT,
+	F_MESSAGE_ID, F_CREATED_AT, F_SCHEMA_VERSION, F_SENDER, F_RECIPIENT, F_SENDER_ID,
+	F_RECIPIENT_ID,
 	F_ENTITY_TYPE, F_ENTITY_UUID, F_OPERATION, F_UPDATED_AT, F_DATA_KEY,
 	F_DATA_VALUE, F_CHILD_KEY, F_CHILD_ROW_KEY, F_CHILD_ROW_VALUE, F_CHILD_ROW_UUID,
 	F_COUNT
@@ -1134,10 +1140,12 @@ static const struct {
 	[F_MESSAGE_ID] = {"message_id", IGNORED, NULL},
 	[F_CREATED_AT] = {"created_at", IGNORED, NULL},
 	[F_SCHEMA_VERSION] = {"schema_version", REFUSED, "\"schema_version\" is not MAJOR.MINOR.PATCH"},
-	[F_SENDER] = {"sender_node", REFUSED, "\"sender_node\" is not a valid node code"},
-	[F_RECIPIENT] = {"recipient_node", REFUSED, "\"recipient_node\" is not a valid node code"},
-	[F_ENTITY_TYPE] = {"entity_type", REFUSED, "unknown entity type"},
-	[F_ENTITY_UUID] = {"entity_uuid", STORED_TYPED, NULL},
+	[F_SENDER] = {"sender_code", REFUSED, "\"sender_code\" is not a valid node code"},
+	[F_RECIPIENT] = {"recipient_code", REFUSED, "\"recipient_code\" is not a valid node code"},
+	[F_SENDER_ID] = {"sender_node_id", REFUSED, "\"sender_node_id\" is not a node id"},
+	[F_RECIPIENT_ID] = {"recipient_node_id", REFUSED, "\"recipient_node_id\" is not a node id"},
+	[F_ENTITY_TYPE] = {"type", REFUSED, "unknown entity type"},
+	[F_ENTITY_UUID] = {"uuid", STORED_TYPED, NULL},
 	[F_OPERATION] = {"operation", REFUSED, "\"operation\" must be INSERT, UPDATE or DELETE"},
 	[F_UPDATED_AT] = {"updated_at", STORED_TYPED, NULL},
 	[F_DATA_KEY] = {"a data key", REFUSED, "table \"daily_reports\" has no column"},
@@ -1166,6 +1174,8 @@ static const char *injected(enum field f, const char *p, int64_t no)
 	case F_SCHEMA_VERSION: h = swap(h, "\"1.0.0\"", j); break;
 	case F_SENDER: h = swap(h, "\"DESKTOP-1\"", j); break;
 	case F_RECIPIENT: h = swap(h, "\"CENTER\"", j); break;
+	case F_SENDER_ID: h = swap(h, "\"" DESKTOP_ID "\"", j); break;
+	case F_RECIPIENT_ID: h = swap(h, "\"" CENTER_ID "\"", j); break;
 	case F_ENTITY_TYPE: type = j; break;
 	case F_ENTITY_UUID: uuid = j; break;
 	case F_OPERATION: op = j; break;

@@ -1026,9 +1026,9 @@ Test(invariants, trust_refuses_a_packet_signed_with_another_key)
 	const import_log *log;
 
 	star();
-	impostor = center_new("CENTER"); /* same code, its own key */
-	cr_assert_eq(xchg_node_add(impostor->db, "DESKTOP-1", NULL, public_key(D),
-				   &(xchg_err){0}), XCHG_OK);
+	impostor = center_new("CENTER"); /* the center's code and id, its own key */
+	take_id_of(impostor, C);
+	cr_assert_eq(xchg_node_add(impostor->db, public_key(D), NULL, NULL, &(xchg_err){0}), XCHG_OK);
 	add_brigade(impostor, "Evil");
 	log = import_paths(D, share, export_packet(impostor, "DESKTOP-1", share).path, NULL);
 	expect_refused(log, "signature", "the impostor's packet");
@@ -1068,8 +1068,7 @@ Test(invariants, trust_refuses_an_unknown_sender)
 
 	star();
 	other = center_new("OTHER");
-	cr_assert_eq(xchg_node_add(other->db, "DESKTOP-1", NULL, public_key(D), &(xchg_err){0}),
-		     XCHG_OK);
+	cr_assert_eq(xchg_node_add(other->db, public_key(D), NULL, NULL, &(xchg_err){0}), XCHG_OK);
 	add_brigade(other, "Stranger");
 	log = import_paths(D, share, export_packet(other, "DESKTOP-1", share).path, NULL);
 	expect_refused(log, "unknown sender", "a stranger's packet");
@@ -1389,9 +1388,9 @@ Test(invariants, init_desktop_refuses_a_second_peer)
 
 	star();
 	other = center_new("CENTER-2");
-	cr_assert_neq(xchg_node_add(D->db, "CENTER-2", NULL, public_key(other), &err), XCHG_OK);
+	cr_assert_neq(xchg_node_add(D->db, public_key(other), NULL, NULL, &err), XCHG_OK);
 	cr_assert_not_null(strstr(err.msg, "CENTER"), "%s", err.msg);
 	cr_assert_eq(sql_int(D, "SELECT count(*) FROM sync_nodes WHERE is_self = 0"), 1);
-	cr_assert_neq(xchg_node_add(C->db, "DESKTOP-1", NULL, public_key(D), &err), XCHG_OK,
+	cr_assert_neq(xchg_node_add(C->db, public_key(D), NULL, NULL, &err), XCHG_OK,
 		      "a peer registered twice");
 }

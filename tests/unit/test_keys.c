@@ -33,17 +33,26 @@ static const char *registered(void)
 	return sql_text(C, "SELECT public_key FROM sync_nodes WHERE code = 'DESKTOP-1'");
 }
 
+/* The public key in a key line: its last field. */
+static const char *key_of(const char *line)
+{
+	return strrchr(line, ' ') + 1;
+}
+
+/* The node's new public key. */
 static const char *rotate(node *n)
 {
-	char *key = NULL;
-	const char *kept;
+	char *line = NULL;
+	const char *key;
 	xchg_err err;
 
-	cr_assert_eq(xchg_key_rotate(n->db, &key, &err), XCHG_OK, "%s: key rotate: %s", n->code,
+	cr_assert_eq(xchg_key_rotate(n->db, &line, &err), XCHG_OK, "%s: key rotate: %s", n->code,
 		     err.msg);
-	kept = hstr("%s", key);
-	free(key);
-	return kept;
+	cr_assert_eq(strncmp(line, hstr("%s %s ", n->code, node_id(n)), strlen(n->code) + 38), 0,
+		     "key rotate gives the key line: %s", line);
+	key = hstr("%s", key_of(line));
+	free(line);
+	return key;
 }
 
 static const char *desk_edit(const char *name)
@@ -70,7 +79,7 @@ Test(keys, rotation_moves_the_peer_to_the_new_key)
 	old = public_key(D);
 	new_key = rotate(D);
 	cr_assert_str_neq(old, new_key);
-	cr_assert_str_eq(public_key(D), new_key, "xchg key prints the new key");
+	cr_assert_str_eq(key_of(public_key(D)), new_key, "xchg key prints the new key");
 	expect_applied(import_paths(C, acks, desk_edit("after rotation"), NULL), "first packet");
 	cr_assert_str_eq(registered(), new_key, "the center now trusts the new key");
 	expect_applied(import_paths(C, acks, desk_edit("later"), NULL), "a later packet");
@@ -123,7 +132,7 @@ Test(keys, chain_link_not_signed_by_the_old_key_is_refused)
 	new_key = rotate(D);
 	pkt = desk_edit("rotated");
 	bad = tamper_packet(pkt, hstr("%s/pkt_DESKTOP-1_CENTER_7.zip", make_folder("bad")), new_key,
-			    public_key(other));
+			    key_of(public_key(other)));
 	expect_refused_with(import_paths(C, acks, bad, NULL), "is not signed by DESKTOP-1's key");
 	cr_assert_str_eq(registered(), old, "the refused chain changed the registered key");
 	expect_applied(import_paths(C, acks, pkt, NULL), "the genuine packet");
@@ -148,7 +157,7 @@ Test(keys, interrupted_rotation_is_finished_by_the_next_export)
 	expect_applied(import_paths(C, acks, desk_edit("after the crash"), NULL), "packet");
 	cr_assert_str_eq(registered(), new_key);
 	cr_assert(!file_exists(pending), "the pending key file is still there");
-	cr_assert_str_eq(public_key(D), new_key);
+	cr_assert_str_eq(key_of(public_key(D)), new_key);
 }
 
 /* Catches: a revoked peer still trusted, still sent data, or still queued for. */

@@ -108,7 +108,7 @@ static const char *seal_packet(const char *name, const unsigned char *msg, size_
 	xchg_err err = {0};
 	size_t off = 0, step = 1;
 
-	cr_assert_eq(packet_writer_open_sealed(&w, test_root(), name, A.sk, to, &err), XCHG_OK,
+	cr_assert_eq(packet_writer_open_sealed(&w, test_root(), name, A.sk, to, time(NULL), &err), XCHG_OK,
 		     "%s", err.msg);
 	while (off < len) {
 		size_t n = step++ % 1500;
@@ -392,8 +392,11 @@ static void golden_center_key(unsigned char *pk)
 	size_t len;
 	unsigned char *text = read_file("formats/golden/CENTER.pub", &len);
 
+	key_line k;
+
 	text[len] = '\0';
-	cr_assert_eq(keys_decode_public((char *)text, pk, &err), XCHG_OK, "%s", err.msg);
+	cr_assert_eq(keys_line_parse((char *)text, &k, &err), XCHG_OK, "%s", err.msg);
+	memcpy(pk, k.pk, sizeof(k.pk));
 	free(text);
 }
 
@@ -549,7 +552,7 @@ Test(seal, key_that_is_not_a_point_cannot_be_sealed_to)
 	xchg_err err = {0};
 
 	memset(bad, 0xff, sizeof(bad));
-	cr_assert_eq(packet_writer_open_sealed(&w, test_root(), "bad.zip.sealed", A.sk, bad, &err),
+	cr_assert_eq(packet_writer_open_sealed(&w, test_root(), "bad.zip.sealed", A.sk, bad, time(NULL), &err),
 		     XCHG_EUSAGE);
 	cr_assert_null(w);
 	cr_assert_not_null(strstr(err.msg, "cannot be sealed to"), "%s", err.msg);
@@ -763,7 +766,7 @@ Test(seal, zip_never_reaches_the_disk_in_the_clear)
 	packet_writer *w = NULL;
 	xchg_err err = {0};
 
-	cr_assert_eq(packet_writer_open_sealed(&w, test_root(), "c.zip.sealed", A.sk, B.pk, &err),
+	cr_assert_eq(packet_writer_open_sealed(&w, test_root(), "c.zip.sealed", A.sk, B.pk, time(NULL), &err),
 		     XCHG_OK, "%s", err.msg);
 	cr_assert_eq(packet_writer_write(w, msg, len / 2, &err), XCHG_OK, "%s", err.msg);
 	file = read_file(tmp, &flen);
@@ -798,7 +801,7 @@ Test(seal, full_disk_fails_cleanly)
 
 	cr_assert_neq(signal(SIGXFSZ, SIG_IGN), SIG_ERR);
 	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
-	cr_assert_eq(packet_writer_open_sealed(&w, test_root(), "full.zip.sealed", A.sk, B.pk, &err),
+	cr_assert_eq(packet_writer_open_sealed(&w, test_root(), "full.zip.sealed", A.sk, B.pk, time(NULL), &err),
 		     XCHG_OK, "%s", err.msg);
 	for (off = 0; off < 300 * 1024 && !rc; off += 1024)
 		rc = packet_writer_write(w, msg + off, 1024, &err);
@@ -852,7 +855,7 @@ Test(seal, large_packet_streams_in_flat_memory, .timeout = 600)
 	big_piece(buf, piece, 0); /* touch everything once before measuring */
 	before = max_rss_kib();
 	crypto_hash_sha256_init(&h);
-	cr_assert_eq(packet_writer_open_sealed(&w, test_root(), "big.zip.sealed", A.sk, B.pk, &err),
+	cr_assert_eq(packet_writer_open_sealed(&w, test_root(), "big.zip.sealed", A.sk, B.pk, time(NULL), &err),
 		     XCHG_OK, "%s", err.msg);
 	for (i = 0; i < pieces; i++) {
 		big_piece(buf, piece, i);
