@@ -15,6 +15,7 @@ static cJSON *node_json(const xchg_node_info *n)
 	cJSON *o = cJSON_CreateObject();
 
 	cJSON_AddStringToObject(o, "code", n->code);
+	cJSON_AddStringToObject(o, "id", n->id);
 	cJSON_AddStringToObject(o, "name", n->name ? n->name : n->code);
 	cJSON_AddStringToObject(o, "role", n->role);
 	cJSON_AddStringToObject(o, "public_key", n->public_key ? n->public_key : "");

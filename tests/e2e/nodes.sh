@@ -98,6 +98,9 @@ scenario_list() {
 		"$(jq -r '.[] | select(.self) | .fingerprint' <<<"$OUT")"
 	x d1 node list --json
 	eq "a desktop lists itself and its center" "D1 CENTER" "$(jq -r '[.[].code] | join(" ")' <<<"$OUT")"
+	x d1 status --json
+	eq "status --json gives the ids too" "$(self_id d1) $(self_id center)" \
+		"$(jq -r '"\(.node.id) \(.peers[0].id)"' <<<"$OUT")"
 }
 
 scenario_packets() {
