@@ -53,6 +53,7 @@ void db_forget_meta(xchg_db *db)
 
 	for (i = 0; i < db->nmetas; i++) {
 		free(db->metas[i].table);
+		free(db->metas[i].local);
 		free(db->metas[i].select_sql);
 		store_columns_free(db->metas[i].cols, db->metas[i].ncols);
 	}
@@ -112,6 +113,7 @@ xchg_status db_meta(xchg_db *db, const char *table, table_meta **out,
 		    xchg_err *err)
 {
 	table_meta *grown, *m;
+	const plan_locals *locals;
 	size_t i;
 	xchg_status rc;
 
@@ -131,13 +133,37 @@ xchg_status db_meta(xchg_db *db, const char *table, table_meta **out,
 		store_columns_free(m->cols, 0);
 		return xerr(err, XCHG_EDB, "%s: table \"%s\" does not exist", db->st->name, table);
 	}
-	if (!(m->table = strdup(table))) {
+	if (!(m->table = strdup(table)) || !(m->local = calloc(m->ncols, 1))) {
+		free(m->table);
 		store_columns_free(m->cols, m->ncols);
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	}
+	locals = db->plan ? plan_table_locals(db->plan, table) : NULL;
+	for (i = 0; i < m->ncols; i++)
+		m->local[i] = (unsigned char)plan_column_is_local(locals, m->cols[i].name);
 	db->nmetas++;
 	*out = m;
 	return XCHG_OK;
+}
+
+/* A local column the table lacks is a typo that would let the column travel after all. */
+static xchg_status check_locals(xchg_db *db, const char *table, const plan_locals *l,
+				xchg_err *err)
+{
+	store_column *cols = NULL;
+	size_t n = 0, i;
+	xchg_status rc;
+
+	if (l->ncolumns == 0)
+		return XCHG_OK;
+	if ((rc = store_columns(db->st, table, &cols, &n, err)))
+		return rc;
+	for (i = 0; i < l->ncolumns && !rc; i++)
+		if (!store_has_column(cols, n, l->columns[i]))
+			rc = xerr(err, XCHG_EUSAGE, "table \"%s\" has no column \"%s\" (local_columns)",
+				  table, l->columns[i]);
+	store_columns_free(cols, n);
+	return rc;
 }
 
 static xchg_status prepare_tables(xchg_db *db, const plan *p, xchg_err *err)
@@ -148,12 +174,16 @@ static xchg_status prepare_tables(xchg_db *db, const plan *p, xchg_err *err)
 	for (i = 0; i < p->nentities; i++) {
 		const plan_entity *e = &p->entities[i];
 
-		if ((rc = store_prepare_table(db->st, e->table, NULL, err)))
+		if ((rc = store_prepare_table(db->st, e->table, NULL, err)) ||
+		    (rc = check_locals(db, e->table, &e->locals, err)))
 			return xerr_prefix(err, "entity %s", e->type);
-		for (j = 0; j < e->nchildren; j++)
-			if ((rc = store_prepare_table(db->st, e->children[j].table,
-						      e->children[j].parent_column, err)))
+		for (j = 0; j < e->nchildren; j++) {
+			const plan_child *c = &e->children[j];
+
+			if ((rc = store_prepare_table(db->st, c->table, c->parent_column, err)) ||
+			    (rc = check_locals(db, c->table, &c->locals, err)))
 				return xerr_prefix(err, "entity %s", e->type);
+		}
 	}
 	return XCHG_OK;
 }

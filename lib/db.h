@@ -10,6 +10,7 @@ typedef struct table_meta {
 	char *table;
 	store_column *cols;
 	size_t ncols;
+	unsigned char *local; /* per column: stays on this node, never travels (PLAN.md) */
 	char *select_sql; /* row_json's reading statement, built on first use */
 } table_meta;
 

@@ -101,6 +101,80 @@ static xchg_status take_ident(const cJSON *obj, const char *key, char **out,
 	return XCHG_OK;
 }
 
+/* "local_columns" and "shared_id" of an entity or a child. */
+static xchg_status parse_locals(const cJSON *obj, plan_locals *l, const char *where, xchg_err *err)
+{
+	const cJSON *cols = cJSON_GetObjectItemCaseSensitive(obj, "local_columns");
+	const cJSON *shared = cJSON_GetObjectItemCaseSensitive(obj, "shared_id");
+	const cJSON *c;
+	size_t n;
+
+	if (shared && !cJSON_IsBool(shared))
+		return xerr(err, XCHG_EUSAGE, "%s: \"shared_id\" must be true or false", where);
+	l->shared_id = cJSON_IsTrue(shared);
+	if (!cols)
+		return XCHG_OK;
+	n = cJSON_IsArray(cols) ? (size_t)cJSON_GetArraySize(cols) : 0;
+	if (!cJSON_IsArray(cols) || n > PLAN_MAX_LOCAL_COLUMNS)
+		return xerr(err, XCHG_EUSAGE, "%s: \"local_columns\" must be an array of at most %d"
+			    " column names", where, PLAN_MAX_LOCAL_COLUMNS);
+	if (n && !(l->columns = calloc(n, sizeof(*l->columns))))
+		return xerr(err, XCHG_ENOMEM, "%s: out of memory", where);
+	cJSON_ArrayForEach(c, cols) {
+		if (!cJSON_IsString(c) || !xident_valid(c->valuestring))
+			return xerr(err, XCHG_EUSAGE, "%s: \"local_columns\": each must be a plain SQL name",
+				    where);
+		if (strcmp(c->valuestring, "id") == 0 && l->shared_id)
+			return xerr(err, XCHG_EUSAGE, "%s: \"shared_id\" makes \"id\" travel, and"
+				    " \"local_columns\" keeps it local: choose one", where);
+		if (!(l->columns[l->ncolumns] = strdup(c->valuestring)))
+			return xerr(err, XCHG_ENOMEM, "%s: out of memory", where);
+		l->ncolumns++;
+	}
+	for (n = 0; n < l->ncolumns; n++)
+		if (strcmp(l->columns[n], "uuid") == 0 || strcmp(l->columns[n], "updated_at") == 0 ||
+		    strcmp(l->columns[n], "is_deleted") == 0)
+			return xerr(err, XCHG_EUSAGE, "%s: \"local_columns\": \"%s\" is one of the columns"
+				    " that identify and version a row; it always travels", where,
+				    l->columns[n]);
+	return XCHG_OK;
+}
+
+int plan_column_is_local(const plan_locals *l, const char *column)
+{
+	size_t i;
+
+	for (i = 0; l && i < l->ncolumns; i++)
+		if (strcmp(l->columns[i], column) == 0)
+			return 1;
+	return strcmp(column, "id") == 0 && !(l && l->shared_id);
+}
+
+const plan_locals *plan_table_locals(const plan *p, const char *table)
+{
+	size_t i, j;
+
+	for (i = 0; i < p->nentities; i++) {
+		const plan_entity *e = &p->entities[i];
+
+		if (strcmp(e->table, table) == 0)
+			return &e->locals;
+		for (j = 0; j < e->nchildren; j++)
+			if (strcmp(e->children[j].table, table) == 0)
+				return &e->children[j].locals;
+	}
+	return NULL;
+}
+
+static void locals_free(plan_locals *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->ncolumns; i++)
+		free(l->columns[i]);
+	free(l->columns);
+}
+
 static xchg_status parse_children(plan_entity *e, const cJSON *arr,
 				  const char *where, xchg_err *err)
 {
@@ -127,7 +201,8 @@ static xchg_status parse_children(plan_entity *e, const cJSON *arr,
 			return xerr(err, XCHG_EUSAGE, "%s: must be an object", cwhere);
 		if ((rc = take_ident(c, "name", &ch->name, cwhere, err)) ||
 		    (rc = take_ident(c, "table", &ch->table, cwhere, err)) ||
-		    (rc = take_ident(c, "parent_column", &ch->parent_column, cwhere, err)))
+		    (rc = take_ident(c, "parent_column", &ch->parent_column, cwhere, err)) ||
+		    (rc = parse_locals(c, &ch->locals, cwhere, err)))
 			return rc;
 	}
 	return XCHG_OK;
@@ -177,7 +252,8 @@ static xchg_status parse_entity(plan *p, plan_entity *e, const cJSON *obj,
 		return rc;
 	e->policy = p->policy;
 	e->delete_rule = p->delete_rule;
-	if ((rc = parse_rules(obj, &e->policy, &e->delete_rule, where, err)))
+	if ((rc = parse_rules(obj, &e->policy, &e->delete_rule, where, err)) ||
+	    (rc = parse_locals(obj, &e->locals, where, err)))
 		return rc;
 	return parse_children(e, cJSON_GetObjectItemCaseSensitive(obj, "children"), where, err);
 }
@@ -297,7 +373,9 @@ void plan_free(plan *p)
 			free(e->children[j].name);
 			free(e->children[j].table);
 			free(e->children[j].parent_column);
+			locals_free(&e->children[j].locals);
 		}
+		locals_free(&e->locals);
 		free(e->children);
 		free(e->type);
 		free(e->table);

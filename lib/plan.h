@@ -11,6 +11,7 @@
 
 #define PLAN_MAX_ENTITIES 256
 #define PLAN_MAX_CHILDREN 16
+#define PLAN_MAX_LOCAL_COLUMNS 64
 
 typedef enum plan_policy {
 	POLICY_MASTER_WINS = 0,
@@ -24,10 +25,22 @@ typedef enum plan_delete_rule {
 	EDIT_WINS = 2
 } plan_delete_rule;
 
+/*
+ * The columns of a table that stay on each node and never travel: "id" (the
+ * design's local surrogate key) unless shared_id says the schema's ids are
+ * global, and whatever local_columns names (formats/PLAN.md).
+ */
+typedef struct plan_locals {
+	char **columns;
+	size_t ncolumns;
+	int shared_id;
+} plan_locals;
+
 typedef struct plan_child {
 	char *name;          /* the key under the parent's data */
 	char *table;
 	char *parent_column; /* holds the parent's uuid */
+	plan_locals locals;
 } plan_child;
 
 typedef struct plan_entity {
@@ -35,6 +48,7 @@ typedef struct plan_entity {
 	char *table;
 	plan_policy policy;
 	plan_delete_rule delete_rule;
+	plan_locals locals;
 	plan_child *children;
 	size_t nchildren;
 } plan_entity;
@@ -53,6 +67,10 @@ xchg_status plan_parse(plan **out, const char *text, size_t len,
 		       const char *name, xchg_err *err);
 xchg_status plan_load_file(plan **out, const char *path, xchg_err *err);
 const plan_entity *plan_find(const plan *p, const char *type);
+/* The local-column rules of table (an entity's or a child's); NULL if the plan lacks it. */
+const plan_locals *plan_table_locals(const plan *p, const char *table);
+/* Whether column stays local under rules l (NULL: the defaults). */
+int plan_column_is_local(const plan_locals *l, const char *column);
 const char *plan_policy_name(plan_policy policy);
 const char *plan_delete_rule_name(plan_delete_rule rule);
 /* The major part of a MAJOR.MINOR.PATCH version, or -1 when malformed. */

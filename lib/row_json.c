@@ -14,17 +14,22 @@ static int is_sync_column(const char *name)
 }
 
 /*
- * Whether a column travels in data. The local primary key never does. An
- * entity's own uuid, updated_at and is_deleted travel in the entity header;
- * a child row keeps them in its object, but not the link to its parent.
+ * Whether column i of m travels in data. Local columns never do ("id", the
+ * design's surrogate key, and what the plan names); every other column does,
+ * a primary key of business data included, so that the receiver stores the
+ * same key. An entity's own uuid, updated_at and is_deleted travel in the
+ * entity header; a child row keeps them in its object, but not the link to
+ * its parent.
  */
-static int travels(const store_column *c, const char *parent_column)
+static int travels(const table_meta *m, size_t i, const char *parent_column)
 {
-	if (c->is_pk && strcmp(c->name, "uuid") != 0)
+	const char *name = m->cols[i].name;
+
+	if (m->local[i])
 		return 0;
 	if (parent_column)
-		return strcmp(c->name, parent_column) != 0;
-	return !is_sync_column(c->name);
+		return strcmp(name, parent_column) != 0;
+	return !is_sync_column(name);
 }
 
 int row_json_value(xbuf *b, const xvalue *v)
@@ -77,7 +82,7 @@ static xchg_status select_sql(table_meta *m, const char *lead,
 		first = 0;
 	}
 	for (i = 0; i < m->ncols; i++)
-		if (travels(&m->cols[i], parent_column)) {
+		if (travels(m, i, parent_column)) {
 			xbuf_printf(&sql, "%s\"%s\"", first ? "" : ", ", m->cols[i].name);
 			first = 0;
 		}
@@ -195,14 +200,15 @@ static const plan_child *child_named(const plan_entity *e, const char *name)
 	return NULL;
 }
 
-static const store_column *column_named(const table_meta *m, const char *name)
+/* The index of the column called name, or -1. */
+static long column_named(const table_meta *m, const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < m->ncols; i++)
 		if (strcmp(m->cols[i].name, name) == 0)
-			return &m->cols[i];
-	return NULL;
+			return (long)i;
+	return -1;
 }
 
 /* A JSON value as an SQL value; text points into the cJSON item. */
@@ -241,65 +247,78 @@ static xchg_status json_to_value(const cJSON *item, xvalue *out, const char *tab
 }
 
 /*
- * INSERT ... ON CONFLICT (uuid) DO UPDATE with the fixed columns first and
- * then every member of obj that names a travelling column. Members naming a
- * child (skip) are left to the caller; any other member is refused, because
- * a packet must not carry data this node cannot store.
+ * Writes one row: the fixed columns first, then every member of obj that
+ * names a travelling column. An existing row (by uuid, key) is updated with
+ * exactly those columns; only a row that is not there is inserted. An
+ * INSERT ... ON CONFLICT would not do: both databases check NOT NULL before
+ * they look for the conflict, so an update of a row whose NOT NULL column is
+ * local (or not in the packet) would fail. Members naming a child (skip) are
+ * left to the caller; any other member is refused, because a packet must not
+ * carry data this node cannot store.
  */
-static xchg_status upsert(xchg_db *db, const table_meta *m, const char *const *fixed,
-			  const xvalue *fixed_vals, size_t nfixed, const char *parent_column,
-			  const cJSON *obj, const plan_entity *skip, xchg_err *err)
+static xchg_status write_row(xchg_db *db, const table_meta *m, const char *const *fixed,
+			     const xvalue *fixed_vals, size_t nfixed, const char *key,
+			     const char *parent_column, const cJSON *obj, const plan_entity *skip,
+			     xchg_err *err)
 {
 	xbuf cols = {0}, sets = {0}, sql = {0};
 	xvalue *vals = NULL;
 	const cJSON *item;
 	/* Per column of m, then per child of skip: given already. */
 	unsigned char *seen = NULL;
-	size_t n = 0, cap = nfixed + (size_t)cJSON_GetArraySize(obj), i;
+	size_t n = 0, cap = nfixed + (size_t)cJSON_GetArraySize(obj) + 1, i;
+	int64_t changed = 0;
 	xchg_status rc = XCHG_OK;
 
-	if (!(vals = calloc(cap ? cap : 1, sizeof(*vals))) ||
+	if (!(vals = calloc(cap, sizeof(*vals))) ||
 	    !(seen = calloc(m->ncols + (skip ? skip->nchildren : 0) + 1, 1))) {
 		free(vals);
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	}
 	for (i = 0; i < nfixed; i++) {
 		xbuf_printf(&cols, "%s\"%s\"", i ? ", " : "", fixed[i]);
-		xbuf_printf(&sets, "%s\"%s\" = excluded.\"%s\"", i ? ", " : "", fixed[i], fixed[i]);
+		xbuf_printf(&sets, "%s\"%s\" = ?", i ? ", " : "", fixed[i]);
 		vals[n++] = fixed_vals[i];
 	}
 	cJSON_ArrayForEach(item, obj) {
 		const plan_child *child = skip ? child_named(skip, item->string) : NULL;
-		const store_column *c = child ? NULL : column_named(m, item->string);
+		long c = child ? -1 : column_named(m, item->string);
 
-		if (!child && (!c || !travels(c, parent_column))) {
+		if (!child && (c < 0 || !travels(m, (size_t)c, parent_column))) {
 			rc = xerr(err, XCHG_EPACKET, "table \"%s\" has no column \"%.64s\" that takes synchronized data",
 				  m->table, item->string);
 			goto done;
 		}
 		/* SQLite would keep one of the two values, PostgreSQL refuse the statement. */
-		if (seen[child ? m->ncols + (size_t)(child - skip->children) : (size_t)(c - m->cols)]++) {
+		if (seen[child ? m->ncols + (size_t)(child - skip->children) : (size_t)c]++) {
 			rc = xerr(err, XCHG_EPACKET, "table \"%s\": \"%.64s\" is given twice",
 				  m->table, item->string);
 			goto done;
 		}
 		if (child)
 			continue;
-		if ((rc = json_to_value(item, &vals[n], m->table, c->name, err)))
+		if ((rc = json_to_value(item, &vals[n], m->table, m->cols[c].name, err)))
 			goto done;
 		n++;
-		xbuf_printf(&cols, "%s\"%s\"", n > 1 ? ", " : "", c->name);
-		xbuf_printf(&sets, "%s\"%s\" = excluded.\"%s\"", n > 1 ? ", " : "", c->name, c->name);
+		xbuf_printf(&cols, "%s\"%s\"", n > 1 ? ", " : "", m->cols[c].name);
+		xbuf_printf(&sets, "%s\"%s\" = ?", n > 1 ? ", " : "", m->cols[c].name);
 	}
-	xbuf_printf(&sql, "INSERT INTO \"%s\" (%s) VALUES (?", m->table, cols.data ? cols.data : "");
-	for (i = 1; i < n; i++)
-		xbuf_adds(&sql, ", ?");
-	xbuf_printf(&sql, ") ON CONFLICT (uuid) DO UPDATE SET %s", sets.data ? sets.data : "");
+	vals[n] = xv_text(key);
+	xbuf_printf(&sql, "UPDATE \"%s\" SET %s WHERE uuid = ?", m->table, sets.data ? sets.data : "");
 	if (!sql.data || !cols.data || !sets.data) {
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 		goto done;
 	}
-	rc = store_run(db->st, sql.data, vals, (int)n, NULL, err);
+	if ((rc = store_run(db->st, sql.data, vals, (int)n + 1, &changed, err)) || changed > 0)
+		goto done;
+	xbuf_reset(&sql);
+	xbuf_printf(&sql, "INSERT INTO \"%s\" (%s) VALUES (?", m->table, cols.data);
+	for (i = 1; i < n; i++)
+		xbuf_adds(&sql, ", ?");
+	if (xbuf_addc(&sql, ')'))
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+	else
+		rc = store_run(db->st, sql.data, vals, (int)n, NULL, err);
 done:
 	free(seen);
 	free(vals);
@@ -331,10 +350,13 @@ static xchg_status replace_children(xchg_db *db, const plan_child *c, const char
 	cJSON_ArrayForEach(row, rows) {
 		if (rc)
 			break;
-		if (!cJSON_IsObject(row) || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(row, "uuid")))
+		const cJSON *row_uuid = cJSON_GetObjectItemCaseSensitive(row, "uuid");
+
+		if (!cJSON_IsObject(row) || !cJSON_IsString(row_uuid))
 			return xerr(err, XCHG_EPACKET, "child \"%s\": each row must be an object with a \"uuid\"",
 				    c->name);
-		rc = upsert(db, m, fixed, &key, 1, c->parent_column, row, NULL, err);
+		rc = write_row(db, m, fixed, &key, 1, row_uuid->valuestring, c->parent_column, row, NULL,
+			       err);
 	}
 	return rc;
 }
@@ -351,7 +373,7 @@ xchg_status row_json_apply(xchg_db *db, const plan_entity *e, const char *uuid,
 	if (!cJSON_IsObject(data))
 		return xerr(err, XCHG_EPACKET, "data must be an object");
 	if ((rc = db_meta(db, e->table, &m, err)) ||
-	    (rc = upsert(db, m, fixed, vals, updated_at ? 3 : 3, NULL, data, e, err)))
+	    (rc = write_row(db, m, fixed, vals, 3, uuid, NULL, data, e, err)))
 		return rc;
 	for (i = 0; i < e->nchildren && !rc; i++)
 		rc = replace_children(db, &e->children[i], uuid,

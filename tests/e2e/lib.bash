@@ -151,7 +151,10 @@ norm() {
 # The synchronized tables, parents and children, in the plan's order.
 tables=$(jq -r '.entities[] | .table, (.children // [] | .[].table)' "$plan")
 
-# columns NODE TABLE: "name|kind" for every column but the local primary key, by name.
+# Columns that stay on each node (formats/PLAN.md); a script whose plan names more sets this.
+local_columns="id"
+# columns NODE TABLE: "name|kind" for every column but the local ones, by name.
+local_list() { printf "'%s'," $local_columns | sed 's/,$//'; }
 columns() {
 	if is_pg "$1"; then
 		sql "$1" "SELECT a.attname || '|' || CASE
@@ -161,20 +164,19 @@ columns() {
 				WHEN t.typname IN ('timestamp', 'timestamptz') THEN 'ts' ELSE 'text' END
 			FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
 			WHERE a.attrelid = '\"$2\"'::regclass AND a.attnum > 0 AND NOT a.attisdropped
-			  AND NOT EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid
-				AND i.indisprimary AND a.attnum = ANY (i.indkey))
+			  AND a.attname NOT IN ($(local_list))
 			ORDER BY a.attname COLLATE \"C\""
 	else
 		sql "$1" "SELECT name || '|' || CASE WHEN upper(type) LIKE '%INT%' THEN 'int'
 				WHEN upper(type) LIKE '%REAL%' OR upper(type) LIKE '%FLOA%' OR upper(type) LIKE '%DOUB%' THEN 'real'
 				ELSE 'text' END
-			FROM pragma_table_info('$2') WHERE pk = 0 ORDER BY name"
+			FROM pragma_table_info('$2') WHERE name NOT IN ($(local_list)) ORDER BY name"
 	fi
 }
 
 # dump_tables NODE: every synchronized table, rows ordered by uuid, every
-# column but the local primary key, each value through norm: identical text
-# for identical data, whichever backend holds it.
+# column but the local ones, each value through norm: identical text for
+# identical data, whichever backend holds it.
 dump_tables() {
 	local t col kind names exprs
 	for t in $tables; do
