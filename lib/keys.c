@@ -115,7 +115,10 @@ xchg_status keys_decode_public(const char *text, unsigned char *pk, xchg_err *er
 	return XCHG_OK;
 }
 
-/* Copies the field that starts at *p into out (cap bytes); 0 when there is none or it does not fit. */
+/*
+ * Copies the field that starts at *p (after spaces) into out, cap bytes;
+ * 0 when it does not fit or there is none.
+ */
 static int next_field(const char **p, char *out, size_t cap)
 {
 	size_t len;
@@ -133,12 +136,11 @@ static int next_field(const char **p, char *out, size_t cap)
 xchg_status keys_line_parse(const char *text, key_line *out, xchg_err *err)
 {
 	const char *p = text;
-	char extra[2];
 
 	memset(out, 0, sizeof(*out));
 	if (!next_field(&p, out->code, sizeof(out->code)) ||
 	    !next_field(&p, out->id, sizeof(out->id)) ||
-	    !next_field(&p, out->key, sizeof(out->key)) || next_field(&p, extra, sizeof(extra))) {
+	    !next_field(&p, out->key, sizeof(out->key)) || p[strspn(p, " \t\r\n")] != '\0') {
 		/* The one mistake worth naming: a bare key, as xchg printed before node ids. */
 		if (keys_decode_public(text, out->pk, err) == XCHG_OK)
 			return xerr(err, XCHG_EUSAGE, "key \"%.60s\" is a bare public key; node add needs the"

@@ -55,8 +55,8 @@ scenario_add() {
 		x d1 node add --code CENTER --key "$(x center key; echo "$OUT")"
 	eq "the center knows D1 by D1's own id" "$(self_id d1)" "$(peer_id center D1)"
 	eq "D1 knows the center by the center's own id" "$(self_id center)" "$(peer_id d1 CENTER)"
-	check "the center registers D2 (the line pasted with stray spaces)" \
-		x center node add --name "Site 2" --key "  $(x d2 key; echo "$OUT") "
+	check "the center registers D2 (the line pasted with stray spaces and a CR)" \
+		x center node add --name "Site 2" --key "  $(x d2 key; echo "$OUT") "$'\r\n'
 	check "D2 registers the center" x d2 node add --key "$(x center key; echo "$OUT")"
 
 	local k1 k2 k3 kc id1 key1 key3
@@ -64,6 +64,7 @@ scenario_add() {
 	id1=$(cut -d' ' -f2 <<<"$k1"); key1=$(cut -d' ' -f3 <<<"$k1"); key3=$(cut -d' ' -f3 <<<"$k3")
 	refused "a malformed line" 2 "is not CODE ID KEY" center node add --key "D9 garbage"
 	refused "a line with a fourth field" 2 "is not CODE ID KEY" center node add --key "$k1 x"
+	refused "a line with a long fourth field" 2 "is not CODE ID KEY" center node add --key "$k1 extra-words"
 	refused "a bare public key" 2 "bare public key" center node add --key "$key1"
 	refused "an id that is no uuid" 2 "is not a node id" center node add --key "D9 ${id1^^} $key3"
 	refused "a key that is no key" 2 "not an Ed25519 public key" center node add \
