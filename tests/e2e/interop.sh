@@ -38,10 +38,10 @@ py() {
 	POUT=$(cat "$W/.pout"); PERR=$(cat "$W/.perr")
 	return $PRC
 }
-# py_write N ACK ENTITIES [ARGS...]: Python writes its packet N to the desktop; leaves PKT.
+# py_write N ACK ENTITIES [ARGS...]: Python writes its packet N to desk2; leaves PKT.
 py_write() {
 	local n=$1 ack=$2 ents=$3; shift 3
-	py write --seed-hex "$PY_SEED" --code "$PY_CODE" --id "$PY_ID" --to-line "$DESK_LINE" \
+	py write --seed-hex "$PY_SEED" --code "$PY_CODE" --id "$PY_ID" --to-line "$DESK2_LINE" \
 		--packet-no "$n" --ack "$ack" --entities "$ents" --out "$SH" "$@"
 	PKT=$POUT
 }
@@ -174,6 +174,44 @@ PY
 )
 	if [ -z "$out" ]; then ok "$1"; else bad "$1" "$(printf '%s' "$out" | sort -u | head -n 4 | tr '\n' ' ')"; fi
 }
+# writer_rules NAME PKT: what PACKET.md asks of a writer and a reader need
+# not check: message.json deflated, created_at with milliseconds, message_id
+# a canonical UUID, both members stamped with created_at (DOS time local,
+# the Info-ZIP extended timestamp as Unix time), a newline after the header
+# and after each entity.
+writer_rules() {
+	local out
+	out=$(python3 - "$2" <<'PY'
+import datetime, json, re, struct, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+m = z.read("message.json").decode()
+h = json.loads(m)["header"]
+bad = []
+if [i.filename for i in z.infolist()] != ["message.json", "message.sig"]:
+    bad.append("members %s" % [i.filename for i in z.infolist()])
+if z.getinfo("message.json").compress_type != zipfile.ZIP_DEFLATED:
+    bad.append("message.json is not deflated")
+if not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", h["created_at"]):
+    bad.append("created_at %s" % h["created_at"])
+if not re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", h["message_id"]):
+    bad.append("message_id %s is not a random UUID in canonical form" % h["message_id"])
+t = datetime.datetime.strptime(h["created_at"][:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.timezone.utc)
+for i in z.infolist():
+    dos = t.astimezone().replace(second=t.second // 2 * 2).timetuple()[:6]
+    if i.date_time != dos:
+        bad.append("%s DOS time %s, not %s" % (i.filename, i.date_time, dos))
+    ut = [i.extra[k + 5:k + 9] for k in range(0, len(i.extra) - 8) if i.extra[k:k + 2] == b"UT"]
+    if not ut or struct.unpack("<I", ut[0])[0] != int(t.timestamp()):
+        bad.append("%s: no extended timestamp of %s" % (i.filename, h["created_at"]))
+lines = m.split("\n")
+n = len(json.loads(m)["body"]["entities"])
+if not lines[0].startswith('{"header":') or len([l for l in lines if l.startswith('{"type"')]) != n:
+    bad.append("the layout is not one line for the header and one for each entity")
+print("\n".join(bad))
+PY
+)
+	if [ -z "$out" ]; then ok "$1"; else bad "$1" "$(printf '%s' "$out" | head -n 4 | tr '\n' ' ')"; fi
+}
 # matches NAME NODE JSONLINES [all]: matches_db as a check.
 matches() {
 	local diff
@@ -259,7 +297,7 @@ DELETE FROM brigades WHERE name = 'Painters';"
 	x center export --node DESK --out "$SH"
 	eq "the center exports packet 1 for the desktop (exit 0)" "0 $SH/pkt_CENTER_DESK_1.zip" "$RC $OUT"
 	local p=$OUT
-	py read "$p" --key-line "$CENTER_LINE" --to-line "$DESK_LINE" --json
+	py read "$p" --key-line "$CENTER_LINE" --to-line "$DESK_LINE" --plan "$plan" --json
 	eq "Python reads it and verifies it with the center's key line (exit 0)" 0 "$PRC"
 	[ $PRC -eq 0 ] || printf '# %s\n' "$PERR"
 	printf '%s\n' "$POUT" >"$W/export.jsonl"
@@ -285,6 +323,7 @@ Work INSERT 10000000-0000-4000-8000-000000000004" \
 		"$(grep -c '"headcount":"9223372036854775807"' <<<"$mj") $(grep -c '"headcount":"-9223372036854775808"' <<<"$mj")"
 	unzip -p "$p" message.json >"$W/export.json"
 	reals_shortest "xchg writes each real in its fewest digits (0.1, not 0.10000000000000001)" "$W/export.json"
+	writer_rules "xchg's packet follows the writer's rules (deflate, times, ids, layout)" "$p"
 	x center inspect "$p" --json
 	eq "xchg inspect agrees on the entity count" "$(($(wc -l <"$W/export.jsonl") - 1))" "$(jq -r .entities <<<"$OUT")"
 }
@@ -301,7 +340,7 @@ setup_python_center() {
 scenario_python_center() {
 	local before
 	check "a desktop is set up (no --master)" x desk2 init --code DESK2 --plan "$plan"
-	x desk2 key; DESK_LINE=$OUT
+	x desk2 key; DESK2_LINE=$OUT
 	check "it registers the Python center by its key line alone" x desk2 node add --key "$PY_LINE"
 	eq "registered under the key line's id and code" "$PY_ID|$PY_CODE" \
 		"$(sql desk2 "SELECT id, code FROM sync_nodes WHERE is_self = 0")"
@@ -332,7 +371,8 @@ EOF
 	[ $PRC -eq 0 ] || { printf '# %s\n' "$PERR"; return 1; }
 	P1=$PKT
 	if ls -A "$SH" | grep -q '^\.'; then bad "no hidden temporary is left" "$(ls -A "$SH")"; else ok "no hidden temporary is left"; fi
-	check "Python reads its own packet back" py read "$P1" --key-line "$PY_LINE" --to-line "$DESK_LINE"
+	check "Python reads its own packet back" py read "$P1" --key-line "$PY_LINE" --to-line "$DESK2_LINE" --plan "$plan"
+	writer_rules "Python's packet follows the writer's rules" "$P1"
 
 	# Hostile copies first: each is refused by xchg and changes nothing.
 	local b=$W/bad/pkt_${PY_CODE}_DESK2_1.zip
@@ -348,7 +388,7 @@ EOF
 	xchg_refuses "a copy cut short" "$b"
 	rm -f "$b"
 	# An impostor: PYCENTER's id and code, another key.
-	py write --seed-hex "$IMPOSTOR_SEED" --code "$PY_CODE" --id "$PY_ID" --to-line "$DESK_LINE" \
+	py write --seed-hex "$IMPOSTOR_SEED" --code "$PY_CODE" --id "$PY_ID" --to-line "$DESK2_LINE" \
 		--packet-no 1 --entities "$W/p1.json" --out "$W/bad"
 	py_refuses "a packet signed by another key" "$b" "signature" --key-line "$PY_LINE"
 	xchg_refuses "a packet signed by another key" "$b"
@@ -383,12 +423,13 @@ EOF
 	# The acknowledgement, read by Python.
 	local ack="$SH/pkt_DESK2_${PY_CODE}_1.zip"
 	check "xchg acknowledged with $(basename "$ack")" has "$OUT" "acknowledged with $ack"
-	py read "$ack" --key-line "$DESK_LINE" --to-line "$PY_LINE" --json
+	py read "$ack" --key-line "$DESK2_LINE" --to-line "$PY_LINE" --plan "$plan" --json
 	eq "Python reads and verifies the acknowledgement with the desktop's key line (exit 0)" 0 "$PRC"
 	[ $PRC -eq 0 ] || printf '# %s\n' "$PERR"
 	eq "it is the desktop's packet 1 and acknowledges Python's packet 1" "1 1 2" \
 		"$(head -n 1 <<<"$POUT" | jq -r '.header | "\(.packet_no) \(.ack_packet_no) \(.packet_format)"')"
 	eq "it sends nothing back that came from Python (no echo)" 1 "$(wc -l <<<"$POUT")"
+	writer_rules "the acknowledgement follows the writer's rules" "$ack"
 
 	# Packet 2 acknowledges the desktop's packet 1: a delete, and a report down to one line.
 	cat >"$W/p2.json" <<'EOF'
@@ -420,14 +461,14 @@ EOF
 # and so does the Python reader.
 scenario_hostile() {
 	local m="$W/raw.json" hdr body n=3
-	hdr="{\"sender_node_id\":\"$PY_ID\",\"recipient_node_id\":\"$(cut -d' ' -f2 <<<"$DESK_LINE")\",\"packet_no\":3,\"ack_packet_no\":1,\"schema_version\":\"1.0.0\",\"packet_format\":2,\"message_id\":\"30000000-0000-4000-8000-000000000001\",\"sender_code\":\"$PY_CODE\",\"recipient_code\":\"DESK2\",\"created_at\":\"2026-11-26T10:00:00.000Z\"}"
+	hdr="{\"sender_node_id\":\"$PY_ID\",\"recipient_node_id\":\"$(cut -d' ' -f2 <<<"$DESK2_LINE")\",\"packet_no\":3,\"ack_packet_no\":1,\"schema_version\":\"1.0.0\",\"packet_format\":2,\"message_id\":\"30000000-0000-4000-8000-000000000001\",\"sender_code\":\"$PY_CODE\",\"recipient_code\":\"DESK2\",\"created_at\":\"2026-11-26T10:00:00.000Z\"}"
 	body='{"entities":[
 {"type":"Estimate","uuid":"20000000-0000-4000-8000-000000000002","operation":"UPDATE","updated_at":"2026-11-26T10:00:00.000Z","data":{"number":"E-77","title":"hostile","total":"98765432109876.54"}}
 ]}'
 	hostile() { # NAME REASON MESSAGE
 		printf '%s' "$3" >"$m"
 		rm -f "$SH/pkt_${PY_CODE}_DESK2_3.zip"
-		py write --seed-hex "$PY_SEED" --code "$PY_CODE" --id "$PY_ID" --to-line "$DESK_LINE" \
+		py write --seed-hex "$PY_SEED" --code "$PY_CODE" --id "$PY_ID" --to-line "$DESK2_LINE" \
 			--packet-no 3 --raw-message "$m" --out "$SH"
 		local p=$POUT
 		py_refuses "$1" "$p" "$2" --key-line "$PY_LINE"
@@ -446,11 +487,20 @@ scenario_hostile() {
 	# ... and the same packet, well formed, applies.
 	printf '{"header":%s,\n"body":%s}\n' "$hdr" "$body" >"$m"
 	rm -f "$SH/pkt_${PY_CODE}_DESK2_3.zip"
-	py write --seed-hex "$PY_SEED" --code "$PY_CODE" --id "$PY_ID" --to-line "$DESK_LINE" \
+	py write --seed-hex "$PY_SEED" --code "$PY_CODE" --id "$PY_ID" --to-line "$DESK2_LINE" \
 		--packet-no 3 --raw-message "$m" --out "$SH"
 	x desk2 import "$POUT"
 	eq "the same packet well formed applies (exit 0)" "0 hostile" \
 		"$RC $(sql desk2 "SELECT title FROM estimates WHERE uuid = '20000000-0000-4000-8000-000000000002'")"
+
+	# A writer's hidden temporary (a crash before the rename) is no packet.
+	local tmp="$W/outbox"
+	mkdir -p "$tmp"
+	py_write 4 1 "$W/p2.json"
+	mv "$PKT" "$tmp/.pkt_${PY_CODE}_DESK2_4.zip.tmp"
+	x desk2 import "$tmp"
+	eq "xchg leaves Python's hidden temporary alone (exit 0, nothing applied)" "0 3" \
+		"$RC $(sql desk2 "SELECT received_packet_no FROM sync_nodes WHERE is_self = 0")"
 }
 
 # ---------------------------------------------------------------- main

@@ -5,9 +5,12 @@ Written from the specification alone, with Python's standard library and
 libsodium (through ctypes) for Ed25519ph, so that xchg's own reader and writer
 can be checked against something that does not share their code.
 
-    xchgpkt.py read PKT (--key-line LINE | --key-file F) [--to-line LINE] [--json]
+    xchgpkt.py read PKT (--key-line LINE | --key-file F) [--to-line LINE]
+                    [--plan PLAN.json] [--json] [--message-out FILE]
         reads a packet, checks it as the spec says a reader must, and prints
-        its header and entities; exit 0 when it verifies, 4 when it is refused.
+        its header and entities; exit 0 when it verifies, 4 when it is refused
+        ("refused PKT: reason" on stderr). --to-line also checks that the
+        packet is addressed to that node, --plan the entity types and children.
     xchgpkt.py write --seed-hex HEX --code CODE --id UUID --to-line LINE
                      --packet-no N [--ack A] [--schema-version V]
                      [--entities FILE.json] --out DIR
@@ -49,7 +52,8 @@ MAX_DEPTH = 32              # nesting of JSON; the top-level object is level 1
 MAX_INT = 1 << 53
 CODE_RE = re.compile(r"[A-Za-z0-9._-]{1,64}\Z")
 ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
-VERSION_RE = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\Z")
+VERSION_RE = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\Z")   # written
+SCHEMA_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\Z")                                # read
 TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z\Z")
 OPERATIONS = ("INSERT", "UPDATE", "DELETE")
 HEADER_REQUIRED = ("sender_node_id", "recipient_node_id", "packet_no", "ack_packet_no",
@@ -213,15 +217,22 @@ def _check_text(t, what):
 
 
 def _depth_and_text(v, depth, what):
-    if depth > MAX_DEPTH:
-        raise Refused("%s: JSON nested deeper than %d levels" % (what, MAX_DEPTH))
+    """Checks every string of v, and that v's arrays and objects nest at most
+    MAX_DEPTH deep, depth being the level of v itself (the top-level object is 1)."""
     if isinstance(v, str):
         _check_text(v, what)
-    elif isinstance(v, _Obj):
+        return
+    if isinstance(v, float) and math.isinf(v):
+        raise Refused("%s: a number beyond the range of a double" % what)
+    if not isinstance(v, list):
+        return
+    if depth > MAX_DEPTH:
+        raise Refused("%s: JSON nested deeper than %d levels" % (what, MAX_DEPTH))
+    if isinstance(v, _Obj):
         for name, item in v:
             _check_text(name, what)
             _depth_and_text(item, depth + 1, what)
-    elif isinstance(v, list):
+    else:
         for item in v:
             _depth_and_text(item, depth + 1, what)
 
@@ -273,7 +284,7 @@ def check_header(obj):
     if type(h["packet_format"]) is not int or h["packet_format"] != PACKET_FORMAT:
         raise Refused("header.packet_format is %s; this reader knows format %d only"
                       % (json.dumps(_plain(h["packet_format"])), PACKET_FORMAT))
-    for m in ("sender_node_id", "recipient_node_id", "message_id"):
+    for m in ("sender_node_id", "recipient_node_id"):
         if not ID_RE.match(_string(h[m], "header." + m)):
             raise Refused("header.%s %r is not a UUID in canonical form" % (m, h[m]))
     for m in ("sender_code", "recipient_code"):
@@ -281,10 +292,12 @@ def check_header(obj):
             raise Refused("header.%s %r is not a node code" % (m, h[m]))
     _integer(h["packet_no"], 1, "header.packet_no")
     _integer(h["ack_packet_no"], 0, "header.ack_packet_no")
-    if not VERSION_RE.match(_string(h["schema_version"], "header.schema_version")):
+    if not SCHEMA_RE.match(_string(h["schema_version"], "header.schema_version")):
         raise Refused("header.schema_version %r is not MAJOR.MINOR.PATCH" % h["schema_version"])
-    if not TIME_RE.match(_string(h["created_at"], "header.created_at")):
-        raise Refused("header.created_at %r is not UTC ISO-8601 with milliseconds" % h["created_at"])
+    # message_id and created_at are for people and logs: a reader needs neither,
+    # and checks only that they are strings (writers follow TIME_RE and ID_RE).
+    _string(h["message_id"], "header.message_id")
+    _string(h["created_at"], "header.created_at")
     if "key_chain" in h:
         chain = h["key_chain"]
         if not isinstance(chain, list) or isinstance(chain, _Obj) or len(chain) > 16:
@@ -293,6 +306,9 @@ def check_header(obj):
 
 
 def _check_data_value(name, v, what, child=False):
+    if type(v) is int and abs(v) > MAX_INT:
+        raise Refused("%s: %s is the integer %d, beyond 2^53, which travels as a string"
+                      % (what, name, v))
     if isinstance(v, _Obj):
         raise Refused("%s: data.%s is an object where a column value belongs" % (what, name))
     if isinstance(v, list):
@@ -515,10 +531,10 @@ def _read_archive(f):
                 raise Refused("%s is not a regular file" % info.filename)
             if info.flag_bits & 0x1:
                 raise Refused("%s is encrypted" % info.filename)
-        if jinfo.compress_type != zipfile.ZIP_DEFLATED:
-            raise Refused("message.json is not compressed with deflate (method %d)" % jinfo.compress_type)
-        if sinfo.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            raise Refused("message.sig is neither stored nor deflated (method %d)" % sinfo.compress_type)
+        for info in infos:   # writers deflate message.json; a reader takes either
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+                raise Refused("%s is neither stored nor deflated (method %d)"
+                              % (info.filename, info.compress_type))
         if jinfo.file_size > MAX_JSON:
             raise Refused("message.json says it inflates past 4 GiB")
         ph = Ed25519ph()
@@ -541,10 +557,34 @@ def _read_archive(f):
     return header, entities, raw, sig, ph
 
 
-def read_packet(path, key_line, to_line=None):
+def check_plan(entities, plan):
+    """What only a node that knows the plan (formats/PLAN.md) can check: each
+    entity's type is the plan's, and arrays in data are its children, without
+    the column that links them to the parent."""
+    types = {e["type"]: e for e in plan["entities"]}
+    for n, e in enumerate(entities, 1):
+        what = "entity %d (%s %s)" % (n, e["type"], e["uuid"])
+        spec = types.get(e["type"])
+        if spec is None:
+            raise Refused("%s: %s is not an entity type of the plan" % (what, e["type"]))
+        kids = {c["name"]: c for c in spec.get("children", [])}
+        for name, v in (e["data"] or {}).items():
+            if name in kids:
+                if not isinstance(v, list):
+                    raise Refused("%s: %s, a child of %s, is not an array" % (what, name, e["type"]))
+                for row in v:
+                    if kids[name]["parent_column"] in row:
+                        raise Refused("%s: a child row in %s names %s, which links it to the "
+                                      "parent and never travels" % (what, name, kids[name]["parent_column"]))
+            elif isinstance(v, list):
+                raise Refused("%s: %s is an array, but not a child of %s in the plan"
+                              % (what, name, e["type"]))
+
+
+def read_packet(path, key_line, to_line=None, plan=None):
     """Reads and checks the packet at path against the sender's key line (and the
-    recipient's, when given). Returns (header, entities, message_json_bytes);
-    raises Refused with the reason."""
+    recipient's key line and the plan, when given). Returns (header, entities,
+    message_json_bytes); raises Refused with the reason."""
     with open(path, "rb") as f:   # a file that cannot be read is not a refusal
         try:
             header, entities, raw, sig, ph = _read_archive(f)
@@ -566,6 +606,8 @@ def read_packet(path, key_line, to_line=None):
                           % (header["recipient_node_id"], to_line.id, to_line.code))
         if header["recipient_code"] != to_line.code:
             raise Refused("recipient_code %s is not %s" % (header["recipient_code"], to_line.code))
+    if plan is not None:
+        check_plan(entities, plan)
     return header, entities, raw
 
 
@@ -770,6 +812,8 @@ def main(argv=None):
     r.add_argument("--key-line", help="the sender's key line: CODE ID BASE64KEY")
     r.add_argument("--key-file", help="a file holding the sender's key line")
     r.add_argument("--to-line", help="the recipient's key line: also check the packet is addressed to it")
+    r.add_argument("--plan", metavar="PLAN.json",
+                   help="the exchange plan: also check entity types and children against it")
     r.add_argument("--message-out", metavar="FILE",
                    help="once it verifies, write message.json's exact bytes to FILE")
     r.add_argument("--json", action="store_true",
@@ -818,8 +862,12 @@ def main(argv=None):
             return 0
         key = _key_arg(args, r)
         to = KeyLine.parse(args.to_line) if args.to_line else None
+        plan = None
+        if args.plan:
+            with open(args.plan, encoding="utf-8") as f:
+                plan = json.load(f)
         try:
-            header, entities, raw = read_packet(args.packet, key, to)
+            header, entities, raw = read_packet(args.packet, key, to, plan)
         except Refused as e:
             print("refused %s: %s" % (args.packet, e), file=sys.stderr)
             return 4
