@@ -258,6 +258,21 @@ scenario_golden() {
 	check "its message.json is the golden one, byte for byte" \
 		cmp <(unzip -p "$POUT" message.json) "$golden/pkt_CENTER_DESKTOP-1_1.message.json"
 	check "and so is its signature" cmp <(unzip -p "$POUT" message.sig) <(unzip -p "$good" message.sig)
+
+	# The sealed vector (section 8), opened with DESKTOP-1's seed (32 bytes of 0x44).
+	local sealed=$golden/pkt_CENTER_DESKTOP-1_1.zip.sealed
+	py read "$sealed" --key-file "$golden/CENTER.pub" --seed-hex "$(printf '44%.0s' {1..32})" \
+		--to-line "$(cat "$golden/DESKTOP-1.pub")" --json
+	eq "Python opens the sealed golden packet with DESKTOP-1's key and verifies it (exit 0)" 0 "$PRC"
+	[ $PRC -eq 0 ] || printf '# %s\n' "$PERR"
+	eq "it carries the good packet's entities" \
+		"$(jq -c '[.body.entities[] | [.type, .uuid, .operation]]' "$golden/pkt_CENTER_DESKTOP-1_1.message.json")" \
+		"$(tail -n +2 <<<"$POUT" | jq -sc '[.[] | [.type, .uuid, .operation]]')"
+	py_refuses "the sealed golden packet is refused with another node's key" "$sealed" \
+		"sealed to another node's key" --key-file "$golden/CENTER.pub" --seed-hex "$(printf '43%.0s' {1..32})"
+	flip_middle "$sealed" "$W/flipped.zip.sealed"
+	py_refuses "a sealed copy with a byte changed is refused" "$W/flipped.zip.sealed" \
+		"does not authenticate" --key-file "$golden/CENTER.pub" --seed-hex "$(printf '44%.0s' {1..32})"
 }
 
 # ---------------------------------------------------------------- b. xchg writes, Python reads
@@ -503,6 +518,52 @@ scenario_hostile() {
 		"$RC $(sql desk2 "SELECT received_packet_no FROM sync_nodes WHERE is_self = 0")"
 }
 
+# Python seals a packet to the desktop (section 8); xchg opens it, and its
+# acknowledgement comes back sealed, which Python opens.
+scenario_sealed() {
+	local ack
+	cat >"$W/p4.json" <<'EOF'
+[{"type": "Estimate", "uuid": "20000000-0000-4000-8000-000000000002", "operation": "UPDATE",
+  "updated_at": "2026-11-26T11:00:00.000Z",
+  "data": {"number": "E-77", "title": "sealed by Python", "total": "98765432109876.54"}}]
+EOF
+	py_write 4 1 "$W/p4.json" --seal
+	eq "Python seals packet 4 as pkt_PYCENTER_DESK2_4.zip.sealed" "0 $SH/pkt_${PY_CODE}_DESK2_4.zip.sealed" "$PRC $PKT"
+	[ $PRC -eq 0 ] || { printf '# %s\n' "$PERR"; return 1; }
+	eq "it starts with the magic line" "xchg-sealed-packet/1" "$(head -n 1 "$PKT")"
+	x desk2 import "$PKT"
+	eq "xchg opens and applies it (exit 0)" "0 sealed by Python" \
+		"$RC $(sql desk2 "SELECT title FROM estimates WHERE uuid = '20000000-0000-4000-8000-000000000002'")"
+	[ $RC -eq 0 ] || printf '# %s\n' "$ERR"
+	ack=$(sed -n 's/^acknowledged with \(.*\): packet .*/\1/p' <<<"$OUT")
+	eq "the acknowledgement goes back sealed" "xchg-sealed-packet/1" "$(head -n 1 "$ack" 2>/dev/null)"
+	py read "$ack" --key-line "$DESK2_LINE" --to-line "$PY_LINE" --seed-hex "$PY_SEED" --json
+	eq "Python opens it with its own key and verifies it; it acknowledges packet 4" "0 4" \
+		"$PRC $(head -n 1 <<<"$POUT" | jq -r .header.ack_packet_no 2>/dev/null)"
+	py_refuses "nobody else opens it" "$ack" "sealed to another node's key" --key-line "$DESK2_LINE" \
+		--seed-hex "$IMPOSTOR_SEED"
+
+	# Payloads of several 64 KiB chunks, both ways: 200000 characters of base64.
+	local p n len
+	head -c 150000 /dev/urandom | base64 -w0 >"$W/big.txt"
+	len=$(wc -c <"$W/big.txt")
+	jq -n --rawfile big "$W/big.txt" '[{type: "Brigade", uuid: "20000000-0000-4000-8000-0000000000b1",
+		operation: "INSERT", updated_at: "2026-11-26T11:00:00.001Z",
+		data: {name: "Big", foreman: $big, headcount: 1, active: null}}]' >"$W/p5.json"
+	py_write 5 1 "$W/p5.json" --seal
+	n=$(( ($(stat -c %s "$PKT") - 133 + 65551) / 65552 ))
+	x desk2 import "$PKT"
+	eq "xchg opens a packet Python sealed in $n chunks (exit 0)" "0 $len" \
+		"$RC $(sql desk2 "SELECT length(foreman) FROM brigades WHERE uuid = '20000000-0000-4000-8000-0000000000b1'")"
+	sql desk2 "INSERT INTO brigades (name, foreman) VALUES ('Desk big', CAST(readfile('$W/big.txt') AS TEXT))"
+	x desk2 export --node "$PY_CODE" --out "$SH" --encrypt
+	p=$OUT
+	n=$(( ($(stat -c %s "$p") - 133 + 65551) / 65552 ))
+	py read "$p" --key-line "$DESK2_LINE" --seed-hex "$PY_SEED" --json
+	eq "Python opens a packet xchg sealed in $n chunks and finds the row" "0 $len" \
+		"$PRC $(tail -n +2 <<<"$POUT" | jq -r 'select(.data.name == "Desk big") | .data.foreman | length' 2>/dev/null)"
+}
+
 # ---------------------------------------------------------------- main
 
 scenario_golden
@@ -512,6 +573,7 @@ fi
 if setup_python_center; then
 	scenario_python_center
 	scenario_hostile
+	scenario_sealed
 fi
 summary
 [ "$fail" -eq 0 ]

@@ -10,10 +10,11 @@ can be checked against something that does not share their code.
         reads a packet, checks it as the spec says a reader must, and prints
         its header and entities; exit 0 when it verifies, 4 when it is refused
         ("refused PKT: reason" on stderr). --to-line also checks that the
-        packet is addressed to that node, --plan the entity types and children.
+        packet is addressed to that node, --plan the entity types and children;
+        --seed-hex (the recipient's seed) opens a sealed packet.
     xchgpkt.py write --seed-hex HEX --code CODE --id UUID --to-line LINE
                      --packet-no N [--ack A] [--schema-version V]
-                     [--entities FILE.json] --out DIR
+                     [--entities FILE.json] [--seal] --out DIR
         writes packet N from this node to the node of the key line and prints
         its path. FILE.json is an array of entities in the wire form
         ({"type", "uuid", "operation", "updated_at", "data"}); values are
@@ -131,6 +132,96 @@ def keypair_from_seed(seed):
     if sodium().crypto_sign_seed_keypair(pk, sk, seed) != 0:
         raise OSError("crypto_sign_seed_keypair failed")
     return pk.raw, sk.raw
+
+
+# ---------------------------------------------------------------- sealed packets (section 8)
+
+SEAL_MAGIC = b"xchg-sealed-packet/1\n"
+SEAL_PREFIX = b"xchg-sealed-packet/"
+SEAL_HEADER = 133           # magic 21, recipient key 32, sealed payload key 80
+CHUNK = 65536
+CHUNK_SEALED = CHUNK + 16   # ciphertext and Poly1305 tag
+
+
+def _x25519_pair(seed):
+    """The X25519 key pair of the node whose Ed25519 seed this is (section 8.2)."""
+    pk, sk = keypair_from_seed(seed)
+    xpk, xsk = ctypes.create_string_buffer(32), ctypes.create_string_buffer(32)
+    if (sodium().crypto_sign_ed25519_pk_to_curve25519(xpk, pk) != 0
+            or sodium().crypto_sign_ed25519_sk_to_curve25519(xsk, sk) != 0):
+        raise OSError("crypto_sign_ed25519_*_to_curve25519 failed")
+    return pk, xpk.raw, xsk.raw
+
+
+def _chunk_nonce(i, last):
+    return i.to_bytes(11, "big") + (b"\x01" if last else b"\x00")
+
+
+def seal(payload, recipient_key):
+    """The sealed file's bytes: payload (a plain packet) sealed to recipient_key
+    (its Ed25519 public key)."""
+    lib = sodium()
+    xpk = ctypes.create_string_buffer(32)
+    if lib.crypto_sign_ed25519_pk_to_curve25519(xpk, recipient_key) != 0:
+        raise Usage("the recipient's key has no X25519 form")
+    key = ctypes.create_string_buffer(32)
+    lib.randombytes_buf(key, ctypes.c_size_t(32))
+    boxed = ctypes.create_string_buffer(80)
+    if lib.crypto_box_seal(boxed, key, ctypes.c_ulonglong(32), xpk) != 0:
+        raise OSError("crypto_box_seal failed")
+    header = SEAL_MAGIC + recipient_key + boxed.raw
+    out = [header]
+    n = max(1, -(-len(payload) // CHUNK))
+    for i in range(n):
+        m = payload[i * CHUNK:(i + 1) * CHUNK]
+        c = ctypes.create_string_buffer(len(m) + 16)
+        clen = ctypes.c_ulonglong()
+        lib.crypto_aead_chacha20poly1305_ietf_encrypt(
+            c, ctypes.byref(clen), m, ctypes.c_ulonglong(len(m)), header,
+            ctypes.c_ulonglong(len(header)), None, _chunk_nonce(i, i == n - 1), key)
+        out.append(c.raw[:clen.value])
+    return b"".join(out)
+
+
+def unseal(data, seed):
+    """A sealed file's payload, opened with the recipient's seed, after the
+    checks of section 8.2 ("Reading"); raises Refused."""
+    lib = sodium()
+    if not data.startswith(SEAL_MAGIC):
+        version = data[len(SEAL_PREFIX):].split(b"\n", 1)[0][:16]
+        raise Refused("a sealed packet of layout %r; this reader knows layout 1 only"
+                      % version.decode("ascii", "replace"))
+    if len(data) < SEAL_HEADER:
+        raise Refused("truncated: %d bytes, shorter than the %d-byte header of a sealed packet"
+                      % (len(data), SEAL_HEADER))
+    if seed is None:
+        raise Refused("sealed to key %s; give that node's seed to open it"
+                      % base64.b64encode(data[21:53]).decode())
+    pk, xpk, xsk = _x25519_pair(seed)
+    if data[21:53] != pk:
+        raise Refused("sealed to another node's key %s, not to this node's (%s)"
+                      % (base64.b64encode(data[21:53]).decode(), base64.b64encode(pk).decode()))
+    header = data[:SEAL_HEADER]
+    key = ctypes.create_string_buffer(32)
+    if lib.crypto_box_seal_open(key, data[53:133], ctypes.c_ulonglong(80), xpk, xsk) != 0:
+        raise Refused("its payload key does not open with this node's key")
+    body = len(data) - SEAL_HEADER
+    n = -(-body // CHUNK_SEALED)
+    last = body - (n - 1) * CHUNK_SEALED
+    if body == 0 or last < 16 or (last == 16 and n > 1):
+        raise Refused("truncated: the payload ends inside a chunk or holds an empty last chunk")
+    out = []
+    for i in range(n):
+        c = data[SEAL_HEADER + i * CHUNK_SEALED:SEAL_HEADER + (i + 1) * CHUNK_SEALED]
+        m = ctypes.create_string_buffer(max(1, len(c) - 16))
+        mlen = ctypes.c_ulonglong()
+        if lib.crypto_aead_chacha20poly1305_ietf_decrypt(
+                m, ctypes.byref(mlen), None, c, ctypes.c_ulonglong(len(c)), header,
+                ctypes.c_ulonglong(len(header)), _chunk_nonce(i, i == n - 1), key) != 0:
+            raise Refused("chunk %d of %d (counted from 0) does not authenticate "
+                          "(altered, damaged or truncated)" % (i, n))
+        out.append(m.raw[:mlen.value])
+    return b"".join(out)
 
 
 # ---------------------------------------------------------------- key lines
@@ -581,15 +672,20 @@ def check_plan(entities, plan):
                               % (what, name, e["type"]))
 
 
-def read_packet(path, key_line, to_line=None, plan=None):
+def read_packet(path, key_line, to_line=None, plan=None, seed=None):
     """Reads and checks the packet at path against the sender's key line (and the
-    recipient's key line and the plan, when given). Returns (header, entities,
-    message_json_bytes); raises Refused with the reason."""
+    recipient's key line and the plan, when given); a sealed packet is opened
+    with seed, the recipient's. Returns (header, entities, message_json_bytes,
+    sealed); raises Refused with the reason."""
     with open(path, "rb") as f:   # a file that cannot be read is not a refusal
-        try:
-            header, entities, raw, sig, ph = _read_archive(f)
-        except ZIP_ERRORS as e:
-            raise Refused("not a readable ZIP archive: damaged or truncated (%s)" % e) from None
+        data = f.read()
+    sealed = data.startswith(SEAL_PREFIX)   # by its first bytes, never by its name
+    if sealed:
+        data = unseal(data, seed)
+    try:
+        header, entities, raw, sig, ph = _read_archive(io.BytesIO(data))
+    except ZIP_ERRORS as e:
+        raise Refused("not a readable ZIP archive: damaged or truncated (%s)" % e) from None
     if header["sender_node_id"] != key_line.id:
         raise Refused("sender_node_id %s is not %s, the id of the key line given (%s)"
                       % (header["sender_node_id"], key_line.id, key_line.code))
@@ -608,7 +704,7 @@ def read_packet(path, key_line, to_line=None, plan=None):
             raise Refused("recipient_code %s is not %s" % (header["recipient_code"], to_line.code))
     if plan is not None:
         check_plan(entities, plan)
-    return header, entities, raw
+    return header, entities, raw, sealed
 
 
 # ---------------------------------------------------------------- writing
@@ -728,10 +824,11 @@ def _zip_info(name, created_at, compress):
 
 
 def write_packet(out_dir, seed, sender, recipient, packet_no, ack, schema_version,
-                 entities, created_at=None, message_id=None, raw_message=None):
-    """Writes pkt_SENDER_RECIPIENT_N.zip into out_dir (hidden temporary first, then
-    renamed) and returns its path. raw_message, when given, is signed and stored
-    as message.json as it is (tests of what a reader refuses)."""
+                 entities, created_at=None, message_id=None, raw_message=None, sealed=False):
+    """Writes pkt_SENDER_RECIPIENT_N.zip (sealed: .zip.sealed) into out_dir
+    (hidden temporary first, then renamed) and returns its path. raw_message,
+    when given, is signed and stored as message.json as it is (tests of what a
+    reader refuses)."""
     pk, sk = keypair_from_seed(seed)
     if pk != sender.key:
         raise Usage("the seed's public key is not the sender's key line")
@@ -743,14 +840,18 @@ def write_packet(out_dir, seed, sender, recipient, packet_no, ack, schema_versio
     ph = Ed25519ph()
     ph.update(message)
     sig = ph.sign(sk)
-    name = "pkt_%s_%s_%d.zip" % (sender.code, recipient.code, packet_no)
+    name = "pkt_%s_%s_%d.zip%s" % (sender.code, recipient.code, packet_no,
+                                   ".sealed" if sealed else "")
     final = os.path.join(out_dir, name)
     tmp = os.path.join(out_dir, "." + name + ".tmp")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(_zip_info("message.json", created_at, zipfile.ZIP_DEFLATED), message)
+        zf.writestr(_zip_info("message.sig", created_at, zipfile.ZIP_STORED), sig)
+    data = seal(buf.getvalue(), recipient.key) if sealed else buf.getvalue()
     try:
         with open(tmp, "wb") as f:
-            with zipfile.ZipFile(f, "w") as zf:
-                zf.writestr(_zip_info("message.json", created_at, zipfile.ZIP_DEFLATED), message)
-                zf.writestr(_zip_info("message.sig", created_at, zipfile.ZIP_STORED), sig)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, final)
@@ -812,6 +913,7 @@ def main(argv=None):
     r.add_argument("--key-line", help="the sender's key line: CODE ID BASE64KEY")
     r.add_argument("--key-file", help="a file holding the sender's key line")
     r.add_argument("--to-line", help="the recipient's key line: also check the packet is addressed to it")
+    r.add_argument("--seed-hex", help="the recipient's own seed: opens a sealed packet (section 8)")
     r.add_argument("--plan", metavar="PLAN.json",
                    help="the exchange plan: also check entity types and children against it")
     r.add_argument("--message-out", metavar="FILE",
@@ -832,6 +934,8 @@ def main(argv=None):
     w.add_argument("--raw-message", metavar="FILE",
                    help="store FILE's bytes as message.json, signed, instead of building it "
                         "(for tests of what a reader refuses)")
+    w.add_argument("--seal", action="store_true",
+                   help="seal the packet to the recipient's key (PKT.zip.sealed, section 8)")
     w.add_argument("--out", required=True, help="the folder to write into")
     k = sub.add_parser("keyline", help="print this node's key line")
     k.add_argument("--seed-hex", required=True)
@@ -858,7 +962,7 @@ def main(argv=None):
                     raw = f.read()
             print(write_packet(args.out, _seed(args.seed_hex), sender, recipient, args.packet_no,
                                args.ack, args.schema_version, entities, args.created_at,
-                               args.message_id, raw))
+                               args.message_id, raw, args.seal))
             return 0
         key = _key_arg(args, r)
         to = KeyLine.parse(args.to_line) if args.to_line else None
@@ -867,7 +971,8 @@ def main(argv=None):
             with open(args.plan, encoding="utf-8") as f:
                 plan = json.load(f)
         try:
-            header, entities, raw = read_packet(args.packet, key, to, plan)
+            header, entities, raw, _ = read_packet(args.packet, key, to, plan,
+                                                   _seed(args.seed_hex) if args.seed_hex else None)
         except Refused as e:
             print("refused %s: %s" % (args.packet, e), file=sys.stderr)
             return 4
