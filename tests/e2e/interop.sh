@@ -108,8 +108,8 @@ def row(table, where, arg):
     cur = con.execute('SELECT * FROM "%s" WHERE %s' % (table, where), arg)
     names = [d[0] for d in cur.description]
     return [dict(zip(names, r)) for r in cur.fetchall()], names
-def pk(table):
-    return [r[1] for r in con.execute('PRAGMA table_info("%s")' % table) if r[5]]
+def local(spec):   # formats/PLAN.md, "What travels"
+    return set(spec.get("local_columns", [])) | (set() if spec.get("shared_id") else {"id"})
 bad = []
 seen = {}
 for e in ents:
@@ -129,7 +129,7 @@ for e in ents:
     r = rows[0]
     if r["is_deleted"] != 0 or r["updated_at"] != e["updated_at"]:
         bad.append("%s: is_deleted %s, updated_at %s" % (what, r["is_deleted"], r["updated_at"]))
-    cols = set(names) - set(pk(t)) - {"uuid", "updated_at", "is_deleted"}
+    cols = set(names) - local(spec) - {"uuid", "updated_at", "is_deleted"}
     kids = {c["name"]: c for c in spec.get("children", [])}
     if mode == "all" and set(e["data"]) != cols | set(kids):
         bad.append("%s: data has %s, the table %s" % (what, sorted(e["data"]), sorted(cols | set(kids))))
@@ -141,7 +141,7 @@ for e in ents:
                 bad.append("%s: children %s are %s in the database" % (what, [x.get("uuid") for x in j], [g["uuid"] for g in got]))
                 continue
             for x, g in zip(j, got):
-                keys = set(cn) - set(pk(c["table"])) - {c["parent_column"]}
+                keys = set(cn) - local(c) - {c["parent_column"]}
                 if mode == "all" and set(x) != keys:
                     bad.append("%s: child %s has %s, the table %s" % (what, x["uuid"], sorted(x), sorted(keys)))
                 for ck, cj in x.items():

@@ -648,10 +648,20 @@ def _read_archive(f):
     return header, entities, raw, sig, ph
 
 
+def _local_columns(spec):
+    """The columns of an entity or child that never travel (formats/PLAN.md,
+    "What travels"): id unless shared_id, and local_columns."""
+    local = set(spec.get("local_columns", []))
+    if not spec.get("shared_id"):
+        local.add("id")
+    return local
+
+
 def check_plan(entities, plan):
     """What only a node that knows the plan (formats/PLAN.md) can check: each
-    entity's type is the plan's, and arrays in data are its children, without
-    the column that links them to the parent."""
+    entity's type is the plan's, arrays in data are its children, and neither
+    data nor a child row names a column that stays local, or a child's link to
+    its parent."""
     types = {e["type"]: e for e in plan["entities"]}
     for n, e in enumerate(entities, 1):
         what = "entity %d (%s %s)" % (n, e["type"], e["uuid"])
@@ -659,17 +669,25 @@ def check_plan(entities, plan):
         if spec is None:
             raise Refused("%s: %s is not an entity type of the plan" % (what, e["type"]))
         kids = {c["name"]: c for c in spec.get("children", [])}
+        local = _local_columns(spec)
         for name, v in (e["data"] or {}).items():
             if name in kids:
+                kid = kids[name]
                 if not isinstance(v, list):
                     raise Refused("%s: %s, a child of %s, is not an array" % (what, name, e["type"]))
                 for row in v:
-                    if kids[name]["parent_column"] in row:
-                        raise Refused("%s: a child row in %s names %s, which links it to the "
-                                      "parent and never travels" % (what, name, kids[name]["parent_column"]))
+                    for col in row:
+                        if col == kid["parent_column"]:
+                            raise Refused("%s: a child row in %s names %s, which links it to the "
+                                          "parent and never travels" % (what, name, col))
+                        if col in _local_columns(kid):
+                            raise Refused("%s: a child row in %s names %s, which stays local"
+                                          % (what, name, col))
             elif isinstance(v, list):
                 raise Refused("%s: %s is an array, but not a child of %s in the plan"
                               % (what, name, e["type"]))
+            elif name in local:
+                raise Refused("%s: data names %s, which stays local" % (what, name))
 
 
 def read_packet(path, key_line, to_line=None, plan=None, seed=None):
