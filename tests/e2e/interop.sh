@@ -564,6 +564,25 @@ EOF
 		"$PRC $(tail -n +2 <<<"$POUT" | jq -r 'select(.data.name == "Desk big") | .data.foreman | length' 2>/dev/null)"
 }
 
+# The desktop rotates its key (section 4.1): Python, which knows only the old
+# key line, follows the packet's key_chain to the new key.
+scenario_rotation() {
+	local p new
+	check "the desktop rotates its key" x desk2 key rotate
+	x desk2 key; new=$OUT
+	sql desk2 "UPDATE estimates SET title = 'after rotation' WHERE uuid = '20000000-0000-4000-8000-000000000002'"
+	x desk2 export --node "$PY_CODE" --out "$SH"
+	p=$OUT
+	py read "$p" --key-line "$DESK2_LINE" --to-line "$PY_LINE" --plan "$plan" --json
+	eq "Python verifies its next packet from the old key line through the key chain" \
+		"0 1 after rotation" \
+		"$PRC $(head -n 1 <<<"$POUT" | jq -r '.header.key_chain | length' 2>/dev/null) $(tail -n +2 <<<"$POUT" | jq -r 'select(.type == "Estimate") | .data.title' 2>/dev/null)"
+	[ $PRC -eq 0 ] || printf '# %s\n' "$PERR"
+	check "and from the new key line" py read "$p" --key-line "$new" --to-line "$PY_LINE"
+	rezip "$p" "$W/chain.zip" 's/"signature":"A/"signature":"B/;t;s/"signature":"./"signature":"A/'
+	py_refuses "a key chain link changed is refused" "$W/chain.zip" "key_chain link 1" --key-line "$DESK2_LINE"
+}
+
 # ---------------------------------------------------------------- main
 
 scenario_golden
@@ -574,6 +593,7 @@ if setup_python_center; then
 	scenario_python_center
 	scenario_hostile
 	scenario_sealed
+	scenario_rotation
 fi
 summary
 [ "$fail" -eq 0 ]
