@@ -10,7 +10,7 @@ PKGS      = zlib libarchive sqlite3 libpq libcjson libsodium
 TEST_PKGS = criterion
 # Debian packages behind the build, the tests and the demo.
 DEBS = gcc make pkg-config zlib1g-dev libarchive-dev libsqlite3-dev libpq-dev \
-       libcjson-dev libsodium-dev libcriterion-dev sqlite3 jq unzip zip \
+       libcjson-dev libsodium-dev libcriterion-dev sqlite3 jq unzip zip python3 \
        postgresql postgresql-client clang libclang-rt-14-dev valgrind
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
