@@ -165,8 +165,13 @@ static char *param_text(const xvalue *v)
 	case XV_BOOL:
 		/* '1' and '0' read as boolean and as integer alike. */
 		return strdup(v->i ? "1" : "0");
-	case XV_REAL:
-		return xstrdup_printf("%.17g", v->d);
+	case XV_REAL: {
+		/* The shortest form, so a numeric or text column stores 0.1, not 0.10000000000000001. */
+		char num[XDOUBLE_TEXT_MAX];
+
+		xdouble_text(num, v->d);
+		return strdup(num);
+	}
 	case XV_TEXT:
 		return strndup(v->s, v->len);
 	}
