@@ -53,15 +53,19 @@ const char *cli_db_url(const cli_cmd *cmd, const cli_args *a)
 
 	if (!url)
 		url = getenv("XCHG_DB");
-	return url && url[0] ? url : CLI_DEFAULT_DB;
+	return url ? url : CLI_DEFAULT_DB;
 }
 
 int cli_open(const cli_cmd *cmd, const cli_args *a, unsigned flags, xchg_db **db)
 {
-	const char *key = getenv("XCHG_KEY_FILE");
+	const char *key = getenv("XCHG_KEY_FILE"), *url = cli_db_url(cmd, a);
 	xchg_err err;
 
-	if (xchg_open(db, cli_db_url(cmd, a), flags, &err))
+	/* An empty --db or XCHG_DB is a mistake (an unset shell variable), not a wish for ./xchg.db. */
+	if (!url[0])
+		return cli_usage_error(cmd, "the database URL is empty (%s)",
+				       cli_get(cmd, a, "db") ? "--db \"\"" : "XCHG_DB is set but empty");
+	if (xchg_open(db, url, flags, &err))
 		return cli_fail(&err);
 	if (key && key[0] && xchg_set_key_file(*db, key, &err)) {
 		xchg_close(*db);

@@ -31,6 +31,15 @@ flip_byte() { # flip_byte SRC DST: a copy of SRC with its middle byte changed
 	printf "\\$(printf %03o $((byte ^ 0x20)))" | dd of="$2" bs=1 seek="$off" conv=notrunc status=none
 }
 count_files() { find "$1" -maxdepth 1 -type f | wc -l; }
+# bare DIR ARGS...: runs xchg in DIR with no --db added; leaves OUT, ERR and RC.
+bare() {
+	local dir=$1; shift
+	(cd "$dir" && "$bin" "$@") >"$W/.out" 2>"$W/.err"
+	RC=$?
+	OUT=$(cat "$W/.out"); ERR=$(cat "$W/.err")
+	cat "$W/.err" >>"$W/all-stderr"
+}
+
 # hex_of NODE EXPR: SQL for the UTF-8 bytes of a text in upper-case hex.
 hex_of() { pick "$1" "hex($2)" "upper(encode(convert_to($2, 'UTF8'), 'hex'))"; }
 
@@ -220,6 +229,27 @@ scenario_initial() {
 	XCHG_DB="postgresql:///center?host=$W/no-such-socket-dir" "$bin" export --node D1 >"$W/.out" 2>"$W/.err"; RC=$?
 	cat "$W/.err" >>"$W/all-stderr"
 	eq "XCHG_DB=postgresql://... with no server exits 3 too" 3 "$RC"
+}
+
+# 1b. An empty database URL, from --db or from XCHG_DB (an unset shell
+# variable, typically), is a usage error and never falls back to ./xchg.db.
+scenario_empty_url() {
+	local dir=$W/empty-url
+	mkdir -p "$dir"
+	bare "$dir" init --code E --plan "$plan" --db ""
+	eq "init --db '' exits 2" 2 "$RC"
+	check "init --db '' says the database URL is empty" grep -q "database URL is empty" <<<"$ERR"
+	bare "$dir" status --db=
+	eq "status --db= exits 2" 2 "$RC"
+	check "status --db= says the database URL is empty" grep -q "database URL is empty" <<<"$ERR"
+	XCHG_DB= bare "$dir" init --code E --plan "$plan"
+	eq "init with XCHG_DB set to '' exits 2" 2 "$RC"
+	check "it says XCHG_DB is empty" grep -q "database URL is empty (XCHG_DB" <<<"$ERR"
+	XCHG_DB= bare "$dir" inspect "$SH/pkt_CENTER_D1_1.zip"
+	eq "inspect with XCHG_DB set to '' exits 2" 2 "$RC"
+	XCHG_DB=$(db_url d1) bare "$dir" key --db ""
+	eq "--db '' is refused even when XCHG_DB names a database" 2 "$RC"
+	eq "no ./xchg.db (or anything else) was created" "" "$(ls -A "$dir")"
 }
 
 # 2. Edits on every node, with values that are easy to damage, round-trip
@@ -785,6 +815,7 @@ scenario_keys() {
 
 if setup; then
 	scenario_initial
+	scenario_empty_url
 	scenario_edits
 	scenario_reimport
 	scenario_order
