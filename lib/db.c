@@ -177,7 +177,7 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_e
 	node_row self = {0};
 	keypair kp;
 	char now[32], id[37], pub[KEY_TEXT_MAX];
-	int in_tx = 0, found = 0;
+	int in_tx = 0, found = 0, key_created = 0;
 	xchg_status rc;
 
 	*already = 0;
@@ -207,7 +207,7 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_e
 		    (rc = store_install_triggers(db->st, p, err)))
 			goto done;
 	}
-	if ((rc = keys_load(db->key_path, 1, &kp, err)))
+	if ((rc = keys_load(db->key_path, &key_created, &kp, err)))
 		goto done;
 	keys_encode_public(kp.pk, pub);
 	if (!found) {
@@ -224,6 +224,9 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_e
 			  db->key_path, self.code);
 		goto done;
 	}
+	/* A COMMIT that reports failure may still have happened (a connection lost
+	 * on the way back), and then the database names this key: keep it. */
+	key_created = 0;
 	if ((rc = store_commit(db->st, err)))
 		goto done;
 	in_tx = 0;
@@ -234,6 +237,9 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_e
 done:
 	if (in_tx)
 		store_rollback(db->st);
+	/* No peer can know a key from an init that did not happen; a retry makes a fresh one. */
+	if (key_created)
+		unlink(db->key_path);
 	keys_wipe(&kp);
 	node_row_clear(&self);
 	plan_free(p);
@@ -276,10 +282,10 @@ xchg_status db_signing_key(xchg_db *db, const node_row *self, keypair *kp, xchg_
 	memset(&next, 0, sizeof(next));
 	if (!pending)
 		return xerr(err, XCHG_ENOMEM, "out of memory");
-	if ((rc = keys_load(db->key_path, 0, kp, err)) || key_is(kp, self))
+	if ((rc = keys_load(db->key_path, NULL, kp, err)) || key_is(kp, self))
 		goto done;
 	/* A rotation committed in the database but stopped before its rename: finish it. */
-	if (keys_load(pending, 0, &next, &ignored) == XCHG_OK && key_is(&next, self)) {
+	if (keys_load(pending, NULL, &next, &ignored) == XCHG_OK && key_is(&next, self)) {
 		if ((rc = keys_install(pending, db->key_path, err)) == XCHG_OK)
 			*kp = next;
 		goto done;

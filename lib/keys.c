@@ -74,16 +74,21 @@ static xchg_status keys_read(const char *path, int fd, keypair *kp, xchg_err *er
 	return rc;
 }
 
-xchg_status keys_load(const char *path, int create, keypair *kp, xchg_err *err)
+xchg_status keys_load(const char *path, int *created, keypair *kp, xchg_err *err)
 {
 	int fd;
 	xchg_status rc;
 
+	if (created)
+		*created = 0;
 	if (sodium_init() < 0)
 		return xerr(err, XCHG_EFAIL, "libsodium cannot be initialized");
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		if (errno == ENOENT && create)
-			return keys_create(path, kp, err);
+		if (errno == ENOENT && created) {
+			rc = keys_create(path, kp, err);
+			*created = rc == XCHG_OK;
+			return rc;
+		}
 		return xerr(err, XCHG_EIO, "%s: cannot open secret key file: %s", path, strerror(errno));
 	}
 	rc = keys_read(path, fd, kp, err);

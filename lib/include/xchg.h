@@ -47,8 +47,10 @@ typedef struct xchg_db xchg_db;
 /*
  * Opens the database named by url: "sqlite:PATH", a plain PATH, or a
  * PostgreSQL connection URI ("postgresql://..." / "postgres://...").
- * XCHG_OPEN_CREATE creates a missing SQLite file; a PostgreSQL database
- * must exist.
+ * XCHG_OPEN_CREATE creates a missing SQLite file, and xchg_close removes
+ * that file again when nothing was stored in it (a first xchg_init that
+ * failed); a file that existed before is never removed. A PostgreSQL
+ * database must exist.
  */
 xchg_status xchg_open(xchg_db **out, const char *url, unsigned flags,
 		      xchg_err *err);
@@ -73,7 +75,8 @@ typedef struct xchg_init_opts {
 /*
  * Prepares the database: sync tables, the plan, uuid/updated_at/is_deleted
  * columns, registration triggers, this node's key pair. Safe to run again:
- * *already is set to 1 when the node was initialized before.
+ * *already is set to 1 when the node was initialized before. When it fails,
+ * the database is as it was and a key file it created is removed.
  */
 xchg_status xchg_init(xchg_db *db, const xchg_init_opts *opts, int *already,
 		      xchg_err *err);

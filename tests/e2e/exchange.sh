@@ -252,6 +252,40 @@ scenario_empty_url() {
 	eq "no ./xchg.db (or anything else) was created" "" "$(ls -A "$dir")"
 }
 
+# 1c. A first init that fails leaves nothing behind: neither the SQLite file
+# it created nor a key file; a database that existed before stays as it was.
+scenario_failed_init() {
+	local why before
+	printf '{' >"$W/broken-plan.json"
+	for why in "a missing plan file|$W/no-such-plan.json" "an invalid plan|$W/broken-plan.json" \
+		"a plan naming a missing table|$plan"; do
+		x fresh init --code FRESH --plan "${why#*|}"
+		check "first init with ${why%%|*} fails" test "$RC" -ne 0 -a "$RC" -lt 128
+		eq "first init with ${why%%|*} leaves no database and no key file" "" \
+			"$(cd "$W" && ls -A | grep '^fresh')"
+	done
+	load_schema old
+	before=$(db_sum old)
+	x old init --code OLD --plan "$W/broken-plan.json"
+	check "init of an existing database with an invalid plan fails" test "$RC" -ne 0
+	eq "the existing database stays, unchanged, and gets no key file" "$before|" \
+		"$(db_sum old)|$(cd "$W" && ls -A | grep '^old.db.key')"
+	: >"$W/blank.db"
+	x blank init --code BLANK --plan "$plan"
+	check "init of an existing empty file without the plan's tables fails" test "$RC" -ne 0
+	check "the empty file that existed before stays" test -f "$W/blank.db"
+	# A failure after the key is made: a first init whose node row cannot be written.
+	load_schema keyfail
+	check "init keyfail" x keyfail init --code KEYFAIL --plan "$plan"
+	sql keyfail "DELETE FROM sync_nodes; CREATE TRIGGER no_nodes BEFORE INSERT ON sync_nodes
+		BEGIN SELECT RAISE(ABORT, 'no new nodes here'); END;"
+	rm "$W/keyfail.db.key"
+	x keyfail init --code KEYFAIL --plan "$plan"
+	check "a first init that fails after making its key says why" grep -q "no new nodes here" <<<"$ERR"
+	check "and removes the key file it made" test ! -e "$W/keyfail.db.key"
+	check "and keeps the database that existed before" test -s "$W/keyfail.db"
+}
+
 # 2. Edits on every node, with values that are easy to damage, round-trip
 # exactly; D1's change reaches D2 through the center; no echo to the origin.
 scenario_edits() {
@@ -816,6 +850,7 @@ scenario_keys() {
 if setup; then
 	scenario_initial
 	scenario_empty_url
+	scenario_failed_init
 	scenario_edits
 	scenario_reimport
 	scenario_order
