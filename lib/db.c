@@ -19,11 +19,12 @@ xchg_status xchg_open(xchg_db **out, const char *url, unsigned flags, xchg_err *
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	if ((rc = store_open(&db->st, url, (flags & XCHG_OPEN_CREATE) != 0, err)))
 		goto fail;
+	/* A PostgreSQL node's key has no natural place: the caller names its folder or the file. */
 	if (store_url_is_pg(url))
-		db->key_path = store_pg_key_name(db->st);
+		db->key_name = store_pg_key_name(db->st);
 	else
 		db->key_path = xstrdup_printf("%s.key", path);
-	if (!db->key_path) {
+	if (!db->key_path && !db->key_name) {
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -43,8 +44,43 @@ xchg_status xchg_set_key_file(xchg_db *db, const char *path, xchg_err *err)
 	if (!(copy = strdup(path)))
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	free(db->key_path);
+	free(db->key_dir);
 	db->key_path = copy;
+	db->key_dir = NULL;
 	return XCHG_OK;
+}
+
+xchg_status xchg_set_key_dir(xchg_db *db, const char *dir, xchg_err *err)
+{
+	char *path, *copy = NULL;
+
+	if (!dir || !dir[0])
+		return xerr(err, XCHG_EUSAGE, "the key folder needs a name");
+	if (!db->key_name)
+		return XCHG_OK;
+	if (!(path = xstrdup_printf("%s/%s", dir, db->key_name)) || !(copy = strdup(dir))) {
+		free(path);
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	}
+	free(db->key_path);
+	free(db->key_dir);
+	db->key_path = path;
+	db->key_dir = copy;
+	return XCHG_OK;
+}
+
+const char *xchg_key_file(const xchg_db *db)
+{
+	return db->key_path;
+}
+
+/* Fails unless this node's key file is named, as it is by default only for SQLite. */
+static xchg_status key_named(const xchg_db *db, xchg_err *err)
+{
+	if (db->key_path)
+		return XCHG_OK;
+	return xerr(err, XCHG_EUSAGE, "%s: no folder or file is named for this node's secret key",
+		    db->st->name);
 }
 
 void db_forget_meta(xchg_db *db)
@@ -69,6 +105,8 @@ void xchg_close(xchg_db *db)
 	plan_free(db->plan);
 	store_close(db->st);
 	free(db->key_path);
+	free(db->key_name);
+	free(db->key_dir);
 	free(db);
 }
 
@@ -182,7 +220,7 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_e
 
 	*already = 0;
 	memset(&kp, 0, sizeof(kp));
-	if ((rc = xcheck_code(o->code, err)))
+	if ((rc = xcheck_code(o->code, err)) || (rc = key_named(db, err)))
 		return rc;
 	if ((rc = plan_load_file(&p, o->plan_path, err)))
 		return rc;
@@ -207,7 +245,8 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_e
 		    (rc = store_install_triggers(db->st, p, err)))
 			goto done;
 	}
-	if ((rc = keys_load(db->key_path, &key_created, &kp, err)))
+	if ((db->key_dir && (rc = keys_make_folder(db->key_dir, err))) ||
+	    (rc = keys_load(db->key_path, &key_created, &kp, err)))
 		goto done;
 	keys_encode_public(kp.pk, pub);
 	if (!found) {
@@ -274,13 +313,15 @@ static int key_is(const keypair *kp, const node_row *self)
 
 xchg_status db_signing_key(xchg_db *db, const node_row *self, keypair *kp, xchg_err *err)
 {
-	char *pending = xstrdup_printf("%s.new", db->key_path);
+	char *pending = NULL;
 	keypair next;
 	xchg_err ignored;
 	xchg_status rc;
 
 	memset(&next, 0, sizeof(next));
-	if (!pending)
+	if ((rc = key_named(db, err)))
+		return rc;
+	if (!(pending = xstrdup_printf("%s.new", db->key_path)))
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	if ((rc = keys_load(db->key_path, NULL, kp, err)) || key_is(kp, self))
 		goto done;
@@ -311,7 +352,7 @@ xchg_status xchg_key_rotate(xchg_db *db, char **new_public_key, xchg_err *err)
 	*new_public_key = NULL;
 	memset(&old, 0, sizeof(old));
 	memset(&next, 0, sizeof(next));
-	if ((rc = db_ready(db, err)) || (rc = store_begin(db->st, err)))
+	if ((rc = db_ready(db, err)) || (rc = key_named(db, err)) || (rc = store_begin(db->st, err)))
 		return rc;
 	in_tx = 1;
 	if ((rc = nodes_self_required(db->st, &self, err)))

@@ -96,6 +96,29 @@ xchg_status keys_load(const char *path, int *created, keypair *kp, xchg_err *err
 	return rc;
 }
 
+xchg_status keys_make_folder(const char *dir, xchg_err *err)
+{
+	char *path = strdup(dir), *slash;
+	xchg_status rc = XCHG_OK;
+
+	if (!path)
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	/* mkdir makes one level: each parent in turn, then dir itself. */
+	for (slash = strchr(path + (path[0] == '/'), '/');; slash = strchr(slash + 1, '/')) {
+		if (slash)
+			*slash = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+			rc = xerr(err, XCHG_EIO, "%s: cannot create folder: %s", path, strerror(errno));
+			break;
+		}
+		if (!slash)
+			break;
+		*slash = '/';
+	}
+	free(path);
+	return rc;
+}
+
 void keys_wipe(keypair *kp)
 {
 	sodium_memzero(kp, sizeof(*kp));

@@ -6,6 +6,7 @@
  */
 #include "store.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -591,5 +592,24 @@ xchg_status store_pg_open(store **out, const char *url, xchg_err *err)
 
 char *store_pg_key_name(store *base)
 {
-	return xstrdup_printf("%s.xchg.key", PQdb(((pg_store *)base)->conn));
+	PGconn *conn = ((pg_store *)base)->conn;
+	PQconninfoOption *opts = PQconninfo(conn), *o;
+	const char *host = NULL, *port = NULL;
+	char *name, *c;
+
+	/* As the URL gives them, so that a failover list keeps one name whichever host answers. */
+	for (o = opts; o && o->keyword; o++) {
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+	}
+	name = xstrdup_printf("%s@%s-%s.xchg.key", PQdb(conn), host && host[0] ? host : PQhost(conn),
+			      port && port[0] ? port : PQport(conn));
+	/* A socket folder, or a database named "../x", must not make the name a path. */
+	for (c = name; c && *c; c++)
+		if (!isalnum((unsigned char)*c) && !strchr("@._-", *c))
+			*c = '_';
+	PQconninfoFree(opts);
+	return name;
 }
