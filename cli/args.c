@@ -1,5 +1,6 @@
 /* Option parsing: --name VALUE, --name=VALUE, flags, operands; anywhere after the command. */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,17 +54,54 @@ const char *cli_db_url(const cli_cmd *cmd, const cli_args *a)
 
 	if (!url)
 		url = getenv("XCHG_DB");
-	return url && url[0] ? url : CLI_DEFAULT_DB;
+	return url ? url : CLI_DEFAULT_DB;
+}
+
+/*
+ * Where a PostgreSQL node keeps its key unless XCHG_KEY_FILE names the file:
+ * the user's configuration folder, never the current one, which changes with
+ * whoever runs xchg (a shell, a scheduler). A relative XDG_CONFIG_HOME is
+ * ignored, as the XDG base directory rules say. NULL when no home is known.
+ */
+static char *key_folder(void)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME"), *base, *tail;
+	char *dir = NULL;
+	int len;
+
+	if (xdg && xdg[0] == '/') {
+		base = xdg;
+		tail = "/xchg";
+	} else if (home && home[0]) {
+		base = home;
+		tail = "/.config/xchg";
+	} else {
+		return NULL;
+	}
+	for (len = (int)strlen(base); len > 0 && base[len - 1] == '/'; len--)
+		;
+	return asprintf(&dir, "%.*s%s", len, base, tail) < 0 ? NULL : dir;
 }
 
 int cli_open(const cli_cmd *cmd, const cli_args *a, unsigned flags, xchg_db **db)
 {
-	const char *key = getenv("XCHG_KEY_FILE");
+	const char *key = getenv("XCHG_KEY_FILE"), *url = cli_db_url(cmd, a);
+	char *dir = NULL;
 	xchg_err err;
+	xchg_status rc = XCHG_OK;
 
-	if (xchg_open(db, cli_db_url(cmd, a), flags, &err))
+	/* An empty --db or XCHG_DB is a mistake (an unset shell variable), not a wish for ./xchg.db. */
+	if (!url[0])
+		return cli_usage_error(cmd, "the database URL is empty (%s)",
+				       cli_get(cmd, a, "db") ? "--db \"\"" : "XCHG_DB is set but empty");
+	if (xchg_open(db, url, flags, &err))
 		return cli_fail(&err);
-	if (key && key[0] && xchg_set_key_file(*db, key, &err)) {
+	if (key && key[0])
+		rc = xchg_set_key_file(*db, key, &err);
+	else if ((dir = key_folder()))
+		rc = xchg_set_key_dir(*db, dir, &err);
+	free(dir);
+	if (rc) {
 		xchg_close(*db);
 		*db = NULL;
 		return cli_fail(&err);

@@ -38,7 +38,7 @@ extern const cli_cmd cmd_init, cmd_key, cmd_key_rotate, cmd_node_add, cmd_node_l
 
 /* The value of option name, or NULL when not given. */
 const char *cli_get(const cli_cmd *cmd, const cli_args *a, const char *name);
-/* The --db option, else $XCHG_DB, else ./xchg.db. */
+/* The --db option, else $XCHG_DB, else ./xchg.db; cli_open refuses an empty one. */
 const char *cli_db_url(const cli_cmd *cmd, const cli_args *a);
 int cli_open(const cli_cmd *cmd, const cli_args *a, unsigned flags, xchg_db **db);
 /* Prints "xchg: message" to stderr and returns the status as exit code. */

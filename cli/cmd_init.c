@@ -32,6 +32,8 @@ static int run(const cli_cmd *cmd, const cli_args *a)
 	else
 		printf("initialized node %s (%s) in %s\n", o.code, o.master ? "center" : "desktop",
 		       cli_db_url(cmd, a));
+	if (!rc)
+		printf("secret key: %s (keep it private; never send it)\n", xchg_key_file(db));
 	xchg_close(db);
 	return rc;
 }
@@ -40,8 +42,11 @@ const cli_cmd cmd_init = {
 	"init", NULL, "prepare a database as an exchange node",
 	"Creates sync_nodes and sync_changes, stores the plan, adds uuid, updated_at\n"
 	"and is_deleted to synchronized tables where missing, installs the\n"
-	"registration triggers and creates this node's key pair (a file beside the\n"
-	"database, DB.key, mode 0600). Running it again is safe: it renews the plan\n"
-	"and the triggers and keeps the node's identity.\n",
+	"registration triggers, creates this node's key pair and prints where the\n"
+	"secret key is. That file (mode 0600) is $XCHG_KEY_FILE, else DB.key beside\n"
+	"a SQLite database, else for PostgreSQL DBNAME@HOST-PORT.xchg.key in\n"
+	"$XDG_CONFIG_HOME/xchg, or ~/.config/xchg without it (folders made with mode\n"
+	"0700). Keep it private and never send it. Running init again is safe: it\n"
+	"renews the plan and the triggers and keeps the node's identity.\n",
 	opts, 0, 0, run,
 };

@@ -188,6 +188,19 @@ int xbuf_json_string(xbuf *b, const char *s, size_t len)
 	return rc == 0 ? xbuf_addc(b, '"') : rc;
 }
 
+void xdouble_text(char out[XDOUBLE_TEXT_MAX], double d)
+{
+	int digits;
+
+	/* 17 significant digits always read back; fewer often do, and read as people wrote them. */
+	for (digits = 15; digits < 17; digits++) {
+		snprintf(out, XDOUBLE_TEXT_MAX, "%.*g", digits, d);
+		if (strtod(out, NULL) == d)
+			return;
+	}
+	snprintf(out, XDOUBLE_TEXT_MAX, "%.17g", d);
+}
+
 time_t xnow_iso_seconds(char out[32])
 {
 	struct timeval tv;

@@ -45,6 +45,13 @@ char *xbuf_detach(xbuf *b);
 /* Appends s (len bytes, UTF-8) as a JSON string literal with its quotes. */
 int xbuf_json_string(xbuf *b, const char *s, size_t len);
 
+/*
+ * d as the first of %.15g, %.16g and %.17g that strtod reads back as d
+ * itself: 0.1, not 0.10000000000000001. Non-finite values print as %.17g.
+ */
+#define XDOUBLE_TEXT_MAX 32
+void xdouble_text(char out[XDOUBLE_TEXT_MAX], double d);
+
 /* Current UTC time as ISO-8601 with milliseconds: 2026-11-25T09:30:00.123Z */
 void xnow_iso(char out[32]);
 /* The same, and returns that time in whole seconds. */

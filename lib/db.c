@@ -19,11 +19,12 @@ xchg_status xchg_open(xchg_db **out, const char *url, unsigned flags, xchg_err *
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	if ((rc = store_open(&db->st, url, (flags & XCHG_OPEN_CREATE) != 0, err)))
 		goto fail;
+	/* A PostgreSQL node's key has no natural place: the caller names its folder or the file. */
 	if (store_url_is_pg(url))
-		db->key_path = store_pg_key_name(db->st);
+		db->key_name = store_pg_key_name(db->st);
 	else
 		db->key_path = xstrdup_printf("%s.key", path);
-	if (!db->key_path) {
+	if (!db->key_path && !db->key_name) {
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -43,8 +44,43 @@ xchg_status xchg_set_key_file(xchg_db *db, const char *path, xchg_err *err)
 	if (!(copy = strdup(path)))
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	free(db->key_path);
+	free(db->key_dir);
 	db->key_path = copy;
+	db->key_dir = NULL;
 	return XCHG_OK;
+}
+
+xchg_status xchg_set_key_dir(xchg_db *db, const char *dir, xchg_err *err)
+{
+	char *path, *copy = NULL;
+
+	if (!dir || !dir[0])
+		return xerr(err, XCHG_EUSAGE, "the key folder needs a name");
+	if (!db->key_name)
+		return XCHG_OK;
+	if (!(path = xstrdup_printf("%s/%s", dir, db->key_name)) || !(copy = strdup(dir))) {
+		free(path);
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	}
+	free(db->key_path);
+	free(db->key_dir);
+	db->key_path = path;
+	db->key_dir = copy;
+	return XCHG_OK;
+}
+
+const char *xchg_key_file(const xchg_db *db)
+{
+	return db->key_path;
+}
+
+/* Fails unless this node's key file is named, as it is by default only for SQLite. */
+static xchg_status key_named(const xchg_db *db, xchg_err *err)
+{
+	if (db->key_path)
+		return XCHG_OK;
+	return xerr(err, XCHG_EUSAGE, "%s: no folder or file is named for this node's secret key",
+		    db->st->name);
 }
 
 void db_forget_meta(xchg_db *db)
@@ -70,6 +106,8 @@ void xchg_close(xchg_db *db)
 	plan_free(db->plan);
 	store_close(db->st);
 	free(db->key_path);
+	free(db->key_name);
+	free(db->key_dir);
 	free(db);
 }
 
@@ -207,12 +245,12 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_e
 	node_row self = {0};
 	keypair kp;
 	char now[32], id[37], pub[KEY_TEXT_MAX];
-	int in_tx = 0, found = 0;
+	int in_tx = 0, found = 0, key_created = 0;
 	xchg_status rc;
 
 	*already = 0;
 	memset(&kp, 0, sizeof(kp));
-	if ((rc = xcheck_code(o->code, err)))
+	if ((rc = xcheck_code(o->code, err)) || (rc = key_named(db, err)))
 		return rc;
 	if ((rc = plan_load_file(&p, o->plan_path, err)))
 		return rc;
@@ -237,7 +275,8 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_e
 		    (rc = store_install_triggers(db->st, p, err)))
 			goto done;
 	}
-	if ((rc = keys_load(db->key_path, 1, &kp, err)))
+	if ((db->key_dir && (rc = keys_make_folder(db->key_dir, err))) ||
+	    (rc = keys_load(db->key_path, &key_created, &kp, err)))
 		goto done;
 	keys_encode_public(kp.pk, pub);
 	if (!found) {
@@ -254,6 +293,9 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_e
 			  db->key_path, self.code);
 		goto done;
 	}
+	/* A COMMIT that reports failure may still have happened (a connection lost
+	 * on the way back), and then the database names this key: keep it. */
+	key_created = 0;
 	if ((rc = store_commit(db->st, err)))
 		goto done;
 	in_tx = 0;
@@ -264,6 +306,9 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_e
 done:
 	if (in_tx)
 		store_rollback(db->st);
+	/* No peer can know a key from an init that did not happen; a retry makes a fresh one. */
+	if (key_created)
+		unlink(db->key_path);
 	keys_wipe(&kp);
 	node_row_clear(&self);
 	plan_free(p);
@@ -298,18 +343,20 @@ static int key_is(const keypair *kp, const node_row *self)
 
 xchg_status db_signing_key(xchg_db *db, const node_row *self, keypair *kp, xchg_err *err)
 {
-	char *pending = xstrdup_printf("%s.new", db->key_path);
+	char *pending = NULL;
 	keypair next;
 	xchg_err ignored;
 	xchg_status rc;
 
 	memset(&next, 0, sizeof(next));
-	if (!pending)
+	if ((rc = key_named(db, err)))
+		return rc;
+	if (!(pending = xstrdup_printf("%s.new", db->key_path)))
 		return xerr(err, XCHG_ENOMEM, "out of memory");
-	if ((rc = keys_load(db->key_path, 0, kp, err)) || key_is(kp, self))
+	if ((rc = keys_load(db->key_path, NULL, kp, err)) || key_is(kp, self))
 		goto done;
 	/* A rotation committed in the database but stopped before its rename: finish it. */
-	if (keys_load(pending, 0, &next, &ignored) == XCHG_OK && key_is(&next, self)) {
+	if (keys_load(pending, NULL, &next, &ignored) == XCHG_OK && key_is(&next, self)) {
 		if ((rc = keys_install(pending, db->key_path, err)) == XCHG_OK)
 			*kp = next;
 		goto done;
@@ -335,7 +382,7 @@ xchg_status xchg_key_rotate(xchg_db *db, char **new_public_key, xchg_err *err)
 	*new_public_key = NULL;
 	memset(&old, 0, sizeof(old));
 	memset(&next, 0, sizeof(next));
-	if ((rc = db_ready(db, err)) || (rc = store_begin(db->st, err)))
+	if ((rc = db_ready(db, err)) || (rc = key_named(db, err)) || (rc = store_begin(db->st, err)))
 		return rc;
 	in_tx = 1;
 	if ((rc = nodes_self_required(db->st, &self, err)))

@@ -16,7 +16,9 @@ typedef struct table_meta {
 
 struct xchg_db {
 	store *st;
-	char *key_path;   /* this node's secret key file */
+	char *key_path;   /* this node's secret key file; NULL until named on PostgreSQL */
+	char *key_name;   /* a PostgreSQL node's default key file name, for xchg_set_key_dir */
+	char *key_dir;    /* the folder init creates for key_path, when set by xchg_set_key_dir */
 	plan *plan;       /* loaded from the database by db_ready */
 	table_meta *metas;
 	size_t nmetas;

@@ -74,20 +74,48 @@ static xchg_status keys_read(const char *path, int fd, keypair *kp, xchg_err *er
 	return rc;
 }
 
-xchg_status keys_load(const char *path, int create, keypair *kp, xchg_err *err)
+xchg_status keys_load(const char *path, int *created, keypair *kp, xchg_err *err)
 {
 	int fd;
 	xchg_status rc;
 
+	if (created)
+		*created = 0;
 	if (sodium_init() < 0)
 		return xerr(err, XCHG_EFAIL, "libsodium cannot be initialized");
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		if (errno == ENOENT && create)
-			return keys_create(path, kp, err);
+		if (errno == ENOENT && created) {
+			rc = keys_create(path, kp, err);
+			*created = rc == XCHG_OK;
+			return rc;
+		}
 		return xerr(err, XCHG_EIO, "%s: cannot open secret key file: %s", path, strerror(errno));
 	}
 	rc = keys_read(path, fd, kp, err);
 	close(fd);
+	return rc;
+}
+
+xchg_status keys_make_folder(const char *dir, xchg_err *err)
+{
+	char *path = strdup(dir), *slash;
+	xchg_status rc = XCHG_OK;
+
+	if (!path)
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	/* mkdir makes one level: each parent in turn, then dir itself. */
+	for (slash = strchr(path + (path[0] == '/'), '/');; slash = strchr(slash + 1, '/')) {
+		if (slash)
+			*slash = '\0';
+		if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+			rc = xerr(err, XCHG_EIO, "%s: cannot create folder: %s", path, strerror(errno));
+			break;
+		}
+		if (!slash)
+			break;
+		*slash = '/';
+	}
+	free(path);
 	return rc;
 }
 

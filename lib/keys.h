@@ -17,8 +17,13 @@ typedef struct keypair {
 	unsigned char sk[crypto_sign_SECRETKEYBYTES];
 } keypair;
 
-/* Loads the key file, or creates it when it does not exist and create is set. */
-xchg_status keys_load(const char *path, int create, keypair *kp, xchg_err *err);
+/*
+ * Loads the key file. With created non-NULL, a file that does not exist is
+ * created instead, and *created says whether that happened.
+ */
+xchg_status keys_load(const char *path, int *created, keypair *kp, xchg_err *err);
+/* Creates folder dir and any missing parent, each mode 0700, for a key file to go in. */
+xchg_status keys_make_folder(const char *dir, xchg_err *err);
 void keys_wipe(keypair *kp);
 void keys_encode_public(const unsigned char *pk, char out[KEY_TEXT_MAX]);
 xchg_status keys_decode_public(const char *text, unsigned char *pk, xchg_err *err);

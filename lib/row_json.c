@@ -44,11 +44,11 @@ int row_json_value(xbuf *b, const xvalue *v)
 			return xbuf_printf(b, "\"%" PRId64 "\"", v->i);
 		return xbuf_printf(b, "%" PRId64, v->i);
 	case XV_REAL: {
-		char num[40];
+		char num[XDOUBLE_TEXT_MAX + 2];
 
 		if (!isfinite(v->d))
 			return xbuf_adds(b, "null");
-		snprintf(num, sizeof(num), "%.17g", v->d);
+		xdouble_text(num, v->d);
 		/* Keep a real recognisable as one, so 3.0 does not read back as 3. */
 		if (!strpbrk(num, ".eE"))
 			strcat(num, ".0");

@@ -174,7 +174,11 @@ xchg_status store_retry(store *s, xchg_status (*fn)(void *ctx, xchg_err *err),
 xchg_status store_sqlite_open(store **out, const char *path, int create,
 			      xchg_err *err);
 xchg_status store_pg_open(store **out, const char *url, xchg_err *err);
-/* DBNAME.xchg.key: a PostgreSQL node's default key file, in the current folder. */
+/*
+ * A PostgreSQL node's default key file name, DBNAME@HOST-PORT.xchg.key, any
+ * character but [A-Za-z0-9@._-] made '_': the folder it goes in is the
+ * caller's (xchg_set_key_dir).
+ */
 char *store_pg_key_name(store *s);
 /* Whether url names a PostgreSQL database rather than a SQLite file. */
 int store_url_is_pg(const char *url);

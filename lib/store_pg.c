@@ -6,6 +6,7 @@
  */
 #include "store.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -165,8 +166,13 @@ static char *param_text(const xvalue *v)
 	case XV_BOOL:
 		/* '1' and '0' read as boolean and as integer alike. */
 		return strdup(v->i ? "1" : "0");
-	case XV_REAL:
-		return xstrdup_printf("%.17g", v->d);
+	case XV_REAL: {
+		/* The shortest form, so a numeric or text column stores 0.1, not 0.10000000000000001. */
+		char num[XDOUBLE_TEXT_MAX];
+
+		xdouble_text(num, v->d);
+		return strdup(num);
+	}
 	case XV_TEXT:
 		return strndup(v->s, v->len);
 	}
@@ -586,5 +592,24 @@ xchg_status store_pg_open(store **out, const char *url, xchg_err *err)
 
 char *store_pg_key_name(store *base)
 {
-	return xstrdup_printf("%s.xchg.key", PQdb(((pg_store *)base)->conn));
+	PGconn *conn = ((pg_store *)base)->conn;
+	PQconninfoOption *opts = PQconninfo(conn), *o;
+	const char *host = NULL, *port = NULL;
+	char *name, *c;
+
+	/* As the URL gives them, so that a failover list keeps one name whichever host answers. */
+	for (o = opts; o && o->keyword; o++) {
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+	}
+	name = xstrdup_printf("%s@%s-%s.xchg.key", PQdb(conn), host && host[0] ? host : PQhost(conn),
+			      port && port[0] ? port : PQport(conn));
+	/* A socket folder, or a database named "../x", must not make the name a path. */
+	for (c = name; c && *c; c++)
+		if (!isalnum((unsigned char)*c) && !strchr("@._-", *c))
+			*c = '_';
+	PQconninfoFree(opts);
+	return name;
 }

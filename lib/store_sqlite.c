@@ -30,6 +30,7 @@ typedef struct sq_store {
 	sqlite3 *db;
 	sq_stmt *cache;
 	size_t ncached;
+	int created; /* the file did not exist before this handle opened it */
 } sq_store;
 
 /* Generates an RFC 4122 version 4 uuid inside SQL, for rows written without one. */
@@ -395,10 +396,30 @@ static int sq_retryable(store *base)
 	return 0;
 }
 
+/* Whether the database holds no table and no transaction is open in it. */
+static int sq_holds_nothing(sq_store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int empty;
+
+	empty = sqlite3_get_autocommit(s->db) &&
+		sqlite3_prepare_v2(s->db, "SELECT 1 FROM sqlite_master LIMIT 1", -1, &st, NULL) == SQLITE_OK &&
+		sqlite3_step(st) == SQLITE_DONE;
+	sqlite3_finalize(st);
+	return empty;
+}
+
 static void sq_close(store *base)
 {
 	sq_store *s = (sq_store *)base;
 	sq_stmt *c, *next;
+	/*
+	 * A file this handle created and nothing was stored in: a first init
+	 * that failed (a bad plan, a missing table). Leave no empty database
+	 * behind to be mistaken for one; a file that existed before is never
+	 * touched.
+	 */
+	int drop_file = s->created && s->db && sq_holds_nothing(s);
 
 	for (c = s->cache; c; c = next) {
 		next = c->next;
@@ -407,6 +428,8 @@ static void sq_close(store *base)
 		free(c);
 	}
 	sqlite3_close(s->db);
+	if (drop_file)
+		unlink(s->base.name);
 	free(s->base.name);
 	free(s);
 }
@@ -450,7 +473,8 @@ xchg_status store_sqlite_open(store **out, const char *path, int create,
 	}
 	s->base.ops = &sq_ops;
 	/* SQLite's own words for a missing file are "unable to open database file". */
-	if (!create && access(path, F_OK) != 0) {
+	s->created = access(path, F_OK) != 0;
+	if (!create && s->created) {
 		rc = xerr(err, XCHG_EDB, "%s: no such database (name one with --db or XCHG_DB)", path);
 		sq_close(&s->base);
 		return rc;

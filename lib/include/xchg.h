@@ -47,8 +47,10 @@ typedef struct xchg_db xchg_db;
 /*
  * Opens the database named by url: "sqlite:PATH", a plain PATH, or a
  * PostgreSQL connection URI ("postgresql://..." / "postgres://...").
- * XCHG_OPEN_CREATE creates a missing SQLite file; a PostgreSQL database
- * must exist.
+ * XCHG_OPEN_CREATE creates a missing SQLite file, and xchg_close removes
+ * that file again when nothing was stored in it (a first xchg_init that
+ * failed); a file that existed before is never removed. A PostgreSQL
+ * database must exist.
  */
 xchg_status xchg_open(xchg_db **out, const char *url, unsigned flags,
 		      xchg_err *err);
@@ -56,9 +58,22 @@ void xchg_close(xchg_db *db);
 
 /*
  * Names this node's secret key file. By default it is PATH.key beside a
- * SQLite database, and DBNAME.xchg.key in the current folder for PostgreSQL.
+ * SQLite database; a PostgreSQL node has none until this call or
+ * xchg_set_key_dir names one, and the calls that need the key fail.
  */
 xchg_status xchg_set_key_file(xchg_db *db, const char *path, xchg_err *err);
+
+/*
+ * Puts a PostgreSQL node's key file into folder dir, named after the
+ * database, its host and its port (DBNAME@HOST-PORT.xchg.key, any other
+ * character than [A-Za-z0-9@._-] made '_'); xchg_init creates dir and its
+ * missing parents with mode 0700. A SQLite node's key stays beside its
+ * database. The later of this and xchg_set_key_file wins.
+ */
+xchg_status xchg_set_key_dir(xchg_db *db, const char *dir, xchg_err *err);
+
+/* This node's secret key file, or NULL while a PostgreSQL node has none named. */
+const char *xchg_key_file(const xchg_db *db);
 
 /* True when code is a valid node code: 1 to 64 of [A-Za-z0-9._-]. */
 int xchg_code_valid(const char *code);
@@ -73,7 +88,8 @@ typedef struct xchg_init_opts {
 /*
  * Prepares the database: sync tables, the plan, uuid/updated_at/is_deleted
  * columns, registration triggers, this node's key pair. Safe to run again:
- * *already is set to 1 when the node was initialized before.
+ * *already is set to 1 when the node was initialized before. When it fails,
+ * the database is as it was and a key file it created is removed.
  */
 xchg_status xchg_init(xchg_db *db, const xchg_init_opts *opts, int *already,
 		      xchg_err *err);

@@ -31,6 +31,15 @@ flip_byte() { # flip_byte SRC DST: a copy of SRC with its middle byte changed
 	printf "\\$(printf %03o $((byte ^ 0x20)))" | dd of="$2" bs=1 seek="$off" conv=notrunc status=none
 }
 count_files() { find "$1" -maxdepth 1 -type f | wc -l; }
+# bare DIR ARGS...: runs xchg in DIR with no --db added; leaves OUT, ERR and RC.
+bare() {
+	local dir=$1; shift
+	(cd "$dir" && "$bin" "$@") >"$W/.out" 2>"$W/.err"
+	RC=$?
+	OUT=$(cat "$W/.out"); ERR=$(cat "$W/.err")
+	cat "$W/.err" >>"$W/all-stderr"
+}
+
 # hex_of NODE EXPR: SQL for the UTF-8 bytes of a text in upper-case hex.
 hex_of() { pick "$1" "hex($2)" "upper(encode(convert_to($2, 'UTF8'), 'hex'))"; }
 
@@ -220,6 +229,61 @@ scenario_initial() {
 	XCHG_DB="postgresql:///center?host=$W/no-such-socket-dir" "$bin" export --node D1 >"$W/.out" 2>"$W/.err"; RC=$?
 	cat "$W/.err" >>"$W/all-stderr"
 	eq "XCHG_DB=postgresql://... with no server exits 3 too" 3 "$RC"
+}
+
+# 1b. An empty database URL, from --db or from XCHG_DB (an unset shell
+# variable, typically), is a usage error and never falls back to ./xchg.db.
+scenario_empty_url() {
+	local dir=$W/empty-url
+	mkdir -p "$dir"
+	bare "$dir" init --code E --plan "$plan" --db ""
+	eq "init --db '' exits 2" 2 "$RC"
+	check "init --db '' says the database URL is empty" grep -q "database URL is empty" <<<"$ERR"
+	bare "$dir" status --db=
+	eq "status --db= exits 2" 2 "$RC"
+	check "status --db= says the database URL is empty" grep -q "database URL is empty" <<<"$ERR"
+	XCHG_DB= bare "$dir" init --code E --plan "$plan"
+	eq "init with XCHG_DB set to '' exits 2" 2 "$RC"
+	check "it says XCHG_DB is empty" grep -q "database URL is empty (XCHG_DB" <<<"$ERR"
+	XCHG_DB= bare "$dir" inspect "$SH/pkt_CENTER_D1_1.zip"
+	eq "inspect with XCHG_DB set to '' exits 2" 2 "$RC"
+	XCHG_DB=$(db_url d1) bare "$dir" key --db ""
+	eq "--db '' is refused even when XCHG_DB names a database" 2 "$RC"
+	eq "no ./xchg.db (or anything else) was created" "" "$(ls -A "$dir")"
+}
+
+# 1c. A first init that fails leaves nothing behind: neither the SQLite file
+# it created nor a key file; a database that existed before stays as it was.
+scenario_failed_init() {
+	local why before
+	printf '{' >"$W/broken-plan.json"
+	for why in "a missing plan file|$W/no-such-plan.json" "an invalid plan|$W/broken-plan.json" \
+		"a plan naming a missing table|$plan"; do
+		x fresh init --code FRESH --plan "${why#*|}"
+		check "first init with ${why%%|*} fails" test "$RC" -ne 0 -a "$RC" -lt 128
+		eq "first init with ${why%%|*} leaves no database and no key file" "" \
+			"$(cd "$W" && ls -A | grep '^fresh')"
+	done
+	load_schema old
+	before=$(db_sum old)
+	x old init --code OLD --plan "$W/broken-plan.json"
+	check "init of an existing database with an invalid plan fails" test "$RC" -ne 0
+	eq "the existing database stays, unchanged, and gets no key file" "$before|" \
+		"$(db_sum old)|$(cd "$W" && ls -A | grep '^old.db.key')"
+	: >"$W/blank.db"
+	x blank init --code BLANK --plan "$plan"
+	check "init of an existing empty file without the plan's tables fails" test "$RC" -ne 0
+	check "the empty file that existed before stays" test -f "$W/blank.db"
+	# A failure after the key is made: a first init whose node row cannot be written.
+	load_schema keyfail
+	check "init keyfail" x keyfail init --code KEYFAIL --plan "$plan"
+	sql keyfail "DELETE FROM sync_nodes; CREATE TRIGGER no_nodes BEFORE INSERT ON sync_nodes
+		BEGIN SELECT RAISE(ABORT, 'no new nodes here'); END;"
+	rm "$W/keyfail.db.key"
+	x keyfail init --code KEYFAIL --plan "$plan"
+	check "a first init that fails after making its key says why" grep -q "no new nodes here" <<<"$ERR"
+	check "and removes the key file it made" test ! -e "$W/keyfail.db.key"
+	check "and keeps the database that existed before" test -s "$W/keyfail.db"
 }
 
 # 2. Edits on every node, with values that are easy to damage, round-trip
@@ -791,6 +855,8 @@ scenario_keys() {
 
 if setup; then
 	scenario_initial
+	scenario_empty_url
+	scenario_failed_init
 	scenario_edits
 	scenario_reimport
 	scenario_order

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # How a PostgreSQL center fails: a dropped connection in the middle of an
 # import, a role without rights, a synchronized table gone. Each gives one
-# clear message and leaves the database and the packet as they were.
+# clear message and leaves the database and the packet as they were. And
+# how it does not: a center run from another folder still finds its key.
 set -u
 
 E2E_NAME=failures
@@ -26,6 +27,17 @@ center_state() {
 	sql center "SELECT (SELECT count(*) FROM brigades) || '|' || (SELECT count(*) FROM sync_changes)
 		|| '|' || (SELECT string_agg(code || ':' || received_packet_no || ':' || acked_packet_no, ',' ORDER BY code)
 		FROM sync_nodes)"
+}
+
+# at DIR [-u NAME | NAME=VALUE]... xchg ARGS...: runs xchg in DIR with that
+# environment, no XCHG_KEY_FILE unless given, on $KEYS_URL; leaves OUT, ERR and RC.
+at() {
+	local dir=$1; shift
+	(cd "$dir" && env -u XCHG_KEY_FILE "$@" --db "$KEYS_URL") >"$W/.out" 2>"$W/.err"
+	RC=$?
+	OUT=$(cat "$W/.out"); ERR=$(cat "$W/.err")
+	cat "$W/.err" >>"$W/all-stderr"
+	return $RC
 }
 
 # A desktop packet big enough that an import takes a while.
@@ -104,10 +116,72 @@ scenario_missing_table() {
 	eq "missing table: the packet is unchanged" "$sum" "$(sha256sum <"$pkt")"
 }
 
+# A PostgreSQL node whose key file nobody names keeps it in the user's
+# configuration folder, not in the folder init ran in, so a scheduler running
+# xchg elsewhere still finds it; XCHG_KEY_FILE still names another.
+scenario_key_folder() {
+	local db=${PGDB}_keys home=$W/home cfg=$W/config name key runs
+	if ! createdb -h "$XCHG_PG_HOST" -U xchg "$db" 2>"$W/.err"; then
+		bad "key folder" "createdb $db failed: $(cat "$W/.err")"; return
+	fi
+	psql -X -q -v ON_ERROR_STOP=1 -h "$XCHG_PG_HOST" -U xchg -d "$db" -f "$schema_pg" >/dev/null
+	KEYS_URL="postgresql:///$db?host=$XCHG_PG_HOST&user=xchg"
+	name="$db@$(sed 's/[^A-Za-z0-9@._-]/_/g' <<<"$XCHG_PG_HOST")-${PGPORT:-5432}.xchg.key"
+	runs=$W/runs; mkdir -p "$runs/first" "$runs/second" "$runs/third"
+
+	at "$runs/first" HOME="$home" XDG_CONFIG_HOME="$cfg" "$bin" init --code KEYS --plan "$plan" --master
+	eq "key folder: init exits 0" 0 "$RC"
+	key=$cfg/xchg/$name
+	eq "key folder: init says where the key is" "secret key: $key (keep it private; never send it)" \
+		"$(sed -n 2p <<<"$OUT")"
+	check "key folder: the key is in \$XDG_CONFIG_HOME/xchg, named after database, host and port" test -f "$key"
+	eq "key folder: the key file is mode 600 and its folder mode 700" "600 700" \
+		"$(stat -c %a "$key" 2>&1) $(stat -c %a "$cfg/xchg" 2>&1)"
+	eq "key folder: nothing lands in the folder init ran in, nor in HOME" "|" \
+		"$(ls -A "$runs/first")|$(ls -A "$home" 2>/dev/null)"
+
+	# Without XDG_CONFIG_HOME (unset, empty or relative): ~/.config/xchg.
+	mkdir -p "$home/.config"
+	mv "$cfg/xchg" "$home/.config/xchg"
+	at "$runs/second" HOME="$home" XDG_CONFIG_HOME= "$bin" init --code KEYS --plan "$plan" --master
+	eq "key folder: with XDG_CONFIG_HOME empty, init finds the key in ~/.config/xchg" \
+		"0|secret key: $home/.config/xchg/$name (keep it private; never send it)" "$RC|$(sed -n 2p <<<"$OUT")"
+	load_schema d2
+	x d2 init --code D2 --plan "$plan"
+	eq "key folder: init of a SQLite node says its key is beside the database" \
+		"0|secret key: $W/d2.db.key (keep it private; never send it)" "$RC|$(sed -n 2p <<<"$OUT")"
+	at "$runs/second" HOME="$home" "$bin" node add --code D2 --key "$(xchg_on d2 key)" || bad "KEYS adds D2" "$ERR"
+	at "$runs/second" HOME="$home" "$bin" key || bad "KEYS prints its key" "$ERR"
+	x d2 node add --code KEYS --key "$OUT" || bad "D2 adds KEYS" "$ERR"
+	at "$runs/second" HOME="$home" XDG_CONFIG_HOME=relative "$bin" export --node D2 --out "$runs/second"
+	eq "key folder: a relative XDG_CONFIG_HOME is ignored (the export signs with ~/.config/xchg's key)" 0 "$RC"
+	x d2 import "$OUT"
+	eq "key folder: D2 verifies and applies that packet" 0 "$RC"
+	at "$runs/third" -u XDG_CONFIG_HOME HOME="$home" "$bin" export --node D2 --out "$runs/third"
+	eq "key folder: an export from a third folder signs with that key too" 0 "$RC"
+	x d2 import "$OUT"
+	eq "key folder: D2 verifies and applies the packet" 0 "$RC"
+	eq "key folder: no key file in any folder xchg ran in" "" "$(find "$runs" -name '*.key')"
+
+	# XCHG_KEY_FILE still names the file; and with no home at all, a refusal.
+	dropdb -h "$XCHG_PG_HOST" -U xchg "$db"; createdb -h "$XCHG_PG_HOST" -U xchg "$db"
+	psql -X -q -v ON_ERROR_STOP=1 -h "$XCHG_PG_HOST" -U xchg -d "$db" -f "$schema_pg" >/dev/null
+	at "$runs/first" -u HOME -u XDG_CONFIG_HOME "$bin" init --code KEYS --plan "$plan" --master
+	check "key folder: with no home and no XCHG_KEY_FILE, init is refused" test "$RC" -eq 2
+	check "key folder: and says no file is named for the key" grep -q "no folder or file is named" <<<"$ERR"
+	at "$runs/first" HOME="$home" XCHG_KEY_FILE="$W/named.key" "$bin" init --code KEYS --plan "$plan" --master
+	eq "key folder: XCHG_KEY_FILE still names the key file" \
+		"0|secret key: $W/named.key (keep it private; never send it)" "$RC|$(sed -n 2p <<<"$OUT")"
+	check "key folder: and the key is there" test -f "$W/named.key"
+	eq "key folder: nothing was left in the folder init ran in" "" "$(ls -A "$runs/first")"
+	dropdb -h "$XCHG_PG_HOST" -U xchg "$db"
+}
+
 setup
 scenario_dropped_connection
 scenario_permission
 scenario_missing_table
+scenario_key_folder
 no_sanitizer_reports "$W/all-stderr"
 summary
 [ "$fail" -eq 0 ]

@@ -846,7 +846,7 @@ const char *write_packet(node *signer, const char *dir, const char *recipient,
 
 	xuuid4(msgid);
 	xnow_iso(now);
-	cr_assert_eq(keys_load(signer->db->key_path, 0, &kp, &err), XCHG_OK, "%s", err.msg);
+	cr_assert_eq(keys_load(signer->db->key_path, NULL, &kp, &err), XCHG_OK, "%s", err.msg);
 	cr_assert_eq(packet_writer_open(&pw, dir, name, kp.sk, &err), XCHG_OK, "%s", err.msg);
 	keys_wipe(&kp);
 	cr_assert_eq(env_writer_new(&w, &h, packet_writer_write, pw, &err), XCHG_OK, "%s", err.msg);

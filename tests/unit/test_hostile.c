@@ -279,7 +279,7 @@ static unsigned char *signature_of(const char *msg, size_t len)
 	xchg_err err = {0};
 	keypair kp;
 
-	cr_assert_eq(keys_load(D->key_path, 0, &kp, &err), XCHG_OK, "%s", err.msg);
+	cr_assert_eq(keys_load(D->key_path, NULL, &kp, &err), XCHG_OK, "%s", err.msg);
 	crypto_sign_ed25519ph_init(&st);
 	crypto_sign_ed25519ph_update(&st, (const unsigned char *)msg, len);
 	crypto_sign_ed25519ph_final_create(&st, sig, NULL, kp.sk);
