@@ -94,9 +94,12 @@ int cli_open(const cli_cmd *cmd, const cli_args *a, unsigned flags, xchg_db **db
 	if (!url[0])
 		return cli_usage_error(cmd, "the database URL is empty (%s)",
 				       cli_get(cmd, a, "db") ? "--db \"\"" : "XCHG_DB is set but empty");
+	/* Likewise an empty XCHG_KEY_FILE: signing with some other key would be worse than stopping. */
+	if (key && !key[0])
+		return cli_usage_error(cmd, "XCHG_KEY_FILE is set but empty; unset it or name the key file");
 	if (xchg_open(db, url, flags, &err))
 		return cli_fail(&err);
-	if (key && key[0])
+	if (key)
 		rc = xchg_set_key_file(*db, key, &err);
 	else if ((dir = key_folder()))
 		rc = xchg_set_key_dir(*db, dir, &err);

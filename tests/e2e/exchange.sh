@@ -249,6 +249,9 @@ scenario_empty_url() {
 	eq "inspect with XCHG_DB set to '' exits 2" 2 "$RC"
 	XCHG_DB=$(db_url d1) bare "$dir" key --db ""
 	eq "--db '' is refused even when XCHG_DB names a database" 2 "$RC"
+	XCHG_KEY_FILE= bare "$dir" key --db "$(db_url d1)"
+	eq "an empty XCHG_KEY_FILE is refused too" 2 "$RC"
+	check "and named" grep -q "XCHG_KEY_FILE is set but empty" <<<"$ERR"
 	eq "no ./xchg.db (or anything else) was created" "" "$(ls -A "$dir")"
 }
 
