@@ -33,6 +33,7 @@ static cJSON *conflict_json(const xchg_conflict *c, int versions)
 	cJSON *o = cJSON_CreateObject();
 
 	cJSON_AddNumberToObject(o, "id", (double)c->id);
+	add_text(o, "kind", c->kind);
 	add_text(o, "entity_type", c->entity_type);
 	add_text(o, "entity_uuid", c->entity_uuid);
 	add_text(o, "peer", c->peer);
@@ -44,6 +45,7 @@ static cJSON *conflict_json(const xchg_conflict *c, int versions)
 	add_text(o, "remote_updated_at", c->remote_updated_at);
 	add_text(o, "decided_at", c->decided_at);
 	add_text(o, "status", c->status);
+	add_text(o, "reason", c->reason);
 	if (versions) {
 		add_json(o, "losing_version", c->losing_version);
 		add_json(o, "winning_version", c->winning_version);
@@ -72,12 +74,13 @@ static int list(xchg_db *db, int json)
 		if (n == 0)
 			printf("no conflicts\n");
 		else
-			printf("%6s  %-10s %-18s %-36s %-12s %-7s %-16s %s\n", "id", "status", "entity",
-			       "uuid", "with", "kept", "policy", "decided");
+			printf("%6s  %-10s %-10s %-18s %-36s %-12s %-7s %-16s %-24s %s\n", "id", "status",
+			       "kind", "entity", "uuid", "with", "kept", "policy", "decided", "reason");
 		for (i = 0; i < n; i++)
-			printf("%6lld  %-10s %-18s %-36s %-12s %-7s %-16s %s\n", (long long)v[i].id,
-			       v[i].status, v[i].entity_type, v[i].entity_uuid, v[i].peer, v[i].winner,
-			       v[i].policy, v[i].decided_at);
+			printf("%6lld  %-10s %-10s %-18s %-36s %-12s %-7s %-16s %-24s %s\n",
+			       (long long)v[i].id, v[i].status, v[i].kind, v[i].entity_type,
+			       v[i].entity_uuid, v[i].peer, v[i].winner, v[i].policy, v[i].decided_at,
+			       v[i].reason ? v[i].reason : "-");
 	}
 	xchg_conflicts_free(v, n);
 	return rc;
@@ -89,9 +92,11 @@ static void print_conflict(const xchg_conflict *c)
 	const char *local_at = c->local_updated_at ? c->local_updated_at : "-";
 	const char *remote_at = c->remote_updated_at ? c->remote_updated_at : "-";
 
-	printf("conflict %lld (%s): %s %s, with %s\n", (long long)c->id, c->status, c->entity_type,
-	       c->entity_uuid, c->peer);
+	printf("conflict %lld (%s, %s): %s %s, with %s\n", (long long)c->id, c->kind, c->status,
+	       c->entity_type, c->entity_uuid, c->peer);
 	printf("decided %s by %s: the %s version was kept\n", c->decided_at, c->policy, c->winner);
+	if (c->reason)
+		printf("reason: %s\n", c->reason);
 	printf("losing version, from %s (%s, updated_at %s):\n  %s\n", c->losing_origin,
 	       c->losing_operation, local_won ? remote_at : local_at,
 	       c->losing_version ? c->losing_version : "(deleted)");

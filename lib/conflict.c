@@ -46,28 +46,22 @@ static xchg_status log_conflict(xchg_db *db, const node_row *sender, const plan_
 				int remote_won, const version *losing, const version *winning,
 				xchg_err *err)
 {
-	char now[32];
-	xvalue p[12];
+	conflict_entry c = {
+		.kind = CONFLICT_KIND_CONFLICT,
+		.entity_type = e->type,
+		.entity_uuid = in->uuid,
+		.peer_id = sender->id,
+		.policy = rule,
+		.remote_won = remote_won,
+		.losing_origin = losing->origin,
+		.local_updated_at = local->found ? local->updated_at : NULL,
+		.remote_updated_at = in->updated_at,
+		.losing_operation = losing->operation,
+		.losing_version = losing->data,
+		.winning_version = winning->data,
+	};
 
-	xnow_iso(now);
-	p[0] = xv_text(e->type);
-	p[1] = xv_text(in->uuid);
-	p[2] = xv_text(sender->id);
-	p[3] = xv_text(rule);
-	p[4] = xv_text(remote_won ? "remote" : "local");
-	p[5] = xv_text(losing->origin);
-	p[6] = xv_text(local->found ? local->updated_at : NULL);
-	p[7] = xv_text(in->updated_at);
-	p[8] = xv_text(losing->operation);
-	p[9] = xv_text(losing->data);
-	p[10] = xv_text(winning->data);
-	p[11] = xv_text(now);
-	return store_run(db->st,
-			 "INSERT INTO sync_conflicts (entity_type, entity_uuid, peer_id, policy, winner,"
-			 " losing_origin, local_updated_at, remote_updated_at, losing_operation,"
-			 " losing_version, winning_version, decided_at)"
-			 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			 p, 12, NULL, err);
+	return conflict_log_add(db, &c, err);
 }
 
 /* Whether in carries exactly the local version: the same time, state and data. */

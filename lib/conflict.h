@@ -24,4 +24,38 @@ xchg_status conflict_resolve(xchg_db *db, const node_row *self, const node_row *
 			     const plan_entity *e, const env_entity *in, const char *changed_at,
 			     int *conflict, int *incoming_wins, xchg_err *err);
 
+/* What an entry of sync_conflicts records (its kind column). */
+#define CONFLICT_KIND_CONFLICT "conflict"     /* one entity changed on both sides */
+#define CONFLICT_KIND_UNIQUE_KEY "unique-key" /* two entities claimed one unique key */
+#define CONFLICT_KIND_REFUSED "refused"       /* this node's schema refused a row */
+
+/* One entry of the conflict log. Strings are not owned. */
+typedef struct conflict_entry {
+	const char *kind;             /* CONFLICT_KIND_* */
+	const char *entity_type;
+	const char *entity_uuid;      /* the losing version's entity */
+	const char *peer_id;          /* the peer whose packet brought it */
+	const char *policy;           /* the rule that decided */
+	int remote_won;               /* the peer's version was kept */
+	const char *losing_origin;    /* the code of the node the losing version came from */
+	const char *local_updated_at;
+	const char *remote_updated_at;
+	const char *losing_operation;
+	const char *losing_version;   /* JSON; NULL for a delete */
+	const char *winning_version;  /* JSON; NULL for a delete or nothing */
+	const char *reason;           /* in words; NULL for a plain conflict */
+} conflict_entry;
+
+/*
+ * Adds an open entry to sync_conflicts, decided now; unless the same
+ * losing version of the entity is open there already.
+ */
+xchg_status conflict_log_add(xchg_db *db, const conflict_entry *c, xchg_err *err);
+
+/*
+ * Gives a sync_conflicts made before kind and reason existed those
+ * columns; its entries are plain conflicts. Cheap when nothing is missing.
+ */
+xchg_status conflict_log_upgrade(store *s, xchg_err *err);
+
 #endif

@@ -397,7 +397,9 @@ static const char pg_schema[] =
 	" losing_version TEXT,"
 	" winning_version TEXT,"
 	" decided_at TEXT NOT NULL,"
-	" status TEXT NOT NULL DEFAULT 'open');"
+	" status TEXT NOT NULL DEFAULT 'open',"
+	" kind TEXT NOT NULL DEFAULT 'conflict',"
+	" reason TEXT);"
 	/*
 	 * The triggers' helpers. xchg.origin is set with set_config(..., true):
 	 * it lives in the applying transaction only, so a concurrent client's

@@ -284,7 +284,9 @@ static const char sq_schema[] =
 	" losing_version TEXT,"
 	" winning_version TEXT,"
 	" decided_at TEXT NOT NULL,"
-	" status TEXT NOT NULL DEFAULT 'open');";
+	" status TEXT NOT NULL DEFAULT 'open',"
+	" kind TEXT NOT NULL DEFAULT 'conflict',"
+	" reason TEXT);";
 
 static void sq_sync_columns_sql(xbuf *b, const char *table, const char *parent_column,
 				const store_column *cols, size_t n)

@@ -258,9 +258,14 @@ xchg_status xchg_inspect(xchg_db *db, const char *path,
 			 xchg_inspect_report **out, xchg_err *err);
 void xchg_inspect_free(xchg_inspect_report *rep);
 
-/* One entry of the conflict log (sync_conflicts). */
+/*
+ * One entry of the conflict log (sync_conflicts). Its kind says what
+ * happened; "conflict": the entity was changed here and by the peer, and
+ * the losing version is the one not kept.
+ */
 typedef struct xchg_conflict {
 	int64_t id;
+	char *kind;              /* "conflict" */
 	char *entity_type;
 	char *entity_uuid;
 	char *peer;              /* the peer whose packet brought the conflict */
@@ -276,6 +281,7 @@ typedef struct xchg_conflict {
 	char *current_version;   /* the data now in the database (show only) */
 	char *decided_at;
 	char *status;            /* "open", "restored" or "dismissed" */
+	char *reason;            /* why, in words; NULL for a plain conflict */
 } xchg_conflict;
 
 /* Every logged conflict, newest first. */

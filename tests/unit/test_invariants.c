@@ -1017,6 +1017,40 @@ Test(invariants, conflict_last_writer_wins_hard_delete_converges)
 		     brigade_name(C, uuid));
 }
 
+/* ---- the conflict log ------------------------------------------------------- */
+
+/*
+ * Catches: a node set up before the log had kind and reason that can no
+ * longer read it, or loses its entries on the way.
+ */
+Test(invariants, conflict_log_of_an_older_node_is_upgraded_in_place)
+{
+	xchg_conflict *v = NULL;
+	xchg_err err = {0};
+	size_t n = 0;
+	const char *uuid;
+	node *both[2];
+	int i;
+
+	star();
+	both[0] = C, both[1] = D;
+	uuid = edit_on_both_sides("Center", NULL, "Desk", NULL, 0);
+	for (i = 0; i < 2; i++) {
+		sql_exec(both[i], "ALTER TABLE sync_conflicts DROP COLUMN reason");
+		sql_exec(both[i], "ALTER TABLE sync_conflicts DROP COLUMN kind");
+		node_reopen(both[i]);
+		cr_assert_eq(xchg_conflicts_list(both[i]->db, &v, &n, &err), XCHG_OK, "%s", err.msg);
+		cr_assert_eq(n, 1, "%s: the old entries", both[i]->code);
+		expect_str(v[0].kind, "conflict", "an old entry's kind");
+		expect_str(v[0].entity_uuid, uuid, "an old entry's entity");
+		cr_assert_null(v[0].reason);
+		xchg_conflicts_free(v, n);
+	}
+	/* And the node goes on exchanging. */
+	expect_applied(import_paths(D, share, export_packet(C, "DESKTOP-1", share).path, NULL),
+		       "a packet after the upgrade");
+}
+
 /* ---- 10. Trust ------------------------------------------------------------------- */
 
 /* Catches: a packet taken on the name in its header, not on the sender's key. */
