@@ -1,14 +1,16 @@
 /*
  * sync_conflicts, the conflict log: what import writes into it, and what an
- * operator does with it: list, show, restore, dismiss.
+ * operator does with it: list, show, restore, dismiss, retry.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
+#include "apply.h"
 #include "conflict.h"
 #include "db.h"
+#include "nodes.h"
 #include "row_json.h"
 
 #define CONFLICT_COLUMNS                                                              \
@@ -92,6 +94,35 @@ xchg_status conflict_log_add(xchg_db *db, const conflict_entry *c, xchg_err *err
 			 " losing_version, winning_version, decided_at, kind, reason)"
 			 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 			 p, 14, NULL, err);
+}
+
+xchg_status conflict_log_refused_open(xchg_db *db, const char *peer_id, int64_t *n,
+				      xchg_err *err)
+{
+	xvalue p[2] = {xv_text(peer_id), xv_text(CONFLICT_KIND_REFUSED)};
+
+	*n = 0;
+	return store_int(db->st, "SELECT count(*) FROM sync_conflicts WHERE peer_id = ? AND kind = ?"
+				 " AND status = 'open'", p, 2, n, NULL, err);
+}
+
+xchg_status conflict_log_supersede(xchg_db *db, const char *peer_id, const char *type,
+				   const char *uuid, const char *keep_version, xchg_err *err)
+{
+	xvalue p[5] = {xv_text(peer_id), xv_text(type), xv_text(uuid), xv_text(CONFLICT_KIND_REFUSED),
+		       xv_text(keep_version)};
+	const char *sql = "UPDATE sync_conflicts SET status = 'superseded' WHERE peer_id = ?"
+			  " AND entity_type = ? AND entity_uuid = ? AND kind = ? AND status = 'open'";
+	char *keeping;
+	xchg_status rc;
+
+	if (!keep_version)
+		return store_run(db->st, sql, p, 4, NULL, err);
+	if (!(keeping = xstrdup_printf("%s AND coalesce(losing_version, '') <> ?", sql)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	rc = store_run(db->st, keeping, p, 5, NULL, err);
+	free(keeping);
+	return rc;
 }
 
 /* ALTER TABLE ... ADD COLUMN in the form both dialects take. */
@@ -283,6 +314,93 @@ xchg_status xchg_conflict_dismiss(xchg_db *db, int64_t id, xchg_err *err)
 
 	if (!(rc = open_conflict(db, id, &c, err)))
 		rc = set_status(db, id, "dismissed", err);
+	xchg_conflicts_free(c, c ? 1 : 0);
+	return rc;
+}
+
+typedef struct retry_job {
+	xchg_db *db;
+	const xchg_conflict *c;
+	const cJSON *data;
+	int *applied;
+} retry_job;
+
+/* As import applies a row from the peer: no echo to it, routed to the others. */
+static xchg_status retry_once(void *ctx, xchg_err *err)
+{
+	retry_job *job = ctx;
+	xchg_db *db = job->db;
+	const xchg_conflict *c = job->c;
+	env_entity in = {c->entity_type, c->entity_uuid, c->losing_operation, c->remote_updated_at,
+			 job->data, 0};
+	node_row self = {0}, peer = {0};
+	apply_result r;
+	int found = 0, in_tx = 0;
+	xchg_status rc;
+
+	if ((rc = store_begin(db->st, err)))
+		return rc;
+	in_tx = 1;
+	/* The peer's lock, as an import from it takes: the two never interleave. */
+	if ((rc = store_lock(db->st, c->peer, err)) ||
+	    (rc = nodes_self_required(db->st, &self, err)) ||
+	    (rc = nodes_by_code(db->st, c->peer, &peer, &found, err)))
+		goto done;
+	if (!found) {
+		rc = xerr(err, XCHG_ENOTFOUND, "conflict %lld: peer %s is no longer registered",
+			  (long long)c->id, c->peer);
+		goto done;
+	}
+	if ((rc = store_set_origin(db->st, peer.id, err)) ||
+	    (rc = apply_entity(db, &self, &peer, &in, APPLY_GUARDED, &r, err)))
+		goto done;
+	if (r.refused) {
+		rc = xerr(err, XCHG_EFAIL, "conflict %lld: %s %s is still refused: %s", (long long)c->id,
+			  c->entity_type, c->entity_uuid, r.reason);
+		goto done;
+	}
+	if ((rc = set_status(db, c->id, "resolved", err)) ||
+	    (rc = store_set_origin(db->st, NULL, err)) || (rc = store_commit(db->st, err)))
+		goto done;
+	in_tx = 0;
+	*job->applied = r.applied;
+done:
+	if (in_tx)
+		store_rollback(db->st);
+	node_row_clear(&self);
+	node_row_clear(&peer);
+	return rc;
+}
+
+xchg_status xchg_conflict_retry(xchg_db *db, int64_t id, int *applied, xchg_err *err)
+{
+	xchg_conflict *c = NULL;
+	cJSON *data = NULL;
+	retry_job job = {db, NULL, NULL, applied};
+	xchg_status rc;
+
+	*applied = 0;
+	if ((rc = open_conflict(db, id, &c, err)))
+		goto done;
+	if (strcmp(c->kind, CONFLICT_KIND_REFUSED) != 0) {
+		rc = xerr(err, XCHG_EFAIL, "conflict %lld: a %s, not a refused row; restore or dismiss it",
+			  (long long)id, c->kind);
+		goto done;
+	}
+	if (!plan_find(db->plan, c->entity_type)) {
+		rc = xerr(err, XCHG_EFAIL, "conflict %lld: entity type %s is no longer in the plan",
+			  (long long)id, c->entity_type);
+		goto done;
+	}
+	if (c->losing_version && !(data = cJSON_Parse(c->losing_version))) {
+		rc = xerr(err, XCHG_EDB, "conflict %lld: the logged version is not valid JSON", (long long)id);
+		goto done;
+	}
+	job.c = c;
+	job.data = data;
+	rc = store_retry(db->st, retry_once, &job, err);
+done:
+	cJSON_Delete(data);
 	xchg_conflicts_free(c, c ? 1 : 0);
 	return rc;
 }
