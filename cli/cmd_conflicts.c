@@ -33,6 +33,7 @@ static cJSON *conflict_json(const xchg_conflict *c, int versions)
 	cJSON *o = cJSON_CreateObject();
 
 	cJSON_AddNumberToObject(o, "id", (double)c->id);
+	add_text(o, "kind", c->kind);
 	add_text(o, "entity_type", c->entity_type);
 	add_text(o, "entity_uuid", c->entity_uuid);
 	add_text(o, "peer", c->peer);
@@ -44,6 +45,7 @@ static cJSON *conflict_json(const xchg_conflict *c, int versions)
 	add_text(o, "remote_updated_at", c->remote_updated_at);
 	add_text(o, "decided_at", c->decided_at);
 	add_text(o, "status", c->status);
+	add_text(o, "reason", c->reason);
 	if (versions) {
 		add_json(o, "losing_version", c->losing_version);
 		add_json(o, "winning_version", c->winning_version);
@@ -72,15 +74,29 @@ static int list(xchg_db *db, int json)
 		if (n == 0)
 			printf("no conflicts\n");
 		else
-			printf("%6s  %-10s %-18s %-36s %-12s %-7s %-16s %s\n", "id", "status", "entity",
-			       "uuid", "with", "kept", "policy", "decided");
+			printf("%6s  %-10s %-10s %-18s %-36s %-12s %-7s %-16s %-24s %s\n", "id", "status",
+			       "kind", "entity", "uuid", "with", "kept", "policy", "decided", "reason");
 		for (i = 0; i < n; i++)
-			printf("%6lld  %-10s %-18s %-36s %-12s %-7s %-16s %s\n", (long long)v[i].id,
-			       v[i].status, v[i].entity_type, v[i].entity_uuid, v[i].peer, v[i].winner,
-			       v[i].policy, v[i].decided_at);
+			printf("%6lld  %-10s %-10s %-18s %-36s %-12s %-7s %-16s %-24s %s\n",
+			       (long long)v[i].id, v[i].status, v[i].kind, v[i].entity_type,
+			       v[i].entity_uuid, v[i].peer, v[i].winner, v[i].policy, v[i].decided_at,
+			       v[i].reason ? v[i].reason : "-");
 	}
 	xchg_conflicts_free(v, n);
 	return rc;
+}
+
+/* A refused row was weighed against nothing: there is the row as it came, and this node's. */
+static void print_refused(const xchg_conflict *c)
+{
+	printf("conflict %lld (refused, %s): %s %s, from %s\n", (long long)c->id, c->status,
+	       c->entity_type, c->entity_uuid, c->peer);
+	printf("refused %s by this node's schema: %s\n", c->decided_at, c->reason ? c->reason : "-");
+	printf("the row as it came (%s, updated_at %s):\n  %s\n", c->losing_operation,
+	       c->remote_updated_at ? c->remote_updated_at : "-",
+	       c->losing_version ? c->losing_version : "(deleted)");
+	printf("this node's version then:\n  %s\n", c->winning_version ? c->winning_version : "(none)");
+	printf("current version:\n  %s\n", c->current_version ? c->current_version : "(none)");
 }
 
 static void print_conflict(const xchg_conflict *c)
@@ -89,9 +105,16 @@ static void print_conflict(const xchg_conflict *c)
 	const char *local_at = c->local_updated_at ? c->local_updated_at : "-";
 	const char *remote_at = c->remote_updated_at ? c->remote_updated_at : "-";
 
-	printf("conflict %lld (%s): %s %s, with %s\n", (long long)c->id, c->status, c->entity_type,
-	       c->entity_uuid, c->peer);
+	if (strcmp(c->kind, "refused") == 0) {
+		print_refused(c);
+		return;
+	}
+
+	printf("conflict %lld (%s, %s): %s %s, with %s\n", (long long)c->id, c->kind, c->status,
+	       c->entity_type, c->entity_uuid, c->peer);
 	printf("decided %s by %s: the %s version was kept\n", c->decided_at, c->policy, c->winner);
+	if (c->reason)
+		printf("reason: %s\n", c->reason);
 	printf("losing version, from %s (%s, updated_at %s):\n  %s\n", c->losing_origin,
 	       c->losing_operation, local_won ? remote_at : local_at,
 	       c->losing_version ? c->losing_version : "(deleted)");
@@ -116,6 +139,19 @@ static int show(xchg_db *db, int64_t id, int json)
 	return rc;
 }
 
+static int retry(xchg_db *db, int64_t id)
+{
+	xchg_err err;
+	int applied = 0;
+
+	if (xchg_conflict_retry(db, id, &applied, &err))
+		return cli_fail(&err);
+	printf("conflict %lld resolved: %s\n", (long long)id,
+	       applied ? "the row is applied, as if it came from its peer now"
+		       : "the row lost to the version here (see xchg conflicts)");
+	return 0;
+}
+
 static int parse_id(const cli_cmd *cmd, const char *text, int64_t *id)
 {
 	char *end;
@@ -137,8 +173,10 @@ static int run(const cli_cmd *cmd, const cli_args *a)
 	int rc;
 
 	if (strcmp(action, "list") != 0 && strcmp(action, "show") != 0 &&
-	    strcmp(action, "restore") != 0 && strcmp(action, "dismiss") != 0)
-		return cli_usage_error(cmd, "unknown action '%s': use show, restore or dismiss", action);
+	    strcmp(action, "restore") != 0 && strcmp(action, "dismiss") != 0 &&
+	    strcmp(action, "retry") != 0)
+		return cli_usage_error(cmd, "unknown action '%s': use show, restore, dismiss or retry",
+				       action);
 	if (strcmp(action, "list") != 0 && a->npos != 2)
 		return cli_usage_error(cmd, "%s needs one conflict id", action);
 	if (a->npos == 2 && (rc = parse_id(cmd, a->pos[1], &id)))
@@ -149,6 +187,8 @@ static int run(const cli_cmd *cmd, const cli_args *a)
 		rc = list(db, json);
 	else if (strcmp(action, "show") == 0)
 		rc = show(db, id, json);
+	else if (strcmp(action, "retry") == 0)
+		rc = retry(db, id);
 	else if ((rc = strcmp(action, "restore") == 0 ? xchg_conflict_restore(db, id, &err)
 						     : xchg_conflict_dismiss(db, id, &err)))
 		rc = cli_fail(&err);
@@ -161,12 +201,23 @@ static int run(const cli_cmd *cmd, const cli_args *a)
 }
 
 const cli_cmd cmd_conflicts = {
-	"conflicts", "[show|restore|dismiss ID]",
-	"list the conflict log, show one conflict, restore its losing version or dismiss it",
-	"A conflict is an incoming change to an entity that was also changed here\n"
-	"and not yet acknowledged by the sender. The plan's policy decided which\n"
-	"version to keep; the other is logged here. 'show ID' prints both versions;\n"
+	"conflicts", "[show|restore|dismiss|retry ID]",
+	"list the conflict log, show one entry, restore its losing version, dismiss it, retry a refused row",
+	"The log holds three kinds of entries:\n"
+	"  conflict    an incoming change to an entity that was also changed here\n"
+	"              and not yet acknowledged by the sender;\n"
+	"  unique-key  two entities that claim one unique key (two desktops made\n"
+	"              account ACC-7 while offline): the reason names the key and\n"
+	"              the entity that holds it now;\n"
+	"  refused     a row from a peer that this node's schema refused (a CHECK,\n"
+	"              NOT NULL, a foreign key, a length or range): the reason is\n"
+	"              the database's message; the rest of its packet was applied.\n"
+	"For the first two the plan's policy decided which version to keep, alike\n"
+	"at both ends; the other is logged here. 'show ID' prints both versions;\n"
 	"'restore ID' makes the losing version current, as a local edit that then\n"
-	"travels to every peer; 'dismiss ID' closes the conflict as decided.\n",
+	"travels to every peer; 'dismiss ID' closes the entry as it stands.\n"
+	"'retry ID' applies a refused row again once the schema or the data is\n"
+	"fixed, as if it came from its peer now; refused again, the entry stays\n"
+	"open and the database's message says why.\n",
 	opts, 0, 2, run,
 };

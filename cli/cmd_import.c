@@ -13,9 +13,10 @@ static void report(const xchg_import_event *ev, void *ctx)
 	(void)ctx;
 	switch (ev->outcome) {
 	case XCHG_APPLIED:
-		printf("applied %s: packet %lld from %s, %lld entities, %lld conflicts\n", ev->path,
-		       (long long)ev->packet_no, ev->sender, (long long)ev->entities,
-		       (long long)ev->conflicts);
+		printf("applied %s: packet %lld from %s, %lld entities, %lld conflicts, %lld refused%s\n",
+		       ev->path, (long long)ev->packet_no, ev->sender, (long long)ev->entities,
+		       (long long)ev->conflicts, (long long)ev->refused,
+		       ev->refused ? " (kept in the conflict log: see xchg conflicts)" : "");
 		break;
 	case XCHG_SKIPPED:
 		printf("skipped %s: packet %lld from %s: duplicate, applied before%s%s\n", ev->path,
@@ -67,6 +68,12 @@ const cli_cmd cmd_import = {
 	"folder addressed to other nodes are left alone; a file named explicitly\n"
 	"that is addressed elsewhere is refused. Afterwards an acknowledgement\n"
 	"packet is written to every sender something was applied from.\n"
+	"\n"
+	"A row this node's schema refuses (a CHECK, NOT NULL, a foreign key, a\n"
+	"length or range) does not stop the packet: the rest applies, and the row\n"
+	"is kept in the conflict log with the database's message, counted as\n"
+	"refused, for 'xchg conflicts retry ID' once schema or data are fixed. A\n"
+	"unique key that another row holds here is decided like a conflict.\n"
 	"\n"
 	"Sealed packets (.zip.sealed, from export --encrypt) are opened with this\n"
 	"node's secret key; one sealed to another node is left alone in a folder and\n"

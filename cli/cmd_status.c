@@ -34,6 +34,7 @@ static cJSON *node_json(const xchg_node_info *n)
 		cJSON_AddNullToObject(o, "last_sync_in");
 	cJSON_AddNumberToObject(o, "queued", (double)n->queued);
 	cJSON_AddNumberToObject(o, "conflicts", (double)n->conflicts);
+	cJSON_AddNumberToObject(o, "refused", (double)n->refused);
 	return o;
 }
 
@@ -51,6 +52,7 @@ static int print_json(const xchg_status_report *rep)
 
 static void print_table(const xchg_status_report *rep)
 {
+	int64_t refused = 0;
 	size_t i;
 
 	printf("node %s (%s, %s)\n", rep->self.code, rep->self.name ? rep->self.name : rep->self.code,
@@ -59,18 +61,23 @@ static void print_table(const xchg_status_report *rep)
 		printf("no peers yet: add one with xchg node add\n");
 		return;
 	}
-	printf("%-20s %-8s %9s %9s %9s %7s %9s  %-24s %-24s\n", "peer", "role", "generated",
-	       "acked", "received", "queued", "conflicts", "last out", "last in");
+	printf("%-20s %-8s %9s %9s %9s %7s %9s %7s  %-24s %-24s\n", "peer", "role", "generated",
+	       "acked", "received", "queued", "conflicts", "refused", "last out", "last in");
 	for (i = 0; i < rep->npeers; i++) {
 		const xchg_node_info *p = &rep->peers[i];
 
-		printf("%-20s %-8s %9lld %9lld %9lld %7lld %9lld  %-24s %-24s\n", p->code,
+		printf("%-20s %-8s %9lld %9lld %9lld %7lld %9lld %7lld  %-24s %-24s\n", p->code,
 		       p->role[0] == 'm' ? "center" : "desktop", (long long)p->sent_packet_no,
 		       (long long)p->acked_packet_no, (long long)p->received_packet_no,
-		       (long long)p->queued, (long long)p->conflicts,
+		       (long long)p->queued, (long long)p->conflicts, (long long)p->refused,
 		       p->last_sync_out ? p->last_sync_out : "never",
 		       p->last_sync_in ? p->last_sync_in : "never");
+		refused += p->refused;
 	}
+	if (refused)
+		printf("%lld refused rows are not applied here: see xchg conflicts, and retry each with"
+		       " xchg conflicts retry ID once the schema or the data is fixed\n",
+		       (long long)refused);
 }
 
 static int run(const cli_cmd *cmd, const cli_args *a)
@@ -97,7 +104,9 @@ const cli_cmd cmd_status = {
 	"status", NULL, "show this node, its peers, packet counters and queues",
 	"For each peer: the last packet generated for it, the last of those it\n"
 	"acknowledged, the last packet received from it, when packets last went out\n"
-	"and came in, how many changes are queued for it and how many conflicts\n"
-	"were decided against it.\n",
+	"and came in, how many changes are queued for it, how many conflicts\n"
+	"(unique-key collisions included) were decided against it and are open,\n"
+	"and how many of its rows this node's schema refused and are still open\n"
+	"(xchg conflicts lists them; xchg conflicts retry ID applies one again).\n",
 	opts, 0, 0, run,
 };

@@ -46,28 +46,22 @@ static xchg_status log_conflict(xchg_db *db, const node_row *sender, const plan_
 				int remote_won, const version *losing, const version *winning,
 				xchg_err *err)
 {
-	char now[32];
-	xvalue p[12];
+	conflict_entry c = {
+		.kind = CONFLICT_KIND_CONFLICT,
+		.entity_type = e->type,
+		.entity_uuid = in->uuid,
+		.peer_id = sender->id,
+		.policy = rule,
+		.remote_won = remote_won,
+		.losing_origin = losing->origin,
+		.local_updated_at = local->found ? local->updated_at : NULL,
+		.remote_updated_at = in->updated_at,
+		.losing_operation = losing->operation,
+		.losing_version = losing->data,
+		.winning_version = winning->data,
+	};
 
-	xnow_iso(now);
-	p[0] = xv_text(e->type);
-	p[1] = xv_text(in->uuid);
-	p[2] = xv_text(sender->id);
-	p[3] = xv_text(rule);
-	p[4] = xv_text(remote_won ? "remote" : "local");
-	p[5] = xv_text(losing->origin);
-	p[6] = xv_text(local->found ? local->updated_at : NULL);
-	p[7] = xv_text(in->updated_at);
-	p[8] = xv_text(losing->operation);
-	p[9] = xv_text(losing->data);
-	p[10] = xv_text(winning->data);
-	p[11] = xv_text(now);
-	return store_run(db->st,
-			 "INSERT INTO sync_conflicts (entity_type, entity_uuid, peer_id, policy, winner,"
-			 " losing_origin, local_updated_at, remote_updated_at, losing_operation,"
-			 " losing_version, winning_version, decided_at)"
-			 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-			 p, 12, NULL, err);
+	return conflict_log_add(db, &c, err);
 }
 
 /* Whether in carries exactly the local version: the same time, state and data. */
@@ -147,5 +141,198 @@ xchg_status conflict_resolve(xchg_db *db, const node_row *self, const node_row *
 done:
 	free(text);
 	xbuf_free(&data);
+	return rc;
+}
+
+/* A row that holds a unique key the incoming row claims. */
+typedef struct holder {
+	char *uuid;
+	char *reason;    /* "unique key (code) = 'ACC-7'" */
+	row_state state;
+	xbuf data;
+} holder;
+
+/* "unique key (a, b) = ('x', 2)": the key by its columns and the values claimed. */
+static char *key_text(const store_key *k, const cJSON *data)
+{
+	xbuf b = {0};
+	size_t i;
+
+	xbuf_adds(&b, "unique key (");
+	for (i = 0; i < k->ncols; i++)
+		xbuf_printf(&b, "%s%s", i ? ", " : "", k->cols[i]);
+	xbuf_adds(&b, k->ncols > 1 ? ") = (" : ") = ");
+	for (i = 0; i < k->ncols; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(data, k->cols[i]);
+		char *text = cJSON_IsString(v) ? NULL : cJSON_PrintUnformatted(v);
+
+		if (cJSON_IsString(v))
+			xbuf_printf(&b, "%s'%s'", i ? ", " : "", v->valuestring);
+		else
+			xbuf_printf(&b, "%s%s", i ? ", " : "", text ? text : "?");
+		free(text);
+	}
+	if (k->ncols > 1)
+		xbuf_addc(&b, ')');
+	return xbuf_detach(&b);
+}
+
+/* A key made of the uuid alone is the entity itself, never another's. */
+static int is_uuid_key(const store_key *k)
+{
+	return k->ncols == 1 && strcmp(k->cols[0], "uuid") == 0;
+}
+
+/* Every other row holding one of the unique keys in's data claims, each once. */
+static xchg_status find_holders(xchg_db *db, const plan_entity *e, const env_entity *in,
+				holder *hs, size_t *nh, const store_key *keys, size_t nkeys,
+				xchg_err *err)
+{
+	size_t i, j;
+	char *uuid = NULL;
+	xchg_status rc = XCHG_OK;
+
+	*nh = 0;
+	for (i = 0; i < nkeys && !rc; i++) {
+		if (is_uuid_key(&keys[i]) ||
+		    (rc = row_json_key_holder(db, e, in->uuid, (const char *const *)keys[i].cols,
+					      keys[i].ncols, in->data, &uuid, err)) || !uuid)
+			continue;
+		for (j = 0; j < *nh && strcmp(hs[j].uuid, uuid) != 0; j++)
+			;
+		if (j < *nh) {
+			free(uuid);
+			continue;
+		}
+		memset(&hs[j], 0, sizeof(hs[j]));
+		hs[j].uuid = uuid;
+		(*nh)++;
+		if (!(hs[j].reason = key_text(&keys[i], in->data)))
+			rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		else
+			rc = row_json_read(db, e, uuid, &hs[j].data, &hs[j].state, err);
+	}
+	return rc;
+}
+
+/* Logs the loser of a unique-key collision; the key now belongs to winner_uuid. */
+static xchg_status log_collision(xchg_db *db, const node_row *sender, const plan_entity *e,
+				 const env_entity *in, const holder *h, const char *rule,
+				 int remote_won, const version *losing, const char *losing_uuid,
+				 const version *winning, const char *winner_uuid, xchg_err *err)
+{
+	char *reason = xstrdup_printf("%s is held by %s", h->reason, winner_uuid);
+	conflict_entry c = {
+		.kind = CONFLICT_KIND_UNIQUE_KEY,
+		.entity_type = e->type,
+		.entity_uuid = losing_uuid,
+		.peer_id = sender->id,
+		.policy = rule,
+		.remote_won = remote_won,
+		.losing_origin = losing->origin,
+		.local_updated_at = h->state.updated_at,
+		.remote_updated_at = in->updated_at,
+		.losing_operation = losing->operation,
+		.losing_version = losing->data,
+		.winning_version = winning->data,
+		.reason = reason,
+	};
+	xchg_status rc;
+
+	if (!reason)
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	rc = conflict_log_add(db, &c, err);
+	free(reason);
+	return rc;
+}
+
+/*
+ * Both ends weigh the same two versions with the roles swapped, through
+ * decide, so they agree. A deleted holder always gives its key up: soft
+ * delete keeps the row only as a trace, and a trace must not outlive a
+ * live row that claims its key at one end and not at the other.
+ */
+static xchg_status settle(xchg_db *db, const node_row *self, const node_row *sender,
+			  const plan_entity *e, const env_entity *in, holder *hs, size_t nh,
+			  int *incoming_wins, int64_t *logged, xchg_err *err)
+{
+	const char *rule = NULL, *in_text = NULL;
+	char *text = NULL;
+	size_t i, against = 0;
+	int wins = 1;
+	version mine, theirs;
+	xchg_status rc = XCHG_OK;
+
+	for (i = 0; i < nh && wins; i++)
+		if (!hs[i].state.is_deleted) {
+			rule = decide(e, nodes_is_master(self), 0, hs[i].state.updated_at, 0,
+				      in->updated_at, &wins);
+			against = i;
+		}
+	if (in->data && !(in_text = text = cJSON_PrintUnformatted(in->data)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	theirs = (version){sender->code, in->operation, in_text};
+	*incoming_wins = wins;
+	if (!wins) {
+		mine = (version){self->code, "UPDATE", hs[against].data.len ? hs[against].data.data : NULL};
+		rc = log_collision(db, sender, e, in, &hs[against], rule, 0, &theirs, in->uuid, &mine,
+				   hs[against].uuid, err);
+		*logged += !rc;
+		/* The center's word comes last (as in conflict_resolve): the sender
+		 * learns what became of its row, or that the center has none. */
+		if (!rc && nodes_is_master(self))
+			rc = changes_requeue(db->st, sender->id, e->type, in->uuid, "UPDATE", err);
+		goto done;
+	}
+	for (i = 0; i < nh && !rc; i++) {
+		if (!hs[i].state.is_deleted) {
+			mine = (version){self->code, "UPDATE", hs[i].data.len ? hs[i].data.data : NULL};
+			if ((rc = log_collision(db, sender, e, in, &hs[i], rule, 1, &mine, hs[i].uuid,
+						&theirs, in->uuid, err)))
+				break;
+			(*logged)++;
+		}
+		/* Removed outright: a soft-deleted row would still hold the key. */
+		if (!(rc = row_json_remove(db, e, hs[i].uuid, err)) && nodes_is_master(self))
+			rc = changes_requeue(db->st, sender->id, e->type, hs[i].uuid, "DELETE", err);
+	}
+done:
+	free(text);
+	return rc;
+}
+
+xchg_status conflict_collision(xchg_db *db, const node_row *self, const node_row *sender,
+			       const plan_entity *e, const env_entity *in, int *found,
+			       int *incoming_wins, int64_t *logged, xchg_err *err)
+{
+	store_key *keys = NULL;
+	holder *hs = NULL;
+	size_t nkeys = 0, nh = 0, i;
+	xchg_status rc;
+
+	*found = 0;
+	*incoming_wins = 1;
+	*logged = 0;
+	/* A delete writes no key. */
+	if (!in->data)
+		return XCHG_OK;
+	if ((rc = store_unique_keys(db->st, e->table, &keys, &nkeys, err)))
+		return rc;
+	if (nkeys && !(hs = calloc(nkeys, sizeof(*hs)))) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((rc = find_holders(db, e, in, hs, &nh, keys, nkeys, err)) || !nh)
+		goto done;
+	*found = 1;
+	rc = settle(db, self, sender, e, in, hs, nh, incoming_wins, logged, err);
+done:
+	for (i = 0; i < nh; i++) {
+		free(hs[i].uuid);
+		free(hs[i].reason);
+		xbuf_free(&hs[i].data);
+	}
+	free(hs);
+	store_keys_free(keys, nkeys);
 	return rc;
 }

@@ -24,4 +24,67 @@ xchg_status conflict_resolve(xchg_db *db, const node_row *self, const node_row *
 			     const plan_entity *e, const env_entity *in, const char *changed_at,
 			     int *conflict, int *incoming_wins, xchg_err *err);
 
+/*
+ * in could not be stored: a unique key its data claims (other than the
+ * uuid) is held here by another entity of the same table, as when two
+ * desktops create account ACC-7 while offline. Decided like a conflict,
+ * by the plan's policy, alike at both ends; a holder that is deleted gives
+ * the key up. When in loses it is logged and must not be applied
+ * (*incoming_wins 0), and the center registers in back for the sender;
+ * when it wins, each live holder is logged, and every holder removed from
+ * this node (and at the center registered for the sender as deleted), so
+ * that in can be stored now. *found is 0 when no holder is found by the
+ * keys' values (the key may be a child table's): nothing is done.
+ * *logged counts the entries written.
+ */
+xchg_status conflict_collision(xchg_db *db, const node_row *self, const node_row *sender,
+			       const plan_entity *e, const env_entity *in, int *found,
+			       int *incoming_wins, int64_t *logged, xchg_err *err);
+
+/* What an entry of sync_conflicts records (its kind column). */
+#define CONFLICT_KIND_CONFLICT "conflict"     /* one entity changed on both sides */
+#define CONFLICT_KIND_UNIQUE_KEY "unique-key" /* two entities claimed one unique key */
+#define CONFLICT_KIND_REFUSED "refused"       /* this node's schema refused a row */
+
+/* One entry of the conflict log. Strings are not owned. */
+typedef struct conflict_entry {
+	const char *kind;             /* CONFLICT_KIND_* */
+	const char *entity_type;
+	const char *entity_uuid;      /* the losing version's entity */
+	const char *peer_id;          /* the peer whose packet brought it */
+	const char *policy;           /* the rule that decided */
+	int remote_won;               /* the peer's version was kept */
+	const char *losing_origin;    /* the code of the node the losing version came from */
+	const char *local_updated_at;
+	const char *remote_updated_at;
+	const char *losing_operation;
+	const char *losing_version;   /* JSON; NULL for a delete */
+	const char *winning_version;  /* JSON; NULL for a delete or nothing */
+	const char *reason;           /* in words; NULL for a plain conflict */
+} conflict_entry;
+
+/*
+ * Adds an open entry to sync_conflicts, decided now; unless the same
+ * losing version of the entity is open there already.
+ */
+xchg_status conflict_log_add(xchg_db *db, const conflict_entry *c, xchg_err *err);
+
+/* How many rows from peer this node's schema refused that are still open. */
+xchg_status conflict_log_refused_open(xchg_db *db, const char *peer_id, int64_t *n,
+				      xchg_err *err);
+/*
+ * Closes peer's open refused rows of entity (type, uuid) as "superseded":
+ * a newer version from the peer has come since, and a retry of the older
+ * one would overwrite it. keep_version (may be NULL) is left open: the
+ * version itself, refused again.
+ */
+xchg_status conflict_log_supersede(xchg_db *db, const char *peer_id, const char *type,
+				   const char *uuid, const char *keep_version, xchg_err *err);
+
+/*
+ * Gives a sync_conflicts made before kind and reason existed those
+ * columns; its entries are plain conflicts. Cheap when nothing is missing.
+ */
+xchg_status conflict_log_upgrade(store *s, xchg_err *err);
+
 #endif

@@ -1,16 +1,22 @@
-/* The conflict log an operator reads: list, show, restore, dismiss. */
+/*
+ * sync_conflicts, the conflict log: what import writes into it, and what an
+ * operator does with it: list, show, restore, dismiss, retry.
+ */
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
+#include "apply.h"
+#include "conflict.h"
 #include "db.h"
+#include "nodes.h"
 #include "row_json.h"
 
 #define CONFLICT_COLUMNS                                                              \
 	"c.id, c.entity_type, c.entity_uuid, n.code, c.policy, c.winner, c.losing_origin," \
 	" c.local_updated_at, c.remote_updated_at, c.losing_operation, c.losing_version,"  \
-	" c.winning_version, c.decided_at, c.status"                                       \
+	" c.winning_version, c.decided_at, c.status, c.kind, c.reason"                     \
 	" FROM sync_conflicts c JOIN sync_nodes n ON n.id = c.peer_id"
 
 static char *text_at(store_stmt *st, int i)
@@ -41,6 +47,127 @@ static void read_conflict(store_stmt *st, xchg_conflict *c)
 	c->winning_version = text_at(st, 11);
 	c->decided_at = text_at(st, 12);
 	c->status = text_at(st, 13);
+	c->kind = text_at(st, 14);
+	c->reason = text_at(st, 15);
+}
+
+xchg_status conflict_log_add(xchg_db *db, const conflict_entry *c, xchg_err *err)
+{
+	char now[32];
+	xvalue p[14];
+	int64_t one = 0;
+	int found = 0;
+	xchg_status rc;
+
+	/*
+	 * A packet repeats what its sender has not seen acknowledged, so a
+	 * version may lose again (here, or against another peer's) before its
+	 * sender learns that it lost: it stays one open entry.
+	 */
+	if (c->losing_version) {
+		xvalue q[3] = {xv_text(c->entity_type), xv_text(c->entity_uuid),
+			       xv_text(c->losing_version)};
+
+		if ((rc = store_int(db->st, "SELECT 1 FROM sync_conflicts WHERE entity_type = ?"
+					    " AND entity_uuid = ? AND losing_version = ? AND status = 'open'",
+				    q, 3, &one, &found, err)) || found)
+			return rc;
+	}
+	xnow_iso(now);
+	p[0] = xv_text(c->entity_type);
+	p[1] = xv_text(c->entity_uuid);
+	p[2] = xv_text(c->peer_id);
+	p[3] = xv_text(c->policy);
+	p[4] = xv_text(c->remote_won ? "remote" : "local");
+	p[5] = xv_text(c->losing_origin);
+	p[6] = xv_text(c->local_updated_at);
+	p[7] = xv_text(c->remote_updated_at);
+	p[8] = xv_text(c->losing_operation);
+	p[9] = xv_text(c->losing_version);
+	p[10] = xv_text(c->winning_version);
+	p[11] = xv_text(now);
+	p[12] = xv_text(c->kind);
+	p[13] = xv_text(c->reason);
+	return store_run(db->st,
+			 "INSERT INTO sync_conflicts (entity_type, entity_uuid, peer_id, policy, winner,"
+			 " losing_origin, local_updated_at, remote_updated_at, losing_operation,"
+			 " losing_version, winning_version, decided_at, kind, reason)"
+			 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			 p, 14, NULL, err);
+}
+
+xchg_status conflict_log_refused_open(xchg_db *db, const char *peer_id, int64_t *n,
+				      xchg_err *err)
+{
+	xvalue p[2] = {xv_text(peer_id), xv_text(CONFLICT_KIND_REFUSED)};
+
+	*n = 0;
+	return store_int(db->st, "SELECT count(*) FROM sync_conflicts WHERE peer_id = ? AND kind = ?"
+				 " AND status = 'open'", p, 2, n, NULL, err);
+}
+
+xchg_status conflict_log_supersede(xchg_db *db, const char *peer_id, const char *type,
+				   const char *uuid, const char *keep_version, xchg_err *err)
+{
+	xvalue p[5] = {xv_text(peer_id), xv_text(type), xv_text(uuid), xv_text(CONFLICT_KIND_REFUSED),
+		       xv_text(keep_version)};
+	const char *sql = "UPDATE sync_conflicts SET status = 'superseded' WHERE peer_id = ?"
+			  " AND entity_type = ? AND entity_uuid = ? AND kind = ? AND status = 'open'";
+	char *keeping;
+	xchg_status rc;
+
+	if (!keep_version)
+		return store_run(db->st, sql, p, 4, NULL, err);
+	if (!(keeping = xstrdup_printf("%s AND coalesce(losing_version, '') <> ?", sql)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	rc = store_run(db->st, keeping, p, 5, NULL, err);
+	free(keeping);
+	return rc;
+}
+
+/* ALTER TABLE ... ADD COLUMN in the form both dialects take. */
+static const struct {
+	const char *name;
+	const char *sql;
+} added_columns[] = {
+	{"kind", "ALTER TABLE sync_conflicts ADD COLUMN kind TEXT NOT NULL DEFAULT 'conflict'"},
+	{"reason", "ALTER TABLE sync_conflicts ADD COLUMN reason TEXT"},
+};
+
+/* Which of added_columns sync_conflicts lacks, as a bit each; 0 also when it does not exist. */
+static xchg_status missing_columns(store *s, unsigned *missing, xchg_err *err)
+{
+	store_column *cols = NULL;
+	size_t n = 0, i;
+	xchg_status rc;
+
+	*missing = 0;
+	if ((rc = store_columns(s, "sync_conflicts", &cols, &n, err)))
+		return rc;
+	for (i = 0; n && i < sizeof(added_columns) / sizeof(added_columns[0]); i++)
+		if (!store_has_column(cols, n, added_columns[i].name))
+			*missing |= 1u << i;
+	store_columns_free(cols, n);
+	return XCHG_OK;
+}
+
+xchg_status conflict_log_upgrade(store *s, xchg_err *err)
+{
+	unsigned missing = 0, now = 0;
+	size_t i;
+	xchg_status rc;
+
+	if ((rc = missing_columns(s, &missing, err)))
+		return rc;
+	for (i = 0; missing && i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
+		if (!(missing & (1u << i)) || !store_run(s, added_columns[i].sql, NULL, 0, NULL, err))
+			continue;
+		/* Another xchg may have added it just now: only a column still missing fails. */
+		if (missing_columns(s, &now, err) == XCHG_OK && !(now & (1u << i)))
+			continue;
+		return xerr_prefix(err, "sync_conflicts: adding column %s", added_columns[i].name);
+	}
+	return XCHG_OK;
 }
 
 static xchg_status select_conflicts(xchg_db *db, const char *where, const xvalue *params,
@@ -68,7 +195,7 @@ static xchg_status select_conflicts(xchg_db *db, const char *where, const xvalue
 		}
 		v = grown;
 		read_conflict(st, &v[count++]);
-		if (!v[count - 1].entity_type || !v[count - 1].status) {
+		if (!v[count - 1].entity_type || !v[count - 1].status || !v[count - 1].kind) {
 			rc = xerr(err, XCHG_ENOMEM, "out of memory");
 			break;
 		}
@@ -191,6 +318,93 @@ xchg_status xchg_conflict_dismiss(xchg_db *db, int64_t id, xchg_err *err)
 	return rc;
 }
 
+typedef struct retry_job {
+	xchg_db *db;
+	const xchg_conflict *c;
+	const cJSON *data;
+	int *applied;
+} retry_job;
+
+/* As import applies a row from the peer: no echo to it, routed to the others. */
+static xchg_status retry_once(void *ctx, xchg_err *err)
+{
+	retry_job *job = ctx;
+	xchg_db *db = job->db;
+	const xchg_conflict *c = job->c;
+	env_entity in = {c->entity_type, c->entity_uuid, c->losing_operation, c->remote_updated_at,
+			 job->data, 0};
+	node_row self = {0}, peer = {0};
+	apply_result r;
+	int found = 0, in_tx = 0;
+	xchg_status rc;
+
+	if ((rc = store_begin(db->st, err)))
+		return rc;
+	in_tx = 1;
+	/* The peer's lock, as an import from it takes: the two never interleave. */
+	if ((rc = store_lock(db->st, c->peer, err)) ||
+	    (rc = nodes_self_required(db->st, &self, err)) ||
+	    (rc = nodes_by_code(db->st, c->peer, &peer, &found, err)))
+		goto done;
+	if (!found) {
+		rc = xerr(err, XCHG_ENOTFOUND, "conflict %lld: peer %s is no longer registered",
+			  (long long)c->id, c->peer);
+		goto done;
+	}
+	if ((rc = store_set_origin(db->st, peer.id, err)) ||
+	    (rc = apply_entity(db, &self, &peer, &in, APPLY_GUARDED, &r, err)))
+		goto done;
+	if (r.refused) {
+		rc = xerr(err, XCHG_EFAIL, "conflict %lld: %s %s is still refused: %s", (long long)c->id,
+			  c->entity_type, c->entity_uuid, r.reason);
+		goto done;
+	}
+	if ((rc = set_status(db, c->id, "resolved", err)) ||
+	    (rc = store_set_origin(db->st, NULL, err)) || (rc = store_commit(db->st, err)))
+		goto done;
+	in_tx = 0;
+	*job->applied = r.applied;
+done:
+	if (in_tx)
+		store_rollback(db->st);
+	node_row_clear(&self);
+	node_row_clear(&peer);
+	return rc;
+}
+
+xchg_status xchg_conflict_retry(xchg_db *db, int64_t id, int *applied, xchg_err *err)
+{
+	xchg_conflict *c = NULL;
+	cJSON *data = NULL;
+	retry_job job = {db, NULL, NULL, applied};
+	xchg_status rc;
+
+	*applied = 0;
+	if ((rc = open_conflict(db, id, &c, err)))
+		goto done;
+	if (strcmp(c->kind, CONFLICT_KIND_REFUSED) != 0) {
+		rc = xerr(err, XCHG_EFAIL, "conflict %lld: a %s, not a refused row; restore or dismiss it",
+			  (long long)id, c->kind);
+		goto done;
+	}
+	if (!plan_find(db->plan, c->entity_type)) {
+		rc = xerr(err, XCHG_EFAIL, "conflict %lld: entity type %s is no longer in the plan",
+			  (long long)id, c->entity_type);
+		goto done;
+	}
+	if (c->losing_version && !(data = cJSON_Parse(c->losing_version))) {
+		rc = xerr(err, XCHG_EDB, "conflict %lld: the logged version is not valid JSON", (long long)id);
+		goto done;
+	}
+	job.c = c;
+	job.data = data;
+	rc = store_retry(db->st, retry_once, &job, err);
+done:
+	cJSON_Delete(data);
+	xchg_conflicts_free(c, c ? 1 : 0);
+	return rc;
+}
+
 void xchg_conflicts_free(xchg_conflict *v, size_t n)
 {
 	size_t i;
@@ -210,6 +424,8 @@ void xchg_conflicts_free(xchg_conflict *v, size_t n)
 		free(v[i].current_version);
 		free(v[i].decided_at);
 		free(v[i].status);
+		free(v[i].kind);
+		free(v[i].reason);
 	}
 	free(v);
 }

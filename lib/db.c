@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conflict.h"
 #include "keys.h"
 #include "nodes.h"
 
@@ -144,6 +145,9 @@ xchg_status db_ready(xchg_db *db, xchg_err *err)
 	if (!exists)
 		return xerr(err, XCHG_EDB, "%s: not an xchg node yet; run xchg init first",
 			    db->st->name);
+	/* A node set up by an older xchg gets what this one writes, before anything reads it. */
+	if ((rc = conflict_log_upgrade(db->st, err)))
+		return rc;
 	return load_plan(db, err);
 }
 
@@ -258,6 +262,7 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_e
 		goto done;
 	in_tx = 1;
 	if ((rc = store_create_schema(db->st, err)) ||
+	    (rc = conflict_log_upgrade(db->st, err)) ||
 	    (rc = nodes_self(db->st, &self, &found, err)))
 		goto done;
 	if (found && (rc = check_same_node(&self, o, err)))

@@ -12,12 +12,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "apply.h"
 #include "changes.h"
 #include "conflict.h"
 #include "envelope.h"
 #include "keys.h"
 #include "packet.h"
-#include "row_json.h"
 
 typedef struct candidate {
 	char *path;
@@ -40,6 +40,9 @@ typedef struct import_run {
 	xchg_status unacked;    /* the first acknowledgement not written, if any */
 	keypair kp;             /* this node's key, once a sealed packet needed it */
 	int have_key;
+	int guarded;            /* the packet runs again, each entity in a savepoint */
+	int row_fault;          /* an entity failed by a fault of its own row */
+	int64_t open_refused;   /* the sender's rows refused here and still open */
 } import_run;
 
 /*
@@ -62,10 +65,10 @@ static char *scrub(char *s)
 
 /* Messages name the packet first; one that does not yet is prefixed with it. */
 static void emit(import_run *run, xchg_outcome outcome, const char *path, const env_header *h,
-		 int64_t entities, int64_t conflicts, const char *message)
+		 int64_t entities, int64_t conflicts, int64_t refused, const char *message)
 {
 	xchg_import_event ev = {outcome, path, h ? h->sender : NULL, h ? h->packet_no : 0,
-				entities, conflicts, message};
+				entities, conflicts, message, refused};
 	char *named = NULL;
 
 	if (message && (named = strncmp(message, path, strlen(path)) != 0 ?
@@ -84,12 +87,12 @@ static void emit_failure(import_run *run, const char *path, const env_header *h,
 {
 	if (why->code == XCHG_EPACKET) {
 		run->refused = 1;
-		emit(run, XCHG_REFUSED, path, h, 0, 0, why->msg);
+		emit(run, XCHG_REFUSED, path, h, 0, 0, 0, why->msg);
 		return;
 	}
 	if (!run->failed)
 		run->failed = why->code;
-	emit(run, XCHG_FAILED, path, h, 0, 0, why->msg);
+	emit(run, XCHG_FAILED, path, h, 0, 0, 0, why->msg);
 }
 
 static xchg_status add_candidate(candidates *c, const char *path, int named, xchg_err *err)
@@ -322,75 +325,115 @@ typedef struct applied {
 	int64_t received;  /* entities the packet carried */
 	int64_t entities;  /* of those, applied here */
 	int64_t conflicts;
+	int64_t refused;   /* rows this node's schema refused, kept in the conflict log */
 	int duplicate;
 	int former_key;    /* a duplicate signed with a key its sender has rotated away from */
 	int sealed;        /* it came sealed: the acknowledgement goes back sealed */
 } applied;
 
-/*
- * An application may be changing this entity right now; its registration
- * is invisible until it commits. Holding the row and its children first
- * makes the conflict check see that change, so it is decided as a conflict
- * instead of being overwritten.
- */
-static xchg_status lock_entity(xchg_db *db, const plan_entity *e, const char *uuid,
-			       xchg_err *err)
+/* An entity held back until the rest of its packet is applied, in a copy of its own. */
+typedef struct held {
+	char *type, *uuid, *operation, *updated_at;
+	cJSON *data;
+	size_t index;
+} held;
+
+typedef struct held_list {
+	held *v;
+	size_t n;
+} held_list;
+
+static void held_free(held_list *l)
 {
 	size_t i;
-	xchg_status rc = store_lock_rows(db->st, e->table, "uuid", uuid, err);
 
-	for (i = 0; i < e->nchildren && !rc; i++)
-		rc = store_lock_rows(db->st, e->children[i].table, e->children[i].parent_column,
-				     uuid, err);
-	return rc;
+	for (i = 0; i < l->n; i++) {
+		free(l->v[i].type);
+		free(l->v[i].uuid);
+		free(l->v[i].operation);
+		free(l->v[i].updated_at);
+		cJSON_Delete(l->v[i].data);
+	}
+	free(l->v);
 }
 
-static xchg_status apply_entity(import_run *run, const node_row *sender,
-				const env_entity *in, applied *a, xchg_err *err)
+static xchg_status hold(held_list *l, const env_entity *in, xchg_err *err)
 {
-	const plan_entity *e = plan_find(run->db->plan, in->type);
-	char now[32], changed_at[40];
-	int found = 0, conflict = 0, wins = 1;
+	held *grown, *h;
+
+	if (!(grown = realloc(l->v, (l->n + 1) * sizeof(*grown))))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	l->v = grown;
+	h = &l->v[l->n++];
+	memset(h, 0, sizeof(*h));
+	h->index = in->index;
+	if (!(h->type = strdup(in->type)) || !(h->uuid = strdup(in->uuid)) ||
+	    !(h->operation = strdup(in->operation)) ||
+	    (in->updated_at && !(h->updated_at = strdup(in->updated_at))) ||
+	    (in->data && !(h->data = cJSON_Duplicate(in->data, 1))))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	return XCHG_OK;
+}
+
+/* One entity; later is where one that runs into a unique key waits (NULL: it is decided now). */
+static xchg_status apply_one(import_run *run, const node_row *sender, const env_entity *in,
+			     held_list *later, applied *a, xchg_err *err)
+{
+	apply_result r;
+	unsigned flags = run->guarded ? APPLY_GUARDED | (later ? APPLY_DEFER : 0) : 0;
 	xchg_status rc;
 
-	a->received++;
-	if (!e)
-		return xerr(err, XCHG_EPACKET, "unknown entity type \"%.64s\" (not in this node's plan)",
-			    in->type);
-	if ((rc = lock_entity(run->db, e, in->uuid, err)) ||
-	    (rc = changes_find(run->db->st, sender->id, e->type, in->uuid, &found, changed_at, err)))
+	if ((rc = apply_entity(run->db, &run->self, sender, in, flags, &r, err))) {
+		if (!run->guarded && rc == XCHG_EDB &&
+		    store_last_fault(run->db->st, NULL) != STORE_FAULT_OTHER)
+			run->row_fault = 1;
 		return rc;
-	if (found) {
-		if ((rc = conflict_resolve(run->db, &run->self, sender, e, in, changed_at, &conflict,
-					   &wins, err)))
-			return rc;
-		a->conflicts += conflict;
-		if (!wins)
-			return XCHG_OK;
 	}
-	xnow_iso(now);
-	if (strcmp(in->operation, "DELETE") == 0)
-		rc = row_json_delete(run->db, e, in->uuid, in->updated_at ? in->updated_at : now, err);
-	else
-		rc = row_json_apply(run->db, e, in->uuid, in->updated_at ? in->updated_at : now,
-				    in->data, err);
-	if (!rc)
-		a->entities++;
-	return rc;
+	if (r.collided)
+		return hold(later, in, err);
+	if (r.refused && (rc = apply_log_refused(run->db, sender, in, r.reason, err)))
+		return rc;
+	if (r.applied && run->open_refused &&
+	    (rc = conflict_log_supersede(run->db, sender->id, in->type, in->uuid, NULL, err)))
+		return rc;
+	a->entities += r.applied;
+	a->conflicts += r.conflicts;
+	a->refused += r.refused;
+	return XCHG_OK;
 }
 
 static xchg_status apply_entities(import_run *run, const node_row *sender, opened *o,
 				  applied *a, xchg_err *err)
 {
 	const env_entity *in = NULL;
+	held_list later = {0};
+	size_t i;
 	xchg_status rc;
 
 	while (!(rc = env_reader_next(o->er, &in, err)) && in) {
-		if ((rc = apply_entity(run, sender, in, a, err)))
-			return xerr_prefix(err, "%s: entity %zu (%s %s)", packet_reader_path(o->pr),
-					   in->index + 1, in->type, in->uuid);
+		a->received++;
+		if ((rc = apply_one(run, sender, in, &later, a, err))) {
+			xerr_prefix(err, "%s: entity %zu (%s %s)", packet_reader_path(o->pr),
+				    in->index + 1, in->type, in->uuid);
+			goto done;
+		}
 		xkill_point("import.entity_applied");
 	}
+	/*
+	 * A unique key held here when an entity came may be given up by what
+	 * came after it (a rename, a delete, a swap of two codes), in any
+	 * order: only what is still held now is decided as a collision.
+	 */
+	for (i = 0; i < later.n && !rc; i++) {
+		const held *h = &later.v[i];
+		env_entity again = {h->type, h->uuid, h->operation, h->updated_at, h->data, h->index};
+
+		if ((rc = apply_one(run, sender, &again, NULL, a, err)))
+			xerr_prefix(err, "%s: entity %zu (%s %s)", packet_reader_path(o->pr),
+				    h->index + 1, h->type, h->uuid);
+	}
+done:
+	held_free(&later);
 	return rc;
 }
 
@@ -523,7 +566,9 @@ static xchg_status import_once(void *ctx, xchg_err *err)
 	if ((rc = take_ack(run, &sender, o.h, path, err)))
 		goto done;
 	if (!a->duplicate) {
-		if ((rc = store_set_origin(run->db->st, sender.id, err)) ||
+		/* Counted once: most links have none, and then no entity looks for its own. */
+		if ((rc = conflict_log_refused_open(run->db, sender.id, &run->open_refused, err)) ||
+		    (rc = store_set_origin(run->db->st, sender.id, err)) ||
 		    (rc = apply_entities(run, &sender, &o, a, err)) ||
 		    (rc = nodes_record_packet(run->db->st, sender.id, NODE_RECEIVED, o.h->packet_no, err)) ||
 		    (rc = store_set_origin(run->db->st, NULL, err)))
@@ -567,8 +612,22 @@ done:
 static xchg_status import_one(import_run *run, const char *path, applied *a, xchg_err *err)
 {
 	import_job job = {run, path, a};
+	xchg_status rc;
 
-	return store_retry(run->db->st, import_once, &job, err);
+	run->guarded = run->row_fault = 0;
+	rc = store_retry(run->db->st, import_once, &job, err);
+	/*
+	 * A row this node cannot store as it came: the packet runs again with
+	 * each entity in a savepoint, so that such a row fails alone. Only
+	 * then: PostgreSQL keeps each savepoint's subtransaction until the
+	 * commit, and past 64 in one transaction every other session's
+	 * snapshots slow down; a packet that applies cleanly takes none.
+	 */
+	if (rc && run->row_fault) {
+		run->guarded = 1;
+		rc = store_retry(run->db->st, import_once, &job, err);
+	}
+	return rc;
 }
 
 typedef struct ack_target {
@@ -590,7 +649,7 @@ static xchg_status write_acks(import_run *run, const ack_target *acks, size_t n,
 			 * transaction. The export rolled back, and every later export
 			 * carries the ack, so an answer is owed, nothing is lost. */
 			xchg_import_event ev = {XCHG_ACK_FAILED, acks[i].dir, acks[i].sender,
-						0, 0, 0, err->msg};
+						0, 0, 0, err->msg, 0};
 
 			if (rc == XCHG_ENOMEM)
 				return rc;
@@ -604,7 +663,7 @@ static xchg_status write_acks(import_run *run, const ack_target *acks, size_t n,
 		{
 			env_header h = {.sender = run->self.code, .packet_no = res.packet_no};
 
-			emit(run, XCHG_ACK_WRITTEN, res.path, &h, res.entities, 0, NULL);
+			emit(run, XCHG_ACK_WRITTEN, res.path, &h, res.entities, 0, 0, NULL);
 		}
 		xchg_export_result_clear(&res);
 	}
@@ -646,12 +705,12 @@ static xchg_status apply_all(import_run *run, candidates *c, const char *ack_dir
 			continue;
 		}
 		if (a.duplicate) {
-			emit(run, XCHG_SKIPPED, cd->path, &cd->h, 0, 0,
+			emit(run, XCHG_SKIPPED, cd->path, &cd->h, 0, 0, 0,
 			     a.former_key ? "signed with a key its sender has rotated away from;"
 					    " its acknowledgement is not taken" : NULL);
 			continue;
 		}
-		emit(run, XCHG_APPLIED, cd->path, &cd->h, a.entities, a.conflicts, NULL);
+		emit(run, XCHG_APPLIED, cd->path, &cd->h, a.entities, a.conflicts, a.refused, NULL);
 		/* A packet without entities (an acknowledgement) needs no answer:
 		 * answering it would make two nodes ping-pong empty packets. */
 		if (a.received == 0)

@@ -395,3 +395,71 @@ xchg_status row_json_delete(xchg_db *db, const plan_entity *e, const char *uuid,
 	free(sql);
 	return rc;
 }
+
+xchg_status row_json_key_holder(xchg_db *db, const plan_entity *e, const char *uuid,
+				const char *const *cols, size_t ncols, const cJSON *data,
+				char **holder, xchg_err *err)
+{
+	table_meta *m;
+	store_stmt *st = NULL;
+	xvalue *vals = NULL, v;
+	xbuf sql = {0};
+	size_t i;
+	int has_row = 0;
+	xchg_status rc;
+
+	*holder = NULL;
+	if ((rc = db_meta(db, e->table, &m, err)))
+		return rc;
+	if (!(vals = calloc(ncols + 1, sizeof(*vals))))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	xbuf_printf(&sql, "SELECT uuid FROM \"%s\" WHERE uuid <> ?", m->table);
+	vals[0] = xv_text(uuid);
+	for (i = 0; i < ncols; i++) {
+		const cJSON *item = cJSON_GetObjectItemCaseSensitive(data, cols[i]);
+		long c = column_named(m, cols[i]);
+
+		/* A key the row does not give in full (or gives as NULL) holds nothing. */
+		if (c < 0 || !item || cJSON_IsNull(item))
+			goto done;
+		if ((rc = json_to_value(item, &vals[i + 1], m->table, cols[i], err)))
+			goto done;
+		xbuf_printf(&sql, " AND \"%s\" = ?", m->cols[c].name);
+	}
+	if (!sql.data) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((rc = store_query(db->st, sql.data, vals, (int)ncols + 1, &st, err)) ||
+	    (rc = store_step(st, &has_row, err)) || !has_row)
+		goto done;
+	store_col(st, 0, &v);
+	if (v.type == XV_TEXT && !(*holder = strdup(v.s)))
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+done:
+	store_release(st);
+	xbuf_free(&sql);
+	free(vals);
+	return rc;
+}
+
+xchg_status row_json_remove(xchg_db *db, const plan_entity *e, const char *uuid, xchg_err *err)
+{
+	xvalue key = xv_text(uuid);
+	char *sql;
+	size_t i;
+	xchg_status rc = XCHG_OK;
+
+	/* Children first: none may be left pointing at a row that is gone. */
+	for (i = 0; i <= e->nchildren && !rc; i++) {
+		sql = i < e->nchildren
+			      ? xstrdup_printf("DELETE FROM \"%s\" WHERE \"%s\" = ?", e->children[i].table,
+					       e->children[i].parent_column)
+			      : xstrdup_printf("DELETE FROM \"%s\" WHERE uuid = ?", e->table);
+		if (!sql)
+			return xerr(err, XCHG_ENOMEM, "out of memory");
+		rc = store_run(db->st, sql, &key, 1, NULL, err);
+		free(sql);
+	}
+	return rc;
+}

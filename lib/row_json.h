@@ -35,6 +35,19 @@ xchg_status row_json_apply(xchg_db *db, const plan_entity *e, const char *uuid,
 xchg_status row_json_delete(xchg_db *db, const plan_entity *e, const char *uuid,
 			    const char *updated_at, xchg_err *err);
 
+/*
+ * The uuid of the row of e's table, other than uuid's own, whose columns
+ * cols hold the values data gives them: the row holding that unique key
+ * here. *holder (the caller frees it) is NULL when there is none, and when
+ * data gives a column no value or NULL, which holds no key.
+ */
+xchg_status row_json_key_holder(xchg_db *db, const plan_entity *e, const char *uuid,
+				const char *const *cols, size_t ncols, const cJSON *data,
+				char **holder, xchg_err *err);
+
+/* Deletes the row and its children outright; the triggers register it as deleted. */
+xchg_status row_json_remove(xchg_db *db, const plan_entity *e, const char *uuid, xchg_err *err);
+
 /* Appends one SQL value as JSON. */
 int row_json_value(xbuf *b, const xvalue *v);
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "changes.h"
+#include "conflict.h"
 #include "db.h"
 #include "keys.h"
 #include "nodes.h"
@@ -35,13 +36,15 @@ static xchg_status take_row(xchg_node_info *info, node_row *n, xchg_err *err)
 static xchg_status peer_counts(store *s, const char *peer_id, xchg_node_info *info,
 			       xchg_err *err)
 {
-	xvalue p = xv_text(peer_id);
+	xvalue p[2] = {xv_text(peer_id), xv_text(CONFLICT_KIND_REFUSED)};
 	xchg_status rc;
 
-	if ((rc = changes_count(s, peer_id, &info->queued, err)))
+	if ((rc = changes_count(s, peer_id, &info->queued, err)) ||
+	    (rc = store_int(s, "SELECT count(*) FROM sync_conflicts WHERE peer_id = ?"
+			       " AND status = 'open' AND kind <> ?", p, 2, &info->conflicts, NULL, err)))
 		return rc;
-	return store_int(s, "SELECT count(*) FROM sync_conflicts WHERE peer_id = ? AND status = 'open'",
-			 &p, 1, &info->conflicts, NULL, err);
+	return store_int(s, "SELECT count(*) FROM sync_conflicts WHERE peer_id = ?"
+			    " AND status = 'open' AND kind = ?", p, 2, &info->refused, NULL, err);
 }
 
 xchg_status xchg_status_get(xchg_db *db, xchg_status_report **out, xchg_err *err)

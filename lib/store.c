@@ -32,6 +32,28 @@ xchg_status store_begin(store *s, xchg_err *err) { return s->ops->exec(s, s->ops
 xchg_status store_commit(store *s, xchg_err *err) { return s->ops->exec(s, "COMMIT", err); }
 void store_rollback(store *s) { s->ops->rollback(s); }
 
+xchg_status store_savepoint(store *s, xchg_err *err)
+{
+	return s->ops->exec(s, "SAVEPOINT xchg_row", err);
+}
+
+xchg_status store_savepoint_release(store *s, xchg_err *err)
+{
+	return s->ops->exec(s, "RELEASE SAVEPOINT xchg_row", err);
+}
+
+xchg_status store_savepoint_undo(store *s, xchg_err *err)
+{
+	return s->ops->exec(s, "ROLLBACK TO SAVEPOINT xchg_row", err);
+}
+
+store_fault store_last_fault(store *s, const char **message)
+{
+	const char *ignored;
+
+	return s->ops->fault(s, message ? message : &ignored);
+}
+
 xchg_status store_query(store *s, const char *sql, const xvalue *params,
 			int nparams, store_stmt **out, xchg_err *err)
 {
@@ -160,6 +182,80 @@ int store_has_column(const store_column *cols, size_t n, const char *name)
 		if (strcmp(cols[i].name, name) == 0)
 			return 1;
 	return 0;
+}
+
+/* Appends a copy of text to a growing array of strings. */
+static int push_text(char ***v, size_t *n, const char *text)
+{
+	char **grown = realloc(*v, (*n + 1) * sizeof(**v));
+
+	if (!grown)
+		return -1;
+	*v = grown;
+	if (!(grown[*n] = strdup(text)))
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+xchg_status store_unique_keys(store *s, const char *table, store_key **out, size_t *n,
+			      xchg_err *err)
+{
+	store_stmt *st = NULL;
+	store_key *keys = NULL, *grown;
+	size_t count = 0;
+	int has_row = 0;
+	xvalue p = xv_text(table), name, col;
+	xchg_status rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rc = store_query(s, s->ops->unique_keys_sql, &p, 1, &st, err)))
+		return rc;
+	while (!(rc = store_step(st, &has_row, err)) && has_row) {
+		store_col(st, 0, &name);
+		store_col(st, 1, &col);
+		if (name.type != XV_TEXT || col.type != XV_TEXT)
+			continue;
+		/* Rows come ordered by key: a new name starts the next key. */
+		if (!count || strcmp(keys[count - 1].name, name.s) != 0) {
+			if (!(grown = realloc(keys, (count + 1) * sizeof(*keys)))) {
+				rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", s->name);
+				break;
+			}
+			keys = grown;
+			memset(&keys[count], 0, sizeof(*keys));
+			if (!(keys[count++].name = strdup(name.s))) {
+				rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", s->name);
+				break;
+			}
+		}
+		if (push_text(&keys[count - 1].cols, &keys[count - 1].ncols, col.s)) {
+			rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", s->name);
+			break;
+		}
+	}
+	store_release(st);
+	if (rc) {
+		store_keys_free(keys, count);
+		return rc;
+	}
+	*out = keys;
+	*n = count;
+	return XCHG_OK;
+}
+
+void store_keys_free(store_key *keys, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; keys && i < n; i++) {
+		for (j = 0; j < keys[i].ncols; j++)
+			free(keys[i].cols[j]);
+		free(keys[i].cols);
+		free(keys[i].name);
+	}
+	free(keys);
 }
 
 xchg_status store_create_schema(store *s, xchg_err *err)

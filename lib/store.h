@@ -48,6 +48,26 @@ typedef struct store_column {
 	int is_pk;
 } store_column;
 
+/*
+ * What a failed statement ran into, as far as the row it wrote is
+ * concerned: the importer keeps such a row aside instead of failing the
+ * packet (formats/PACKET.md 6.7). Everything else (a lost connection, a
+ * full disk, missing rights, a value the column's type cannot read) fails
+ * the packet as before.
+ */
+typedef enum store_fault {
+	STORE_FAULT_OTHER = 0,
+	STORE_FAULT_UNIQUE,  /* a unique key (primary key included) another row holds */
+	STORE_FAULT_REFUSED  /* a CHECK, NOT NULL, foreign key, length or range, a trigger's refusal */
+} store_fault;
+
+/* A unique key of a table: an index's or the primary key's columns, in order. */
+typedef struct store_key {
+	char *name;
+	char **cols;
+	size_t ncols;
+} store_key;
+
 typedef struct store store;
 
 /* Every driver's statement starts with this, so the seam can find its ops. */
@@ -61,6 +81,13 @@ typedef struct store_ops {
 	const char *columns_sql;
 	/* Returns 1 when table ? exists. */
 	const char *table_exists_sql;
+	/*
+	 * Returns (key name, column name, position) of every column of every
+	 * unique key of table ?, the primary key included, ordered by key and
+	 * position. Partial keys and keys over expressions are left out: no
+	 * row can be found by their columns' values alone.
+	 */
+	const char *unique_keys_sql;
 	/* Creates the sync tables (and on PostgreSQL the triggers' functions). */
 	const char *schema_sql;
 	/*
@@ -98,6 +125,9 @@ typedef struct store_ops {
 	/* Whether the last failure was a lock wait given up, a deadlock or a
 	 * serialization failure: the transaction may simply be run again. */
 	int (*retryable)(store *s);
+	/* What the last failed statement ran into, and the database's own words
+	 * for it (without the store's name); valid until the next statement. */
+	store_fault (*fault)(store *s, const char **message);
 	void (*close)(store *s);
 } store_ops;
 
@@ -113,6 +143,18 @@ void store_close(store *s);
 xchg_status store_begin(store *s, xchg_err *err);
 xchg_status store_commit(store *s, xchg_err *err);
 void store_rollback(store *s);
+
+/*
+ * One savepoint inside the transaction (portable SQL): set, then either
+ * released or undone. Undoing rolls back what was written since it was set
+ * and leaves the transaction usable, even on PostgreSQL after a failed
+ * statement; it then still has to be released.
+ */
+xchg_status store_savepoint(store *s, xchg_err *err);
+xchg_status store_savepoint_release(store *s, xchg_err *err);
+xchg_status store_savepoint_undo(store *s, xchg_err *err);
+/* See store_ops.fault; message may be NULL. */
+store_fault store_last_fault(store *s, const char **message);
 
 /* Runs sql with params and leaves a statement to step through. */
 xchg_status store_query(store *s, const char *sql, const xvalue *params,
@@ -136,6 +178,10 @@ xchg_status store_columns(store *s, const char *table, store_column **out,
 			  size_t *n, xchg_err *err);
 void store_columns_free(store_column *cols, size_t n);
 int store_has_column(const store_column *cols, size_t n, const char *name);
+/* The unique keys of table (see store_ops.unique_keys_sql). */
+xchg_status store_unique_keys(store *s, const char *table, store_key **out, size_t *n,
+			      xchg_err *err);
+void store_keys_free(store_key *keys, size_t n);
 xchg_status store_create_schema(store *s, xchg_err *err);
 /* Adds uuid, updated_at and is_deleted where missing and fills them in. */
 xchg_status store_prepare_table(store *s, const char *table,

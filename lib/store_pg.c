@@ -34,6 +34,8 @@ typedef struct pg_store {
 	int ncached;
 	int64_t changes;
 	int retryable; /* the last failure may pass if the transaction runs again */
+	store_fault fault; /* of the last failed statement */
+	char fault_msg[XCHG_ERRMSG_MAX];
 } pg_store;
 
 typedef struct pg_stmt {
@@ -42,6 +44,25 @@ typedef struct pg_stmt {
 	int row;       /* the current row; -1 before the first step */
 	char (*ts)[40]; /* per column: a timestamp rewritten to ISO-8601 */
 } pg_stmt;
+
+/*
+ * By SQLSTATE. Class 23 is integrity (23505 the unique key); 22001 and
+ * 22003 a value too long or out of range; P0001 a trigger's RAISE. Other
+ * data errors stay the packet's failure: 22P02 and 22007 (a value the
+ * column's type cannot read at all, such as a malformed uuid or time) mean
+ * a packet no xchg of this star writes, not a row to keep for later.
+ */
+static store_fault pg_classify(const char *state)
+{
+	if (!state)
+		return STORE_FAULT_OTHER;
+	if (strcmp(state, "23505") == 0)
+		return STORE_FAULT_UNIQUE;
+	if (strncmp(state, "23", 2) == 0 || strcmp(state, "22001") == 0 ||
+	    strcmp(state, "22003") == 0 || strcmp(state, "P0001") == 0)
+		return STORE_FAULT_REFUSED;
+	return STORE_FAULT_OTHER;
+}
 
 /* One line: the server's own words without "ERROR:  ", or libpq's, folded. */
 static xchg_status pg_fail(pg_store *s, xchg_err *err, const char *what, const PGresult *res)
@@ -66,6 +87,8 @@ static xchg_status pg_fail(pg_store *s, xchg_err *err, const char *what, const P
 	while (len && line[len - 1] == ' ')
 		len--;
 	line[len] = '\0';
+	s->fault = pg_classify(state);
+	memcpy(s->fault_msg, line, len + 1);
 	return xerr(err, XCHG_EDB, "%s: %s: %s", s->base.name, what, line);
 }
 
@@ -76,6 +99,7 @@ static xchg_status pg_exec(store *base, const char *sql, xchg_err *err)
 	PGresult *res;
 
 	s->retryable = 0;
+	s->fault = STORE_FAULT_OTHER;
 	res = PQexec(s->conn, sql);
 	xchg_status rc = XCHG_OK;
 	ExecStatusType st = PQresultStatus(res);
@@ -203,6 +227,7 @@ static xchg_status pg_query(store *base, const char *sql, const xvalue *params,
 
 	*out = NULL;
 	s->retryable = 0;
+	s->fault = STORE_FAULT_OTHER;
 	if (!(st = calloc(1, sizeof(*st))) ||
 	    (nparams && !(values = calloc((size_t)nparams, sizeof(*values))))) {
 		rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", base->name);
@@ -378,7 +403,9 @@ static const char pg_schema[] =
 	" losing_version TEXT,"
 	" winning_version TEXT,"
 	" decided_at TEXT NOT NULL,"
-	" status TEXT NOT NULL DEFAULT 'open');"
+	" status TEXT NOT NULL DEFAULT 'open',"
+	" kind TEXT NOT NULL DEFAULT 'conflict',"
+	" reason TEXT);"
 	/*
 	 * The triggers' helpers. xchg.origin is set with set_config(..., true):
 	 * it lives in the applying transaction only, so a concurrent client's
@@ -498,6 +525,14 @@ static int pg_retryable(store *base)
 	return ((pg_store *)base)->retryable;
 }
 
+static store_fault pg_fault(store *base, const char **message)
+{
+	pg_store *s = (pg_store *)base;
+
+	*message = s->fault_msg;
+	return s->fault;
+}
+
 static void pg_close(store *base)
 {
 	pg_store *s = (pg_store *)base;
@@ -527,6 +562,15 @@ static const store_ops pg_ops = {
 		" JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
 		" WHERE c.relname = ? AND c.relkind IN ('r', 'p')"
 		" AND n.nspname = ANY (current_schemas(false))",
+	/* indkey lists key columns first, then INCLUDE columns (indnkeyatts). */
+	.unique_keys_sql =
+		"SELECT c.relname, a.attname, k.n FROM pg_catalog.pg_index i"
+		" JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid"
+		" CROSS JOIN LATERAL unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n)"
+		" JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum"
+		" WHERE i.indrelid = to_regclass(quote_ident(?)) AND i.indisunique"
+		" AND i.indpred IS NULL AND i.indexprs IS NULL AND k.n <= i.indnkeyatts"
+		" ORDER BY 1, 3",
 	.schema_sql = pg_schema,
 	.lock_row_sql = "SELECT 1 FROM \"%s\" WHERE \"%s\" = ? FOR UPDATE",
 	/* SHARE waits for writers in flight and holds new ones off. */
@@ -546,6 +590,7 @@ static const store_ops pg_ops = {
 	.set_origin = pg_set_origin,
 	.lock = pg_lock,
 	.retryable = pg_retryable,
+	.fault = pg_fault,
 	.close = pg_close,
 };
 

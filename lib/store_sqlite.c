@@ -31,6 +31,8 @@ typedef struct sq_store {
 	sq_stmt *cache;
 	size_t ncached;
 	int created; /* the file did not exist before this handle opened it */
+	store_fault fault;           /* of the last failed statement */
+	char fault_msg[XCHG_ERRMSG_MAX];
 } sq_store;
 
 /* Generates an RFC 4122 version 4 uuid inside SQL, for rows written without one. */
@@ -41,9 +43,37 @@ typedef struct sq_store {
 	"substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))"
 #define SQ_NOW_EXPR "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
+/*
+ * A STRICT table's "cannot store TEXT value in INTEGER column" stays a
+ * failure of the packet, as PostgreSQL's invalid input does (store_pg.c).
+ */
+static store_fault sq_classify(int code)
+{
+	switch (code) {
+	case SQLITE_CONSTRAINT_UNIQUE:
+	case SQLITE_CONSTRAINT_PRIMARYKEY:
+		return STORE_FAULT_UNIQUE;
+	case SQLITE_CONSTRAINT_CHECK:
+	case SQLITE_CONSTRAINT_NOTNULL:
+	case SQLITE_CONSTRAINT_FOREIGNKEY:
+	case SQLITE_CONSTRAINT_TRIGGER:
+		return STORE_FAULT_REFUSED;
+	default:
+		return STORE_FAULT_OTHER;
+	}
+}
+
+/* Notes what the statement that just failed ran into. */
+static void sq_note_fault(sq_store *s, const char *msg)
+{
+	s->fault = sq_classify(sqlite3_extended_errcode(s->db));
+	snprintf(s->fault_msg, sizeof(s->fault_msg), "%s", msg);
+}
+
 static xchg_status sq_fail(sq_store *s, xchg_err *err, const char *what)
 {
-	return xerr(err, XCHG_EDB, "%s: %s: %s", s->base.name, what, sqlite3_errmsg(s->db));
+	sq_note_fault(s, sqlite3_errmsg(s->db));
+	return xerr(err, XCHG_EDB, "%s: %s: %s", s->base.name, what, s->fault_msg);
 }
 
 static xchg_status sq_exec(store *base, const char *sql, xchg_err *err)
@@ -52,8 +82,10 @@ static xchg_status sq_exec(store *base, const char *sql, xchg_err *err)
 	char *msg = NULL;
 	xchg_status rc = XCHG_OK;
 
+	s->fault = STORE_FAULT_OTHER;
 	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		rc = xerr(err, XCHG_EDB, "%s: %s", s->base.name, msg ? msg : "SQL failed");
+		sq_note_fault(s, msg ? msg : "SQL failed");
+		rc = xerr(err, XCHG_EDB, "%s: %s", s->base.name, s->fault_msg);
 		sqlite3_free(msg);
 	}
 	return rc;
@@ -123,6 +155,7 @@ static xchg_status sq_query(store *base, const char *sql, const xvalue *params,
 	xchg_status rc;
 
 	*out = NULL;
+	s->fault = STORE_FAULT_OTHER;
 	if (!(c = sq_cached(s, sql))) {
 		if (!(c = calloc(1, sizeof(*c))) || !(c->sql = strdup(sql))) {
 			free(c);
@@ -252,7 +285,9 @@ static const char sq_schema[] =
 	" losing_version TEXT,"
 	" winning_version TEXT,"
 	" decided_at TEXT NOT NULL,"
-	" status TEXT NOT NULL DEFAULT 'open');";
+	" status TEXT NOT NULL DEFAULT 'open',"
+	" kind TEXT NOT NULL DEFAULT 'conflict',"
+	" reason TEXT);";
 
 static void sq_sync_columns_sql(xbuf *b, const char *table, const char *parent_column,
 				const store_column *cols, size_t n)
@@ -409,6 +444,14 @@ static int sq_holds_nothing(sq_store *s)
 	return empty;
 }
 
+static store_fault sq_fault(store *base, const char **message)
+{
+	sq_store *s = (sq_store *)base;
+
+	*message = s->fault_msg;
+	return s->fault;
+}
+
 static void sq_close(store *base)
 {
 	sq_store *s = (sq_store *)base;
@@ -438,6 +481,16 @@ static const store_ops sq_ops = {
 	.dialect = "sqlite",
 	.columns_sql = "SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid",
 	.table_exists_sql = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+	/* An INTEGER PRIMARY KEY is the rowid, which has no index of its own. */
+	.unique_keys_sql =
+		"WITH t(name) AS (SELECT ?)"
+		" SELECT il.name, ii.name, ii.seqno FROM t, pragma_index_list(t.name) il,"
+		" pragma_index_info(il.name) ii WHERE il.\"unique\" AND NOT il.partial"
+		" AND NOT EXISTS (SELECT 1 FROM pragma_index_info(il.name) x WHERE x.name IS NULL)"
+		" UNION ALL SELECT 'primary key', p.name, p.pk FROM t, pragma_table_info(t.name) p"
+		" WHERE p.pk > 0 AND NOT EXISTS"
+		" (SELECT 1 FROM pragma_index_list(t.name) WHERE origin = 'pk')"
+		" ORDER BY 1, 3",
 	.schema_sql = sq_schema,
 	/* IMMEDIATE takes the write lock now, so two xchg processes queue up
 	 * instead of failing halfway through with SQLITE_BUSY. */
@@ -456,6 +509,7 @@ static const store_ops sq_ops = {
 	.set_origin = sq_set_origin,
 	.lock = sq_lock,
 	.retryable = sq_retryable,
+	.fault = sq_fault,
 	.close = sq_close,
 };
 

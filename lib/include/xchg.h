@@ -189,8 +189,11 @@ typedef struct xchg_import_event {
 	const char *sender;     /* NULL when the header could not be read */
 	int64_t packet_no;
 	int64_t entities;       /* entities applied */
-	int64_t conflicts;      /* conflicts decided while applying */
+	int64_t conflicts;      /* conflicts and unique-key collisions decided while applying */
 	const char *message;    /* when refused or failed: "PATH: reason"; else NULL */
+	int64_t refused;        /* rows this node's schema refused: not applied, kept in the
+				   conflict log (xchg_conflicts_list) for xchg_conflict_retry;
+				   the packet is applied all the same */
 } xchg_import_event;
 
 typedef void (*xchg_import_cb)(const xchg_import_event *ev, void *ctx);
@@ -205,6 +208,10 @@ typedef void (*xchg_import_cb)(const xchg_import_event *ev, void *ctx);
  * from). A packet without entities is an acknowledgement itself and gets no
  * answer, so two nodes never ping-pong. cb is called once per packet and per
  * acknowledgement written or not written.
+ * One row does not stop its packet (formats/PACKET.md, rules 7 and 9): a row
+ * this node's schema refuses is left out, counted (refused) and kept in the
+ * conflict log, and a unique key another row holds here is decided like a
+ * conflict; the rest of the packet applies and is acknowledged.
  * Returns XCHG_OK only when every packet was applied or skipped as a duplicate
  * and every acknowledgement written; XCHG_EPACKET when one was refused, else
  * the status of the first that failed, else that of the first acknowledgement
@@ -229,7 +236,8 @@ typedef struct xchg_node_info {
 	char *last_sync_out;
 	char *last_sync_in;
 	int64_t queued;        /* changes registered for the peer */
-	int64_t conflicts;     /* conflicts logged against the peer */
+	int64_t conflicts;     /* open conflicts and unique-key collisions logged against the peer */
+	int64_t refused;       /* open rows from the peer that this node's schema refused */
 } xchg_node_info;
 
 typedef struct xchg_status_report {
@@ -274,14 +282,27 @@ xchg_status xchg_inspect(xchg_db *db, const char *path,
 			 xchg_inspect_report **out, xchg_err *err);
 void xchg_inspect_free(xchg_inspect_report *rep);
 
-/* One entry of the conflict log (sync_conflicts). */
+/*
+ * One entry of the conflict log (sync_conflicts). Its kind says what
+ * happened:
+ * - "conflict": the entity was changed here and by the peer; the losing
+ *   version is the one not kept.
+ * - "unique-key": two entities (two uuids) claimed one unique key; the
+ *   losing version is the entity that gave the key up: not stored, or
+ *   removed from this node. entity_uuid is that entity's.
+ * - "refused": this node's schema refused a row the peer sent (a CHECK,
+ *   NOT NULL, a foreign key, a length or range); the losing version is the
+ *   row as it came, reason the database's own message, and the local
+ *   version (if any) stays. xchg_conflict_retry applies it again.
+ */
 typedef struct xchg_conflict {
 	int64_t id;
+	char *kind;              /* "conflict", "unique-key" or "refused" */
 	char *entity_type;
 	char *entity_uuid;
 	char *peer;              /* the peer whose packet brought the conflict */
 	char *policy;            /* the rule that decided: "master-wins", "last-writer-wins",
-				    "delete-wins" or "edit-wins" */
+				    "delete-wins" or "edit-wins"; "schema" for a refused row */
 	char *winner;            /* "local" or "remote": whose version was kept */
 	char *losing_origin;     /* the node the losing version came from */
 	char *local_updated_at;
@@ -291,7 +312,11 @@ typedef struct xchg_conflict {
 	char *winning_version;   /* the data that won, as it was then (JSON), NULL for a delete */
 	char *current_version;   /* the data now in the database (show only) */
 	char *decided_at;
-	char *status;            /* "open", "restored" or "dismissed" */
+	char *status;            /* "open", "restored", "dismissed"; for a refused row also
+				    "resolved" (xchg_conflict_retry applied it) or "superseded"
+				    (a newer version of the entity came from the peer since) */
+	char *reason;            /* why, in words: the key and who holds it, or the database's
+				    message; NULL for a plain conflict */
 } xchg_conflict;
 
 /* Every logged conflict, newest first. */
@@ -307,6 +332,17 @@ xchg_status xchg_conflict_get(xchg_db *db, int64_t id, xchg_conflict **out,
 xchg_status xchg_conflict_restore(xchg_db *db, int64_t id, xchg_err *err);
 /* Closes a conflict, keeping the version that won. */
 xchg_status xchg_conflict_dismiss(xchg_db *db, int64_t id, xchg_err *err);
+/*
+ * Applies an open refused row again (once the schema or the data is
+ * fixed), as if it came from its peer now: the conflict check and the
+ * unique keys are weighed as an import would, it is not sent back to that
+ * peer, and the center routes it to the others. On success the entry is
+ * "resolved" and *applied says whether the row is stored (0: it lost to
+ * the version here, or to a unique key's holder, which the log now says).
+ * Refused again, nothing changes, the entry stays open and the message
+ * gives the database's words (XCHG_EFAIL).
+ */
+xchg_status xchg_conflict_retry(xchg_db *db, int64_t id, int *applied, xchg_err *err);
 void xchg_conflicts_free(xchg_conflict *v, size_t n);
 
 #ifdef __cplusplus

@@ -699,6 +699,7 @@ static void collect(const xchg_import_event *ev, void *ctx)
 	e->packet_no = ev->packet_no;
 	e->entities = ev->entities;
 	e->conflicts = ev->conflicts;
+	e->refused = ev->refused;
 	e->message = hdup(ev->message);
 }
 

@@ -151,6 +151,7 @@ typedef struct import_event {
 	int64_t packet_no;
 	int64_t entities;
 	int64_t conflicts;
+	int64_t refused;
 	const char *message;
 } import_event;
 

@@ -24,6 +24,7 @@ TestSuite(invariants, .init = harness_setup, .fini = harness_teardown);
 /* ---- the story's props ----------------------------------------------------- */
 
 static node *C, *D;       /* the center and its desktop */
+static node *D2;          /* a second desktop, where a story needs one */
 static const char *share; /* the shared folder */
 
 static void star(void)
@@ -128,7 +129,6 @@ static void expect_refused(const import_log *log, const char *because, const cha
  */
 Test(invariants, numbers_count_per_peer_and_ack_the_last_received)
 {
-	node *D2;
 	exported p[4];
 	const import_log *log;
 	const pkt_view *v;
@@ -676,7 +676,6 @@ Test(invariants, tampered_packet_changes_nothing)
  */
 Test(invariants, no_echo_but_the_center_forwards)
 {
-	node *D2;
 	const char *b, *r, *at;
 	const import_log *log;
 	exported p1, p2;
@@ -1017,6 +1016,451 @@ Test(invariants, conflict_last_writer_wins_hard_delete_converges)
 		     brigade_name(C, uuid));
 }
 
+/* ---- 7 and 9. A row this node cannot store as it came ----------------------- */
+
+/*
+ * Accounts are unique by a business key, code, on every node; name may
+ * carry a constraint on one node only (a schema the peers do not share).
+ * A star of the center and two desktops, D (DESKTOP-1) and D2.
+ */
+#define ACCOUNTS_SQL "CREATE TABLE accounts (code TEXT NOT NULL UNIQUE, name TEXT%s, balance INTEGER);"
+#define SHORT_NAME " CONSTRAINT short_name CHECK (length(name) <= 10)"
+
+static void account_star(const char *policy, const char *center_name, const char *desk_name)
+{
+	const char *plan = tmp_path(hstr("accounts-%s.json", policy));
+	const char *text = hstr("{\"schema_version\": \"1.0.0\", \"conflict_policy\": \"%s\","
+				" \"entities\": [{\"type\": \"Account\", \"table\": \"accounts\"},"
+				" {\"type\": \"Brigade\", \"table\": \"brigades\"}]}", policy);
+
+	write_file(plan, text, strlen(text));
+	C = node_create("CENTER", 1, plan, hstr(ACCOUNTS_SQL, center_name));
+	D = node_create("DESKTOP-1", 0, plan, hstr(ACCOUNTS_SQL, desk_name));
+	D2 = node_create("DESKTOP-2", 0, plan, hstr(ACCOUNTS_SQL, desk_name));
+	link_nodes(C, D);
+	link_nodes(C, D2);
+	share = make_folder("share");
+}
+
+static const char *add_account(node *n, const char *code, const char *name, const char *at)
+{
+	sql_exec(n, "INSERT INTO accounts (code, name, updated_at) VALUES ('%s', '%s', '%s')", code,
+		 name, at);
+	return sql_text(n, "SELECT uuid FROM accounts WHERE code = '%s'", code);
+}
+
+/* Imports every packet of the shared folder addressed to n; each must go through. */
+static const import_log *take(node *n)
+{
+	const import_log *log = import_paths(n, NULL, share, NULL);
+
+	cr_assert_eq(log->rc, XCHG_OK, "%s imports: %s", n->code, log->err.msg);
+	return log;
+}
+
+/* One packet from one node to another, applied there (acknowledgements into the shared folder). */
+static const import_event *send(node *from, node *to)
+{
+	exported p = export_packet(from, to->code, share);
+	const import_log *log = import_paths(to, share, p.path, NULL);
+
+	cr_assert_eq(log->rc, XCHG_OK, "%s imports: %s", to->code, log->err.msg);
+	cr_assert_not_null(find_event(log, XCHG_APPLIED, p.packet_no), "%s applies %s's packet",
+			   to->code, from->code);
+	return find_event(log, XCHG_APPLIED, p.packet_no);
+}
+
+static const import_event *up(node *d)
+{
+	return send(d, C);
+}
+
+static const import_event *down(node *d)
+{
+	return send(C, d);
+}
+
+/* Exchanges until nothing is left to send anywhere. */
+static void quiet(void)
+{
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		up(D);
+		up(D2);
+		down(D);
+		down(D2);
+	}
+	take(C);
+	cr_assert_eq(queued(C, "DESKTOP-1") + queued(C, "DESKTOP-2") + queued(D, "CENTER") +
+		     queued(D2, "CENTER"), 0, "the star is not quiet");
+}
+
+static int64_t open_refused(node *n, const char *peer)
+{
+	xchg_status_report *rep = NULL;
+	xchg_err err = {0};
+	int64_t refused = -1;
+	size_t i;
+
+	cr_assert_eq(xchg_status_get(n->db, &rep, &err), XCHG_OK, "%s", err.msg);
+	for (i = 0; i < rep->npeers; i++)
+		if (strcmp(rep->peers[i].code, peer) == 0)
+			refused = rep->peers[i].refused;
+	xchg_status_free(rep);
+	return refused;
+}
+
+#define AT_D1 "2026-01-01T00:00:01.000Z"
+#define AT_D2 "2026-01-01T00:00:02.000Z"
+
+/*
+ * Both desktops create account ACC-7 offline, D2's edit the newer; the
+ * first to reach the center is named. Every node must end with one ACC-7,
+ * the winner's, whatever the order, and the loser in the center's log with
+ * a reason that names the key, while the rest of each packet applied and
+ * the links flow on.
+ */
+static void both_desktops_create_acc7(const char *policy, int d1_first, int d2_wins)
+{
+	node *all[3], *first, *second;
+	const char *u1, *u2, *win, *lose, *why;
+	const import_event *ev;
+	size_t i;
+
+	account_star(policy, "", "");
+	all[0] = C, all[1] = D, all[2] = D2;
+	u1 = add_account(D, "ACC-7", "From D1", AT_D1);
+	u2 = add_account(D2, "ACC-7", "From D2", AT_D2);
+	add_brigade(D2, "Rest of D2");
+	add_brigade(D, "Rest of D1");
+	first = d1_first ? D : D2;
+	second = d1_first ? D2 : D;
+	win = d2_wins ? u2 : u1;
+	lose = d2_wins ? u1 : u2;
+
+	up(first);
+	ev = up(second);
+	cr_assert_not_null(ev);
+	cr_assert_eq(ev->conflicts, 1, "the collision is counted as a conflict");
+	cr_assert_eq(ev->entities, 1 + (d2_wins == d1_first), "the rest of the packet applies");
+	cr_assert_eq(ev->refused, 0);
+	quiet();
+
+	for (i = 0; i < 3; i++) {
+		node *n = all[i];
+
+		cr_assert_eq(sql_int(n, "SELECT count(*) FROM accounts WHERE code = 'ACC-7'"), 1,
+			     "%s: one ACC-7", n->code);
+		expect_str(sql_text(n, "SELECT uuid FROM accounts WHERE code = 'ACC-7' AND NOT is_deleted"),
+			   win, hstr("%s: the uuid holding ACC-7", n->code));
+		expect_str(sql_text(n, "SELECT name FROM accounts WHERE code = 'ACC-7'"),
+			   d2_wins ? "From D2" : "From D1", hstr("%s: ACC-7's name", n->code));
+		cr_assert_eq(sql_int(n, "SELECT count(*) FROM accounts WHERE uuid = '%s' AND NOT is_deleted",
+				     lose), 0, "%s: the loser lives on", n->code);
+		cr_assert_eq(sql_int(n, "SELECT count(*) FROM brigades WHERE name LIKE 'Rest of %%'"), 2,
+			     "%s: the rest of the packets", n->code);
+		cr_assert_eq(sql_int(n, "SELECT count(*) FROM sync_conflicts WHERE kind = 'refused'"), 0,
+			     "%s: a collision is no refusal", n->code);
+	}
+	/* The center decided: the loser is in its log, the key named. */
+	cr_assert_eq(sql_int(C, "SELECT count(*) FROM sync_conflicts"), 1, "the center's log: %s", sql_rows(C, "SELECT kind, entity_uuid, policy, winner, losing_origin, losing_operation, losing_version, winning_version, reason FROM sync_conflicts ORDER BY id"));
+	expect_str(sql_text(C, "SELECT kind FROM sync_conflicts"), "unique-key", "kind");
+	expect_str(sql_text(C, "SELECT entity_uuid FROM sync_conflicts"), lose, "the losing entity");
+	expect_str(sql_text(C, "SELECT policy FROM sync_conflicts"), policy, "the rule");
+	expect_str(sql_text(C, "SELECT winner FROM sync_conflicts"),
+		   (d2_wins == !d1_first) ? "local" : "remote", "whose version was kept");
+	why = sql_text(C, "SELECT reason FROM sync_conflicts");
+	expect_str(why, hstr("unique key (code) = 'ACC-7' is held by %s", win), "reason");
+	cr_assert(strstr(sql_text(C, "SELECT losing_version FROM sync_conflicts"),
+			 d2_wins ? "From D1" : "From D2"), "the losing version is kept");
+	cr_assert_eq(open_refused(C, "DESKTOP-1") + open_refused(C, "DESKTOP-2"), 0);
+	/* The links flow on: a later edit goes everywhere. */
+	rename_brigade(D, sql_text(D, "SELECT uuid FROM brigades WHERE name = 'Rest of D1'"), "Later");
+	quiet();
+	cr_assert_eq(sql_int(D2, "SELECT count(*) FROM brigades WHERE name = 'Later'"), 1);
+}
+
+/*
+ * Catches: a unique-key collision that fails the packet again and again
+ * (the link blocked for good), one decided differently at the two ends (the
+ * star diverges: two ACC-7 rows, or none), and a loser silently dropped.
+ */
+Test(invariants, unique_key_collision_master_wins_keeps_the_centers_first)
+{
+	both_desktops_create_acc7("master-wins", 1, 0);
+}
+
+Test(invariants, unique_key_collision_master_wins_other_order)
+{
+	both_desktops_create_acc7("master-wins", 0, 1);
+}
+
+/* The newer version reaches the center second: the center's holder gives way. */
+Test(invariants, unique_key_collision_last_writer_wins_newer_arrives_second)
+{
+	both_desktops_create_acc7("last-writer-wins", 1, 1);
+}
+
+Test(invariants, unique_key_collision_last_writer_wins_newer_arrives_first)
+{
+	both_desktops_create_acc7("last-writer-wins", 0, 1);
+}
+
+/*
+ * The center's version reaches a desktop that holds a newer one under the
+ * same key: the desktop decides first, and the center alike later.
+ * Catches a desktop that always yields to the center (the newer version
+ * lost at one end and kept at the other).
+ */
+Test(invariants, unique_key_collision_decided_first_at_a_desktop)
+{
+	node *all[3];
+	const char *older, *newer;
+	const import_event *ev;
+	size_t i;
+
+	account_star("last-writer-wins", "", "");
+	all[0] = C, all[1] = D, all[2] = D2;
+	older = add_account(D2, "ACC-7", "From D2", AT_D1);
+	newer = add_account(D, "ACC-7", "From D1", AT_D2);
+	up(D2);
+	ev = down(D);
+	cr_assert_not_null(ev);
+	cr_assert_eq(ev->conflicts, 1);
+	cr_assert_eq(ev->entities, 0, "the center's older ACC-7 is not stored at the desktop");
+	expect_str(sql_rows(D, "SELECT kind, entity_uuid, winner FROM sync_conflicts"),
+		   hstr("unique-key|%s|local", older), "the desktop's log");
+	quiet();
+	for (i = 0; i < 3; i++)
+		expect_str(sql_rows(all[i], "SELECT uuid, name FROM accounts"), hstr("%s|From D1", newer),
+			   hstr("%s's accounts", all[i]->code));
+}
+
+/*
+ * A packet that gives a key up and hands it to a new row, with the new row
+ * first: the key is free once the whole packet is read. Catches a
+ * collision decided on the packet's order (the renamed row removed and
+ * logged for nothing).
+ */
+Test(invariants, unique_key_freed_later_in_the_packet_is_no_collision)
+{
+	const char *x, *y = "0b3e7a3c-8a5b-4c1e-9f00-0000000000a7";
+	const import_log *log;
+	const import_event *ev;
+
+	account_star("master-wins", "", "");
+	x = add_account(C, "ACC-7", "Old", AT_D1);
+	down(D);
+	take(C);
+	{
+		const pkt_entity e[2] = {
+			{"Account", y, "INSERT", AT_D2, "{\"code\":\"ACC-7\",\"name\":\"New\",\"balance\":1}"},
+			{"Account", x, "UPDATE", AT_D2, "{\"code\":\"ACC-8\",\"name\":\"Old\",\"balance\":null}"},
+		};
+		const char *path = write_packet(D, make_folder("hand"), "CENTER",
+						received_no(C, "DESKTOP-1") + 1, 0, e, 2);
+
+		log = import_paths(C, share, path, NULL);
+	}
+	cr_assert_eq(log->rc, XCHG_OK, "%s", log->err.msg);
+	ev = find_event(log, XCHG_APPLIED, received_no(C, "DESKTOP-1"));
+	cr_assert_not_null(ev);
+	cr_assert_eq(ev->entities, 2);
+	cr_assert_eq(ev->conflicts, 0);
+	expect_str(sql_rows(C, "SELECT code, name FROM accounts ORDER BY code"), "ACC-7|New;ACC-8|Old",
+		   "the center's accounts");
+	cr_assert_eq(sql_int(C, "SELECT count(*) FROM sync_conflicts"), 0);
+}
+
+/*
+ * The center's schema keeps names short, the desktops' does not.
+ * Catches: a refused row that fails its whole packet (the link blocked until
+ * someone edits the data by hand), one dropped without a trace, counters or
+ * acknowledgement held back, and a refused row logged twice.
+ */
+Test(invariants, refused_row_keeps_the_link_flowing)
+{
+	const char *bad, *good;
+	const import_event *ev;
+	const import_log *log;
+
+	account_star("master-wins", SHORT_NAME, "");
+	bad = add_account(D, "ACC-1", "A name far too long", AT_D1);
+	good = add_account(D, "ACC-2", "Short", AT_D1);
+	add_brigade(D, "Rest");
+	ev = up(D);
+	cr_assert_not_null(ev);
+	cr_assert_eq(ev->entities, 2, "the rest of the packet applies");
+	cr_assert_eq(ev->refused, 1, "the refused row is counted");
+	cr_assert_eq(ev->conflicts, 0);
+	cr_assert_eq(received_no(C, "DESKTOP-1"), 1, "the received number moved");
+	cr_assert_eq(sql_int(C, "SELECT count(*) FROM accounts WHERE uuid = '%s'", bad), 0);
+	expect_str(sql_text(C, "SELECT name FROM accounts WHERE uuid = '%s'", good), "Short", "ACC-2");
+	cr_assert_eq(brigades(C), 1);
+
+	expect_str(sql_rows(C, "SELECT kind, status, entity_type, entity_uuid, policy, winner"
+			       " FROM sync_conflicts"),
+		   hstr("refused|open|Account|%s|schema|local", bad), "the log entry");
+	cr_assert(strstr(sql_text(C, "SELECT losing_version FROM sync_conflicts"), "A name far too long"),
+		  "the row as it came is kept");
+	cr_assert(strstr(sql_text(C, "SELECT reason FROM sync_conflicts"), "short_name"),
+		  "the database's own message: %s", sql_text(C, "SELECT reason FROM sync_conflicts"));
+	cr_assert_eq(open_refused(C, "DESKTOP-1"), 1, "status shows it");
+
+	/* The acknowledgement covers the whole packet, the refused row included. */
+	log = take(D);
+	cr_assert_eq(count_outcome(log, XCHG_APPLIED), 1, "the center's acknowledgement");
+	cr_assert_eq(queued(D, "CENTER"), 0, "the desktop's queue after the acknowledgement");
+	/* The same packet again is a duplicate: nothing more is logged. */
+	cr_assert_eq(sql_int(C, "SELECT count(*) FROM sync_conflicts"), 1);
+	/* Later packets flow; a row the center did not take is not routed on. */
+	rename_brigade(D, sql_text(D, "SELECT uuid FROM brigades"), "Later");
+	up(D);
+	expect_str(sql_text(C, "SELECT name FROM brigades"), "Later", "a later edit");
+	down(D2);
+	cr_assert_eq(sql_int(D2, "SELECT count(*) FROM accounts"), 1, "only ACC-2 went on to D2");
+	cr_assert_eq(sql_int(C, "SELECT count(*) FROM sync_conflicts"), 1);
+}
+
+/* Each kind of refusal, at either end: a NOT NULL and a CHECK the sender lacks. */
+Test(invariants, refused_row_at_a_desktop_and_by_not_null)
+{
+	const char *bad;
+	const import_event *ev;
+
+	account_star("master-wins", "", SHORT_NAME " NOT NULL");
+	sql_exec(C, "INSERT INTO accounts (code, name) VALUES ('ACC-1', 'A name far too long')");
+	sql_exec(C, "INSERT INTO accounts (code, name) VALUES ('ACC-2', NULL)");
+	add_brigade(C, "Rest");
+	ev = down(D);
+	cr_assert_not_null(ev);
+	cr_assert_eq(ev->entities, 1);
+	cr_assert_eq(ev->refused, 2);
+	cr_assert_eq(brigades(D), 1);
+	cr_assert_eq(sql_int(D, "SELECT count(*) FROM accounts"), 0);
+	cr_assert_eq(open_refused(D, "CENTER"), 2);
+	bad = sql_text(C, "SELECT uuid FROM accounts WHERE code = 'ACC-2'");
+	cr_assert(strstr(sql_text(D, "SELECT reason FROM sync_conflicts WHERE entity_uuid = '%s'", bad),
+			 "NOT NULL"), "the database's message for NOT NULL");
+	take(C);
+	cr_assert_eq(queued(C, "DESKTOP-1"), 0, "the desktop acknowledged the packet whole");
+}
+
+/* Removes constraint name (text: its definition) from accounts, the way each backend can. */
+static void drop_constraint(node *n, const char *name, const char *text)
+{
+	if (n->pg) {
+		sql_exec(n, "ALTER TABLE accounts DROP CONSTRAINT %s", name);
+	} else {
+		/* SQLite cannot drop a CHECK; its documented way is to edit the schema text. */
+		int64_t v = sql_int(n, "PRAGMA schema_version");
+
+		sql_exec(n, "PRAGMA writable_schema = ON;"
+			    " UPDATE sqlite_master SET sql = replace(sql, '%s', '')"
+			    " WHERE type = 'table' AND name = 'accounts';"
+			    " PRAGMA writable_schema = OFF; PRAGMA schema_version = %lld",
+			 text, (long long)v + 1);
+	}
+	node_reopen(n);
+}
+
+static int64_t conflict_id(node *n, const char *uuid)
+{
+	return sql_int(n, "SELECT id FROM sync_conflicts WHERE entity_uuid = '%s'", uuid);
+}
+
+/*
+ * Catches: a refused row that cannot be brought back once the schema is
+ * fixed, a retry that changes anything when it is refused again, and one
+ * that sends the row back to its own peer or keeps it from the others.
+ */
+Test(invariants, refused_row_is_applied_by_retry_once_the_schema_is_fixed)
+{
+	const char *bad;
+	xchg_err err = {0};
+	int applied = -1;
+	int64_t id;
+
+	account_star("master-wins", SHORT_NAME, "");
+	bad = add_account(D, "ACC-1", "A name far too long", AT_D1);
+	up(D);
+	id = conflict_id(C, bad);
+	cr_assert_gt(id, 0);
+
+	cr_assert_eq(xchg_conflict_retry(C->db, id, &applied, &err), XCHG_EFAIL, "%s", err.msg);
+	cr_assert(strstr(err.msg, "short_name"), "the database's message: %s", err.msg);
+	expect_str(sql_text(C, "SELECT status FROM sync_conflicts"), "open", "refused again");
+	cr_assert_eq(sql_int(C, "SELECT count(*) FROM accounts"), 0);
+
+	drop_constraint(C, "short_name", SHORT_NAME);
+	cr_assert_eq(xchg_conflict_retry(C->db, id, &applied, &err), XCHG_OK, "%s", err.msg);
+	cr_assert_eq(applied, 1);
+	expect_str(sql_text(C, "SELECT status FROM sync_conflicts"), "resolved", "after the retry");
+	expect_str(sql_text(C, "SELECT name FROM accounts WHERE uuid = '%s'", bad), "A name far too long",
+		   "the row as it came");
+	expect_str(sql_text(C, "SELECT updated_at FROM accounts WHERE uuid = '%s'", bad), AT_D1,
+		   "its time as it came");
+	cr_assert_eq(open_refused(C, "DESKTOP-1"), 0);
+	cr_assert_eq(queued_uuid(C, "DESKTOP-1", bad), 0, "no echo to the peer it came from");
+	cr_assert_eq(queued_uuid(C, "DESKTOP-2", bad), 1, "routed to the others");
+	cr_assert_neq(xchg_conflict_retry(C->db, id, &applied, &err), XCHG_OK, "retried twice");
+	quiet();
+	expect_str(sql_text(D2, "SELECT name FROM accounts WHERE uuid = '%s'", bad), "A name far too long",
+		   "D2 has it");
+}
+
+/*
+ * Catches: a stale refused row left open (and retried over the newer
+ * version) after its sender fixed the data itself.
+ */
+Test(invariants, refused_row_superseded_by_a_newer_version)
+{
+	const char *bad;
+
+	account_star("master-wins", SHORT_NAME, "");
+	bad = add_account(D, "ACC-1", "A name far too long", AT_D1);
+	up(D);
+	cr_assert_eq(open_refused(C, "DESKTOP-1"), 1);
+	sql_exec(D, "UPDATE accounts SET name = 'Fixed' WHERE uuid = '%s'", bad);
+	up(D);
+	expect_str(sql_text(C, "SELECT name FROM accounts WHERE uuid = '%s'", bad), "Fixed", "the fix");
+	expect_str(sql_text(C, "SELECT status FROM sync_conflicts"), "superseded", "the old refusal");
+	cr_assert_eq(open_refused(C, "DESKTOP-1"), 0);
+}
+
+/*
+ * Catches: a node set up before the log had kind and reason that can no
+ * longer read it, or loses its entries on the way.
+ */
+Test(invariants, conflict_log_of_an_older_node_is_upgraded_in_place)
+{
+	xchg_conflict *v = NULL;
+	xchg_err err = {0};
+	size_t n = 0;
+	const char *uuid;
+	node *both[2];
+	int i;
+
+	star();
+	both[0] = C, both[1] = D;
+	uuid = edit_on_both_sides("Center", NULL, "Desk", NULL, 0);
+	for (i = 0; i < 2; i++) {
+		sql_exec(both[i], "ALTER TABLE sync_conflicts DROP COLUMN reason");
+		sql_exec(both[i], "ALTER TABLE sync_conflicts DROP COLUMN kind");
+		node_reopen(both[i]);
+		cr_assert_eq(xchg_conflicts_list(both[i]->db, &v, &n, &err), XCHG_OK, "%s", err.msg);
+		cr_assert_eq(n, 1, "%s: the old entries", both[i]->code);
+		expect_str(v[0].kind, "conflict", "an old entry's kind");
+		expect_str(v[0].entity_uuid, uuid, "an old entry's entity");
+		cr_assert_null(v[0].reason);
+		xchg_conflicts_free(v, n);
+	}
+	/* And the node goes on exchanging. */
+	expect_applied(import_paths(D, share, export_packet(C, "DESKTOP-1", share).path, NULL),
+		       "a packet after the upgrade");
+}
+
 /* ---- 10. Trust ------------------------------------------------------------------- */
 
 /* Catches: a packet taken on the name in its header, not on the sender's key. */
@@ -1039,7 +1483,6 @@ Test(invariants, trust_refuses_a_packet_signed_with_another_key)
 /* Catches: applying a packet meant for another desktop. */
 Test(invariants, trust_refuses_a_packet_for_another_recipient)
 {
-	node *D2;
 	const char *path;
 	const import_log *log;
 
@@ -1108,7 +1551,6 @@ static void swap_after_first(const xchg_import_event *ev, void *ctx)
  */
 Test(invariants, trust_recipient_is_checked_on_the_packet_applied)
 {
-	node *D2;
 	const char *p1, *p2, *paths[2], *for_two = make_folder("for_two");
 	swap s = {0};
 	xchg_err err = {0};

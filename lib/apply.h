@@ -1,0 +1,45 @@
+/*
+ * One entity from a peer, applied as import applies it: its rows held, the
+ * conflict check (conflict.h), then the write (row_json.h). Guarded, the
+ * entity runs inside a savepoint, so that a row this node cannot store as
+ * it came fails alone while the packet's transaction goes on
+ * (formats/PACKET.md 6.7): a unique key another entity holds is decided
+ * like a conflict, a row the schema refuses is handed back with the
+ * database's own words.
+ */
+#ifndef XCHG_APPLY_H
+#define XCHG_APPLY_H
+
+#include "db.h"
+#include "envelope.h"
+#include "nodes.h"
+
+/* apply_entity flags */
+#define APPLY_GUARDED 1u /* in a savepoint: a fault of the row itself is caught */
+#define APPLY_DEFER 2u   /* guarded: a unique key another entity holds is only reported */
+
+typedef struct apply_result {
+	int applied;        /* the incoming version is stored */
+	int64_t conflicts;  /* conflicts and unique-key collisions decided, each logged */
+	int collided;       /* APPLY_DEFER: a unique key another entity holds; nothing changed */
+	int refused;        /* the schema refused the row; nothing changed; reason says why */
+	char reason[XCHG_ERRMSG_MAX];
+} apply_result;
+
+/*
+ * Applies in, which came from sender. Unguarded, any failure is returned
+ * and the caller's transaction is spoilt; store_last_fault tells whether
+ * the row itself was at fault. Guarded, such a failure is undone and
+ * reported in *r instead; any other failure is returned as unguarded.
+ */
+xchg_status apply_entity(xchg_db *db, const node_row *self, const node_row *sender,
+			 const env_entity *in, unsigned flags, apply_result *r, xchg_err *err);
+
+/*
+ * Logs in as refused by this node's schema for reason, beside the local
+ * version, which stays; xchg_conflict_retry applies it later.
+ */
+xchg_status apply_log_refused(xchg_db *db, const node_row *sender, const env_entity *in,
+			      const char *reason, xchg_err *err);
+
+#endif
