@@ -15,6 +15,7 @@
 #include "changes.h"
 #include "conflict.h"
 #include "envelope.h"
+#include "forms.h"
 #include "keys.h"
 #include "packet.h"
 #include "row_json.h"
@@ -349,7 +350,8 @@ static xchg_status apply_entity(import_run *run, const node_row *sender,
 				const env_entity *in, applied *a, xchg_err *err)
 {
 	const plan_entity *e = plan_find(run->db->plan, in->type);
-	char now[32], changed_at[40];
+	char now[32], changed_at[40], uuid[37], at[FORMS_TEXT_MAX];
+	env_entity canonical = *in;
 	int found = 0, conflict = 0, wins = 1;
 	xchg_status rc;
 
@@ -357,6 +359,11 @@ static xchg_status apply_entity(import_run *run, const node_row *sender,
 	if (!e)
 		return xerr(err, XCHG_EPACKET, "unknown entity type \"%.64s\" (not in this node's plan)",
 			    in->type);
+	/* Registrations and the conflict log know an entity by its canonical uuid and time. */
+	if (forms_uuid_parse(in->uuid, uuid, NULL))
+		canonical.uuid = uuid;
+	canonical.updated_at = forms_canonical(&FORMS_TIME_XCHG, in->updated_at, at);
+	in = &canonical;
 	if ((rc = lock_entity(run->db, e, in->uuid, err)) ||
 	    (rc = changes_find(run->db->st, sender->id, e->type, in->uuid, &found, changed_at, err)))
 		return rc;
