@@ -6,6 +6,7 @@
 
 #include "changes.h"
 #include "conflict.h"
+#include "forms.h"
 #include "row_json.h"
 
 /*
@@ -78,6 +79,8 @@ xchg_status apply_entity(xchg_db *db, const node_row *self, const node_row *send
 			 const env_entity *in, unsigned flags, apply_result *r, xchg_err *err)
 {
 	const plan_entity *e = plan_find(db->plan, in->type);
+	char uuid[37], at[FORMS_TEXT_MAX];
+	env_entity canonical = *in;
 	store_fault fault;
 	int found = 0, wins = 1;
 	int64_t logged = 0;
@@ -87,6 +90,11 @@ xchg_status apply_entity(xchg_db *db, const node_row *self, const node_row *send
 	if (!e)
 		return xerr(err, XCHG_EPACKET, "unknown entity type \"%.64s\" (not in this node's plan)",
 			    in->type);
+	/* Registrations and the conflict log know an entity by its canonical uuid and time. */
+	if (forms_uuid_parse(in->uuid, uuid, NULL))
+		canonical.uuid = uuid;
+	canonical.updated_at = forms_canonical(&FORMS_TIME_XCHG, in->updated_at, at);
+	in = &canonical;
 	if (!(flags & APPLY_GUARDED))
 		return write_entity(db, self, sender, e, in, r, err);
 	if ((rc = store_savepoint(db->st, err)))

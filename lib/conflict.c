@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "changes.h"
+#include "forms.h"
 #include "row_json.h"
 
 /*
@@ -24,7 +25,8 @@ static const char *decide(const plan_entity *e, int self_is_master, int local_de
 		return plan_delete_rule_name(e->delete_rule);
 	}
 	if (e->policy == POLICY_LAST_WRITER_WINS) {
-		cmp = strcmp(remote_at ? remote_at : "", local_at ? local_at : "");
+		/* Instants, never text: "2026-12-02 07:14:05" is later than "2026-12-02T07:14:03Z". */
+		cmp = forms_time_cmp(remote_at, local_at);
 		if (cmp != 0) {
 			*incoming_wins = cmp > 0;
 			return plan_policy_name(e->policy);
@@ -64,7 +66,10 @@ static xchg_status log_conflict(xchg_db *db, const node_row *sender, const plan_
 	return conflict_log_add(db, &c, err);
 }
 
-/* Whether in carries exactly the local version: the same time, state and data. */
+/*
+ * Whether in carries exactly the local version: the same time (at the
+ * precision the local column keeps), state and data.
+ */
 static xchg_status same_version(const row_state *local, const xbuf *data, const env_entity *in,
 				int *same)
 {
@@ -73,7 +78,7 @@ static xchg_status same_version(const row_state *local, const xbuf *data, const 
 
 	*same = 0;
 	if (!local->found || local->is_deleted != in_deleted || !in->updated_at ||
-	    strcmp(local->updated_at, in->updated_at) != 0)
+	    !forms_time_same(local->updated_at, in->updated_at))
 		return XCHG_OK;
 	if (in_deleted) {
 		*same = 1;

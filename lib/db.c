@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "conflict.h"
@@ -91,7 +92,9 @@ void db_forget_meta(xchg_db *db)
 	for (i = 0; i < db->nmetas; i++) {
 		free(db->metas[i].table);
 		free(db->metas[i].local);
+		free(db->metas[i].forms);
 		free(db->metas[i].select_sql);
+		free(db->metas[i].select_cols);
 		store_columns_free(db->metas[i].cols, db->metas[i].ncols);
 	}
 	free(db->metas);
@@ -151,13 +154,131 @@ xchg_status db_ready(xchg_db *db, xchg_err *err)
 	return load_plan(db, err);
 }
 
-xchg_status db_meta(xchg_db *db, const char *table, table_meta **out,
-		    xchg_err *err)
+/* Rows a form is read from: enough to see past the odd row an application wrote otherwise. */
+#define META_SAMPLE_ROWS 16
+
+/* Whether a declared type holds text of exactly 32 characters: CHAR(32), VARCHAR(32), ... */
+static int declared_32(const char *decl)
+{
+	const char *open = strchr(decl, '(');
+	char *end;
+
+	return open && strcasestr(decl, "CHAR") && strtol(open + 1, &end, 10) == 32 && *end == ')';
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), k = strlen(suffix);
+
+	return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/*
+ * Whether a column holds uuids, times or neither, by its name and declared
+ * type: xchg's own columns and a child's link to its parent, the
+ * references xchg's examples name *_uuid, and what ORMs declare (SQLAlchemy
+ * and Django store a uuid in CHAR(32), a time in DATETIME).
+ */
+static form_kind column_kind(const store_column *c, const char *parent_column)
+{
+	if (strcmp(c->name, "uuid") == 0 || (parent_column && strcmp(c->name, parent_column) == 0))
+		return FORM_UUID;
+	if (strcmp(c->name, "updated_at") == 0)
+		return FORM_TIME;
+	if (strcasestr(c->decl_type, "UUID") || declared_32(c->decl_type))
+		return FORM_UUID;
+	if (strcasestr(c->decl_type, "DATETIME") || strcasestr(c->decl_type, "TIMESTAMP"))
+		return FORM_TIME;
+	return ends_with(c->name, "_uuid") ? FORM_UUID : FORM_TEXT;
+}
+
+/*
+ * The form of a uuid or time column the plan does not name: the form of
+ * the values it holds (the fraction digits of the most precise), else what
+ * its declared type suggests, else xchg's own.
+ */
+static xchg_status sample_form(xchg_db *db, const char *table, const store_column *c,
+			       col_form *out, xchg_err *err)
+{
+	store_stmt *st = NULL;
+	col_form shape, seen = {0};
+	xinstant t;
+	xvalue v;
+	char *sql;
+	int has_row = 0, found = 0;
+	xchg_status rc;
+
+	if (!(sql = xstrdup_printf("SELECT \"%s\" FROM \"%s\" WHERE \"%s\" IS NOT NULL LIMIT %d",
+				   c->name, table, c->name, META_SAMPLE_ROWS)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	rc = store_query(db->st, sql, NULL, 0, &st, err);
+	free(sql);
+	while (!rc && !(rc = store_step(st, &has_row, err)) && has_row) {
+		store_col(st, 0, &v);
+		if (v.type != XV_TEXT)
+			continue;
+		if (out->kind == FORM_UUID ? forms_uuid_parse(v.s, NULL, &shape)
+					   : forms_time_parse(v.s, &t, &shape)) {
+			if (!found++)
+				seen = shape;
+			if (shape.digits > seen.digits)
+				seen.digits = shape.digits;
+		}
+	}
+	store_release(st);
+	if (rc)
+		return xerr_prefix(err, "table \"%s\": column \"%s\"", table, c->name);
+	if (out->kind == FORM_UUID) {
+		/* A 32-character column cannot hold the dashes, whatever a stray row says. */
+		if (declared_32(c->decl_type))
+			*out = (col_form){.kind = FORM_UUID, .hex = 1,
+					  .upper = found && seen.hex && seen.upper};
+		else if (found)
+			*out = seen;
+		else
+			*out = FORMS_UUID_CANONICAL;
+	} else if (found) {
+		*out = seen;
+	} else if (strcasestr(c->decl_type, "DATETIME") || strcasestr(c->decl_type, "TIMESTAMP")) {
+		/* What SQLAlchemy, Django and Rails write into such a column on SQLite. */
+		*out = (col_form){.kind = FORM_TIME, .space = 1, .digits = 6};
+	} else {
+		*out = FORMS_TIME_XCHG;
+	}
+	return XCHG_OK;
+}
+
+/* The form of a column: the database's own type first, then the plan's word, then sample_form. */
+static xchg_status decide_form(xchg_db *db, const char *table, const store_column *c,
+			       const plan_forms *named, const char *parent_column, col_form *out,
+			       xchg_err *err)
+{
+	const col_form *given = plan_column_form(named, c->name);
+
+	memset(out, 0, sizeof(*out));
+	if ((out->kind = store_native_kind(db->st, c->decl_type)) != FORM_TEXT) {
+		out->native = 1;
+		return XCHG_OK;
+	}
+	if (given) {
+		*out = *given;
+		return XCHG_OK;
+	}
+	if ((out->kind = column_kind(c, parent_column)) == FORM_TEXT)
+		return XCHG_OK;
+	return sample_form(db, table, c, out, err);
+}
+
+/* db_meta under plan p, which init gives before it is the node's. */
+static xchg_status meta_load(xchg_db *db, const plan *p, const char *table, table_meta **out,
+			     xchg_err *err)
 {
 	table_meta *grown, *m;
 	const plan_locals *locals;
+	const plan_forms *named;
+	const char *parent_column;
 	size_t i;
-	xchg_status rc;
+	xchg_status rc = XCHG_OK;
 
 	for (i = 0; i < db->nmetas; i++)
 		if (strcmp(db->metas[i].table, table) == 0) {
@@ -175,59 +296,115 @@ xchg_status db_meta(xchg_db *db, const char *table, table_meta **out,
 		store_columns_free(m->cols, 0);
 		return xerr(err, XCHG_EDB, "%s: table \"%s\" does not exist", db->st->name, table);
 	}
-	if (!(m->table = strdup(table)) || !(m->local = calloc(m->ncols, 1))) {
-		free(m->table);
-		store_columns_free(m->cols, m->ncols);
-		return xerr(err, XCHG_ENOMEM, "out of memory");
+	if (!(m->table = strdup(table)) || !(m->local = calloc(m->ncols, 1)) ||
+	    !(m->forms = calloc(m->ncols, sizeof(*m->forms)))) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
 	}
-	locals = db->plan ? plan_table_locals(db->plan, table) : NULL;
-	for (i = 0; i < m->ncols; i++)
+	plan_table_rules(p, table, &locals, &named, &parent_column);
+	for (i = 0; i < m->ncols && !rc; i++) {
 		m->local[i] = (unsigned char)plan_column_is_local(locals, m->cols[i].name);
+		rc = decide_form(db, table, &m->cols[i], named, parent_column, &m->forms[i], err);
+	}
+done:
+	if (rc) {
+		free(m->table);
+		free(m->local);
+		free(m->forms);
+		store_columns_free(m->cols, m->ncols);
+		return rc;
+	}
 	db->nmetas++;
 	*out = m;
 	return XCHG_OK;
 }
 
-/* A local column the table lacks is a typo that would let the column travel after all. */
-static xchg_status check_locals(xchg_db *db, const char *table, const plan_locals *l,
-				xchg_err *err)
+xchg_status db_meta(xchg_db *db, const char *table, table_meta **out,
+		    xchg_err *err)
 {
-	store_column *cols = NULL;
-	size_t n = 0, i;
-	xchg_status rc;
-
-	if (l->ncolumns == 0)
-		return XCHG_OK;
-	if ((rc = store_columns(db->st, table, &cols, &n, err)))
-		return rc;
-	for (i = 0; i < l->ncolumns && !rc; i++)
-		if (!store_has_column(cols, n, l->columns[i]))
-			rc = xerr(err, XCHG_EUSAGE, "table \"%s\" has no column \"%s\" (local_columns)",
-				  table, l->columns[i]);
-	store_columns_free(cols, n);
-	return rc;
+	return meta_load(db, db->plan, table, out, err);
 }
 
-static xchg_status prepare_tables(xchg_db *db, const plan *p, xchg_err *err)
+const col_form *db_column_form(const table_meta *m, const char *column)
 {
-	size_t i, j;
+	static const col_form text = {.kind = FORM_TEXT};
+	size_t i;
+
+	for (i = 0; i < m->ncols; i++)
+		if (strcmp(m->cols[i].name, column) == 0)
+			return &m->forms[i];
+	return &text;
+}
+
+/*
+ * A column the plan names that the table lacks is a typo that would let a
+ * local column travel after all, or leave a form to guessing.
+ */
+static xchg_status check_named(const table_meta *m, char *const *names, size_t n,
+			       const char *member, xchg_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (!store_has_column(m->cols, m->ncols, names[i]))
+			return xerr(err, XCHG_EUSAGE, "table \"%s\" has no column \"%s\" (%s)", m->table,
+				    names[i], member);
+	return XCHG_OK;
+}
+
+/*
+ * Adds what table lacks of uuid, updated_at and is_deleted, decides the
+ * forms of its columns, and fills uuid and updated_at in them where they
+ * are missing: in the form the application's rows already hold.
+ */
+static xchg_status prepare_table(xchg_db *db, const plan *p, const char *table,
+				 sync_forms *forms, xchg_err *err)
+{
+	const plan_locals *locals;
+	const plan_forms *named;
+	const char *parent_column;
+	table_meta *m;
 	xchg_status rc;
 
+	plan_table_rules(p, table, &locals, &named, &parent_column);
+	if ((rc = store_prepare_table(db->st, table, parent_column, err)) ||
+	    (rc = meta_load(db, p, table, &m, err)) ||
+	    (rc = check_named(m, locals->columns, locals->ncolumns, "local_columns", err)) ||
+	    (rc = check_named(m, named->columns, named->n, "column_forms", err)))
+		return rc;
+	forms->uuid = *db_column_form(m, "uuid");
+	forms->updated_at = *db_column_form(m, "updated_at");
+	return store_fill_table(db->st, table, parent_column, forms, err);
+}
+
+/* Prepares every table of p; forms gets one entry per table, in store_install_triggers' order. */
+static xchg_status prepare_tables(xchg_db *db, const plan *p, sync_forms *forms, xchg_err *err)
+{
+	size_t i, j, k = 0;
+	xchg_status rc;
+
+	/* What was decided under the former plan may not hold under this one. */
+	db_forget_meta(db);
 	for (i = 0; i < p->nentities; i++) {
 		const plan_entity *e = &p->entities[i];
 
-		if ((rc = store_prepare_table(db->st, e->table, NULL, err)) ||
-		    (rc = check_locals(db, e->table, &e->locals, err)))
+		if ((rc = prepare_table(db, p, e->table, &forms[k++], err)))
 			return xerr_prefix(err, "entity %s", e->type);
-		for (j = 0; j < e->nchildren; j++) {
-			const plan_child *c = &e->children[j];
-
-			if ((rc = store_prepare_table(db->st, c->table, c->parent_column, err)) ||
-			    (rc = check_locals(db, c->table, &c->locals, err)))
+		for (j = 0; j < e->nchildren; j++)
+			if ((rc = prepare_table(db, p, e->children[j].table, &forms[k++], err)))
 				return xerr_prefix(err, "entity %s", e->type);
-		}
 	}
 	return XCHG_OK;
+}
+
+/* Tables in the plan: each entity's and its children's. */
+static size_t plan_tables(const plan *p)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < p->nentities; i++)
+		n += 1 + p->entities[i].nchildren;
+	return n;
 }
 
 /* An existing node keeps its identity: a second init may only renew the plan. */
@@ -247,6 +424,7 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_e
 {
 	plan *p = NULL;
 	node_row self = {0};
+	sync_forms *forms = NULL;
 	keypair kp;
 	char now[32], id[37], pub[KEY_TEXT_MAX];
 	int in_tx = 0, found = 0, key_created = 0;
@@ -258,6 +436,10 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_e
 		return rc;
 	if ((rc = plan_load_file(&p, o->plan_path, err)))
 		return rc;
+	if (!(forms = calloc(plan_tables(p), sizeof(*forms)))) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
+	}
 	if ((rc = store_begin(db->st, err)))
 		goto done;
 	in_tx = 1;
@@ -272,12 +454,12 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_e
 	{
 		xvalue params[2] = {xv_text(p->text), xv_text(now)};
 
-		if ((rc = prepare_tables(db, p, err)) ||
+		if ((rc = prepare_tables(db, p, forms, err)) ||
 		    (rc = store_run(db->st, "INSERT INTO sync_plan (id, plan, installed_at) VALUES (1, ?, ?)"
 					    " ON CONFLICT (id) DO UPDATE SET plan = excluded.plan,"
 					    " installed_at = excluded.installed_at",
 				    params, 2, NULL, err)) ||
-		    (rc = store_install_triggers(db->st, p, err)))
+		    (rc = store_install_triggers(db->st, p, forms, err)))
 			goto done;
 	}
 	if ((db->key_dir && (rc = keys_make_folder(db->key_dir, err))) ||
@@ -314,6 +496,10 @@ done:
 	/* No peer can know a key from an init that did not happen; a retry makes a fresh one. */
 	if (key_created)
 		unlink(db->key_path);
+	/* Forms decided under a plan that did not take. */
+	if (rc)
+		db_forget_meta(db);
+	free(forms);
 	keys_wipe(&kp);
 	node_row_clear(&self);
 	plan_free(p);

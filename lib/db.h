@@ -11,7 +11,9 @@ typedef struct table_meta {
 	store_column *cols;
 	size_t ncols;
 	unsigned char *local; /* per column: stays on this node, never travels (PLAN.md) */
-	char *select_sql; /* row_json's reading statement, built on first use */
+	col_form *forms;      /* per column: how it holds uuids and times (PLAN.md, "Value forms") */
+	char *select_sql;     /* row_json's reading statement, built on first use */
+	size_t *select_cols;  /* per column it reads after its lead: the index in cols */
 } table_meta;
 
 struct xchg_db {
@@ -26,9 +28,11 @@ struct xchg_db {
 
 /* Loads the stored plan; fails with a hint when the node is not initialized. */
 xchg_status db_ready(xchg_db *db, xchg_err *err);
-/* The columns of a table, read once per handle. */
+/* The columns of a table and their forms, decided once per handle. */
 xchg_status db_meta(xchg_db *db, const char *table, table_meta **out,
 		    xchg_err *err);
+/* The form of m's column; text when m has no such column. */
+const col_form *db_column_form(const table_meta *m, const char *column);
 /* Forgets cached columns after the schema changed (init). */
 void db_forget_meta(xchg_db *db);
 

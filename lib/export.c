@@ -9,6 +9,7 @@
 
 #include "changes.h"
 #include "envelope.h"
+#include "forms.h"
 #include "keys.h"
 #include "packet.h"
 #include "row_json.h"
@@ -25,8 +26,12 @@ static xchg_status write_registration(xchg_db *db, const plan_entity *e, const c
 {
 	row_state state;
 	const char *op = strcmp(reg_op, "INSERT") == 0 ? "INSERT" : "UPDATE";
+	char canonical[37];
 	xchg_status rc;
 
+	/* A registration made before registrations were canonical travels canonical all the same. */
+	if (forms_uuid_parse(uuid, canonical, NULL))
+		uuid = canonical;
 	xbuf_reset(data);
 	if ((rc = row_json_read(db, e, uuid, data, &state, err)))
 		return rc;

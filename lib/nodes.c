@@ -205,7 +205,7 @@ void node_rows_free(node_row *rows, size_t n)
 static xchg_status register_everything(xchg_db *db, const char *peer_id, xchg_err *err)
 {
 	size_t i;
-	char *sql;
+	xbuf sql = {0};
 	xchg_status rc = XCHG_OK;
 
 	for (i = 0; i < db->plan->nentities && !rc; i++) {
@@ -214,14 +214,22 @@ static xchg_status register_everything(xchg_db *db, const char *peer_id, xchg_er
 
 		if ((rc = store_lock_table(db->st, e->table, err)))
 			break;
-		if (!(sql = xstrdup_printf("INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation, changed_at)"
-					   " SELECT ?, ?, uuid, 'INSERT', updated_at FROM \"%s\" WHERE uuid IS NOT NULL"
-					   " ON CONFLICT (node_id, entity_type, entity_uuid) DO NOTHING",
-					   e->table)))
-			return xerr(err, XCHG_ENOMEM, "out of memory");
-		rc = store_run(db->st, sql, p, 2, NULL, err);
-		free(sql);
+		/* Registrations hold the canonical forms, whatever the table's columns hold. */
+		xbuf_reset(&sql);
+		xbuf_adds(&sql, "INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation,"
+				" changed_at) SELECT ?, ?, ");
+		store_canonical_sql(db->st, &sql, FORM_UUID, "uuid");
+		xbuf_adds(&sql, ", 'INSERT', ");
+		store_canonical_sql(db->st, &sql, FORM_TIME, "updated_at");
+		xbuf_printf(&sql, " FROM \"%s\" WHERE uuid IS NOT NULL"
+			    " ON CONFLICT (node_id, entity_type, entity_uuid) DO NOTHING", e->table);
+		if (!sql.data) {
+			rc = xerr(err, XCHG_ENOMEM, "out of memory");
+			break;
+		}
+		rc = store_run(db->st, sql.data, p, 2, NULL, err);
 	}
+	xbuf_free(&sql);
 	return rc;
 }
 

@@ -150,20 +150,85 @@ int plan_column_is_local(const plan_locals *l, const char *column)
 	return strcmp(column, "id") == 0 && !(l && l->shared_id);
 }
 
-const plan_locals *plan_table_locals(const plan *p, const char *table)
+int plan_table_rules(const plan *p, const char *table, const plan_locals **locals,
+		     const plan_forms **forms, const char **parent_column)
 {
 	size_t i, j;
 
-	for (i = 0; i < p->nentities; i++) {
+	*locals = NULL;
+	*forms = NULL;
+	*parent_column = NULL;
+	for (i = 0; p && i < p->nentities; i++) {
 		const plan_entity *e = &p->entities[i];
 
-		if (strcmp(e->table, table) == 0)
-			return &e->locals;
+		if (strcmp(e->table, table) == 0) {
+			*locals = &e->locals;
+			*forms = &e->forms;
+			return 1;
+		}
 		for (j = 0; j < e->nchildren; j++)
-			if (strcmp(e->children[j].table, table) == 0)
-				return &e->children[j].locals;
+			if (strcmp(e->children[j].table, table) == 0) {
+				*locals = &e->children[j].locals;
+				*forms = &e->children[j].forms;
+				*parent_column = e->children[j].parent_column;
+				return 1;
+			}
 	}
+	return 0;
+}
+
+const col_form *plan_column_form(const plan_forms *f, const char *column)
+{
+	size_t i;
+
+	for (i = 0; f && i < f->n; i++)
+		if (strcmp(f->columns[i], column) == 0)
+			return &f->forms[i];
 	return NULL;
+}
+
+/* "column_forms" of an entity or a child: {"column": "form name", ...}. */
+static xchg_status parse_forms(const cJSON *obj, plan_forms *f, const char *where, xchg_err *err)
+{
+	const cJSON *named = cJSON_GetObjectItemCaseSensitive(obj, "column_forms");
+	const cJSON *c;
+	size_t n;
+
+	if (!named)
+		return XCHG_OK;
+	n = cJSON_IsObject(named) ? (size_t)cJSON_GetArraySize(named) : 0;
+	if (!cJSON_IsObject(named) || n > PLAN_MAX_COLUMN_FORMS)
+		return xerr(err, XCHG_EUSAGE, "%s: \"column_forms\" must be an object of at most %d"
+			    " column names and their forms", where, PLAN_MAX_COLUMN_FORMS);
+	if (n && (!(f->columns = calloc(n, sizeof(*f->columns))) ||
+		  !(f->forms = calloc(n, sizeof(*f->forms)))))
+		return xerr(err, XCHG_ENOMEM, "%s: out of memory", where);
+	cJSON_ArrayForEach(c, named) {
+		if (!xident_valid(c->string))
+			return xerr(err, XCHG_EUSAGE, "%s: \"column_forms\": \"%.64s\" is not a plain SQL"
+				    " name", where, c->string);
+		if (plan_column_form(f, c->string))
+			return xerr(err, XCHG_EUSAGE, "%s: \"column_forms\": \"%s\" is given twice",
+				    where, c->string);
+		if (!cJSON_IsString(c) || !forms_parse_name(c->valuestring, &f->forms[f->n]))
+			return xerr(err, XCHG_EUSAGE, "%s: \"column_forms\": \"%s\" must be text, uuid,"
+				    " uuid-hex, UUID, UUID-HEX or a time pattern such as"
+				    " \"YYYY-MM-DD HH:MM:SS.ffffff\"", where, c->string);
+		if (!(f->columns[f->n] = strdup(c->string)))
+			return xerr(err, XCHG_ENOMEM, "%s: out of memory", where);
+		f->n++;
+	}
+	return XCHG_OK;
+}
+
+static void column_forms_free(plan_forms *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++)
+		free(f->columns[i]);
+	free(f->columns);
+	free(f->forms);
 }
 
 static void locals_free(plan_locals *l)
@@ -202,7 +267,8 @@ static xchg_status parse_children(plan_entity *e, const cJSON *arr,
 		if ((rc = take_ident(c, "name", &ch->name, cwhere, err)) ||
 		    (rc = take_ident(c, "table", &ch->table, cwhere, err)) ||
 		    (rc = take_ident(c, "parent_column", &ch->parent_column, cwhere, err)) ||
-		    (rc = parse_locals(c, &ch->locals, cwhere, err)))
+		    (rc = parse_locals(c, &ch->locals, cwhere, err)) ||
+		    (rc = parse_forms(c, &ch->forms, cwhere, err)))
 			return rc;
 	}
 	return XCHG_OK;
@@ -253,7 +319,8 @@ static xchg_status parse_entity(plan *p, plan_entity *e, const cJSON *obj,
 	e->policy = p->policy;
 	e->delete_rule = p->delete_rule;
 	if ((rc = parse_rules(obj, &e->policy, &e->delete_rule, where, err)) ||
-	    (rc = parse_locals(obj, &e->locals, where, err)))
+	    (rc = parse_locals(obj, &e->locals, where, err)) ||
+	    (rc = parse_forms(obj, &e->forms, where, err)))
 		return rc;
 	return parse_children(e, cJSON_GetObjectItemCaseSensitive(obj, "children"), where, err);
 }
@@ -374,8 +441,10 @@ void plan_free(plan *p)
 			free(e->children[j].table);
 			free(e->children[j].parent_column);
 			locals_free(&e->children[j].locals);
+			column_forms_free(&e->children[j].forms);
 		}
 		locals_free(&e->locals);
+		column_forms_free(&e->forms);
 		free(e->children);
 		free(e->type);
 		free(e->table);

@@ -8,10 +8,12 @@
 #include <stddef.h>
 
 #include "common.h"
+#include "forms.h"
 
 #define PLAN_MAX_ENTITIES 256
 #define PLAN_MAX_CHILDREN 16
 #define PLAN_MAX_LOCAL_COLUMNS 64
+#define PLAN_MAX_COLUMN_FORMS 64
 
 typedef enum plan_policy {
 	POLICY_MASTER_WINS = 0,
@@ -36,11 +38,22 @@ typedef struct plan_locals {
 	int shared_id;
 } plan_locals;
 
+/*
+ * The forms the plan names for columns of a table ("column_forms"), where
+ * what the column holds cannot tell (formats/PLAN.md, "Value forms").
+ */
+typedef struct plan_forms {
+	char **columns;
+	col_form *forms;
+	size_t n;
+} plan_forms;
+
 typedef struct plan_child {
 	char *name;          /* the key under the parent's data */
 	char *table;
 	char *parent_column; /* holds the parent's uuid */
 	plan_locals locals;
+	plan_forms forms;
 } plan_child;
 
 typedef struct plan_entity {
@@ -49,6 +62,7 @@ typedef struct plan_entity {
 	plan_policy policy;
 	plan_delete_rule delete_rule;
 	plan_locals locals;
+	plan_forms forms;
 	plan_child *children;
 	size_t nchildren;
 } plan_entity;
@@ -67,8 +81,16 @@ xchg_status plan_parse(plan **out, const char *text, size_t len,
 		       const char *name, xchg_err *err);
 xchg_status plan_load_file(plan **out, const char *path, xchg_err *err);
 const plan_entity *plan_find(const plan *p, const char *type);
-/* The local-column rules of table (an entity's or a child's); NULL if the plan lacks it. */
-const plan_locals *plan_table_locals(const plan *p, const char *table);
+/*
+ * The column rules of table, an entity's or a child's: its local columns,
+ * the forms the plan names, and (a child's; NULL for an entity) the column
+ * holding its parent's uuid. Returns 0 and leaves them NULL when the plan
+ * lacks the table.
+ */
+int plan_table_rules(const plan *p, const char *table, const plan_locals **locals,
+		     const plan_forms **forms, const char **parent_column);
+/* The form the plan names for column, or NULL. */
+const col_form *plan_column_form(const plan_forms *f, const char *column);
 /* Whether column stays local under rules l (NULL: the defaults). */
 int plan_column_is_local(const plan_locals *l, const char *column);
 const char *plan_policy_name(plan_policy policy);

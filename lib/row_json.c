@@ -61,21 +61,24 @@ int row_json_value(xbuf *b, const xvalue *v)
 }
 
 /*
- * "SELECT <lead>, <travelling columns> FROM t WHERE <key> = ?<order>", built
- * once per table: an export reads every row of a packet with it.
+ * "SELECT <lead>, <travelling columns> FROM t WHERE <key> IN (<its
+ * spellings>)<order>", built once per table: an export reads every row of a
+ * packet with it. m->select_cols says which column each one after the lead is.
  */
 static xchg_status select_sql(table_meta *m, const char *lead,
 			      const char *parent_column, const char *key,
 			      const char *order, const char **out, xchg_err *err)
 {
 	xbuf sql = {0};
-	size_t i;
+	size_t i, n = 0;
 	int first = 1;
 
 	if (m->select_sql) {
 		*out = m->select_sql;
 		return XCHG_OK;
 	}
+	if (!m->select_cols && !(m->select_cols = calloc(m->ncols, sizeof(*m->select_cols))))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
 	xbuf_adds(&sql, "SELECT ");
 	if (lead) {
 		xbuf_adds(&sql, lead);
@@ -84,9 +87,10 @@ static xchg_status select_sql(table_meta *m, const char *lead,
 	for (i = 0; i < m->ncols; i++)
 		if (travels(m, i, parent_column)) {
 			xbuf_printf(&sql, "%s\"%s\"", first ? "" : ", ", m->cols[i].name);
+			m->select_cols[n++] = i;
 			first = 0;
 		}
-	xbuf_printf(&sql, " FROM \"%s\" WHERE \"%s\" = ?%s", m->table, key, order);
+	xbuf_printf(&sql, " FROM \"%s\" WHERE \"%s\" " STORE_UUID_IN "%s", m->table, key, order);
 	if (!sql.data || first) {
 		xbuf_free(&sql);
 		return xerr(err, first ? XCHG_EDB : XCHG_ENOMEM, "table \"%s\": %s", m->table,
@@ -98,10 +102,32 @@ static xchg_status select_sql(table_meta *m, const char *lead,
 	return XCHG_OK;
 }
 
-/* Appends the current row of st (from column `from` on) as a JSON object's members. */
-static int row_members(xbuf *b, store_stmt *st, int from)
+/* v as it travels: a uuid or time of column form f in the canonical form. */
+static void to_wire(const col_form *f, xvalue *v, char buf[FORMS_TEXT_MAX])
+{
+	if (v->type != XV_TEXT || f->kind == FORM_TEXT)
+		return;
+	v->s = forms_canonical(f, v->s, buf);
+	v->len = strlen(v->s);
+}
+
+/* v as column form f holds it. */
+static void to_column(const col_form *f, xvalue *v, char buf[FORMS_TEXT_MAX])
+{
+	if (v->type != XV_TEXT || f->kind == FORM_TEXT)
+		return;
+	v->s = forms_for_column(f, v->s, buf);
+	v->len = strlen(v->s);
+}
+
+/*
+ * Appends the current row of st (from column `from` on, the columns of
+ * m->select_cols) as a JSON object's members, uuids and times canonical.
+ */
+static int row_members(xbuf *b, store_stmt *st, int from, const table_meta *m)
 {
 	int i, n = store_ncols(st), rc = 0;
+	char buf[FORMS_TEXT_MAX];
 	xvalue v;
 
 	for (i = from; i < n && rc == 0; i++) {
@@ -110,6 +136,7 @@ static int row_members(xbuf *b, store_stmt *st, int from)
 		if (i > from)
 			rc = xbuf_addc(b, ',');
 		store_col(st, i, &v);
+		to_wire(&m->forms[m->select_cols[i - from]], &v, buf);
 		if (rc == 0)
 			rc = xbuf_json_string(b, name, strlen(name));
 		if (rc == 0)
@@ -126,19 +153,21 @@ static xchg_status read_children(xchg_db *db, const plan_child *c, const char *u
 	table_meta *m;
 	store_stmt *st = NULL;
 	const char *sql = NULL;
-	xvalue key = xv_text(uuid);
+	char spelled[FORMS_SPELLINGS][37];
+	xvalue key[FORMS_SPELLINGS];
 	int has_row = 0, n = 0;
 	xchg_status rc;
 
 	if ((rc = db_meta(db, c->table, &m, err)) ||
 	    (rc = select_sql(m, NULL, c->parent_column, c->parent_column, " ORDER BY uuid", &sql, err)))
 		return rc;
-	if ((rc = store_query(db->st, sql, &key, 1, &st, err)))
+	store_uuid_params(uuid, spelled, key);
+	if ((rc = store_query(db->st, sql, key, FORMS_SPELLINGS, &st, err)))
 		goto done;
 	xbuf_printf(data, ",\"%s\":[", c->name);
 	while (!(rc = store_step(st, &has_row, err)) && has_row) {
 		if ((n++ && xbuf_addc(data, ',')) || xbuf_addc(data, '{') ||
-		    row_members(data, st, 0) || xbuf_addc(data, '}')) {
+		    row_members(data, st, 0, m) || xbuf_addc(data, '}')) {
 			rc = xerr(err, XCHG_ENOMEM, "out of memory");
 			break;
 		}
@@ -156,7 +185,8 @@ xchg_status row_json_read(xchg_db *db, const plan_entity *e, const char *uuid,
 	table_meta *m;
 	store_stmt *st = NULL;
 	const char *sql = NULL;
-	xvalue key = xv_text(uuid), v;
+	char spelled[FORMS_SPELLINGS][37], at[FORMS_TEXT_MAX];
+	xvalue key[FORMS_SPELLINGS], v;
 	size_t i;
 	xchg_status rc;
 
@@ -164,10 +194,12 @@ xchg_status row_json_read(xchg_db *db, const plan_entity *e, const char *uuid,
 	if ((rc = db_meta(db, e->table, &m, err)) ||
 	    (rc = select_sql(m, "updated_at, is_deleted", NULL, "uuid", "", &sql, err)))
 		return rc;
-	if ((rc = store_query(db->st, sql, &key, 1, &st, err)) ||
+	store_uuid_params(uuid, spelled, key);
+	if ((rc = store_query(db->st, sql, key, FORMS_SPELLINGS, &st, err)) ||
 	    (rc = store_step(st, &state->found, err)) || !state->found)
 		goto done;
 	store_col(st, 0, &v);
+	to_wire(db_column_form(m, "updated_at"), &v, at);
 	if (v.type == XV_TEXT)
 		snprintf(state->updated_at, sizeof(state->updated_at), "%s", v.s);
 	store_col(st, 1, &v);
@@ -175,7 +207,7 @@ xchg_status row_json_read(xchg_db *db, const plan_entity *e, const char *uuid,
 			    : v.type == XV_TEXT && strcmp(v.s, "0") != 0;
 	if (!data || state->is_deleted)
 		goto done;
-	if (xbuf_addc(data, '{') || row_members(data, st, 2)) {
+	if (xbuf_addc(data, '{') || row_members(data, st, 2, m)) {
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -248,7 +280,8 @@ static xchg_status json_to_value(const cJSON *item, xvalue *out, const char *tab
 
 /*
  * Writes one row: the fixed columns first, then every member of obj that
- * names a travelling column. An existing row (by uuid, key) is updated with
+ * names a travelling column, each uuid and time in its column's form. An
+ * existing row (by uuid, key, however it is spelled there) is updated with
  * exactly those columns; only a row that is not there is inserted. An
  * INSERT ... ON CONFLICT would not do: both databases check NOT NULL before
  * they look for the conflict, so an update of a row whose NOT NULL column is
@@ -263,22 +296,26 @@ static xchg_status write_row(xchg_db *db, const table_meta *m, const char *const
 {
 	xbuf cols = {0}, sets = {0}, sql = {0};
 	xvalue *vals = NULL;
+	char (*bufs)[FORMS_TEXT_MAX] = NULL, spelled[FORMS_SPELLINGS][37];
 	const cJSON *item;
 	/* Per column of m, then per child of skip: given already. */
 	unsigned char *seen = NULL;
-	size_t n = 0, cap = nfixed + (size_t)cJSON_GetArraySize(obj) + 1, i;
+	size_t n = 0, cap = nfixed + (size_t)cJSON_GetArraySize(obj) + FORMS_SPELLINGS, i;
 	int64_t changed = 0;
 	xchg_status rc = XCHG_OK;
 
-	if (!(vals = calloc(cap, sizeof(*vals))) ||
+	if (!(vals = calloc(cap, sizeof(*vals))) || !(bufs = calloc(cap, sizeof(*bufs))) ||
 	    !(seen = calloc(m->ncols + (skip ? skip->nchildren : 0) + 1, 1))) {
 		free(vals);
+		free(bufs);
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	}
 	for (i = 0; i < nfixed; i++) {
 		xbuf_printf(&cols, "%s\"%s\"", i ? ", " : "", fixed[i]);
 		xbuf_printf(&sets, "%s\"%s\" = ?", i ? ", " : "", fixed[i]);
-		vals[n++] = fixed_vals[i];
+		vals[n] = fixed_vals[i];
+		to_column(db_column_form(m, fixed[i]), &vals[n], bufs[n]);
+		n++;
 	}
 	cJSON_ArrayForEach(item, obj) {
 		const plan_child *child = skip ? child_named(skip, item->string) : NULL;
@@ -299,17 +336,20 @@ static xchg_status write_row(xchg_db *db, const table_meta *m, const char *const
 			continue;
 		if ((rc = json_to_value(item, &vals[n], m->table, m->cols[c].name, err)))
 			goto done;
+		to_column(&m->forms[c], &vals[n], bufs[n]);
 		n++;
 		xbuf_printf(&cols, "%s\"%s\"", n > 1 ? ", " : "", m->cols[c].name);
 		xbuf_printf(&sets, "%s\"%s\" = ?", n > 1 ? ", " : "", m->cols[c].name);
 	}
-	vals[n] = xv_text(key);
-	xbuf_printf(&sql, "UPDATE \"%s\" SET %s WHERE uuid = ?", m->table, sets.data ? sets.data : "");
+	store_uuid_params(key, spelled, &vals[n]);
+	xbuf_printf(&sql, "UPDATE \"%s\" SET %s WHERE uuid " STORE_UUID_IN, m->table,
+		    sets.data ? sets.data : "");
 	if (!sql.data || !cols.data || !sets.data) {
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 		goto done;
 	}
-	if ((rc = store_run(db->st, sql.data, vals, (int)n + 1, &changed, err)) || changed > 0)
+	if ((rc = store_run(db->st, sql.data, vals, (int)(n + FORMS_SPELLINGS), &changed, err)) ||
+	    changed > 0)
 		goto done;
 	xbuf_reset(&sql);
 	xbuf_printf(&sql, "INSERT INTO \"%s\" (%s) VALUES (?", m->table, cols.data);
@@ -322,6 +362,7 @@ static xchg_status write_row(xchg_db *db, const table_meta *m, const char *const
 done:
 	free(seen);
 	free(vals);
+	free(bufs);
 	xbuf_free(&cols);
 	xbuf_free(&sets);
 	xbuf_free(&sql);
@@ -335,7 +376,8 @@ static xchg_status replace_children(xchg_db *db, const plan_child *c, const char
 	table_meta *m;
 	const cJSON *row;
 	const char *fixed[1] = {c->parent_column};
-	xvalue key = xv_text(uuid);
+	char spelled[FORMS_SPELLINGS][37];
+	xvalue keys[FORMS_SPELLINGS], parent = xv_text(uuid);
 	char *sql;
 	xchg_status rc;
 
@@ -343,9 +385,11 @@ static xchg_status replace_children(xchg_db *db, const plan_child *c, const char
 		return xerr(err, XCHG_EPACKET, "child \"%s\" must be an array of rows", c->name);
 	if ((rc = db_meta(db, c->table, &m, err)))
 		return rc;
-	if (!(sql = xstrdup_printf("DELETE FROM \"%s\" WHERE \"%s\" = ?", c->table, c->parent_column)))
+	if (!(sql = xstrdup_printf("DELETE FROM \"%s\" WHERE \"%s\" " STORE_UUID_IN, c->table,
+				   c->parent_column)))
 		return xerr(err, XCHG_ENOMEM, "out of memory");
-	rc = store_run(db->st, sql, &key, 1, NULL, err);
+	store_uuid_params(uuid, spelled, keys);
+	rc = store_run(db->st, sql, keys, FORMS_SPELLINGS, NULL, err);
 	free(sql);
 	cJSON_ArrayForEach(row, rows) {
 		if (rc)
@@ -355,8 +399,8 @@ static xchg_status replace_children(xchg_db *db, const plan_child *c, const char
 		if (!cJSON_IsObject(row) || !cJSON_IsString(row_uuid))
 			return xerr(err, XCHG_EPACKET, "child \"%s\": each row must be an object with a \"uuid\"",
 				    c->name);
-		rc = write_row(db, m, fixed, &key, 1, row_uuid->valuestring, c->parent_column, row, NULL,
-			       err);
+		rc = write_row(db, m, fixed, &parent, 1, row_uuid->valuestring, c->parent_column, row,
+			       NULL, err);
 	}
 	return rc;
 }
@@ -384,14 +428,20 @@ xchg_status row_json_apply(xchg_db *db, const plan_entity *e, const char *uuid,
 xchg_status row_json_delete(xchg_db *db, const plan_entity *e, const char *uuid,
 			    const char *updated_at, xchg_err *err)
 {
-	xvalue p[3] = {xv_bool(1), xv_text(updated_at), xv_text(uuid)};
-	char *sql;
+	table_meta *m;
+	char at[FORMS_TEXT_MAX], *sql;
+	xvalue p[2 + FORMS_SPELLINGS] = {xv_bool(1), xv_text(updated_at)};
+	char spelled[FORMS_SPELLINGS][37];
 	xchg_status rc;
 
+	if ((rc = db_meta(db, e->table, &m, err)))
+		return rc;
+	to_column(db_column_form(m, "updated_at"), &p[1], at);
+	store_uuid_params(uuid, spelled, &p[2]);
 	if (!(sql = xstrdup_printf("UPDATE \"%s\" SET is_deleted = ?, updated_at = coalesce(?, updated_at)"
-				   " WHERE uuid = ?", e->table)))
+				   " WHERE uuid " STORE_UUID_IN, e->table)))
 		return xerr(err, XCHG_ENOMEM, "out of memory");
-	rc = store_run(db->st, sql, p, 3, NULL, err);
+	rc = store_run(db->st, sql, p, 2 + FORMS_SPELLINGS, NULL, err);
 	free(sql);
 	return rc;
 }

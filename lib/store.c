@@ -274,6 +274,16 @@ static xchg_status run_script(store *s, xbuf *script, xchg_err *err)
 	return rc;
 }
 
+form_kind store_native_kind(store *s, const char *decl_type)
+{
+	return s->ops->native_kind(decl_type);
+}
+
+void store_canonical_sql(store *s, xbuf *b, form_kind kind, const char *x)
+{
+	s->ops->canonical_sql(b, kind, x);
+}
+
 xchg_status store_prepare_table(store *s, const char *table,
 				const char *parent_column, xchg_err *err)
 {
@@ -290,28 +300,50 @@ xchg_status store_prepare_table(store *s, const char *table,
 	else if (parent_column && !store_has_column(cols, n, parent_column))
 		rc = xerr(err, XCHG_EDB, "%s: table \"%s\" has no column \"%s\" (its parent_column)",
 			  s->name, table, parent_column);
-	if (!rc) {
-		s->ops->sync_columns_sql(&sql, table, parent_column, cols, n);
+	if (!rc && (!store_has_column(cols, n, "uuid") || !store_has_column(cols, n, "updated_at") ||
+		    !store_has_column(cols, n, "is_deleted"))) {
+		s->ops->sync_columns_sql(&sql, table, cols, n);
 		rc = run_script(s, &sql, err);
 	}
 	store_columns_free(cols, n);
 	return rc;
 }
 
-xchg_status store_install_triggers(store *s, const plan *p, xchg_err *err)
+xchg_status store_fill_table(store *s, const char *table, const char *parent_column,
+			     const sync_forms *f, xchg_err *err)
 {
 	xbuf sql = {0};
-	size_t i, j;
+
+	s->ops->fill_sql(&sql, table, parent_column, f);
+	return run_script(s, &sql, err);
+}
+
+xchg_status store_install_triggers(store *s, const plan *p, const sync_forms *forms,
+				   xchg_err *err)
+{
+	xbuf sql = {0};
+	size_t i, j, k = 0;
 
 	for (i = 0; i < p->nentities; i++) {
 		const plan_entity *e = &p->entities[i];
 
-		s->ops->triggers_sql(&sql, e->table, e->type, NULL);
+		s->ops->triggers_sql(&sql, e->table, e->type, NULL, &forms[k++]);
 		for (j = 0; j < e->nchildren; j++)
 			s->ops->triggers_sql(&sql, e->children[j].table, e->type,
-					     e->children[j].parent_column);
+					     e->children[j].parent_column, &forms[k++]);
 	}
 	return run_script(s, &sql, err);
+}
+
+void store_uuid_params(const char *uuid, char buf[FORMS_SPELLINGS][37],
+		       xvalue out[FORMS_SPELLINGS])
+{
+	const char *spelled[FORMS_SPELLINGS];
+	size_t i;
+
+	forms_uuid_spellings(uuid, buf, spelled);
+	for (i = 0; i < FORMS_SPELLINGS; i++)
+		out[i] = xv_text(spelled[i]);
 }
 
 xchg_status store_set_origin(store *s, const char *node_id, xchg_err *err)
@@ -324,11 +356,10 @@ xchg_status store_lock(store *s, const char *name, xchg_err *err)
 	return s->ops->lock(s, name, err);
 }
 
-/* Runs a lock statement whose format takes table (and column, bound to value). */
+/* Runs a lock statement whose format takes table (and column, keys bound). */
 static xchg_status lock_with(store *s, const char *format, const char *table,
-			     const char *column, const char *value, xchg_err *err)
+			     const char *column, const xvalue *keys, int nkeys, xchg_err *err)
 {
-	xvalue key = xv_text(value);
 	char *sql;
 	xchg_status rc;
 
@@ -336,7 +367,7 @@ static xchg_status lock_with(store *s, const char *format, const char *table,
 		return XCHG_OK;
 	if (!(sql = xstrdup_printf(format, table, column)))
 		return xerr(err, XCHG_ENOMEM, "out of memory");
-	rc = store_run(s, sql, &key, column ? 1 : 0, NULL, err);
+	rc = store_run(s, sql, keys, nkeys, NULL, err);
 	free(sql);
 	return rc;
 }
@@ -344,12 +375,16 @@ static xchg_status lock_with(store *s, const char *format, const char *table,
 xchg_status store_lock_rows(store *s, const char *table, const char *column,
 			    const char *value, xchg_err *err)
 {
-	return lock_with(s, s->ops->lock_row_sql, table, column, value, err);
+	char spelled[FORMS_SPELLINGS][37];
+	xvalue keys[FORMS_SPELLINGS];
+
+	store_uuid_params(value, spelled, keys);
+	return lock_with(s, s->ops->lock_row_sql, table, column, keys, FORMS_SPELLINGS, err);
 }
 
 xchg_status store_lock_table(store *s, const char *table, xchg_err *err)
 {
-	return lock_with(s, s->ops->lock_table_sql, table, NULL, NULL, err);
+	return lock_with(s, s->ops->lock_table_sql, table, NULL, NULL, 0, err);
 }
 
 #define STORE_RETRIES 6

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "forms.h"
 #include "plan.h"
 
 typedef enum xvtype { XV_NULL, XV_INT, XV_REAL, XV_TEXT, XV_BOOL } xvtype;
@@ -68,6 +69,12 @@ typedef struct store_key {
 	size_t ncols;
 } store_key;
 
+/* The forms of a table's uuid and updated_at, for what xchg's own SQL writes into them. */
+typedef struct sync_forms {
+	col_form uuid;
+	col_form updated_at;
+} sync_forms;
+
 typedef struct store store;
 
 /* Every driver's statement starts with this, so the seam can find its ops. */
@@ -93,8 +100,8 @@ typedef struct store_ops {
 	/*
 	 * Where other writers run beside xchg (PostgreSQL): the format of a
 	 * statement that waits for and then holds the rows of table %s whose
-	 * column %s is ?, and of one that holds a whole table %s against
-	 * writers. NULL where xchg's transaction already excludes every other
+	 * column %s holds a uuid (STORE_UUID_IN), and of one that holds a
+	 * whole table %s against writers. NULL where xchg's transaction already excludes every other
 	 * writer (SQLite).
 	 */
 	const char *lock_row_sql;
@@ -112,14 +119,27 @@ typedef struct store_ops {
 	const char *(*colname)(store_stmt *st, int i);
 	void (*release)(store_stmt *st);
 	int64_t (*changes)(store *s);
-	/* Appends the DDL that adds whichever of uuid, updated_at, is_deleted
-	 * cols lacks, fills them in, and indexes uuid (and parent_column). */
-	void (*sync_columns_sql)(xbuf *b, const char *table, const char *parent_column,
-				 const store_column *cols, size_t n);
+	/* What a column of this declared type holds in the database's own
+	 * type, read back canonical (forms.h); FORM_TEXT for anything else. */
+	form_kind (*native_kind)(const char *decl_type);
+	/*
+	 * Appends an SQL expression of the canonical form (forms.h) of the uuid
+	 * or the time in expression x, whatever its spelling: what sync_changes
+	 * holds. A uuid that is not one stays as it is.
+	 */
+	void (*canonical_sql)(xbuf *b, form_kind kind, const char *x);
+	/* Appends the DDL that adds whichever of uuid, updated_at, is_deleted cols lacks. */
+	void (*sync_columns_sql)(xbuf *b, const char *table, const store_column *cols, size_t n);
+	/* Appends the SQL that fills uuid and updated_at where NULL, in forms
+	 * f, and indexes uuid (and parent_column). */
+	void (*fill_sql)(xbuf *b, const char *table, const char *parent_column,
+			 const sync_forms *f);
 	/* Appends the DDL of one table's registration triggers; parent_column
-	 * is NULL for an entity's own table. */
+	 * is NULL for an entity's own table. The triggers fill uuid and
+	 * updated_at in forms f and register uuids canonical, whatever the
+	 * columns hold. */
 	void (*triggers_sql)(xbuf *b, const char *table, const char *type,
-			     const char *parent_column);
+			     const char *parent_column, const sync_forms *f);
 	xchg_status (*set_origin)(store *s, const char *node_id, xchg_err *err);
 	xchg_status (*lock)(store *s, const char *name, xchg_err *err);
 	/* Whether the last failure was a lock wait given up, a deadlock or a
@@ -183,11 +203,30 @@ xchg_status store_unique_keys(store *s, const char *table, store_key **out, size
 			      xchg_err *err);
 void store_keys_free(store_key *keys, size_t n);
 xchg_status store_create_schema(store *s, xchg_err *err);
-/* Adds uuid, updated_at and is_deleted where missing and fills them in. */
+form_kind store_native_kind(store *s, const char *decl_type);
+void store_canonical_sql(store *s, xbuf *b, form_kind kind, const char *x);
+/* Adds uuid, updated_at and is_deleted where missing. */
 xchg_status store_prepare_table(store *s, const char *table,
 				const char *parent_column, xchg_err *err);
-/* (Re)installs the registration triggers of every table in the plan. */
-xchg_status store_install_triggers(store *s, const plan *p, xchg_err *err);
+/* Fills in uuid and updated_at where missing, in forms f, and indexes them. */
+xchg_status store_fill_table(store *s, const char *table, const char *parent_column,
+			     const sync_forms *f, xchg_err *err);
+/*
+ * (Re)installs the registration triggers of every table in the plan; forms
+ * holds one entry per table, in the plan's order: each entity's table,
+ * then its children's.
+ */
+xchg_status store_install_triggers(store *s, const plan *p, const sync_forms *forms,
+				   xchg_err *err);
+
+/*
+ * A uuid key: "column IN (?, ?, ?, ?)" and its parameters, every spelling
+ * of uuid (forms_uuid_spellings), so that a lookup finds the row whichever
+ * spelling wrote it. buf holds the spelled texts.
+ */
+#define STORE_UUID_IN "IN (?, ?, ?, ?)"
+void store_uuid_params(const char *uuid, char buf[FORMS_SPELLINGS][37],
+		       xvalue out[FORMS_SPELLINGS]);
 /*
  * Names the peer whose packet this transaction applies (NULL: none), so the
  * triggers do not register its changes back for it. Visible to this

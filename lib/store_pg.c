@@ -42,7 +42,7 @@ typedef struct pg_stmt {
 	store_stmt base;
 	PGresult *res;
 	int row;       /* the current row; -1 before the first step */
-	char (*ts)[40]; /* per column: a timestamp rewritten to ISO-8601 */
+	char (*ts)[FORMS_TEXT_MAX]; /* per column: a timestamp in canonical form */
 } pg_stmt;
 
 /*
@@ -289,32 +289,6 @@ static const char *pg_colname(store_stmt *base, int i)
 	return PQfname(((pg_stmt *)base)->res, i);
 }
 
-/*
- * "2026-11-25 09:30:00.123456+00" (the session runs in UTC) as
- * "2026-11-25T09:30:00.123456Z", with at least milliseconds: the form the
- * SQLite nodes keep, so that the same instant is the same text everywhere.
- */
-static void iso_timestamp(const char *in, char out[40])
-{
-	size_t n = strcspn(in, " "), frac;
-	const char *p;
-
-	if (n != 10 || strlen(in) < 19) {
-		snprintf(out, 40, "%s", in);
-		return;
-	}
-	snprintf(out, 40, "%.10sT%.8s", in, in + 11);
-	p = in + 19;
-	frac = *p == '.' ? strspn(p + 1, "0123456789") : 0;
-	snprintf(out + 19, 40 - 19, ".%.*s%s", (int)frac, frac ? p + 1 : "",
-		 frac >= 3 ? "" : &"000"[frac]);
-	p += frac ? frac + 1 : 0;
-	if (strcmp(p, "+00") == 0)
-		strcat(out, "Z");
-	else
-		strncat(out, p, 40 - strlen(out) - 1);
-}
-
 static void pg_col(store_stmt *base, int i, xvalue *out)
 {
 	pg_stmt *st = (pg_stmt *)base;
@@ -345,8 +319,8 @@ static void pg_col(store_stmt *base, int i, xvalue *out)
 		return;
 	case PG_TIMESTAMP:
 	case PG_TIMESTAMPTZ:
-		iso_timestamp(text, st->ts[i]);
-		text = st->ts[i];
+		/* The session runs in UTC, so a timestamp without zone reads as UTC too. */
+		text = forms_canonical(&FORMS_TIME_XCHG, text, st->ts[i]);
 		break;
 	default: /* numeric stays exact text; so do uuid, date, jsonb and the rest */
 		break;
@@ -411,29 +385,45 @@ static const char pg_schema[] =
 	 * it lives in the applying transaction only, so a concurrent client's
 	 * writes are registered for every peer as usual.
 	 */
-	"CREATE OR REPLACE FUNCTION xchg_now() RETURNS text LANGUAGE sql AS $$"
-	" SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') $$;"
+	/* The time now in a to_char() pattern; '' (or NULL) for xchg's own form. */
+	"CREATE OR REPLACE FUNCTION xchg_now(pattern text) RETURNS text LANGUAGE sql AS $$"
+	" SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC',"
+	" coalesce(nullif(pattern, ''), 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) $$;"
+	/* A new uuid in the named form (forms.h: uuid, uuid-hex, UUID, UUID-HEX). */
+	"CREATE OR REPLACE FUNCTION xchg_new_uuid(form text) RETURNS text LANGUAGE sql AS $$"
+	" SELECT CASE form WHEN 'uuid-hex' THEN replace(u, '-', '') WHEN 'UUID' THEN upper(u)"
+	" WHEN 'UUID-HEX' THEN upper(replace(u, '-', '')) ELSE u END"
+	" FROM (SELECT gen_random_uuid()::text AS u) g $$;"
+	/* Any spelling of a uuid as the canonical text (forms_uuid_parse); anything else as it is. */
+	"CREATE OR REPLACE FUNCTION xchg_uuid_text(p text) RETURNS text LANGUAGE sql IMMUTABLE AS $$"
+	" SELECT CASE WHEN p ~ '^([0-9A-Fa-f]{32}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}"
+	"-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12})$' THEN p::uuid::text ELSE p END $$;"
+	/* A time in any text PostgreSQL reads, as the instant; NULL when it reads none. */
+	"CREATE OR REPLACE FUNCTION xchg_instant(p text) RETURNS timestamptz LANGUAGE plpgsql AS $$"
+	" BEGIN RETURN p::timestamptz; EXCEPTION WHEN others THEN RETURN NULL; END $$;"
 	"CREATE OR REPLACE FUNCTION xchg_origin() RETURNS uuid LANGUAGE sql AS $$"
 	" SELECT nullif(current_setting('xchg.origin', true), '')::uuid $$;"
+	/* Registrations hold the canonical uuid, so a row is one entity however it is spelled. */
 	"CREATE OR REPLACE FUNCTION xchg_register(p_type text, p_uuid text, p_op text)"
 	" RETURNS void LANGUAGE plpgsql AS $$ BEGIN"
 	" IF p_uuid IS NULL THEN RETURN; END IF;"
 	" INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation, changed_at)"
-	" SELECT n.id, p_type, p_uuid, p_op, date_trunc('milliseconds', clock_timestamp())"
+	" SELECT n.id, p_type, xchg_uuid_text(p_uuid), p_op, date_trunc('milliseconds', clock_timestamp())"
 	" FROM sync_nodes n WHERE n.is_self = 0 AND n.revoked_at IS NULL"
 	" AND n.id IS DISTINCT FROM xchg_origin()"
 	" ON CONFLICT (node_id, entity_type, entity_uuid) DO UPDATE SET"
 	" operation = excluded.operation, packet_no = NULL, changed_at = excluded.changed_at;"
 	" END $$;"
 	/* Rows written without uuid, updated_at or is_deleted get them; a local
-	 * update that leaves updated_at alone gets the time of the change. */
+	 * update that leaves updated_at alone gets the time of the change.
+	 * TG_ARGV: the forms of uuid and updated_at (pg_triggers_sql). */
 	"CREATE OR REPLACE FUNCTION xchg_fill() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-	" IF NEW.uuid IS NULL THEN NEW.uuid := gen_random_uuid(); END IF;"
+	" IF NEW.uuid IS NULL THEN NEW.uuid := xchg_new_uuid(TG_ARGV[0]); END IF;"
 	" IF TG_OP = 'INSERT' THEN"
-	"  IF NEW.updated_at IS NULL THEN NEW.updated_at := xchg_now(); END IF;"
+	"  IF NEW.updated_at IS NULL THEN NEW.updated_at := xchg_now(TG_ARGV[1]); END IF;"
 	"  IF NEW.is_deleted IS NULL THEN NEW.is_deleted := '0'; END IF;"
 	" ELSIF NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at AND xchg_origin() IS NULL THEN"
-	"  NEW.updated_at := xchg_now();"
+	"  NEW.updated_at := xchg_now(TG_ARGV[1]);"
 	" END IF;"
 	" RETURN NEW; END $$;"
 	/* TG_ARGV: the entity type, and for a child table the column holding its
@@ -459,38 +449,75 @@ static const char pg_schema[] =
 	" RAISE EXCEPTION 'xchg: TRUNCATE of synchronized table % would not reach the peers; use DELETE',"
 	" TG_TABLE_NAME; END $$;";
 
-static void pg_sync_columns_sql(xbuf *b, const char *table, const char *parent_column,
-				const store_column *cols, size_t n)
+static void pg_sync_columns_sql(xbuf *b, const char *table, const store_column *cols, size_t n)
 {
 	XCHG_UNUSED(cols);
 	XCHG_UNUSED(n);
 	xbuf_printf(b,
 		    "ALTER TABLE \"%s\" ADD COLUMN IF NOT EXISTS uuid UUID;"
 		    "ALTER TABLE \"%s\" ADD COLUMN IF NOT EXISTS updated_at TIMESTAMPTZ;"
-		    "ALTER TABLE \"%s\" ADD COLUMN IF NOT EXISTS is_deleted BOOLEAN NOT NULL DEFAULT false;"
-		    "UPDATE \"%s\" SET uuid = gen_random_uuid() WHERE uuid IS NULL;"
-		    "UPDATE \"%s\" SET updated_at = date_trunc('milliseconds', clock_timestamp())"
-		    " WHERE updated_at IS NULL;"
-		    "CREATE UNIQUE INDEX IF NOT EXISTS \"xchg_%s_uuid\" ON \"%s\" (uuid);",
-		    table, table, table, table, table, table, table);
+		    "ALTER TABLE \"%s\" ADD COLUMN IF NOT EXISTS is_deleted BOOLEAN NOT NULL DEFAULT false;",
+		    table, table, table);
+}
+
+/* Form f of a time as a to_char() pattern; "" for a native column, which takes xchg's own. */
+static void pg_time_pattern(char *out, size_t size, const col_form *f)
+{
+	char fraction[8] = "";
+
+	if (f->native || f->kind != FORM_TIME) {
+		out[0] = '\0';
+		return;
+	}
+	if (f->digits)
+		snprintf(fraction, sizeof(fraction), ".FF%d", f->digits > 6 ? 6 : f->digits);
+	snprintf(out, size, "YYYY-MM-DD%sHH24:MI:SS%s%s", f->space ? " " : "\"T\"", fraction,
+		 f->zone == 'Z' ? "\"Z\"" : f->zone == '+' ? "\"+00:00\"" : "");
+}
+
+static void pg_fill_sql(xbuf *b, const char *table, const char *parent_column, const sync_forms *f)
+{
+	char uuid[FORMS_TEXT_MAX], pattern[80];
+
+	forms_name(&f->uuid, uuid);
+	pg_time_pattern(pattern, sizeof(pattern), &f->updated_at);
+	/* An expression of type text does not go into a uuid or timestamptz column by itself. */
+	if (f->uuid.native)
+		xbuf_printf(b, "UPDATE \"%s\" SET uuid = gen_random_uuid() WHERE uuid IS NULL;", table);
+	else
+		xbuf_printf(b, "UPDATE \"%s\" SET uuid = xchg_new_uuid('%s') WHERE uuid IS NULL;", table,
+			    uuid);
+	if (f->updated_at.native)
+		xbuf_printf(b, "UPDATE \"%s\" SET updated_at = date_trunc('milliseconds', clock_timestamp())"
+			       " WHERE updated_at IS NULL;", table);
+	else
+		xbuf_printf(b, "UPDATE \"%s\" SET updated_at = xchg_now('%s') WHERE updated_at IS NULL;",
+			    table, pattern);
+	xbuf_printf(b, "CREATE UNIQUE INDEX IF NOT EXISTS \"xchg_%s_uuid\" ON \"%s\" (uuid);",
+		    table, table);
 	if (parent_column)
 		xbuf_printf(b, "CREATE INDEX IF NOT EXISTS \"xchg_%s_parent\" ON \"%s\" (\"%s\");",
 			    table, table, parent_column);
 }
 
-static void pg_triggers_sql(xbuf *b, const char *table, const char *type, const char *parent)
+static void pg_triggers_sql(xbuf *b, const char *table, const char *type, const char *parent,
+			    const sync_forms *f)
 {
+	char uuid[FORMS_TEXT_MAX], pattern[80];
+
+	forms_name(&f->uuid, uuid);
+	pg_time_pattern(pattern, sizeof(pattern), &f->updated_at);
 	xbuf_printf(b,
 		    "DROP TRIGGER IF EXISTS xchg_fill ON \"%s\";"
 		    "CREATE TRIGGER xchg_fill BEFORE INSERT OR UPDATE ON \"%s\""
-		    " FOR EACH ROW EXECUTE FUNCTION xchg_fill();"
+		    " FOR EACH ROW EXECUTE FUNCTION xchg_fill('%s', '%s');"
 		    "DROP TRIGGER IF EXISTS xchg_changed ON \"%s\";"
 		    "CREATE TRIGGER xchg_changed AFTER INSERT OR UPDATE OR DELETE ON \"%s\""
 		    " FOR EACH ROW EXECUTE FUNCTION xchg_changed('%s', '%s');"
 		    "DROP TRIGGER IF EXISTS xchg_truncate ON \"%s\";"
 		    "CREATE TRIGGER xchg_truncate BEFORE TRUNCATE ON \"%s\""
 		    " FOR EACH STATEMENT EXECUTE FUNCTION xchg_no_truncate();",
-		    table, table, table, table, type, parent ? parent : "", table, table);
+		    table, table, uuid, pattern, table, table, type, parent ? parent : "", table, table);
 }
 
 static xchg_status pg_set_origin(store *base, const char *node_id, xchg_err *err)
@@ -518,6 +545,22 @@ static xchg_status pg_lock(store *base, const char *name, xchg_err *err)
 			    &key, 1, NULL, err)))
 		return rc;
 	return pg_exec(base, "SET LOCAL lock_timeout = '400ms'", err);
+}
+
+/* The helpers pg_schema defines; changed_at is a timestamptz, canonical when read. */
+static void pg_canonical_sql(xbuf *b, form_kind kind, const char *x)
+{
+	xbuf_printf(b, kind == FORM_UUID ? "xchg_uuid_text((%s)::text)" : "xchg_instant((%s)::text)", x);
+}
+
+/* PostgreSQL's uuid and timestamp types hold the value itself, not a text of it. */
+static form_kind pg_native_kind(const char *decl_type)
+{
+	if (strcmp(decl_type, "uuid") == 0)
+		return FORM_UUID;
+	if (strncmp(decl_type, "timestamp", 9) == 0)
+		return FORM_TIME;
+	return FORM_TEXT;
 }
 
 static int pg_retryable(store *base)
@@ -572,7 +615,7 @@ static const store_ops pg_ops = {
 		" AND i.indpred IS NULL AND i.indexprs IS NULL AND k.n <= i.indnkeyatts"
 		" ORDER BY 1, 3",
 	.schema_sql = pg_schema,
-	.lock_row_sql = "SELECT 1 FROM \"%s\" WHERE \"%s\" = ? FOR UPDATE",
+	.lock_row_sql = "SELECT 1 FROM \"%s\" WHERE \"%s\" " STORE_UUID_IN " FOR UPDATE",
 	/* SHARE waits for writers in flight and holds new ones off. */
 	.lock_table_sql = "LOCK TABLE \"%s\" IN SHARE MODE",
 	.begin_sql = "BEGIN",
@@ -585,7 +628,10 @@ static const store_ops pg_ops = {
 	.colname = pg_colname,
 	.release = pg_release,
 	.changes = pg_changes,
+	.native_kind = pg_native_kind,
+	.canonical_sql = pg_canonical_sql,
 	.sync_columns_sql = pg_sync_columns_sql,
+	.fill_sql = pg_fill_sql,
 	.triggers_sql = pg_triggers_sql,
 	.set_origin = pg_set_origin,
 	.lock = pg_lock,

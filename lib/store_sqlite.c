@@ -35,12 +35,7 @@ typedef struct sq_store {
 	char fault_msg[XCHG_ERRMSG_MAX];
 } sq_store;
 
-/* Generates an RFC 4122 version 4 uuid inside SQL, for rows written without one. */
-#define SQ_UUID_EXPR                                                            \
-	"lower(hex(randomblob(4)) || '-' || hex(randomblob(2)) || '-4' || "    \
-	"substr(hex(randomblob(2)), 2) || '-' || "                              \
-	"substr('89ab', 1 + (abs(random()) % 4), 1) || "                        \
-	"substr(hex(randomblob(2)), 2) || '-' || hex(randomblob(6)))"
+/* xchg's own time inside SQL: sync_changes.changed_at. */
 #define SQ_NOW_EXPR "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
 
 /*
@@ -68,6 +63,72 @@ static void sq_note_fault(sq_store *s, const char *msg)
 {
 	s->fault = sq_classify(sqlite3_extended_errcode(s->db));
 	snprintf(s->fault_msg, sizeof(s->fault_msg), "%s", msg);
+}
+
+/* An RFC 4122 version 4 uuid inside SQL, in form f, for rows written without one. */
+static void sq_new_uuid(char *out, size_t size, const col_form *f)
+{
+	const char *dash = f->hex ? "" : "-";
+
+	snprintf(out, size,
+		 "%s(hex(randomblob(4)) || '%s' || hex(randomblob(2)) || '%s4' || "
+		 "substr(hex(randomblob(2)), 2) || '%s' || "
+		 "substr('89ab', 1 + (abs(random()) %% 4), 1) || "
+		 "substr(hex(randomblob(2)), 2) || '%s' || hex(randomblob(6)))",
+		 f->upper ? "upper" : "lower", dash, dash, dash, dash);
+}
+
+/*
+ * The time now inside SQL, in form f. SQLite's clock gives milliseconds:
+ * a form with more digits gets zeros.
+ */
+static void sq_now(char *out, size_t size, const col_form *f)
+{
+	int digits = f->digits > 6 ? 6 : f->digits;
+
+	snprintf(out, size, "substr(strftime('%%Y-%%m-%%d%c%%H:%%M:%%f', 'now') || '000', 1, %d) || '%s'",
+		 f->space ? ' ' : 'T', 19 + (digits ? digits + 1 : 0),
+		 f->zone == 'Z' ? "Z" : f->zone == '+' ? "+00:00" : "");
+}
+
+/* Appends a GLOB pattern of a uuid's 32 hex digits, with the canonical dashes or without. */
+static void sq_uuid_glob(xbuf *b, int dashed)
+{
+	int i;
+
+	xbuf_addc(b, '\'');
+	for (i = 0; i < 36; i++)
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (dashed)
+				xbuf_addc(b, '-');
+		} else {
+			xbuf_adds(b, "[0-9A-Fa-f]");
+		}
+	xbuf_addc(b, '\'');
+}
+
+/*
+ * The uuid in x in its canonical form, whatever its spelling (what
+ * forms_uuid_parse reads); x itself when it is no uuid. Registrations hold
+ * this form, so that a row is one entity however its application spells
+ * it. A time as SQLite's own date functions read it (they take the forms
+ * forms_time_parse does), with milliseconds.
+ */
+static void sq_canonical_sql(xbuf *b, form_kind kind, const char *x)
+{
+	if (kind != FORM_UUID) {
+		xbuf_printf(b, "CASE WHEN typeof(%s) = 'text' THEN"
+			       " coalesce(strftime('%%Y-%%m-%%dT%%H:%%M:%%fZ', %s), %s) ELSE %s END",
+			    x, x, x, x);
+		return;
+	}
+	xbuf_printf(b, "CASE WHEN %s GLOB ", x);
+	sq_uuid_glob(b, 0);
+	xbuf_printf(b, " THEN lower(substr(%s, 1, 8) || '-' || substr(%s, 9, 4) || '-' ||"
+		       " substr(%s, 13, 4) || '-' || substr(%s, 17, 4) || '-' || substr(%s, 21))"
+		       " WHEN %s GLOB ", x, x, x, x, x, x);
+	sq_uuid_glob(b, 1);
+	xbuf_printf(b, " THEN lower(%s) ELSE %s END", x, x);
 }
 
 static xchg_status sq_fail(sq_store *s, xchg_err *err, const char *what)
@@ -289,8 +350,7 @@ static const char sq_schema[] =
 	" kind TEXT NOT NULL DEFAULT 'conflict',"
 	" reason TEXT);";
 
-static void sq_sync_columns_sql(xbuf *b, const char *table, const char *parent_column,
-				const store_column *cols, size_t n)
+static void sq_sync_columns_sql(xbuf *b, const char *table, const store_column *cols, size_t n)
 {
 	if (!store_has_column(cols, n, "uuid"))
 		xbuf_printf(b, "ALTER TABLE \"%s\" ADD COLUMN uuid TEXT;", table);
@@ -298,11 +358,19 @@ static void sq_sync_columns_sql(xbuf *b, const char *table, const char *parent_c
 		xbuf_printf(b, "ALTER TABLE \"%s\" ADD COLUMN updated_at TEXT;", table);
 	if (!store_has_column(cols, n, "is_deleted"))
 		xbuf_printf(b, "ALTER TABLE \"%s\" ADD COLUMN is_deleted INTEGER NOT NULL DEFAULT 0;", table);
+}
+
+static void sq_fill_sql(xbuf *b, const char *table, const char *parent_column, const sync_forms *f)
+{
+	char uuid[512], now[160];
+
+	sq_new_uuid(uuid, sizeof(uuid), &f->uuid);
+	sq_now(now, sizeof(now), &f->updated_at);
 	xbuf_printf(b,
 		    "UPDATE \"%s\" SET uuid = %s WHERE uuid IS NULL;"
 		    "UPDATE \"%s\" SET updated_at = %s WHERE updated_at IS NULL;"
 		    "CREATE UNIQUE INDEX IF NOT EXISTS \"xchg_%s_uuid\" ON \"%s\" (uuid);",
-		    table, SQ_UUID_EXPR, table, SQ_NOW_EXPR, table, table);
+		    table, uuid, table, now, table, table);
 	if (parent_column)
 		xbuf_printf(b, "CREATE INDEX IF NOT EXISTS \"xchg_%s_parent\" ON \"%s\" (\"%s\");",
 			    table, table, parent_column);
@@ -310,8 +378,9 @@ static void sq_sync_columns_sql(xbuf *b, const char *table, const char *parent_c
 
 /*
  * Registers (type, uuid_expr) for every peer except the one whose packet is
- * being applied. A second change before the packet is acknowledged updates
- * the registration and clears packet_no, so that the acknowledgement of the
+ * being applied, the uuid canonical (uuid_expr is evaluated once, as r.u).
+ * A second change before the packet is acknowledged updates the
+ * registration and clears packet_no, so that the acknowledgement of the
  * packet that carried the older version cannot purge the newer one.
  * changed_at is the only trace of when a row was deleted outright.
  */
@@ -320,40 +389,51 @@ static void sq_register(xbuf *b, const char *type, const char *uuid_expr,
 {
 	xbuf_printf(b,
 		    "INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation, changed_at)"
-		    " SELECT n.id, '%s', %s, %s, %s FROM sync_nodes n"
+		    " SELECT n.id, '%s', ", type);
+	sq_canonical_sql(b, FORM_UUID, "r.u");
+	xbuf_printf(b,
+		    ", %s, %s FROM sync_nodes n, (SELECT %s AS u) r"
 		    " WHERE n.is_self = 0 AND n.revoked_at IS NULL AND (%s)"
 		    " AND n.id NOT IN (SELECT node_id FROM sync_apply)"
 		    " ON CONFLICT (node_id, entity_type, entity_uuid)"
 		    " DO UPDATE SET operation = excluded.operation, packet_no = NULL,"
 		    " changed_at = excluded.changed_at;",
-		    type, uuid_expr, op_expr, SQ_NOW_EXPR, cond);
+		    op_expr, SQ_NOW_EXPR, uuid_expr, cond);
 }
 
 /*
  * Rows written by programs that know nothing of xchg get a uuid and an
- * updated_at; a local update that leaves updated_at alone gets the time of
- * the change, so that updated_at always tells when a row last changed.
- * Applying a packet writes updated_at as it travelled, untouched.
- * These statements run first in the triggers' bodies: SQLite does not order
- * separate triggers, and registration needs the uuid filled in.
+ * updated_at, in the forms the columns hold; a local update that leaves
+ * updated_at alone gets the time of the change, so that updated_at always
+ * tells when a row last changed. Applying a packet writes updated_at as it
+ * travelled, untouched. These statements run first in the triggers'
+ * bodies: SQLite does not order separate triggers, and registration needs
+ * the uuid filled in.
  */
-static void sq_fill(xbuf *b, const char *table)
+static void sq_fill(xbuf *b, const char *table, const sync_forms *f)
 {
+	char uuid[512], now[160];
+
+	sq_new_uuid(uuid, sizeof(uuid), &f->uuid);
+	sq_now(now, sizeof(now), &f->updated_at);
 	xbuf_printf(b,
 		    "UPDATE \"%s\" SET uuid = coalesce(NEW.uuid, %s),"
 		    " updated_at = coalesce(NEW.updated_at, %s),"
 		    " is_deleted = coalesce(NEW.is_deleted, 0) WHERE rowid = NEW.rowid"
 		    " AND (NEW.uuid IS NULL OR NEW.updated_at IS NULL OR NEW.is_deleted IS NULL);",
-		    table, SQ_UUID_EXPR, SQ_NOW_EXPR);
+		    table, uuid, now);
 }
 
-static void sq_touch(xbuf *b, const char *table)
+static void sq_touch(xbuf *b, const char *table, const sync_forms *f)
 {
+	char now[160];
+
+	sq_now(now, sizeof(now), &f->updated_at);
 	xbuf_printf(b,
 		    "UPDATE \"%s\" SET updated_at = %s WHERE rowid = NEW.rowid"
 		    " AND OLD.uuid IS NOT NULL AND NEW.updated_at IS OLD.updated_at"
 		    " AND NOT EXISTS (SELECT 1 FROM sync_apply);",
-		    table, SQ_NOW_EXPR);
+		    table, now);
 }
 
 /* Opens CREATE TRIGGER xchg_<table>_<what>, dropping an older version first. */
@@ -365,18 +445,19 @@ static void sq_trigger(xbuf *b, const char *table, const char *what, const char 
 }
 
 /* An entity's own table registers the entity; a child table its parent. */
-static void sq_triggers_sql(xbuf *b, const char *table, const char *type, const char *parent)
+static void sq_triggers_sql(xbuf *b, const char *table, const char *type, const char *parent,
+			    const sync_forms *f)
 {
 	char uuid_expr[200], newp[160], oldp[160], cond[512];
 
 	if (!parent) {
 		snprintf(uuid_expr, sizeof(uuid_expr), "(SELECT uuid FROM \"%s\" WHERE rowid = NEW.rowid)", table);
 		sq_trigger(b, table, "ins", "INSERT");
-		sq_fill(b, table);
+		sq_fill(b, table, f);
 		sq_register(b, type, uuid_expr, "'INSERT'", "1");
 		xbuf_adds(b, " END;");
 		sq_trigger(b, table, "upd", "UPDATE");
-		sq_touch(b, table);
+		sq_touch(b, table, f);
 		sq_register(b, type, "coalesce(NEW.uuid, OLD.uuid)",
 			    "CASE WHEN NEW.is_deleted THEN 'DELETE' ELSE 'UPDATE' END",
 			    "coalesce(NEW.uuid, OLD.uuid) IS NOT NULL");
@@ -390,11 +471,11 @@ static void sq_triggers_sql(xbuf *b, const char *table, const char *type, const 
 	snprintf(oldp, sizeof(oldp), "OLD.\"%s\"", parent);
 	snprintf(cond, sizeof(cond), "%s IS NOT NULL", newp);
 	sq_trigger(b, table, "ins", "INSERT");
-	sq_fill(b, table);
+	sq_fill(b, table, f);
 	sq_register(b, type, newp, "'UPDATE'", cond);
 	xbuf_adds(b, " END;");
 	sq_trigger(b, table, "upd", "UPDATE");
-	sq_touch(b, table);
+	sq_touch(b, table, f);
 	sq_register(b, type, newp, "'UPDATE'", cond);
 	snprintf(cond, sizeof(cond), "%s IS NOT NULL AND %s IS NOT %s", oldp, oldp, newp);
 	sq_register(b, type, oldp, "'UPDATE'", cond);
@@ -422,6 +503,13 @@ static xchg_status sq_lock(store *base, const char *name, xchg_err *err)
 	XCHG_UNUSED(name);
 	XCHG_UNUSED(err);
 	return XCHG_OK;
+}
+
+/* SQLite has no uuid or time type: every form is text it keeps as written. */
+static form_kind sq_native_kind(const char *decl_type)
+{
+	XCHG_UNUSED(decl_type);
+	return FORM_TEXT;
 }
 
 /* busy_timeout already waits for other writers; what is left is final. */
@@ -504,7 +592,10 @@ static const store_ops sq_ops = {
 	.colname = sq_colname,
 	.release = sq_release,
 	.changes = sq_changes,
+	.native_kind = sq_native_kind,
+	.canonical_sql = sq_canonical_sql,
 	.sync_columns_sql = sq_sync_columns_sql,
+	.fill_sql = sq_fill_sql,
 	.triggers_sql = sq_triggers_sql,
 	.set_origin = sq_set_origin,
 	.lock = sq_lock,

@@ -19,17 +19,32 @@ static void check(int ok)
 		abort();
 }
 
+/* Named forms are of plain column names, each a form the library can write. */
+static void check_forms(const plan_forms *f)
+{
+	size_t i;
+
+	check(f->n <= PLAN_MAX_COLUMN_FORMS);
+	for (i = 0; i < f->n; i++)
+		check(xident_valid(f->columns[i]) && f->forms[i].kind <= FORM_TIME &&
+		      f->forms[i].digits <= 6 && !f->forms[i].native);
+}
+
 static void check_entity(const plan *p, const plan_entity *e)
 {
 	size_t i;
+
+	check_forms(&e->forms);
 
 	check(plan_find(p, e->type) == e);
 	check(xident_valid(e->type) && xident_valid(e->table));
 	check(plan_policy_name(e->policy) && plan_delete_rule_name(e->delete_rule));
 	check(e->nchildren <= PLAN_MAX_CHILDREN);
-	for (i = 0; i < e->nchildren; i++)
+	for (i = 0; i < e->nchildren; i++) {
 		check(xident_valid(e->children[i].name) && xident_valid(e->children[i].table) &&
 		      xident_valid(e->children[i].parent_column));
+		check_forms(&e->children[i].forms);
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
