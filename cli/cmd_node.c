@@ -120,23 +120,39 @@ static const cli_opt set_key_opts[] = {
 	{NULL, NULL, NULL},
 };
 
-static int run_set_key(const cli_cmd *cmd, const cli_args *a)
+/* What one of the commands on an existing peer does to it; key is --key or NULL. */
+typedef xchg_status (*peer_fn)(xchg_db *db, const char *code, const char *key, xchg_err *err);
+
+/* Opens the database, does fn to peer CODE (the operand) and says what became of it. */
+static int on_peer(const cli_cmd *cmd, const cli_args *a, peer_fn fn, const char *key,
+		   const char *done)
 {
-	const char *key = cli_get(cmd, a, "key");
 	xchg_db *db = NULL;
 	xchg_err err;
 	int rc;
 
-	if (!key)
-		return cli_usage_error(cmd, "--key is required");
 	if ((rc = cli_open(cmd, a, 0, &db)))
 		return rc;
-	if ((rc = xchg_node_set_key(db, a->pos[0], key, &err)))
+	if ((rc = fn(db, a->pos[0], key, &err)))
 		rc = cli_fail(&err);
 	else
-		printf("peer %s: its packets are now checked against the new key\n", a->pos[0]);
+		printf("%s %s\n", a->pos[0], done);
 	xchg_close(db);
 	return rc;
+}
+
+static xchg_status set_key(xchg_db *db, const char *code, const char *key, xchg_err *err)
+{
+	return xchg_node_set_key(db, code, key, err);
+}
+
+static int run_set_key(const cli_cmd *cmd, const cli_args *a)
+{
+	const char *key = cli_get(cmd, a, "key");
+
+	if (!key)
+		return cli_usage_error(cmd, "--key is required");
+	return on_peer(cmd, a, set_key, key, "will be checked against its new key from now on");
 }
 
 const cli_cmd cmd_node_set_key = {
@@ -148,20 +164,15 @@ const cli_cmd cmd_node_set_key = {
 	set_key_opts, 1, 1, run_set_key,
 };
 
+static xchg_status remove_peer(xchg_db *db, const char *code, const char *key, xchg_err *err)
+{
+	(void)key;
+	return xchg_node_remove(db, code, err);
+}
+
 static int run_remove(const cli_cmd *cmd, const cli_args *a)
 {
-	xchg_db *db = NULL;
-	xchg_err err;
-	int rc;
-
-	if ((rc = cli_open(cmd, a, 0, &db)))
-		return rc;
-	if ((rc = xchg_node_remove(db, a->pos[0], &err)))
-		rc = cli_fail(&err);
-	else
-		printf("removed peer %s and what was queued for it\n", a->pos[0]);
-	xchg_close(db);
-	return rc;
+	return on_peer(cmd, a, remove_peer, NULL, "is removed, and what was queued for it");
 }
 
 const cli_cmd cmd_node_remove = {
@@ -173,20 +184,16 @@ const cli_cmd cmd_node_remove = {
 	no_opts, 1, 1, run_remove,
 };
 
+static xchg_status revoke(xchg_db *db, const char *code, const char *key, xchg_err *err)
+{
+	(void)key;
+	return xchg_node_revoke(db, code, err);
+}
+
 static int run_revoke(const cli_cmd *cmd, const cli_args *a)
 {
-	xchg_db *db = NULL;
-	xchg_err err;
-	int rc;
-
-	if ((rc = cli_open(cmd, a, 0, &db)))
-		return rc;
-	if ((rc = xchg_node_revoke(db, a->pos[0], &err)))
-		rc = cli_fail(&err);
-	else
-		printf("revoked %s: its packets are refused and nothing more is sent to it\n", a->pos[0]);
-	xchg_close(db);
-	return rc;
+	return on_peer(cmd, a, revoke, NULL,
+		       "is revoked: its packets are refused and nothing more is sent to it");
 }
 
 const cli_cmd cmd_node_revoke = {

@@ -21,13 +21,7 @@ ledgers() {
 
 setup() {
 	ledgers center "$short_name" && ledgers d1 "" && ledgers d2 "" || { bad setup "schemas"; return 1; }
-	check "init center" x center init --code CENTER --plan "$plan" --master
-	check "init D1" x d1 init --code D1 --plan "$plan"
-	check "init D2" x d2 init --code D2 --plan "$plan"
-	check "the center registers D1" x center node add --key "$(x d1 key; echo "$OUT")"
-	check "the center registers D2" x center node add --key "$(x d2 key; echo "$OUT")"
-	check "D1 registers the center" x d1 node add --key "$(x center key; echo "$OUT")"
-	check "D2 registers the center" x d2 node add --key "$(x center key; echo "$OUT")"
+	init_star
 }
 
 SH=$W/share

@@ -151,6 +151,18 @@ norm() {
 # The synchronized tables, parents and children, in the plan's order.
 tables=$(jq -r '.entities[] | .table, (.children // [] | .[].table)' "$plan")
 
+# init_star: CENTER and desktops D1 and D2 made nodes with $plan, and each
+# desktop and the center registered with the other.
+init_star() {
+	check "init center" x center init --code CENTER --plan "$plan" --master
+	check "init D1" x d1 init --code D1 --plan "$plan"
+	check "init D2" x d2 init --code D2 --plan "$plan"
+	check "the center registers D1" x center node add --key "$(x d1 key; echo "$OUT")"
+	check "the center registers D2" x center node add --key "$(x d2 key; echo "$OUT")"
+	check "D1 registers the center" x d1 node add --key "$(x center key; echo "$OUT")"
+	check "D2 registers the center" x d2 node add --key "$(x center key; echo "$OUT")"
+}
+
 # Columns that stay on each node (formats/PLAN.md); a script whose plan names more sets this.
 local_columns="id"
 # columns NODE TABLE: "name|kind" for every column but the local ones, by name.

@@ -47,13 +47,7 @@ setup() {
 			('south', 'sand', '11.00');
 		INSERT INTO items (id, name) VALUES (501, 'crane'), (502, 'mixer');
 		INSERT INTO tickets (id, title, printed) VALUES (10, 'fence', 1)"
-	check "init center" x center init --code CENTER --plan "$plan" --master
-	check "init D1" x d1 init --code D1 --plan "$plan"
-	check "init D2" x d2 init --code D2 --plan "$plan"
-	check "the center registers D1" x center node add --key "$(x d1 key; echo "$OUT")"
-	check "the center registers D2" x center node add --key "$(x d2 key; echo "$OUT")"
-	check "D1 registers the center" x d1 node add --key "$(x center key; echo "$OUT")"
-	check "D2 registers the center" x d2 node add --key "$(x center key; echo "$OUT")"
+	init_star
 }
 
 SH=$W/share
