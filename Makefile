@@ -102,6 +102,13 @@ soak: deps
 	$(MAKE) --no-print-directory all $(BUILD)/unit-tests
 	XCHG_UNIT=$(BUILD)/unit-tests tests/soak $(SEEDS) $(ROUNDS) $(FIRST)
 
+# The fan-out benchmark (issue 12, bench/run): pgbench's tps at a PostgreSQL
+# center before xchg and with BENCH_DESKTOPS desktops registered, `node add`
+# and first-export times. About 4 minutes at the defaults; never part of `make test`.
+bench: deps
+	$(MAKE) --no-print-directory all
+	XCHG_BIN=$(BUILD)/xchg bench/run
+
 demo: deps
 	$(MAKE) --no-print-directory all
 	examples/construction/demo.sh $(BUILD)/xchg
@@ -131,4 +138,4 @@ deps:
 clean:
 	rm -rf build
 
-.PHONY: all test valgrind soak demo install deps clean fuzz fuzz-build fuzz-corpus $(FUZZ_RUNS)
+.PHONY: all test valgrind soak bench demo install deps clean fuzz fuzz-build fuzz-corpus $(FUZZ_RUNS)
