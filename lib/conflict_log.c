@@ -269,6 +269,23 @@ static xchg_status open_conflict(xchg_db *db, int64_t id, xchg_conflict **c, xch
 	return XCHG_OK;
 }
 
+/* The entity of c in this node's plan (e may be NULL) and its losing version, NULL for a delete. */
+static xchg_status logged_version(xchg_db *db, const xchg_conflict *c, const plan_entity **e,
+				  cJSON **data, xchg_err *err)
+{
+	const plan_entity *found = plan_find(db->plan, c->entity_type);
+
+	if (!found)
+		return xerr(err, XCHG_EFAIL, "conflict %lld: entity type %s is no longer in the plan",
+			    (long long)c->id, c->entity_type);
+	if (e)
+		*e = found;
+	if (c->losing_version && !(*data = cJSON_Parse(c->losing_version)))
+		return xerr(err, XCHG_EDB, "conflict %lld: the logged version is not valid JSON",
+			    (long long)c->id);
+	return XCHG_OK;
+}
+
 xchg_status xchg_conflict_restore(xchg_db *db, int64_t id, xchg_err *err)
 {
 	xchg_conflict *c = NULL;
@@ -278,17 +295,8 @@ xchg_status xchg_conflict_restore(xchg_db *db, int64_t id, xchg_err *err)
 	int in_tx = 0;
 	xchg_status rc;
 
-	if ((rc = open_conflict(db, id, &c, err)))
+	if ((rc = open_conflict(db, id, &c, err)) || (rc = logged_version(db, c, &e, &data, err)))
 		goto done;
-	if (!(e = plan_find(db->plan, c->entity_type))) {
-		rc = xerr(err, XCHG_EFAIL, "conflict %lld: entity type %s is no longer in the plan",
-			  (long long)id, c->entity_type);
-		goto done;
-	}
-	if (c->losing_version && !(data = cJSON_Parse(c->losing_version))) {
-		rc = xerr(err, XCHG_EDB, "conflict %lld: the logged version is not valid JSON", (long long)id);
-		goto done;
-	}
 	if ((rc = store_begin(db->st, err)))
 		goto done;
 	in_tx = 1;
@@ -387,15 +395,8 @@ xchg_status xchg_conflict_retry(xchg_db *db, int64_t id, int *applied, xchg_err 
 			  (long long)id, c->kind);
 		goto done;
 	}
-	if (!plan_find(db->plan, c->entity_type)) {
-		rc = xerr(err, XCHG_EFAIL, "conflict %lld: entity type %s is no longer in the plan",
-			  (long long)id, c->entity_type);
+	if ((rc = logged_version(db, c, NULL, &data, err)))
 		goto done;
-	}
-	if (c->losing_version && !(data = cJSON_Parse(c->losing_version))) {
-		rc = xerr(err, XCHG_EDB, "conflict %lld: the logged version is not valid JSON", (long long)id);
-		goto done;
-	}
 	job.c = c;
 	job.data = data;
 	rc = store_retry(db->st, retry_once, &job, err);

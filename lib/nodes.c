@@ -260,17 +260,16 @@ static xchg_status check_star(store *s, const node_row *self, const char *code,
  * codes name packet files, which FAT, exFAT and Windows shares compare
  * without regard to case.
  */
-static xchg_status check_unique(store *s, const key_line *k, const char *except_id, xchg_err *err)
+static xchg_status check_unique(store *s, const node_row *self, const key_line *k,
+				const char *except_id, xchg_err *err)
 {
-	node_row self = {0}, *peers = NULL;
+	node_row *peers = NULL;
 	size_t n = 0, i;
-	xchg_status rc;
+	xchg_status rc = XCHG_OK;
 
-	if ((rc = nodes_self_required(s, &self, err)))
-		return rc;
-	if (strcmp(self.id, k->id) == 0 || strcmp(self.public_key, k->key) == 0)
+	if (strcmp(self->id, k->id) == 0 || (self->public_key && strcmp(self->public_key, k->key) == 0))
 		rc = xerr(err, XCHG_EUSAGE, "node %s: the key line is this node's own (%s); give it the"
-			  " peer's, from xchg key on the peer", k->code, self.code);
+			  " peer's, from xchg key on the peer", k->code, self->code);
 	else if (!(rc = nodes_peers(s, &peers, &n, err)))
 		for (i = 0; i < n && !rc; i++) {
 			const node_row *p = &peers[i];
@@ -290,7 +289,6 @@ static xchg_status check_unique(store *s, const key_line *k, const char *except_
 				rc = xerr(err, XCHG_EFAIL, "node %s: its key is registered already, for node %s",
 					  k->code, p->code);
 		}
-	node_row_clear(&self);
 	node_rows_free(peers, n);
 	return rc;
 }
@@ -312,7 +310,7 @@ xchg_status xchg_node_add(xchg_db *db, const char *key_text, const char *code,
 		return rc;
 	in_tx = 1;
 	if ((rc = nodes_self_required(db->st, &self, err)) ||
-	    (rc = check_unique(db->st, &k, NULL, err)) ||
+	    (rc = check_unique(db->st, &self, &k, NULL, err)) ||
 	    (rc = check_star(db->st, &self, k.code, err)))
 		goto done;
 	peer.id = k.id;
@@ -389,7 +387,7 @@ done:
 
 xchg_status xchg_node_set_key(xchg_db *db, const char *code, const char *key_text, xchg_err *err)
 {
-	node_row peer = {0};
+	node_row peer = {0}, self = {0};
 	key_line k;
 	xchg_status rc;
 
@@ -397,6 +395,8 @@ xchg_status xchg_node_set_key(xchg_db *db, const char *code, const char *key_tex
 		return rc;
 	if ((rc = begin_on_peer(db, code, &peer, err)))
 		return rc;
+	if ((rc = nodes_self_required(db->st, &self, err)))
+		goto done;
 	if (strcmp(k.code, peer.code) != 0 || strcmp(k.id, peer.id) != 0)
 		rc = xerr(err, XCHG_EUSAGE, "node %s: the key line is for node %s with id %s, but %s has"
 			  " id %s", code, k.code, k.id, peer.code, peer.id);
@@ -405,7 +405,7 @@ xchg_status xchg_node_set_key(xchg_db *db, const char *code, const char *key_tex
 			  " replacement joins under a new code", code, peer.revoked_at);
 	else if (peer.public_key && strcmp(peer.public_key, k.key) == 0)
 		rc = XCHG_OK; /* already so: setting it again changes nothing */
-	else if (!(rc = check_unique(db->st, &k, peer.id, err))) {
+	else if (!(rc = check_unique(db->st, &self, &k, peer.id, err))) {
 		/* The chain the peer sent led from its old key; the new one starts afresh. */
 		xvalue p[2] = {xv_text(k.key), xv_text(peer.id)};
 
@@ -414,9 +414,11 @@ xchg_status xchg_node_set_key(xchg_db *db, const char *code, const char *key_tex
 	}
 	if (!rc)
 		rc = store_commit(db->st, err);
+done:
 	if (rc)
 		store_rollback(db->st);
 	node_row_clear(&peer);
+	node_row_clear(&self);
 	return rc;
 }
 

@@ -26,21 +26,6 @@ setup() {
 
 SH=$W/share
 mkdir -p "$SH"
-up() { # up NODE: NODE's packet to the center, imported there; the import's output in OUT
-	x "$1" export --node CENTER --out "$SH" || bad "$1 exports" "$ERR"
-	x center import "$OUT" || bad "the center imports from $1" "$ERR"
-}
-round() {
-	local i n
-	for i in 1 2; do
-		for n in d1 d2; do
-			up $n
-			x center export --node "${n^^}" --out "$SH" || bad "export to $n" "$ERR"
-			x $n import "$SH" || bad "$n imports" "$ERR"
-		done
-	done
-	x center import "$SH" || bad "the center imports the acknowledgements" "$ERR"
-}
 conflict_id() { # conflict_id NODE KIND: the newest entry of that kind in NODE's log
 	x "$1" conflicts --json
 	jq -r --arg k "$2" '[.[] | select(.kind == $k)][0].id' <<<"$OUT"
@@ -55,7 +40,7 @@ scenario_collision() {
 	up d2
 	eq "the center's import counts the collision and goes on" 0 "$RC"
 	check "the import line says 1 conflict" has "$OUT" "0 entities, 1 conflicts, 0 refused"
-	round
+	star_round
 	for n in center d1 d2; do
 		eq "$n holds one ACC-7, the center's first" "$u1|From D1" \
 			"$(sql $n "SELECT uuid || '|' || name FROM ledgers WHERE code = 'ACC-7'")"
@@ -115,7 +100,7 @@ scenario_refused() {
 	eq "retry before the fix fails (exit 1)" 1 "$RC"
 	check "with the database's message" has "$ERR" "short_name"
 	eq "and changes nothing" "0" "$(sql center "SELECT count(*) FROM ledgers WHERE code = 'ACC-8'")"
-	round
+	star_round
 	eq "the link flows meanwhile; D2 has the rest" "Short" "$(sql d2 "SELECT name FROM ledgers WHERE code = 'ACC-9'")"
 	drop_short_name || bad "drop the CHECK" "sql failed"
 	x center conflicts retry "$id"
@@ -123,7 +108,7 @@ scenario_refused() {
 	check "and says the row is applied" has "$OUT" "conflict $id resolved: the row is applied"
 	x center status --json
 	eq "status counts no refused row now" "0" "$(jq -r '.peers[] | select(.code == "D1") | .refused' <<<"$OUT")"
-	round
+	star_round
 	eq "the retried row reached D2" "A name far too long" "$(sql d2 "SELECT name FROM ledgers WHERE code = 'ACC-8'")"
 	same_tables "D1 and the center converge" center d1
 	same_tables "D2 and the center converge" center d2

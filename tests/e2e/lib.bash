@@ -163,6 +163,35 @@ init_star() {
 	check "D2 registers the center" x d2 node add --key "$(x center key; echo "$OUT")"
 }
 
+# star_round: twice over, each desktop sends its packet to the center and
+# takes the center's; then the center takes the last acknowledgements. $SH is
+# the shared folder.
+star_round() {
+	local i n
+	for i in 1 2; do
+		for n in d1 d2; do
+			up $n
+			x center export --node "${n^^}" --out "$SH" || bad "export to $n" "$ERR"
+			x $n import "$SH" || bad "$n imports" "$ERR"
+		done
+	done
+	x center import "$SH" || bad "the center imports the acknowledgements" "$ERR"
+}
+# up NODE: NODE's packet to the center, imported there; the import's output in OUT.
+up() {
+	x "$1" export --node CENTER --out "$SH" || bad "$1 exports" "$ERR"
+	x center import "$OUT" || bad "the center imports from $1" "$ERR"
+}
+
+# plan_refused NAME NODE JQ REASON: init on NODE with $plan edited by JQ
+# exits 2 and says REASON.
+plan_refused() {
+	jq "$3" "$plan" >"$W/bad-plan.json"
+	x "$2" init --code "${2^^}" --plan "$W/bad-plan.json"
+	eq "init refuses $1" 2 "$RC"
+	check "and says why" has "$ERR" "$4"
+}
+
 # Columns that stay on each node (formats/PLAN.md); a script whose plan names more sets this.
 local_columns="id"
 # columns NODE TABLE: "name|kind" for every column but the local ones, by name.

@@ -52,18 +52,6 @@ setup() {
 
 SH=$W/share
 mkdir -p "$SH"
-# round: every node exports to its peers and imports what came, twice over.
-round() {
-	local i n
-	for i in 1 2; do
-		for n in d1 d2; do
-			x center export --node "${n^^}" --out "$SH" || bad "export to $n" "$ERR"
-			x $n import "$SH" || bad "$n imports" "$ERR"
-			x $n export --node CENTER --out "$SH" || bad "$n exports" "$ERR"
-			x center import "$SH" || bad "the center imports from $n" "$ERR"
-		done
-	done
-}
 
 scenario_first_packet() {
 	x center export --node D1 --out "$SH"
@@ -74,7 +62,7 @@ scenario_first_packet() {
 		and ([.body.entities[] | select(.type == "Item") | .data.id] | sort == [501, 502])
 		and ([.body.entities[] | select(.type == "Ticket") | .data | has("id") or has("printed")] == [false])' \
 		<(unzip -p "$OUT" message.json)
-	round
+	star_round
 	eq "D1 holds the accounts under their own numbers" "1|0 2|0 100000|7" \
 		"$(sql d1 "SELECT aid || '|' || abalance FROM accounts ORDER BY aid" | paste -sd' ')"
 	eq "D1 holds the ledgers under their codes" "ACC-1|Cash ACC-2|Bank" \
@@ -100,7 +88,7 @@ scenario_edits() {
 		INSERT INTO accounts (aid, bid, abalance) VALUES (3, 1, 42);
 		INSERT INTO rates (region, item, price) VALUES ('south', 'gravel', '8.75');
 		UPDATE tickets SET title = 'fence, north side' WHERE id = 10"
-	round
+	star_round
 	eq "the desktop's edit of account 2 reached the center" "25" "$(sql center "SELECT abalance FROM accounts WHERE aid = 2")"
 	eq "the center's new account 3 reached D2" "42" "$(sql d2 "SELECT abalance FROM accounts WHERE aid = 3")"
 	eq "a text-keyed row made at a desktop reached the other" "Petty cash" \
@@ -114,18 +102,10 @@ scenario_edits() {
 }
 
 scenario_plan_rules() {
-	local bad_plan=$W/bad-plan.json
-	jq '.entities[0].local_columns = ["no_such_column"]' "$plan" >"$bad_plan"
-	x d2 init --code D2 --plan "$bad_plan"
-	eq "init refuses a local column the table lacks" 2 "$RC"
-	check "and names it" has "$ERR" 'table "accounts" has no column "no_such_column" (local_columns)'
-	jq '.entities[0].local_columns = ["uuid"]' "$plan" >"$bad_plan"
-	x d2 init --code D2 --plan "$bad_plan"
-	eq "init refuses uuid as a local column" 2 "$RC"
-	jq '.entities[3].local_columns = ["id"]' "$plan" >"$bad_plan"
-	x d2 init --code D2 --plan "$bad_plan"
-	eq "init refuses an id both shared and local" 2 "$RC"
-	check "saying to choose" has "$ERR" "choose one"
+	plan_refused "a local column the table lacks" d2 '.entities[0].local_columns = ["no_such_column"]' \
+		'table "accounts" has no column "no_such_column" (local_columns)'
+	plan_refused "uuid as a local column" d2 '.entities[0].local_columns = ["uuid"]' "it always travels"
+	plan_refused "an id both shared and local" d2 '.entities[3].local_columns = ["id"]' "choose one"
 }
 
 if setup; then

@@ -406,15 +406,10 @@ scenario_triggers() {
 }
 
 scenario_plan_rules() {
-	local bad_plan=$W/bad-plan.json
-	jq '.entities[2].column_forms.nosuch = "uuid"' "$plan" >"$bad_plan"
-	x desk init --code DESK --plan "$bad_plan"
-	eq "init refuses a form for a column the table lacks" 2 "$RC"
-	check "and names it" has "$ERR" 'table "notes" has no column "nosuch" (column_forms)'
-	jq '.entities[2].column_forms.uuid = "dashed"' "$plan" >"$bad_plan"
-	x desk init --code DESK --plan "$bad_plan"
-	eq "init refuses a form it does not know" 2 "$RC"
-	check "and says which it knows" has "$ERR" '"uuid" must be text, uuid, uuid-hex, UUID, UUID-HEX'
+	plan_refused "a form for a column the table lacks" desk '.entities[2].column_forms.nosuch = "uuid"' \
+		'table "notes" has no column "nosuch" (column_forms)'
+	plan_refused "a form it does not know" desk '.entities[2].column_forms.uuid = "dashed"' \
+		'"uuid" must be text, uuid, uuid-hex, UUID, UUID-HEX'
 	# Run again, init reads the forms from the rows and renews the triggers alike.
 	check "init runs again at the center" x center init --code CENTER --plan "$plan" --master
 	check "init runs again at the desktop" x desk init --code DESK --plan "$plan"

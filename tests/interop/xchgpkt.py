@@ -457,6 +457,26 @@ def check_entity(obj, n):
             "updated_at": ts, "data": _plain(data)}
 
 
+def _each_member(s, i, where, take):
+    """Walks the object at s[i], calling take(name, i) at each member's value;
+    take returns the index after the value. Returns the index after '}'."""
+    i = _expect(s, i, "{", where)
+    first = True
+    while True:
+        i = _skip_ws(s, i)
+        if i < len(s) and s[i] == "}":
+            return i + 1
+        if not first:
+            i = _expect(s, i, ",", where)
+        first = False
+        i = _skip_ws(s, i)
+        name, i = _value(s, i, where)
+        if not isinstance(name, str):
+            raise Refused("%s: a member name is not a string" % where)
+        i = _expect(s, i, ":", where)
+        i = take(name, _skip_ws(s, i))
+
+
 def parse_message(raw):
     """message.json's bytes -> (header, [entities]) after every check of
     sections 3 and 5; raises Refused."""
@@ -464,88 +484,58 @@ def parse_message(raw):
         s = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise Refused("message.json is not valid UTF-8 (byte %d)" % e.start) from None
-    header = None
-    entities = []
-    seen_body = False
-    i = _expect(s, 0, "{", "message.json")
-    i = _skip_ws(s, i)
-    first = True
-    while True:
-        i = _skip_ws(s, i)
-        if i < len(s) and s[i] == "}":
-            i += 1
-            break
-        if not first:
-            i = _expect(s, i, ",", "message.json")
-        first = False
-        i = _skip_ws(s, i)
-        name, i = _value(s, i, "message.json")
-        if not isinstance(name, str):
-            raise Refused("message.json: a member name is not a string")
-        i = _expect(s, i, ":", "message.json")
-        i = _skip_ws(s, i)
+    found = {}
+
+    def take(name, i):
         if name == "header":
-            if header is not None:
+            if "header" in found:
                 raise Refused("message.json: member 'header' given twice")
-            if seen_body:
+            if "body" in found:
                 raise Refused("message.json: body comes before header")
             start = i
             obj, i = _value(s, i, "header")
             if len(s[start:i].encode()) > MAX_HEADER:
                 raise Refused("the header is larger than 64 KiB")
             _depth_and_text(obj, 2, "header")
-            header = check_header(obj)
+            found["header"] = check_header(obj)
         elif name == "body":
-            if seen_body:
+            if "body" in found:
                 raise Refused("message.json: member 'body' given twice")
-            if header is None:
+            if "header" not in found:
                 raise Refused("message.json: body comes before header")
-            seen_body = True
-            i, entities = _parse_body(s, i)
+            i, found["body"] = _parse_body(s, i)
         else:   # an unknown member: skipped
-            start = i
             v, i = _value(s, i, "message.json member %r" % name)
             _depth_and_text(v, 2, "message.json member %r" % name)
+        return i
+
+    i = _each_member(s, 0, "message.json", take)
     if _skip_ws(s, i) != len(s):
         raise Refused("message.json: data after the end of the object")
-    if header is None:
+    if "header" not in found:
         raise Refused("message.json has no header")
-    if not seen_body:
+    if "body" not in found:
         raise Refused("message.json has no body")
-    return header, entities
+    return found["header"], found["body"]
 
 
 def _parse_body(s, i):
     """body: an object whose member entities is an array, parsed one entity at a time."""
-    entities = None
-    i = _expect(s, i, "{", "body")
-    first = True
-    while True:
-        i = _skip_ws(s, i)
-        if i < len(s) and s[i] == "}":
-            i += 1
-            break
-        if not first:
-            i = _expect(s, i, ",", "body")
-        first = False
-        i = _skip_ws(s, i)
-        name, i = _value(s, i, "body")
-        if not isinstance(name, str):
-            raise Refused("body: a member name is not a string")
-        i = _expect(s, i, ":", "body")
-        i = _skip_ws(s, i)
+    found = []
+
+    def take(name, i):
         if name != "entities":
             v, i = _value(s, i, "body member %r" % name)
             _depth_and_text(v, 3, "body member %r" % name)
-            continue
-        if entities is not None:
+            return i
+        if found:
             raise Refused("body: member 'entities' given twice")
         entities = []
+        found.append(entities)
         i = _expect(s, i, "[", "body.entities")
         i = _skip_ws(s, i)
         if i < len(s) and s[i] == "]":
-            i += 1
-            continue
+            return i + 1
         while True:
             i = _skip_ws(s, i)
             start = i
@@ -556,12 +546,13 @@ def _parse_body(s, i):
             entities.append(check_entity(obj, len(entities) + 1))
             i = _skip_ws(s, i)
             if i < len(s) and s[i] == "]":
-                i += 1
-                break
+                return i + 1
             i = _expect(s, i, ",", "body.entities")
-    if entities is None:
+
+    i = _each_member(s, i, "body", take)
+    if not found:
         raise Refused("body has no entities")
-    return i, entities
+    return i, found[0]
 
 
 def follow_key_chain(key, header):
