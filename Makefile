@@ -102,7 +102,7 @@ soak: deps
 	$(MAKE) --no-print-directory all $(BUILD)/unit-tests
 	XCHG_UNIT=$(BUILD)/unit-tests tests/soak $(SEEDS) $(ROUNDS) $(FIRST)
 
-# The fan-out benchmark (issue 12, bench/run): pgbench's tps at a PostgreSQL
+# The fan-out benchmark (bench/run): pgbench's tps at a PostgreSQL
 # center before xchg and with BENCH_DESKTOPS desktops registered, `node add`
 # and first-export times. About 4 minutes at the defaults; never part of `make test`.
 bench: deps

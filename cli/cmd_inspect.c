@@ -27,6 +27,7 @@ static int print_json(const xchg_inspect_report *r)
 	cJSON_AddStringToObject(h, "sender_code", r->sender);
 	cJSON_AddStringToObject(h, "recipient_code", r->recipient);
 	cJSON_AddStringToObject(h, "created_at", r->created_at);
+	cJSON_AddBoolToObject(h, "full_state", r->full_state);
 	cJSON_AddStringToObject(root, "signature", r->signature);
 	cJSON_AddBoolToObject(root, "sealed", r->sealed);
 	cJSON_AddNumberToObject(root, "entities", (double)r->entities);
@@ -52,7 +53,8 @@ static void print_text(const xchg_inspect_report *r)
 	printf("message_id  %s\ncreated_at  %s\nschema      %s\nsignature   %s\n",
 	       r->message_id, r->created_at, r->schema_version, r->signature);
 	printf("sealed      %s\n", r->sealed ? "yes, to this node; opened with its key" : "no");
-	printf("entities    %lld\n", (long long)r->entities);
+	printf("entities    %lld%s\n", (long long)r->entities,
+	       r->full_state ? ", the sender's full state" : "");
 	for (i = 0; i < r->ncounts; i++)
 		printf("  %-24s %-6s %lld\n", r->counts[i].entity_type, r->counts[i].operation,
 		       (long long)r->counts[i].count);

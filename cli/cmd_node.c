@@ -28,7 +28,7 @@ static int run_add(const cli_cmd *cmd, const cli_args *a)
 	if ((rc = xchg_node_add(db, key, cli_get(cmd, a, "code"), cli_get(cmd, a, "name"), &err)))
 		rc = cli_fail(&err);
 	else /* the line's first word is the peer's code */
-		printf("registered peer %.*s; everything already in the database is queued for it\n",
+		printf("registered peer %.*s; its first packet carries the whole database\n",
 		       (int)strcspn(key + strspn(key, " \t"), " \t"), key + strspn(key, " \t"));
 	xchg_close(db);
 	return rc;
@@ -41,8 +41,9 @@ const cli_cmd cmd_node_add = {
 	"the star. On the center, each desktop is added as a peer. On a desktop, the\n"
 	"center is its one peer; a second one is refused (star topology). Refused\n"
 	"too: this node's own line, a key or id registered already, and a code equal\n"
-	"to a registered one but for case. Every row already in the database is\n"
-	"registered for the new peer, so its first packet carries the whole database.\n",
+	"to a registered one but for case. Nothing is queued: the peer's first\n"
+	"packet reads the whole database from its tables, and later ones carry what\n"
+	"changed since, so adding a peer costs the same for ten rows or ten million.\n",
 	add_opts, 0, 0, run_add,
 };
 

@@ -33,6 +33,7 @@ static cJSON *node_json(const xchg_node_info *n)
 	else
 		cJSON_AddNullToObject(o, "last_sync_in");
 	cJSON_AddNumberToObject(o, "queued", (double)n->queued);
+	cJSON_AddBoolToObject(o, "full_state", n->full_state);
 	cJSON_AddNumberToObject(o, "conflicts", (double)n->conflicts);
 	cJSON_AddNumberToObject(o, "refused", (double)n->refused);
 	return o;
@@ -66,10 +67,14 @@ static void print_table(const xchg_status_report *rep)
 	for (i = 0; i < rep->npeers; i++) {
 		const xchg_node_info *p = &rep->peers[i];
 
-		printf("%-20s %-8s %9lld %9lld %9lld %7lld %9lld %7lld  %-24s %-24s\n", p->code,
+		char queued[24];
+
+		/* A peer owed the full state gets every row, whatever is queued. */
+		snprintf(queued, sizeof(queued), p->full_state ? "all" : "%lld", (long long)p->queued);
+		printf("%-20s %-8s %9lld %9lld %9lld %7s %9lld %7lld  %-24s %-24s\n", p->code,
 		       p->role[0] == 'm' ? "center" : "desktop", (long long)p->sent_packet_no,
 		       (long long)p->acked_packet_no, (long long)p->received_packet_no,
-		       (long long)p->queued, (long long)p->conflicts, (long long)p->refused,
+		       queued, (long long)p->conflicts, (long long)p->refused,
 		       p->last_sync_out ? p->last_sync_out : "never",
 		       p->last_sync_in ? p->last_sync_in : "never");
 		refused += p->refused;
@@ -104,7 +109,8 @@ const cli_cmd cmd_status = {
 	"status", NULL, "show this node, its peers, packet counters and queues",
 	"For each peer: the last packet generated for it, the last of those it\n"
 	"acknowledged, the last packet received from it, when packets last went out\n"
-	"and came in, how many changes are queued for it, how many conflicts\n"
+	"and came in, how many changes are queued for it (\"all\" while it is owed\n"
+	"the full state: a new peer, or one silent too long), how many conflicts\n"
 	"(unique-key collisions included) were decided against it and are open,\n"
 	"and how many of its rows this node's schema refused and are still open\n"
 	"(xchg conflicts lists them; xchg conflicts retry ID applies one again).\n",

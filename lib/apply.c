@@ -28,15 +28,22 @@ static xchg_status lock_entity(xchg_db *db, const plan_entity *e, const char *uu
 }
 
 static xchg_status write_entity(xchg_db *db, const node_row *self, const node_row *sender,
-				const plan_entity *e, const env_entity *in, apply_result *r,
-				xchg_err *err)
+				const plan_entity *e, const env_entity *in, unsigned flags,
+				apply_result *r, xchg_err *err)
 {
 	char now[32], changed_at[40];
-	int found = 0, conflict = 0, wins = 1;
+	int found = 0, conflict = 0, wins = 1, same = 0;
 	xchg_status rc;
 
 	if ((rc = lock_entity(db, e, in->uuid, err)) ||
 	    (rc = changes_find(db->st, sender->id, e->type, in->uuid, &found, changed_at, err)))
+		return rc;
+	/*
+	 * A full state carries back what the sender received from here: a row
+	 * written again, unchanged, would only be sent on to every other peer.
+	 */
+	if (!found && (flags & APPLY_FULL_STATE) &&
+	    ((rc = conflict_is_copy(db, e, in, &same, err)) || same))
 		return rc;
 	if (found) {
 		if ((rc = conflict_resolve(db, self, sender, e, in, changed_at, &conflict, &wins, err)))
@@ -96,10 +103,10 @@ xchg_status apply_entity(xchg_db *db, const node_row *self, const node_row *send
 	canonical.updated_at = forms_canonical(&FORMS_TIME_XCHG, in->updated_at, at);
 	in = &canonical;
 	if (!(flags & APPLY_GUARDED))
-		return write_entity(db, self, sender, e, in, r, err);
+		return write_entity(db, self, sender, e, in, flags, r, err);
 	if ((rc = store_savepoint(db->st, err)))
 		return rc;
-	if (!(rc = write_entity(db, self, sender, e, in, r, err)))
+	if (!(rc = write_entity(db, self, sender, e, in, flags, r, err)))
 		return store_savepoint_release(db->st, err);
 	if ((fault = row_fault(db, rc, r)) == STORE_FAULT_OTHER)
 		return rc;
@@ -117,7 +124,7 @@ xchg_status apply_entity(xchg_db *db, const node_row *self, const node_row *send
 			return store_savepoint_release(db->st, err);
 		}
 		/* The holders are gone: stored now, unless the schema refuses the row itself. */
-		if (found && !(rc = write_entity(db, self, sender, e, in, r, err))) {
+		if (found && !(rc = write_entity(db, self, sender, e, in, flags, r, err))) {
 			r->conflicts += logged;
 			return store_savepoint_release(db->st, err);
 		}

@@ -17,6 +17,8 @@
 /* apply_entity flags */
 #define APPLY_GUARDED 1u /* in a savepoint: a fault of the row itself is caught */
 #define APPLY_DEFER 2u   /* guarded: a unique key another entity holds is only reported */
+/* in comes with the sender's full state: a copy of the local version is left alone */
+#define APPLY_FULL_STATE 4u
 
 typedef struct apply_result {
 	int applied;        /* the incoming version is stored */

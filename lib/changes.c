@@ -15,13 +15,22 @@ xchg_status changes_purge(store *s, const char *peer_id, int64_t ack, xchg_err *
 xchg_status changes_find(store *s, const char *peer_id, const char *type,
 			 const char *uuid, int *found, char changed_at[40], xchg_err *err)
 {
-	xvalue p[3] = {xv_text(peer_id), xv_text(type), xv_text(uuid)}, v;
+	xvalue p[6] = {xv_text(peer_id), xv_text(type), xv_text(uuid),
+		       xv_text(type), xv_text(uuid), xv_text(peer_id)}, v;
 	store_stmt *st = NULL;
 	xchg_status rc;
 
+	/*
+	 * A change an application committed after the last routing is in the
+	 * capture log still: it counts as registered for every peer but the
+	 * one it came from, as routing will make it.
+	 */
 	changed_at[0] = '\0';
 	if ((rc = store_query(s, "SELECT changed_at FROM sync_changes WHERE node_id = ?"
-				 " AND entity_type = ? AND entity_uuid = ?", p, 3, &st, err)))
+				 " AND entity_type = ? AND entity_uuid = ?"
+				 " UNION ALL SELECT changed_at FROM sync_capture WHERE entity_type = ?"
+				 " AND entity_uuid = ? AND (origin_id IS NULL OR origin_id <> ?)"
+				 " ORDER BY 1 DESC", p, 6, &st, err)))
 		return rc;
 	if (!(rc = store_step(st, found, err)) && *found) {
 		store_col(st, 0, &v);
@@ -63,10 +72,16 @@ xchg_status changes_requeue(store *s, const char *peer_id, const char *type,
 
 xchg_status changes_count(store *s, const char *peer_id, int64_t *n, xchg_err *err)
 {
-	xvalue p = xv_text(peer_id);
+	xvalue p[3] = {xv_text(peer_id), xv_text(peer_id), xv_text(peer_id)};
 
+	/* What routing would add counts too: nothing that reads it need route first. */
 	*n = 0;
-	return store_int(s, "SELECT count(*) FROM sync_changes WHERE node_id = ?", &p, 1, n, NULL, err);
+	return store_int(s, "SELECT (SELECT count(*) FROM sync_changes WHERE node_id = ?)"
+			    " + (SELECT count(*) FROM (SELECT DISTINCT entity_type, entity_uuid"
+			    " FROM sync_capture c WHERE (c.origin_id IS NULL OR c.origin_id <> ?)"
+			    " AND NOT EXISTS (SELECT 1 FROM sync_changes r WHERE r.node_id = ?"
+			    " AND r.entity_type = c.entity_type AND r.entity_uuid = c.entity_uuid)) u)",
+			 p, 3, n, NULL, err);
 }
 
 xchg_status changes_take(store *s, const char *peer_id, const char *type,
@@ -76,4 +91,21 @@ xchg_status changes_take(store *s, const char *peer_id, const char *type,
 
 	return store_query(s, "UPDATE sync_changes SET packet_no = ? WHERE node_id = ? AND entity_type = ?"
 			      " RETURNING entity_uuid, operation, changed_at", p, 3, out, err);
+}
+
+xchg_status changes_take_all(store *s, const char *peer_id, int64_t packet_no, xchg_err *err)
+{
+	xvalue p[2] = {xv_int(packet_no), xv_text(peer_id)};
+
+	return store_run(s, "UPDATE sync_changes SET packet_no = ? WHERE node_id = ?", p, 2, NULL, err);
+}
+
+xchg_status changes_deletions(store *s, const char *peer_id, const char *type,
+			      int64_t packet_no, store_stmt **out, xchg_err *err)
+{
+	xvalue p[3] = {xv_text(peer_id), xv_text(type), xv_int(packet_no)};
+
+	return store_query(s, "SELECT entity_uuid, changed_at FROM sync_changes WHERE node_id = ?"
+			      " AND entity_type = ? AND packet_no = ? AND operation = 'DELETE'",
+			   p, 3, out, err);
 }

@@ -1,7 +1,7 @@
 /*
- * sync_changes: one registration per (peer, entity). The triggers add them;
- * export stamps them with the packet number that carries them; an
- * acknowledgement purges those the peer has confirmed.
+ * sync_changes: one registration per (peer, entity). Routing adds them
+ * (route.c); export stamps them with the packet number that carries them;
+ * an acknowledgement purges those the peer has confirmed.
  */
 #ifndef XCHG_CHANGES_H
 #define XCHG_CHANGES_H
@@ -12,7 +12,10 @@
 
 /* Deletes peer's registrations carried by packets up to ack. */
 xchg_status changes_purge(store *s, const char *peer_id, int64_t ack, xchg_err *err);
-/* Whether (type, uuid) is registered for peer, and when it last changed. */
+/*
+ * Whether (type, uuid) is registered for peer, or captured and bound to be
+ * routed to it, and when it last changed.
+ */
 xchg_status changes_find(store *s, const char *peer_id, const char *type,
 			 const char *uuid, int *found, char changed_at[40], xchg_err *err);
 xchg_status changes_drop(store *s, const char *peer_id, const char *type,
@@ -29,5 +32,15 @@ xchg_status changes_count(store *s, const char *peer_id, int64_t *n, xchg_err *e
  */
 xchg_status changes_take(store *s, const char *peer_id, const char *type,
 			 int64_t packet_no, store_stmt **out, xchg_err *err);
+
+/*
+ * A full-state packet (PACKET.md 6.2): stamps every registration for peer
+ * with packet_no, as the rows it reads carry them all, and then steps
+ * through the deletions of one type it stamped (uuid, changed_at): a row
+ * deleted outright is in no table the packet reads.
+ */
+xchg_status changes_take_all(store *s, const char *peer_id, int64_t packet_no, xchg_err *err);
+xchg_status changes_deletions(store *s, const char *peer_id, const char *type,
+			      int64_t packet_no, store_stmt **out, xchg_err *err);
 
 #endif

@@ -93,6 +93,20 @@ static xchg_status same_version(const row_state *local, const xbuf *data, const 
 	return XCHG_OK;
 }
 
+xchg_status conflict_is_copy(xchg_db *db, const plan_entity *e, const env_entity *in,
+			     int *same, xchg_err *err)
+{
+	xbuf data = {0};
+	row_state local;
+	xchg_status rc;
+
+	if (!(rc = row_json_read(db, e, in->uuid, &data, &local, err)) &&
+	    same_version(&local, &data, in, same) != XCHG_OK)
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+	xbuf_free(&data);
+	return rc;
+}
+
 xchg_status conflict_resolve(xchg_db *db, const node_row *self, const node_row *sender,
 			     const plan_entity *e, const env_entity *in,
 			     const char *changed_at, int *conflict, int *wins, xchg_err *err)

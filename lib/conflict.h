@@ -11,6 +11,10 @@
 #include "envelope.h"
 #include "nodes.h"
 
+/* Whether in is the local version of its entity itself: the same time, state and data. */
+xchg_status conflict_is_copy(xchg_db *db, const plan_entity *e, const env_entity *in,
+			     int *same, xchg_err *err);
+
 /*
  * Decides between the local version of in's entity and in. changed_at is
  * when the local registration for sender last changed: the only time a row
@@ -80,11 +84,5 @@ xchg_status conflict_log_refused_open(xchg_db *db, const char *peer_id, int64_t 
  */
 xchg_status conflict_log_supersede(xchg_db *db, const char *peer_id, const char *type,
 				   const char *uuid, const char *keep_version, xchg_err *err);
-
-/*
- * Gives a sync_conflicts made before kind and reason existed those
- * columns; its entries are plain conflicts. Cheap when nothing is missing.
- */
-xchg_status conflict_log_upgrade(store *s, xchg_err *err);
 
 #endif

@@ -125,51 +125,6 @@ xchg_status conflict_log_supersede(xchg_db *db, const char *peer_id, const char 
 	return rc;
 }
 
-/* ALTER TABLE ... ADD COLUMN in the form both dialects take. */
-static const struct {
-	const char *name;
-	const char *sql;
-} added_columns[] = {
-	{"kind", "ALTER TABLE sync_conflicts ADD COLUMN kind TEXT NOT NULL DEFAULT 'conflict'"},
-	{"reason", "ALTER TABLE sync_conflicts ADD COLUMN reason TEXT"},
-};
-
-/* Which of added_columns sync_conflicts lacks, as a bit each; 0 also when it does not exist. */
-static xchg_status missing_columns(store *s, unsigned *missing, xchg_err *err)
-{
-	store_column *cols = NULL;
-	size_t n = 0, i;
-	xchg_status rc;
-
-	*missing = 0;
-	if ((rc = store_columns(s, "sync_conflicts", &cols, &n, err)))
-		return rc;
-	for (i = 0; n && i < sizeof(added_columns) / sizeof(added_columns[0]); i++)
-		if (!store_has_column(cols, n, added_columns[i].name))
-			*missing |= 1u << i;
-	store_columns_free(cols, n);
-	return XCHG_OK;
-}
-
-xchg_status conflict_log_upgrade(store *s, xchg_err *err)
-{
-	unsigned missing = 0, now = 0;
-	size_t i;
-	xchg_status rc;
-
-	if ((rc = missing_columns(s, &missing, err)))
-		return rc;
-	for (i = 0; missing && i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
-		if (!(missing & (1u << i)) || !store_run(s, added_columns[i].sql, NULL, 0, NULL, err))
-			continue;
-		/* Another xchg may have added it just now: only a column still missing fails. */
-		if (missing_columns(s, &now, err) == XCHG_OK && !(now & (1u << i)))
-			continue;
-		return xerr_prefix(err, "sync_conflicts: adding column %s", added_columns[i].name);
-	}
-	return XCHG_OK;
-}
-
 static xchg_status select_conflicts(xchg_db *db, const char *where, const xvalue *params,
 				    int nparams, xchg_conflict **out, size_t *n, xchg_err *err)
 {

@@ -94,6 +94,8 @@ void db_forget_meta(xchg_db *db)
 		free(db->metas[i].local);
 		free(db->metas[i].forms);
 		free(db->metas[i].select_sql);
+		free(db->metas[i].scan_sql[0]);
+		free(db->metas[i].scan_sql[1]);
 		free(db->metas[i].select_cols);
 		store_columns_free(db->metas[i].cols, db->metas[i].ncols);
 	}
@@ -113,6 +115,66 @@ void xchg_close(xchg_db *db)
 	free(db->key_name);
 	free(db->key_dir);
 	free(db);
+}
+
+/*
+ * What a node set up by an older xchg lacks, added before anything reads
+ * it: ALTER TABLE ... ADD COLUMN in the form both dialects take.
+ */
+static const struct {
+	const char *table;
+	const char *column;
+	const char *sql;
+} added_columns[] = {
+	{"sync_conflicts", "kind", "ALTER TABLE sync_conflicts ADD COLUMN kind TEXT NOT NULL DEFAULT 'conflict'"},
+	{"sync_conflicts", "reason", "ALTER TABLE sync_conflicts ADD COLUMN reason TEXT"},
+	{"sync_nodes", "full_state_no", "ALTER TABLE sync_nodes ADD COLUMN full_state_no BIGINT"},
+};
+
+/* Whether the table of added_columns[i] lacks its column; not when the table does not exist. */
+static xchg_status column_missing(store *s, size_t i, int *missing, xchg_err *err)
+{
+	store_column *cols = NULL;
+	size_t n = 0;
+	xchg_status rc;
+
+	*missing = 0;
+	if ((rc = store_columns(s, added_columns[i].table, &cols, &n, err)))
+		return rc;
+	*missing = n && !store_has_column(cols, n, added_columns[i].column);
+	store_columns_free(cols, n);
+	return XCHG_OK;
+}
+
+/*
+ * Adds what an older xchg did not create. The capture log comes with the
+ * schema script, which only creates what is missing and, on PostgreSQL,
+ * renews the triggers' functions: a node's triggers capture from then on.
+ * Another xchg may be upgrading the same node at the same time: only what
+ * is still missing afterwards fails.
+ */
+static xchg_status db_upgrade(store *s, xchg_err *err)
+{
+	int missing = 0, capture = 0;
+	size_t i;
+	xchg_status rc;
+
+	if ((rc = store_table_exists(s, "sync_capture", &capture, err)))
+		return rc;
+	if (!capture && (rc = store_create_schema(s, err)) &&
+	    (store_table_exists(s, "sync_capture", &capture, err) || !capture))
+		return xerr_prefix(err, "creating the capture log sync_capture");
+	for (i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
+		if ((rc = column_missing(s, i, &missing, err)))
+			return rc;
+		if (!missing || !store_run(s, added_columns[i].sql, NULL, 0, NULL, err))
+			continue;
+		if (column_missing(s, i, &missing, err) == XCHG_OK && !missing)
+			continue;
+		return xerr_prefix(err, "%s: adding column %s", added_columns[i].table,
+				   added_columns[i].column);
+	}
+	return XCHG_OK;
 }
 
 static xchg_status load_plan(xchg_db *db, xchg_err *err)
@@ -149,7 +211,7 @@ xchg_status db_ready(xchg_db *db, xchg_err *err)
 		return xerr(err, XCHG_EDB, "%s: not an xchg node yet; run xchg init first",
 			    db->st->name);
 	/* A node set up by an older xchg gets what this one writes, before anything reads it. */
-	if ((rc = conflict_log_upgrade(db->st, err)))
+	if ((rc = db_upgrade(db->st, err)))
 		return rc;
 	return load_plan(db, err);
 }
@@ -444,7 +506,7 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_e
 		goto done;
 	in_tx = 1;
 	if ((rc = store_create_schema(db->st, err)) ||
-	    (rc = conflict_log_upgrade(db->st, err)) ||
+	    (rc = db_upgrade(db->st, err)) ||
 	    (rc = nodes_self(db->st, &self, &found, err)))
 		goto done;
 	if (found && (rc = check_same_node(&self, o, err)))
@@ -469,7 +531,7 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_e
 	if (!found) {
 		node_row n = {.code = (char *)o->code, .name = (char *)(o->name ? o->name : o->code),
 			      .role = o->master ? "master" : "subordinate", .public_key = pub,
-			      .is_self = 1};
+			      .is_self = 1, .full_state = NODE_FULL_NONE};
 
 		xuuid4(id);
 		n.id = id;

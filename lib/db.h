@@ -14,6 +14,7 @@ typedef struct table_meta {
 	col_form *forms;      /* per column: how it holds uuids and times (PLAN.md, "Value forms") */
 	char *select_sql;     /* row_json's reading statement, built on first use */
 	size_t *select_cols;  /* per column it reads after its lead: the index in cols */
+	char *scan_sql[2];    /* row_json_each's first and next page, built on first use */
 } table_meta;
 
 struct xchg_db {

@@ -495,6 +495,8 @@ static xchg_status put_header(env_writer *w, const env_header *h, xchg_err *err)
 	if (h->key_chain && ((rc = put_text(w, ",\"key_chain\":", err)) ||
 			     (rc = put_text(w, h->key_chain, err))))
 		return rc;
+	if (h->full_state && (rc = put_text(w, ",\"full_state\":true", err)))
+		return rc;
 	if ((rc = put_text(w, "}", err)))
 		return rc;
 	if (w->written - start > ENV_MAX_HEADER_BYTES)
@@ -945,7 +947,7 @@ static xchg_status take_int(env_reader *r, const cJSON *obj, const char *key,
 
 static xchg_status parse_header(env_reader *r, const cJSON *obj, xchg_err *err)
 {
-	const cJSON *chain, *format;
+	const cJSON *chain, *format, *full;
 	const char *why;
 	const hfield *f;
 	xchg_status rc;
@@ -974,6 +976,11 @@ static xchg_status parse_header(env_reader *r, const cJSON *obj, xchg_err *err)
 		return bad(r, err, "\"key_chain\" is not an array");
 	if (chain && !(r->header.key_chain = cJSON_PrintUnformatted(chain)))
 		return reader_nomem(r, err);
+	if ((rc = member(r, obj, "full_state", &full, err)))
+		return rc;
+	if (full && !cJSON_IsBool(full))
+		return bad(r, err, "\"full_state\" is not true or false");
+	r->header.full_state = cJSON_IsTrue(full);
 	return XCHG_OK;
 }
 
@@ -1223,6 +1230,7 @@ xchg_status env_header_copy(env_header *dst, const env_header *src, xchg_err *er
 		env_header_clear(dst);
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	}
+	dst->full_state = src->full_state;
 	return XCHG_OK;
 }
 

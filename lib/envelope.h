@@ -37,6 +37,7 @@ typedef struct env_header {
 	char *recipient;
 	char *created_at;
 	char *key_chain; /* optional: the sender's key chain, as JSON array text (keys.h) */
+	int full_state;  /* optional: the packet carries every row the sender has (PACKET.md 6.2) */
 } env_header;
 
 void env_header_clear(env_header *h);

@@ -12,20 +12,32 @@
 #include "forms.h"
 #include "keys.h"
 #include "packet.h"
+#include "route.h"
 #include "row_json.h"
 
 /*
- * The operation that travels follows the row's state now, not the
+ * One entity as it travels, from the row's state now, not from the
  * registration's. A row deleted outright has no updated_at left; the time
- * its deletion was registered stands in, the same time a conflict here
- * would weigh it by.
+ * its deletion was registered (changed_at) stands in, the same time a
+ * conflict here would weigh it by.
  */
+static xchg_status write_state(env_writer *w, const plan_entity *e, const char *uuid,
+			       const char *op, const row_state *state, const char *data,
+			       const char *changed_at, xchg_err *err)
+{
+	if (!state->found)
+		return env_writer_entity(w, e->type, uuid, "DELETE", changed_at, NULL, err);
+	if (state->is_deleted)
+		return env_writer_entity(w, e->type, uuid, "DELETE", state->updated_at, NULL, err);
+	return env_writer_entity(w, e->type, uuid, op, state->updated_at[0] ? state->updated_at : NULL,
+				 data, err);
+}
+
 static xchg_status write_registration(xchg_db *db, const plan_entity *e, const char *uuid,
 				      const char *reg_op, const char *changed_at,
 				      env_writer *w, xbuf *data, xchg_err *err)
 {
 	row_state state;
-	const char *op = strcmp(reg_op, "INSERT") == 0 ? "INSERT" : "UPDATE";
 	char canonical[37];
 	xchg_status rc;
 
@@ -35,12 +47,17 @@ static xchg_status write_registration(xchg_db *db, const plan_entity *e, const c
 	xbuf_reset(data);
 	if ((rc = row_json_read(db, e, uuid, data, &state, err)))
 		return rc;
-	if (!state.found)
-		return env_writer_entity(w, e->type, uuid, "DELETE", changed_at, NULL, err);
-	if (state.is_deleted)
-		return env_writer_entity(w, e->type, uuid, "DELETE", state.updated_at, NULL, err);
-	return env_writer_entity(w, e->type, uuid, op, state.updated_at[0] ? state.updated_at : NULL,
-				 data->data, err);
+	return write_state(w, e, uuid, strcmp(reg_op, "INSERT") == 0 ? "INSERT" : "UPDATE", &state,
+			   data->data, changed_at, err);
+}
+
+/* A failure of one entity, named; a full or failing disk names the packet file already. */
+static xchg_status entity_failed(xchg_status rc, const plan_entity *e, const char *uuid,
+				 xchg_err *err)
+{
+	if (rc != XCHG_EIO)
+		xerr_prefix(err, "entity %s %s (table %s)", e->type, uuid, e->table);
+	return rc;
 }
 
 /* Entities go in plan order, so parents land before whatever refers to them. */
@@ -67,10 +84,7 @@ static xchg_status write_entities(xchg_db *db, const node_row *peer, int64_t pac
 				continue;
 			if ((rc = write_registration(db, e, uuid.s, op.s,
 						      at.type == XV_TEXT ? at.s : NULL, w, &data, err))) {
-				/* A full or failing disk is no fault of the entity: the
-				 * message names the packet file already. */
-				if (rc != XCHG_EIO)
-					xerr_prefix(err, "entity %s %s (table %s)", e->type, uuid.s, e->table);
+				entity_failed(rc, e, uuid.s, err);
 				break;
 			}
 			(*count)++;
@@ -79,6 +93,73 @@ static xchg_status write_entities(xchg_db *db, const node_row *peer, int64_t pac
 		st = NULL;
 	}
 	xbuf_free(&data);
+	return rc;
+}
+
+typedef struct full_state_run {
+	const plan_entity *e;
+	env_writer *w;
+	int64_t *count;
+} full_state_run;
+
+static xchg_status write_row(void *ctx, const char *uuid, const row_state *state,
+			     const char *data, xchg_err *err)
+{
+	full_state_run *run = ctx;
+	xchg_status rc;
+
+	if ((rc = write_state(run->w, run->e, uuid, "INSERT", state, data, NULL, err)))
+		return entity_failed(rc, run->e, uuid, err);
+	(*run->count)++;
+	return XCHG_OK;
+}
+
+/*
+ * The full state (PACKET.md 6.2): every row of every table, read from the
+ * tables, not from registrations, so that a new peer costs nothing until
+ * this packet. Every registration the peer has is stamped first: the rows
+ * read after carry them, and a change committed after the stamp is routed
+ * to the peer and travels next. A row deleted outright is in no table:
+ * its registered deletion travels as such.
+ */
+static xchg_status write_full_state(xchg_db *db, const node_row *peer, int64_t packet_no,
+				    env_writer *w, int64_t *count, xchg_err *err)
+{
+	store_stmt *st = NULL;
+	xvalue uuid, at;
+	row_state state;
+	size_t i;
+	int has_row = 0;
+	xchg_status rc;
+
+	if ((rc = changes_take_all(db->st, peer->id, packet_no, err)) ||
+	    (rc = nodes_full_state_sent(db->st, peer->id, packet_no, err)))
+		return rc;
+	for (i = 0; i < db->plan->nentities && !rc; i++) {
+		full_state_run run = {&db->plan->entities[i], w, count};
+
+		if ((rc = row_json_each(db, run.e, write_row, &run, err)) ||
+		    (rc = changes_deletions(db->st, peer->id, run.e->type, packet_no, &st, err)))
+			break;
+		while (!(rc = store_step(st, &has_row, err)) && has_row) {
+			store_col(st, 0, &uuid);
+			store_col(st, 1, &at);
+			if (uuid.type != XV_TEXT)
+				continue;
+			if ((rc = row_json_read(db, run.e, uuid.s, NULL, &state, err)))
+				break;
+			if (state.found)
+				continue; /* read with its table */
+			if ((rc = write_state(w, run.e, uuid.s, "DELETE", &state, NULL,
+					      at.type == XV_TEXT ? at.s : NULL, err))) {
+				entity_failed(rc, run.e, uuid.s, err);
+				break;
+			}
+			(*count)++;
+		}
+		store_release(st);
+		st = NULL;
+	}
 	return rc;
 }
 
@@ -124,7 +205,7 @@ static xchg_status export_once(void *ctx, xchg_err *err)
 		goto done;
 	in_tx = 1;
 	/* Counters are read under the lock: another xchg may have just moved them. */
-	if ((rc = store_lock(db->st, peer_code, err)) ||
+	if ((rc = route_pending(db->st, err)) || (rc = store_lock(db->st, peer_code, err)) ||
 	    (rc = nodes_by_code(db->st, peer_code, &peer, &found, err)))
 		goto done;
 	if (!found || peer.is_self) {
@@ -154,6 +235,7 @@ static xchg_status export_once(void *ctx, xchg_err *err)
 	h.packet_no = res->packet_no;
 	h.ack_packet_no = res->ack_packet_no;
 	h.key_chain = self->key_chain;
+	h.full_state = peer.full_state != NODE_FULL_NONE;
 	if (!(name = exchange_packet_name(self->code, peer.code, res->packet_no,
 					  job->flags & XCHG_EXPORT_ENCRYPT))) {
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
@@ -166,8 +248,10 @@ static xchg_status export_once(void *ctx, xchg_err *err)
 					    job->flags & XCHG_EXPORT_ENCRYPT ? seal_pk : NULL,
 					    created, err)) ||
 	    (rc = env_writer_new(&w, &h, packet_writer_write, pw, err)) ||
-	    (rc = write_entities(db, &peer, res->packet_no, w, &res->entities, err)))
+	    (rc = (h.full_state ? write_full_state : write_entities)(db, &peer, res->packet_no, w,
+								    &res->entities, err)))
 		goto done;
+	res->full_state = h.full_state;
 	xkill_point("export.marked");
 	if ((rc = env_writer_finish(w, err)))
 		goto done;

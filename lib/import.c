@@ -18,6 +18,7 @@
 #include "envelope.h"
 #include "keys.h"
 #include "packet.h"
+#include "route.h"
 
 typedef struct candidate {
 	char *path;
@@ -43,6 +44,7 @@ typedef struct import_run {
 	int guarded;            /* the packet runs again, each entity in a savepoint */
 	int row_fault;          /* an entity failed by a fault of its own row */
 	int64_t open_refused;   /* the sender's rows refused here and still open */
+	int full_state;         /* the packet carries its sender's every row */
 } import_run;
 
 /*
@@ -380,7 +382,8 @@ static xchg_status apply_one(import_run *run, const node_row *sender, const env_
 			     held_list *later, applied *a, xchg_err *err)
 {
 	apply_result r;
-	unsigned flags = run->guarded ? APPLY_GUARDED | (later ? APPLY_DEFER : 0) : 0;
+	unsigned flags = (run->guarded ? APPLY_GUARDED | (later ? APPLY_DEFER : 0) : 0) |
+			 (run->full_state ? APPLY_FULL_STATE : 0);
 	xchg_status rc;
 
 	if ((rc = apply_entity(run->db, &run->self, sender, in, flags, &r, err))) {
@@ -438,7 +441,7 @@ done:
 }
 
 /* Acks only move forward, so an old or repeated ack is a no-op (PACKET.md 6.5). */
-static xchg_status take_ack(import_run *run, const node_row *sender, const env_header *h,
+static xchg_status take_ack(import_run *run, node_row *sender, const env_header *h,
 			    const char *path, xchg_err *err)
 {
 	xvalue p[2] = {xv_int(h->ack_packet_no), xv_text(sender->id)};
@@ -451,8 +454,11 @@ static xchg_status take_ack(import_run *run, const node_row *sender, const env_h
 			    sender->code);
 	if (h->ack_packet_no <= sender->acked_packet_no)
 		return XCHG_OK;
-	if ((rc = changes_purge(run->db->st, sender->id, h->ack_packet_no, err)))
+	if ((rc = changes_purge(run->db->st, sender->id, h->ack_packet_no, err)) ||
+	    (rc = nodes_full_state_acked(run->db->st, sender->id, h->ack_packet_no, err)))
 		return rc;
+	if (sender->full_state > 0 && sender->full_state <= h->ack_packet_no)
+		sender->full_state = NODE_FULL_NONE;
 	return store_run(run->db->st, "UPDATE sync_nodes SET acked_packet_no = ? WHERE id = ?",
 			 p, 2, NULL, err);
 }
@@ -558,10 +564,11 @@ static xchg_status import_once(void *ctx, xchg_err *err)
 	a->sealed = packet_reader_sealed(o.pr);
 	in_tx = 1;
 	/* The sender's counters are read under the lock: another import may have moved them. */
-	if ((rc = store_lock(run->db->st, o.h->sender, err)) ||
+	if ((rc = route_pending(run->db->st, err)) || (rc = store_lock(run->db->st, o.h->sender, err)) ||
 	    (rc = check_sender(run, path, o.h, &sender, pk, &new_key, err)))
 		goto done;
 	a->duplicate = o.h->packet_no <= sender.received_packet_no;
+	run->full_state = o.h->full_state;
 	/* The ack goes first: a change the peer has confirmed is no conflict. */
 	if ((rc = take_ack(run, &sender, o.h, path, err)))
 		goto done;

@@ -92,6 +92,7 @@ static xchg_status take_header(xchg_inspect_report *rep, const env_header *h, xc
 	rep->created_at = copy.created_at;
 	rep->packet_no = copy.packet_no;
 	rep->ack_packet_no = copy.ack_packet_no;
+	rep->full_state = copy.full_state;
 	return XCHG_OK;
 }
 

@@ -10,7 +10,7 @@
 #define NODE_COLUMNS                                                          \
 	"id, code, name, role, public_key, is_self, sent_packet_no,"          \
 	" acked_packet_no, received_packet_no, last_sync_in, last_sync_out," \
-	" key_chain, revoked_at"
+	" key_chain, revoked_at, full_state_no"
 
 static char *col_text(store_stmt *st, int i)
 {
@@ -30,6 +30,8 @@ static int64_t col_int(store_stmt *st, int i)
 
 static xchg_status read_row(store_stmt *st, node_row *n, xchg_err *err)
 {
+	xvalue full;
+
 	memset(n, 0, sizeof(*n));
 	n->id = col_text(st, 0);
 	n->code = col_text(st, 1);
@@ -44,6 +46,8 @@ static xchg_status read_row(store_stmt *st, node_row *n, xchg_err *err)
 	n->last_sync_out = col_text(st, 10);
 	n->key_chain = col_text(st, 11);
 	n->revoked_at = col_text(st, 12);
+	store_col(st, 13, &full);
+	n->full_state = full.type == XV_INT ? full.i : NODE_FULL_NONE;
 	if (!n->id || !n->code || !n->role) {
 		node_row_clear(n);
 		return xerr(err, XCHG_ENOMEM, "sync_nodes: out of memory or a row without id, code or role");
@@ -144,11 +148,34 @@ xchg_status nodes_peers(store *s, node_row **out, size_t *n, xchg_err *err)
 
 xchg_status nodes_insert(store *s, const node_row *n, xchg_err *err)
 {
-	xvalue p[6] = {xv_text(n->id), xv_text(n->code), xv_text(n->name), xv_text(n->role),
-		       xv_text(n->public_key), xv_int(n->is_self)};
+	xvalue p[7];
 
-	return store_run(s, "INSERT INTO sync_nodes (id, code, name, role, public_key, is_self)"
-			    " VALUES (?, ?, ?, ?, ?, ?)", p, 6, NULL, err);
+	p[0] = xv_text(n->id);
+	p[1] = xv_text(n->code);
+	p[2] = xv_text(n->name);
+	p[3] = xv_text(n->role);
+	p[4] = xv_text(n->public_key);
+	p[5] = xv_int(n->is_self);
+	p[6] = n->full_state == NODE_FULL_NONE ? xv_text(NULL) : xv_int(n->full_state);
+	return store_run(s, "INSERT INTO sync_nodes (id, code, name, role, public_key, is_self,"
+			    " full_state_no) VALUES (?, ?, ?, ?, ?, ?, ?)", p, 7, NULL, err);
+}
+
+xchg_status nodes_full_state_sent(store *s, const char *peer_id, int64_t packet_no,
+				  xchg_err *err)
+{
+	xvalue p[2] = {xv_int(packet_no), xv_text(peer_id)};
+
+	return store_run(s, "UPDATE sync_nodes SET full_state_no = ? WHERE id = ?"
+			    " AND full_state_no IS NOT NULL", p, 2, NULL, err);
+}
+
+xchg_status nodes_full_state_acked(store *s, const char *peer_id, int64_t ack, xchg_err *err)
+{
+	xvalue p[2] = {xv_text(peer_id), xv_int(ack)};
+
+	return store_run(s, "UPDATE sync_nodes SET full_state_no = NULL WHERE id = ?"
+			    " AND full_state_no > 0 AND full_state_no <= ?", p, 2, NULL, err);
 }
 
 xchg_status nodes_record_packet(store *s, const char *peer_id, node_counter which,
@@ -197,39 +224,53 @@ void node_rows_free(node_row *rows, size_t n)
 }
 
 /*
- * A new peer receives everything: its first packet carries the whole
- * database. A row an application is inserting right now is in neither this
- * statement's view nor, since the new node is not committed yet, in its
- * trigger's; holding the table until the node is committed closes that gap.
+ * A new peer is owed everything this node holds, which its first packet
+ * reads from the tables; a node that holds nothing yet owes nothing. A row
+ * an application commits after this look is captured and routed to the
+ * peer, registered by then, as usual.
  */
-static xchg_status register_everything(xchg_db *db, const char *peer_id, xchg_err *err)
+static xchg_status owed_to_new_peer(xchg_db *db, int64_t *full_state, xchg_err *err)
 {
 	size_t i;
-	xbuf sql = {0};
+	int found = 0;
+	int64_t one;
+	char *sql;
+	xchg_status rc = XCHG_OK;
+
+	*full_state = NODE_FULL_NONE;
+	for (i = 0; i < db->plan->nentities && !rc && !found; i++) {
+		if (!(sql = xstrdup_printf("SELECT 1 FROM \"%s\" LIMIT 1", db->plan->entities[i].table)))
+			return xerr(err, XCHG_ENOMEM, "out of memory");
+		rc = store_int(db->st, sql, NULL, 0, &one, &found, err);
+		free(sql);
+	}
+	if (found)
+		*full_state = NODE_FULL_OWED;
+	return rc;
+}
+
+/*
+ * A writer decides whether to capture by looking for an active peer
+ * (CAPTURE_FOR), which matters when the first one is added: a writer that
+ * looked before it is committed must have committed, and be read by the
+ * peer's first packet, before any writer goes on without looking again.
+ * Held until the peer is committed. A writer that holds one table and
+ * wants another may wait for this: the lock gives up first (store_lock's
+ * timeout) and xchg_node_add runs again, so the application's transaction
+ * is never the one PostgreSQL breaks.
+ */
+static xchg_status hold_tables(xchg_db *db, xchg_err *err)
+{
+	size_t i, j;
 	xchg_status rc = XCHG_OK;
 
 	for (i = 0; i < db->plan->nentities && !rc; i++) {
 		const plan_entity *e = &db->plan->entities[i];
-		xvalue p[2] = {xv_text(peer_id), xv_text(e->type)};
 
-		if ((rc = store_lock_table(db->st, e->table, err)))
-			break;
-		/* Registrations hold the canonical forms, whatever the table's columns hold. */
-		xbuf_reset(&sql);
-		xbuf_adds(&sql, "INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation,"
-				" changed_at) SELECT ?, ?, ");
-		store_canonical_sql(db->st, &sql, FORM_UUID, "uuid");
-		xbuf_adds(&sql, ", 'INSERT', ");
-		store_canonical_sql(db->st, &sql, FORM_TIME, "updated_at");
-		xbuf_printf(&sql, " FROM \"%s\" WHERE uuid IS NOT NULL"
-			    " ON CONFLICT (node_id, entity_type, entity_uuid) DO NOTHING", e->table);
-		if (!sql.data) {
-			rc = xerr(err, XCHG_ENOMEM, "out of memory");
-			break;
-		}
-		rc = store_run(db->st, sql.data, p, 2, NULL, err);
+		rc = store_lock_table(db->st, e->table, err);
+		for (j = 0; j < e->nchildren && !rc; j++)
+			rc = store_lock_table(db->st, e->children[j].table, err);
 	}
-	xbuf_free(&sql);
 	return rc;
 }
 
@@ -293,12 +334,51 @@ static xchg_status check_unique(store *s, const node_row *self, const key_line *
 	return rc;
 }
 
+typedef struct add_job {
+	xchg_db *db;
+	key_line *k;
+	const char *name;
+} add_job;
+
+static xchg_status add_once(void *ctx, xchg_err *err)
+{
+	add_job *job = ctx;
+	xchg_db *db = job->db;
+	node_row self = {0}, peer = {0};
+	int64_t active = 0;
+	xchg_status rc;
+
+	if ((rc = store_begin(db->st, err)))
+		return rc;
+	if ((rc = store_lock(db->st, job->k->code, err)) ||
+	    (rc = nodes_self_required(db->st, &self, err)) ||
+	    (rc = check_unique(db->st, &self, job->k, NULL, err)) ||
+	    (rc = check_star(db->st, &self, job->k->code, err)) ||
+	    (rc = store_int(db->st, "SELECT count(*) FROM sync_nodes WHERE " CAPTURE_FOR, NULL, 0,
+			    &active, NULL, err)))
+		goto done;
+	peer.id = job->k->id;
+	peer.code = job->k->code;
+	peer.name = (char *)(job->name ? job->name : job->k->code);
+	peer.role = nodes_is_master(&self) ? "subordinate" : "master";
+	peer.public_key = job->k->key;
+	if ((!active && (rc = hold_tables(db, err))) ||
+	    (rc = owed_to_new_peer(db, &peer.full_state, err)) ||
+	    (rc = nodes_insert(db->st, &peer, err)))
+		goto done;
+	rc = store_commit(db->st, err);
+done:
+	if (rc)
+		store_rollback(db->st);
+	node_row_clear(&self);
+	return rc;
+}
+
 xchg_status xchg_node_add(xchg_db *db, const char *key_text, const char *code,
 			  const char *name, xchg_err *err)
 {
-	node_row self = {0}, peer = {0};
 	key_line k;
-	int in_tx = 0;
+	add_job job = {db, &k, name};
 	xchg_status rc;
 
 	if ((rc = keys_line_parse(key_text, &k, err)))
@@ -306,28 +386,9 @@ xchg_status xchg_node_add(xchg_db *db, const char *key_text, const char *code,
 	if (code && strcmp(code, k.code) != 0)
 		return xerr(err, XCHG_EUSAGE, "node %s: the key line is node %s's; --code only confirms"
 			    " the code the line carries", code, k.code);
-	if ((rc = db_ready(db, err)) || (rc = store_begin(db->st, err)))
+	if ((rc = db_ready(db, err)))
 		return rc;
-	in_tx = 1;
-	if ((rc = nodes_self_required(db->st, &self, err)) ||
-	    (rc = check_unique(db->st, &self, &k, NULL, err)) ||
-	    (rc = check_star(db->st, &self, k.code, err)))
-		goto done;
-	peer.id = k.id;
-	peer.code = k.code;
-	peer.name = (char *)(name ? name : k.code);
-	peer.role = nodes_is_master(&self) ? "subordinate" : "master";
-	peer.public_key = k.key;
-	if ((rc = nodes_insert(db->st, &peer, err)) ||
-	    (rc = register_everything(db, k.id, err)) ||
-	    (rc = store_commit(db->st, err)))
-		goto done;
-	in_tx = 0;
-done:
-	if (in_tx)
-		store_rollback(db->st);
-	node_row_clear(&self);
-	return rc;
+	return store_retry(db->st, add_once, &job, err);
 }
 
 /*

@@ -19,7 +19,16 @@ typedef struct node_row {
 	char *last_sync_out;
 	char *key_chain;  /* this node: the signed history of its keys (JSON), or NULL */
 	char *revoked_at; /* a peer: when it was revoked, or NULL */
+	int64_t full_state; /* what the peer is owed of the full state: NODE_FULL_* or n */
 } node_row;
+
+/*
+ * sync_nodes.full_state_no (PACKET.md 6.2): NULL, nothing; 0, the full
+ * state, not sent yet; n, the full state, last carried by packet n and
+ * owed until n is acknowledged.
+ */
+#define NODE_FULL_NONE (-1)
+#define NODE_FULL_OWED 0
 
 /* *found is 0 when there is no such node; err is then untouched. */
 xchg_status nodes_self(store *s, node_row *out, int *found, xchg_err *err);
@@ -29,12 +38,18 @@ xchg_status nodes_by_code(store *s, const char *code, node_row *out, int *found,
 			  xchg_err *err);
 xchg_status nodes_by_id(store *s, const char *id, node_row *out, int *found, xchg_err *err);
 xchg_status nodes_peers(store *s, node_row **out, size_t *n, xchg_err *err);
+/* Inserts n, owed n->full_state (NODE_FULL_NONE for this node itself). */
 xchg_status nodes_insert(store *s, const node_row *n, xchg_err *err);
 typedef enum node_counter { NODE_SENT, NODE_RECEIVED } node_counter;
 
 /* Records packet n as the last generated for, or received from, the peer, with the time. */
 xchg_status nodes_record_packet(store *s, const char *peer_id, node_counter which,
 				int64_t n, xchg_err *err);
+/* Packet packet_no carries the full state the peer is owed. */
+xchg_status nodes_full_state_sent(store *s, const char *peer_id, int64_t packet_no,
+				  xchg_err *err);
+/* The peer acknowledged packet ack: a full state carried up to it is delivered. */
+xchg_status nodes_full_state_acked(store *s, const char *peer_id, int64_t ack, xchg_err *err);
 int nodes_is_master(const node_row *n);
 void node_row_clear(node_row *n);
 void node_rows_free(node_row *rows, size_t n);

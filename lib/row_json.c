@@ -61,45 +61,68 @@ int row_json_value(xbuf *b, const xvalue *v)
 }
 
 /*
- * "SELECT <lead>, <travelling columns> FROM t WHERE <key> IN (<its
- * spellings>)<order>", built once per table: an export reads every row of a
- * packet with it. m->select_cols says which column each one after the lead is.
+ * "SELECT <lead>, <travelling columns> FROM t", and m->select_cols, which
+ * says which column each one after the lead is.
+ */
+static xchg_status select_from(table_meta *m, const char *lead, const char *parent_column,
+			       xbuf *sql, xchg_err *err)
+{
+	size_t i, n = 0;
+	int first = 1;
+
+	if (!m->select_cols && !(m->select_cols = calloc(m->ncols, sizeof(*m->select_cols))))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	xbuf_adds(sql, "SELECT ");
+	if (lead) {
+		xbuf_adds(sql, lead);
+		first = 0;
+	}
+	for (i = 0; i < m->ncols; i++)
+		if (travels(m, i, parent_column)) {
+			xbuf_printf(sql, "%s\"%s\"", first ? "" : ", ", m->cols[i].name);
+			m->select_cols[n++] = i;
+			first = 0;
+		}
+	xbuf_printf(sql, " FROM \"%s\"", m->table);
+	if (!sql->data || first)
+		return xerr(err, first ? XCHG_EDB : XCHG_ENOMEM, "table \"%s\": %s", m->table,
+			    first ? "has no column that travels" : "out of memory");
+	return XCHG_OK;
+}
+
+/* Keeps the statement sql builds in *slot, once, and points *out at it. */
+static xchg_status keep_sql(char **slot, xbuf *sql, const char **out, xchg_err *err)
+{
+	if (!sql->data || !(*slot = xbuf_detach(sql))) {
+		xbuf_free(sql);
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	}
+	*out = *slot;
+	return XCHG_OK;
+}
+
+/*
+ * select_from's statement for the rows whose column key holds a uuid (in
+ * any of its spellings), built once per table: an export reads every row
+ * of a packet with it.
  */
 static xchg_status select_sql(table_meta *m, const char *lead,
 			      const char *parent_column, const char *key,
 			      const char *order, const char **out, xchg_err *err)
 {
 	xbuf sql = {0};
-	size_t i, n = 0;
-	int first = 1;
+	xchg_status rc;
 
 	if (m->select_sql) {
 		*out = m->select_sql;
 		return XCHG_OK;
 	}
-	if (!m->select_cols && !(m->select_cols = calloc(m->ncols, sizeof(*m->select_cols))))
-		return xerr(err, XCHG_ENOMEM, "out of memory");
-	xbuf_adds(&sql, "SELECT ");
-	if (lead) {
-		xbuf_adds(&sql, lead);
-		first = 0;
-	}
-	for (i = 0; i < m->ncols; i++)
-		if (travels(m, i, parent_column)) {
-			xbuf_printf(&sql, "%s\"%s\"", first ? "" : ", ", m->cols[i].name);
-			m->select_cols[n++] = i;
-			first = 0;
-		}
-	xbuf_printf(&sql, " FROM \"%s\" WHERE \"%s\" " STORE_UUID_IN "%s", m->table, key, order);
-	if (!sql.data || first) {
+	if ((rc = select_from(m, lead, parent_column, &sql, err))) {
 		xbuf_free(&sql);
-		return xerr(err, first ? XCHG_EDB : XCHG_ENOMEM, "table \"%s\": %s", m->table,
-			    first ? "has no column that travels" : "out of memory");
+		return rc;
 	}
-	if (!(m->select_sql = xbuf_detach(&sql)))
-		return xerr(err, XCHG_ENOMEM, "out of memory");
-	*out = m->select_sql;
-	return XCHG_OK;
+	xbuf_printf(&sql, " WHERE \"%s\" " STORE_UUID_IN "%s", key, order);
+	return keep_sql(&m->select_sql, &sql, out, err);
 }
 
 /* v as it travels: a uuid or time of column form f in the canonical form. */
@@ -179,15 +202,47 @@ done:
 	return rc;
 }
 
+/* The row's updated_at (canonical) and is_deleted, columns at and at + 1 of st. */
+static void read_state(const table_meta *m, store_stmt *st, int at, row_state *state)
+{
+	char buf[FORMS_TEXT_MAX];
+	xvalue v;
+
+	state->found = 1;
+	state->updated_at[0] = '\0';
+	store_col(st, at, &v);
+	to_wire(db_column_form(m, "updated_at"), &v, buf);
+	if (v.type == XV_TEXT)
+		snprintf(state->updated_at, sizeof(state->updated_at), "%s", v.s);
+	store_col(st, at + 1, &v);
+	state->is_deleted = (v.type == XV_INT || v.type == XV_BOOL) ? v.i != 0
+			    : v.type == XV_TEXT && strcmp(v.s, "0") != 0;
+}
+
+/* The row's data object, children included, from its travelling columns (from `from` on in st). */
+static xchg_status read_data(xchg_db *db, const plan_entity *e, const table_meta *m,
+			     store_stmt *st, int from, const char *uuid, xbuf *data, xchg_err *err)
+{
+	size_t i;
+	xchg_status rc = XCHG_OK;
+
+	if (xbuf_addc(data, '{') || row_members(data, st, from, m))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	for (i = 0; i < e->nchildren && !rc; i++)
+		rc = read_children(db, &e->children[i], uuid, data, err);
+	if (!rc && xbuf_addc(data, '}'))
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+	return rc;
+}
+
 xchg_status row_json_read(xchg_db *db, const plan_entity *e, const char *uuid,
 			  xbuf *data, row_state *state, xchg_err *err)
 {
 	table_meta *m;
 	store_stmt *st = NULL;
 	const char *sql = NULL;
-	char spelled[FORMS_SPELLINGS][37], at[FORMS_TEXT_MAX];
-	xvalue key[FORMS_SPELLINGS], v;
-	size_t i;
+	char spelled[FORMS_SPELLINGS][37];
+	xvalue key[FORMS_SPELLINGS];
 	xchg_status rc;
 
 	memset(state, 0, sizeof(*state));
@@ -198,27 +253,92 @@ xchg_status row_json_read(xchg_db *db, const plan_entity *e, const char *uuid,
 	if ((rc = store_query(db->st, sql, key, FORMS_SPELLINGS, &st, err)) ||
 	    (rc = store_step(st, &state->found, err)) || !state->found)
 		goto done;
-	store_col(st, 0, &v);
-	to_wire(db_column_form(m, "updated_at"), &v, at);
-	if (v.type == XV_TEXT)
-		snprintf(state->updated_at, sizeof(state->updated_at), "%s", v.s);
-	store_col(st, 1, &v);
-	state->is_deleted = (v.type == XV_INT || v.type == XV_BOOL) ? v.i != 0
-			    : v.type == XV_TEXT && strcmp(v.s, "0") != 0;
-	if (!data || state->is_deleted)
-		goto done;
-	if (xbuf_addc(data, '{') || row_members(data, st, 2, m)) {
-		rc = xerr(err, XCHG_ENOMEM, "out of memory");
-		goto done;
-	}
-	store_release(st);
-	st = NULL;
-	for (i = 0; i < e->nchildren && !rc; i++)
-		rc = read_children(db, &e->children[i], uuid, data, err);
-	if (!rc && xbuf_addc(data, '}'))
-		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+	read_state(m, st, 0, state);
+	if (data && !state->is_deleted)
+		rc = read_data(db, e, m, st, 2, uuid, data, err);
 done:
 	store_release(st);
+	return rc;
+}
+
+/* Rows a page of row_json_each reads: few enough that a page's result is small on any driver. */
+#define SCAN_PAGE 500
+
+/*
+ * The page statements of row_json_each: the first, and the one after the
+ * uuid ? (as the column holds it, so the table's uuid index orders them).
+ */
+static xchg_status scan_sql(table_meta *m, int next, const char **out, xchg_err *err)
+{
+	xbuf sql = {0};
+	xchg_status rc;
+
+	if (m->scan_sql[next]) {
+		*out = m->scan_sql[next];
+		return XCHG_OK;
+	}
+	if ((rc = select_from(m, "uuid, updated_at, is_deleted", NULL, &sql, err))) {
+		xbuf_free(&sql);
+		return rc;
+	}
+	xbuf_printf(&sql, " WHERE uuid IS NOT NULL%s ORDER BY uuid LIMIT %d",
+		    next ? " AND uuid > ?" : "", SCAN_PAGE);
+	return keep_sql(&m->scan_sql[next], &sql, out, err);
+}
+
+xchg_status row_json_each(xchg_db *db, const plan_entity *e, row_json_fn fn, void *ctx,
+			  xchg_err *err)
+{
+	table_meta *m;
+	store_stmt *st = NULL;
+	const char *sql = NULL;
+	char last[FORMS_TEXT_MAX] = "", canonical[37];
+	xbuf data = {0};
+	xvalue after, v;
+	row_state state;
+	size_t i;
+	int has_row = 0, rows;
+	xchg_status rc = XCHG_OK;
+
+	/* The children's first: db_meta may move every table's, and m is held throughout. */
+	for (i = 0; i < e->nchildren && !rc; i++)
+		rc = db_meta(db, e->children[i].table, &m, err);
+	if (rc || (rc = db_meta(db, e->table, &m, err)))
+		return rc;
+	/*
+	 * A page at a time, each after the last uuid of the one before: no
+	 * driver holds more than a page, and a row written meanwhile is either
+	 * read or, changed after the packet's registrations were taken, routed
+	 * to the peer for its next packet.
+	 */
+	do {
+		rows = 0;
+		after = xv_text(last);
+		if ((rc = scan_sql(m, last[0] != '\0', &sql, err)) ||
+		    (rc = store_query(db->st, sql, &after, last[0] ? 1 : 0, &st, err)))
+			break;
+		while (!(rc = store_step(st, &has_row, err)) && has_row) {
+			rows++;
+			store_col(st, 0, &v);
+			if (v.type != XV_TEXT || v.len >= sizeof(last)) {
+				rc = xerr(err, XCHG_EDB, "table \"%s\": a uuid that is no text of at most"
+					  " %zu characters", m->table, sizeof(last) - 1);
+				break;
+			}
+			memcpy(last, v.s, v.len + 1);
+			if (!forms_uuid_parse(v.s, canonical, NULL))
+				continue; /* not a uuid: no peer could name this row */
+			read_state(m, st, 1, &state);
+			xbuf_reset(&data);
+			if (!state.is_deleted && (rc = read_data(db, e, m, st, 3, canonical, &data, err)))
+				break;
+			if ((rc = fn(ctx, canonical, &state, state.is_deleted ? NULL : data.data, err)))
+				break;
+		}
+		store_release(st);
+		st = NULL;
+	} while (!rc && rows == SCAN_PAGE);
+	xbuf_free(&data);
 	return rc;
 }
 

@@ -28,6 +28,7 @@ static xchg_status take_row(xchg_node_info *info, node_row *n, xchg_err *err)
 	info->received_packet_no = n->received_packet_no;
 	info->last_sync_in = n->last_sync_in;
 	info->last_sync_out = n->last_sync_out;
+	info->full_state = n->full_state != NODE_FULL_NONE;
 	free(n->key_chain);
 	memset(n, 0, sizeof(*n));
 	return XCHG_OK;

@@ -77,6 +77,20 @@ typedef struct sync_forms {
 
 typedef struct store store;
 
+/*
+ * The triggers capture a change only while some row of sync_nodes is this:
+ * an active peer. A node with none keeps no log that nothing would ever
+ * route; xchg_node_add holds the synchronized tables while it registers the
+ * first, so that no writer decides without seeing it.
+ */
+#define CAPTURE_FOR "is_self = 0 AND revoked_at IS NULL"
+/*
+ * Which peers n a capture c is routed to: every active peer but the one
+ * whose packet made the change (no echo).
+ */
+#define ROUTE_TO_PEER \
+	"n.is_self = 0 AND n.revoked_at IS NULL AND (c.origin_id IS NULL OR n.id <> c.origin_id)"
+
 /* Every driver's statement starts with this, so the seam can find its ops. */
 typedef struct store_stmt {
 	store *owner;
@@ -97,6 +111,13 @@ typedef struct store_ops {
 	const char *unique_keys_sql;
 	/* Creates the sync tables (and on PostgreSQL the triggers' functions). */
 	const char *schema_sql;
+	/*
+	 * Routes the capture log (route.c): registers the latest capture of
+	 * each entity for every peer ROUTE_TO_PEER admits, and removes from
+	 * the log exactly the captures it routed, whatever writers commit
+	 * meanwhile.
+	 */
+	const char *route_sql;
 	/*
 	 * Where other writers run beside xchg (PostgreSQL): the format of a
 	 * statement that waits for and then holds the rows of table %s whose
@@ -134,9 +155,9 @@ typedef struct store_ops {
 	 * f, and indexes uuid (and parent_column). */
 	void (*fill_sql)(xbuf *b, const char *table, const char *parent_column,
 			 const sync_forms *f);
-	/* Appends the DDL of one table's registration triggers; parent_column
-	 * is NULL for an entity's own table. The triggers fill uuid and
-	 * updated_at in forms f and register uuids canonical, whatever the
+	/* Appends the DDL of one table's capture triggers; parent_column is
+	 * NULL for an entity's own table. The triggers fill uuid and
+	 * updated_at in forms f and capture uuids canonical, whatever the
 	 * columns hold. */
 	void (*triggers_sql)(xbuf *b, const char *table, const char *type,
 			     const char *parent_column, const sync_forms *f);
@@ -212,7 +233,7 @@ xchg_status store_prepare_table(store *s, const char *table,
 xchg_status store_fill_table(store *s, const char *table, const char *parent_column,
 			     const sync_forms *f, xchg_err *err);
 /*
- * (Re)installs the registration triggers of every table in the plan; forms
+ * (Re)installs the capture triggers of every table in the plan; forms
  * holds one entry per table, in the plan's order: each entity's table,
  * then its children's.
  */
@@ -228,9 +249,10 @@ xchg_status store_install_triggers(store *s, const plan *p, const sync_forms *fo
 void store_uuid_params(const char *uuid, char buf[FORMS_SPELLINGS][37],
 		       xvalue out[FORMS_SPELLINGS]);
 /*
- * Names the peer whose packet this transaction applies (NULL: none), so the
- * triggers do not register its changes back for it. Visible to this
- * transaction only: a concurrent writer's changes are registered as usual.
+ * Names the peer whose packet this transaction applies (NULL: none), which
+ * the triggers capture as the changes' origin, so that routing does not
+ * send them back to it. Visible to this transaction only: a concurrent
+ * writer's changes have no origin.
  */
 xchg_status store_set_origin(store *s, const char *node_id, xchg_err *err);
 /*

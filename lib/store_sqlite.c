@@ -315,7 +315,15 @@ static const char sq_schema[] =
 	" last_sync_out TEXT,"
 	" received_packet_no INTEGER NOT NULL DEFAULT 0,"
 	" sent_packet_no INTEGER NOT NULL DEFAULT 0,"
-	" acked_packet_no INTEGER NOT NULL DEFAULT 0);"
+	" acked_packet_no INTEGER NOT NULL DEFAULT 0,"
+	" full_state_no INTEGER);"
+	"CREATE TABLE IF NOT EXISTS sync_capture ("
+	" id INTEGER PRIMARY KEY,"
+	" entity_type TEXT NOT NULL,"
+	" entity_uuid TEXT NOT NULL,"
+	" operation TEXT NOT NULL,"
+	" origin_id TEXT,"
+	" changed_at TEXT NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS sync_changes ("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" node_id TEXT NOT NULL REFERENCES sync_nodes(id),"
@@ -350,6 +358,23 @@ static const char sq_schema[] =
 	" kind TEXT NOT NULL DEFAULT 'conflict',"
 	" reason TEXT);";
 
+/*
+ * Routing (route.c): the latest capture of each entity becomes a
+ * registration for every peer but its origin. A second change before the
+ * packet is acknowledged updates the registration and clears packet_no, so
+ * that the acknowledgement of the packet that carried the older version
+ * cannot purge the newer one. The transaction excludes every other writer,
+ * so emptying the log after reading it drops nothing unrouted.
+ */
+static const char sq_route[] =
+	"INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation, changed_at)"
+	" SELECT n.id, c.entity_type, c.entity_uuid, c.operation, c.changed_at"
+	" FROM sync_capture c JOIN sync_nodes n ON " ROUTE_TO_PEER
+	" WHERE c.id IN (SELECT max(id) FROM sync_capture GROUP BY entity_type, entity_uuid)"
+	" ON CONFLICT (node_id, entity_type, entity_uuid) DO UPDATE SET"
+	" operation = excluded.operation, packet_no = NULL, changed_at = excluded.changed_at;"
+	"DELETE FROM sync_capture;";
+
 static void sq_sync_columns_sql(xbuf *b, const char *table, const store_column *cols, size_t n)
 {
 	if (!store_has_column(cols, n, "uuid"))
@@ -377,27 +402,25 @@ static void sq_fill_sql(xbuf *b, const char *table, const char *parent_column, c
 }
 
 /*
- * Registers (type, uuid_expr) for every peer except the one whose packet is
- * being applied, the uuid canonical (uuid_expr is evaluated once, as r.u).
- * A second change before the packet is acknowledged updates the
- * registration and clears packet_no, so that the acknowledgement of the
- * packet that carried the older version cannot purge the newer one.
- * changed_at is the only trace of when a row was deleted outright.
+ * Captures one change of (type, uuid_expr), the uuid canonical (uuid_expr
+ * is evaluated once, as r.u), with the peer whose packet is being applied
+ * as its origin: one row, however many peers there are (none while there
+ * are none). Routing (route.c)
+ * turns it into the peers' registrations later, outside the writer's
+ * transaction. changed_at is the only trace of when a row was deleted
+ * outright. The rowid needs no counter row: SQLite's writers take turns.
  */
 static void sq_register(xbuf *b, const char *type, const char *uuid_expr,
 			const char *op_expr, const char *cond)
 {
 	xbuf_printf(b,
-		    "INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation, changed_at)"
-		    " SELECT n.id, '%s', ", type);
+		    "INSERT INTO sync_capture (entity_type, entity_uuid, operation, origin_id, changed_at)"
+		    " SELECT '%s', ", type);
 	sq_canonical_sql(b, FORM_UUID, "r.u");
 	xbuf_printf(b,
-		    ", %s, %s FROM sync_nodes n, (SELECT %s AS u) r"
-		    " WHERE n.is_self = 0 AND n.revoked_at IS NULL AND (%s)"
-		    " AND n.id NOT IN (SELECT node_id FROM sync_apply)"
-		    " ON CONFLICT (node_id, entity_type, entity_uuid)"
-		    " DO UPDATE SET operation = excluded.operation, packet_no = NULL,"
-		    " changed_at = excluded.changed_at;",
+		    ", %s, (SELECT node_id FROM sync_apply LIMIT 1), %s FROM (SELECT %s AS u) r"
+		    " WHERE r.u IS NOT NULL AND (%s)"
+		    " AND EXISTS (SELECT 1 FROM sync_nodes WHERE " CAPTURE_FOR ");",
 		    op_expr, SQ_NOW_EXPR, uuid_expr, cond);
 }
 
@@ -424,14 +447,21 @@ static void sq_fill(xbuf *b, const char *table, const sync_forms *f)
 		    table, uuid, now);
 }
 
+/*
+ * The update sq_fill makes, inside the insert's trigger, completes a row
+ * the insert captured already: a row is incomplete only then, as an update
+ * that empties updated_at is stamped again (sq_touch).
+ */
+#define SQ_NOT_FILL "OLD.uuid IS NOT NULL AND OLD.updated_at IS NOT NULL AND OLD.is_deleted IS NOT NULL"
+
 static void sq_touch(xbuf *b, const char *table, const sync_forms *f)
 {
 	char now[160];
 
 	sq_now(now, sizeof(now), &f->updated_at);
 	xbuf_printf(b,
-		    "UPDATE \"%s\" SET updated_at = %s WHERE rowid = NEW.rowid"
-		    " AND OLD.uuid IS NOT NULL AND NEW.updated_at IS OLD.updated_at"
+		    "UPDATE \"%s\" SET updated_at = %s WHERE rowid = NEW.rowid AND OLD.uuid IS NOT NULL"
+		    " AND (NEW.updated_at IS OLD.updated_at OR NEW.updated_at IS NULL)"
 		    " AND NOT EXISTS (SELECT 1 FROM sync_apply);",
 		    table, now);
 }
@@ -448,7 +478,7 @@ static void sq_trigger(xbuf *b, const char *table, const char *what, const char 
 static void sq_triggers_sql(xbuf *b, const char *table, const char *type, const char *parent,
 			    const sync_forms *f)
 {
-	char uuid_expr[200], newp[160], oldp[160], cond[512];
+	char uuid_expr[200], newp[160], oldp[160], cond[768];
 
 	if (!parent) {
 		snprintf(uuid_expr, sizeof(uuid_expr), "(SELECT uuid FROM \"%s\" WHERE rowid = NEW.rowid)", table);
@@ -460,7 +490,7 @@ static void sq_triggers_sql(xbuf *b, const char *table, const char *type, const 
 		sq_touch(b, table, f);
 		sq_register(b, type, "coalesce(NEW.uuid, OLD.uuid)",
 			    "CASE WHEN NEW.is_deleted THEN 'DELETE' ELSE 'UPDATE' END",
-			    "coalesce(NEW.uuid, OLD.uuid) IS NOT NULL");
+			    SQ_NOT_FILL);
 		xbuf_adds(b, " END;");
 		sq_trigger(b, table, "del", "DELETE");
 		sq_register(b, type, "OLD.uuid", "'DELETE'", "OLD.uuid IS NOT NULL");
@@ -476,8 +506,10 @@ static void sq_triggers_sql(xbuf *b, const char *table, const char *type, const 
 	xbuf_adds(b, " END;");
 	sq_trigger(b, table, "upd", "UPDATE");
 	sq_touch(b, table, f);
+	snprintf(cond, sizeof(cond), "%s IS NOT NULL AND " SQ_NOT_FILL, newp);
 	sq_register(b, type, newp, "'UPDATE'", cond);
-	snprintf(cond, sizeof(cond), "%s IS NOT NULL AND %s IS NOT %s", oldp, oldp, newp);
+	snprintf(cond, sizeof(cond), "%s IS NOT NULL AND %s IS NOT %s AND " SQ_NOT_FILL, oldp, oldp,
+		 newp);
 	sq_register(b, type, oldp, "'UPDATE'", cond);
 	xbuf_adds(b, " END;");
 	snprintf(cond, sizeof(cond), "%s IS NOT NULL", oldp);
@@ -580,6 +612,7 @@ static const store_ops sq_ops = {
 		" (SELECT 1 FROM pragma_index_list(t.name) WHERE origin = 'pk')"
 		" ORDER BY 1, 3",
 	.schema_sql = sq_schema,
+	.route_sql = sq_route,
 	/* IMMEDIATE takes the write lock now, so two xchg processes queue up
 	 * instead of failing halfway through with SQLITE_BUSY. */
 	.begin_sql = "BEGIN IMMEDIATE",

@@ -145,6 +145,8 @@ typedef struct xchg_export_result {
 	int64_t packet_no;
 	int64_t ack_packet_no;
 	int64_t entities;    /* number of entities in the packet */
+	int full_state;      /* it carries every row, read from the tables (the peer is new,
+				or was silent too long): PACKET.md 6.2 */
 } xchg_export_result;
 
 /* Writes the next packet for peer into out_dir (NULL for "."). */
@@ -236,6 +238,7 @@ typedef struct xchg_node_info {
 	char *last_sync_out;
 	char *last_sync_in;
 	int64_t queued;        /* changes registered for the peer */
+	int full_state;        /* owed the full state: its next packet carries every row */
 	int64_t conflicts;     /* open conflicts and unique-key collisions logged against the peer */
 	int64_t refused;       /* open rows from the peer that this node's schema refused */
 } xchg_node_info;
@@ -271,6 +274,7 @@ typedef struct xchg_inspect_report {
 	xchg_entity_count *counts;
 	size_t ncounts;
 	int sealed;           /* it was sealed to this node, and opened with its key */
+	int full_state;       /* it carries every row its sender has (PACKET.md 6.2) */
 } xchg_inspect_report;
 
 /*

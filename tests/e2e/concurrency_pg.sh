@@ -451,8 +451,8 @@ scenario_commit_during_import() {
 	same_tables "D2 and the center agree after the conflict" center d2
 }
 
-# A third desktop is registered at the center (xchg node add queues every
-# existing row for it) while an application transaction is inserting a row:
+# A third desktop is registered at the center (its first packet reads every
+# row from the tables) while an application transaction is inserting a row:
 # once that transaction commits, the row must reach the new desktop too,
 # like every other row of the center.
 scenario_node_add_during_insert() {

@@ -78,21 +78,23 @@ file_sum() { sha256sum <"$1" | cut -c1-64; }
 # listing DIR: every name in DIR, hidden ones too, but the filler.
 listing() { find "$1" -mindepth 1 -maxdepth 1 ! -name filler -printf '%f\n' | sort | tr '\n' ' '; }
 # state NODE: what a failed command must leave as it was: the synchronized
-# rows, this node's counters for every peer, the registrations and the
-# conflict log.
+# rows, this node's counters for every peer, the registrations, the
+# captures not routed yet and the conflict log.
 state() {
 	dump_tables "$1"
 	sql "$1" "SELECT code, received_packet_no, sent_packet_no, acked_packet_no,
 			quote(last_sync_in), quote(last_sync_out) FROM sync_nodes ORDER BY code;
 		SELECT id, node_id, entity_type, entity_uuid, operation, quote(packet_no), quote(changed_at)
 			FROM sync_changes ORDER BY id;
+		SELECT * FROM sync_capture ORDER BY id;
 		SELECT count(*) FROM sync_conflicts;"
 }
-# outgoing NODE: what an unwritten acknowledgement must leave as it was.
+# outgoing NODE: what an unwritten acknowledgement must leave as it was (the
+# registrations stamped with a packet; the import routes new ones, unstamped).
 outgoing() {
 	sql "$1" "SELECT code, sent_packet_no, quote(last_sync_out) FROM sync_nodes ORDER BY code;
 		SELECT id, node_id, entity_type, entity_uuid, operation, quote(packet_no), quote(changed_at)
-			FROM sync_changes ORDER BY id;"
+			FROM sync_changes WHERE packet_no IS NOT NULL ORDER BY id;"
 }
 # same NAME BEFORE AFTER: eq, with the first lines of the difference.
 same() {

@@ -62,7 +62,8 @@ pg_center=0
 e2e_cleanup() {
 	[ $pg_center = 1 ] && psql -X -q -h "$XCHG_PG_HOST" -U xchg -d postgres \
 		-c "DROP DATABASE IF EXISTS \"$PGDB\" WITH (FORCE)" >/dev/null 2>&1
-	rm -rf "$W"
+	# XCHG_E2E_KEEP=1 leaves the nodes' folder for a look after a failure.
+	[ "${XCHG_E2E_KEEP:-0}" = 1 ] && echo "kept: $W" >&2 || rm -rf "$W"
 }
 trap e2e_cleanup EXIT
 if [ "$center_backend" = pg ]; then

@@ -160,7 +160,10 @@ scenario_remove() {
 	local id4
 	check "the center registers D4" x center node add --key "$(x d4 key; echo "$OUT")"
 	id4=$(self_id d4)
-	check "D4 has the whole database queued" test "$(sql center "SELECT count(*) FROM sync_changes WHERE node_id = '$id4'")" -gt 0
+	eq "adding D4 queues nothing: its first packet reads the tables" 0 \
+		"$(sql center "SELECT count(*) FROM sync_changes WHERE node_id = '$id4'")"
+	x center status --json
+	eq "status shows D4 owed the full state" true "$(jq '.peers[] | select(.code == "D4") | .full_state' <<<"$OUT")"
 	refused "removing a peer that exchanged" 1 "has exchanged packets" center node remove D1
 	refused "removing an unknown node" 7 "no such peer" center node remove D9
 	refused "removing this node" 2 "is this node itself" center node remove CENTER

@@ -137,8 +137,9 @@ setup() {
 	check "init the ORM desktop" x desk init --code DESK --plan "$plan"
 	check "the center registers the desktop" x center node add --key "$(xchg_on desk key)"
 	check "the desktop registers the center" x desk node add --key "$(xchg_on center key)"
-	eq "the desktop's rows from before xchg are registered canonical" "1" \
-		"$(sql desk "SELECT count(*) FROM sync_changes WHERE entity_uuid GLOB '$DASHED' AND changed_at GLOB '$ISO3'")"
+	sql desk "UPDATE brigades SET headcount = 2 WHERE name = 'Site crew'"
+	eq "a change to a row from before xchg is captured canonical" "1" \
+		"$(sql desk "SELECT count(*) FROM sync_capture WHERE entity_uuid GLOB '$DASHED' AND changed_at GLOB '$ISO3'")"
 	sql center "INSERT INTO daily_reports (report_date, brigade_uuid, author, notes, submitted_at, total)
 			SELECT '2026-11-30', uuid, 'Head office', 'poured the slab', '2026-11-30T16:05:00.250Z', 1234.50
 			FROM brigades WHERE name = 'Concrete team';

@@ -20,6 +20,7 @@
 #include "envelope.h"
 #include "keys.h"
 #include "packet.h"
+#include "route.h"
 
 #define MAX_NODES 8
 
@@ -645,14 +646,25 @@ int64_t acked_no(node *n, const char *peer)
 	return node_counter(n, peer, "acked_packet_no");
 }
 
+void route(node *n)
+{
+	xchg_err err = {0};
+
+	if (store_begin(n->db->st, &err) || route_pending(n->db->st, &err) ||
+	    store_commit(n->db->st, &err))
+		cr_assert_fail("%s: routing: %s", n->code, err.msg);
+}
+
 int64_t queued(node *n, const char *peer)
 {
+	route(n);
 	return sql_int(n, "SELECT count(*) FROM sync_changes c JOIN sync_nodes p ON p.id = c.node_id"
 			  " WHERE p.code = '%s'", peer);
 }
 
 int64_t queued_uuid(node *n, const char *peer, const char *uuid)
 {
+	route(n);
 	return sql_int(n, "SELECT count(*) FROM sync_changes c JOIN sync_nodes p ON p.id = c.node_id"
 			  " WHERE p.code = '%s' AND c.entity_uuid = '%s'", peer, uuid);
 }

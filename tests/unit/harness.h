@@ -127,8 +127,11 @@ const char *empty_table(node *n, const char *table);
 int64_t sent_no(node *n, const char *peer);
 int64_t received_no(node *n, const char *peer);
 int64_t acked_no(node *n, const char *peer);
-/* Registrations n holds for peer (all, or only for one entity uuid). */
+/* Registrations n holds for peer (all, or only for one entity uuid), once what
+ * the triggers captured is routed, as an export routes it first. */
 int64_t queued(node *n, const char *peer);
+/* Routes what n's triggers captured into its peers' queues, as every export and import does first. */
+void route(node *n);
 int64_t queued_uuid(node *n, const char *peer, const char *uuid);
 
 typedef struct exported {

@@ -1203,10 +1203,11 @@ static const char *injected(enum field f, const char *p, int64_t no)
 /*
  * What applying a packet moves besides its rows: the received number, and
  * (through the acknowledgement written back) the sent number and the
- * packet_no of the registrations that acknowledgement carries. The rest of
+ * packet_no of the registrations that acknowledgement carries, and the
+ * capture log, which holds the applied rows for the other peers. The rest of
  * those two tables is compared as NODES_SQL and CHANGES_SQL.
  */
-#define APPLY_MOVES " daily_reports daily_report_lines sync_nodes sync_changes "
+#define APPLY_MOVES " daily_reports daily_report_lines sync_nodes sync_changes sync_capture "
 #define NODES_SQL "SELECT id, code, role, public_key, acked_packet_no FROM sync_nodes ORDER BY 1"
 #define CHANGES_SQL "SELECT id, node_id, entity_type, entity_uuid, operation, changed_at" \
 		    " FROM sync_changes ORDER BY 1"
@@ -1236,11 +1237,13 @@ static void expect_stored(enum field f, const char *p, int64_t no, const char *b
 			 "%s: the line as stored", what);
 	/*
 	 * The next packet brings this report again: take it out, and its
-	 * registration with it, or the center would see a conflict.
+	 * registration and the capture of its deletion with it, or the center
+	 * would see a conflict.
 	 */
 	sql_exec(C, "DELETE FROM daily_report_lines WHERE report_uuid = '%s'", sq(uuid));
 	sql_exec(C, "DELETE FROM daily_reports WHERE uuid = '%s'", sq(uuid));
 	sql_exec(C, "DELETE FROM sync_changes WHERE entity_uuid = '%s'", sq(uuid));
+	sql_exec(C, "DELETE FROM sync_capture WHERE entity_uuid = '%s'", sq(uuid));
 }
 
 /*

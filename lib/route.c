@@ -1,0 +1,15 @@
+#include "route.h"
+
+/* Not a node code (codes have no spaces): the lock of no peer. */
+#define ROUTE_LOCK "xchg routing"
+
+xchg_status route_pending(store *s, xchg_err *err)
+{
+	xchg_status rc;
+
+	if ((rc = store_lock(s, ROUTE_LOCK, err)))
+		return rc;
+	if ((rc = s->ops->exec(s, s->ops->route_sql, err)))
+		return xerr_prefix(err, "routing the captured changes");
+	return XCHG_OK;
+}
