@@ -391,12 +391,7 @@ static const char pg_schema[] =
 	" status TEXT NOT NULL DEFAULT 'open',"
 	" kind TEXT NOT NULL DEFAULT 'conflict',"
 	" reason TEXT);"
-	/*
-	 * The triggers' helpers. xchg.origin is set with set_config(..., true):
-	 * it lives in the applying transaction only, so a concurrent client's
-	 * writes are registered for every peer as usual.
-	 */
-	/* The time now in a to_char() pattern; '' (or NULL) for xchg's own form. */
+	/* The trigger's helpers. The time now in a to_char() pattern; '' (or NULL) for xchg's own form. */
 	"CREATE OR REPLACE FUNCTION xchg_now(pattern text) RETURNS text LANGUAGE sql AS $$"
 	" SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC',"
 	" coalesce(nullif(pattern, ''), 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')) $$;"
@@ -412,56 +407,63 @@ static const char pg_schema[] =
 	/* A time in any text PostgreSQL reads, as the instant; NULL when it reads none. */
 	"CREATE OR REPLACE FUNCTION xchg_instant(p text) RETURNS timestamptz LANGUAGE plpgsql AS $$"
 	" BEGIN RETURN p::timestamptz; EXCEPTION WHEN others THEN RETURN NULL; END $$;"
-	"CREATE OR REPLACE FUNCTION xchg_origin() RETURNS uuid LANGUAGE sql AS $$"
-	" SELECT nullif(current_setting('xchg.origin', true), '')::uuid $$;"
 	/*
-	 * One captured row per change, however many peers there are (none
-	 * while there are none): routing (route.c) registers it for them
-	 * later, outside the writer's transaction. The uuid is canonical, so a
-	 * row is one entity however it is spelled.
+	 * The one trigger on a synchronized table: BEFORE each row's insert,
+	 * update or delete, so that a writer pays for one PL/pgSQL call a row,
+	 * with nothing in it but what the row needs.
+	 *  - A row written without uuid, updated_at or is_deleted gets them, in
+	 *    the columns' forms; a local update that leaves updated_at alone
+	 *    gets the time of the change (not a packet's: xchg.origin names its
+	 *    sender, with set_config(..., true), for the applying transaction
+	 *    only).
+	 *  - The change is captured, once, however many peers there are (none
+	 *    while there are none): routing (route.c) registers it for them
+	 *    later, outside the writer's transaction. The uuid is canonical, so
+	 *    a row is one entity however it is spelled. A row that a constraint
+	 *    refuses next fails its statement, capture and all.
+	 * TG_ARGV: the forms of uuid and updated_at ('' for the native types:
+	 * pg_triggers_sql), the entity type, and for a child table the column
+	 * holding its parent's uuid: a change to a child row is a change of its
+	 * parent (of both, when it moves). An entity's row is read by its fixed
+	 * column names; only a child's, whose parent column varies, goes
+	 * through jsonb.
 	 */
-	"CREATE OR REPLACE FUNCTION xchg_register(p_type text, p_uuid text, p_op text)"
-	" RETURNS void LANGUAGE plpgsql AS $$ BEGIN"
-	" IF p_uuid IS NULL OR NOT EXISTS (SELECT 1 FROM sync_nodes WHERE " CAPTURE_FOR ")"
-	" THEN RETURN; END IF;"
-	" INSERT INTO sync_capture (entity_type, entity_uuid, operation, origin_id, changed_at)"
-	" VALUES (p_type, xchg_uuid_text(p_uuid), p_op, xchg_origin(),"
-	" date_trunc('milliseconds', clock_timestamp()));"
-	" END $$;"
-	/* Rows written without uuid, updated_at or is_deleted get them; a local
-	 * update that leaves updated_at alone gets the time of the change.
-	 * TG_ARGV: the forms of uuid and updated_at (pg_triggers_sql). */
-	"CREATE OR REPLACE FUNCTION xchg_fill() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-	" IF NEW.uuid IS NULL THEN NEW.uuid := xchg_new_uuid(TG_ARGV[0]); END IF;"
-	" IF TG_OP = 'INSERT' THEN"
-	"  IF NEW.updated_at IS NULL THEN NEW.updated_at := xchg_now(TG_ARGV[1]); END IF;"
-	"  IF NEW.is_deleted IS NULL THEN NEW.is_deleted := '0'; END IF;"
-	" ELSIF NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at AND xchg_origin() IS NULL THEN"
-	"  NEW.updated_at := xchg_now(TG_ARGV[1]);"
-	" END IF;"
-	" RETURN NEW; END $$;"
-	/*
-	 * TG_ARGV: the entity type, and for a child table the column holding its
-	 * parent's uuid: a change to a child row is a change of its parent. An
-	 * entity's row is read by its fixed column names; only a child's, whose
-	 * parent column varies, goes through jsonb, which costs the writer more.
-	 */
-	"CREATE OR REPLACE FUNCTION xchg_changed() RETURNS trigger LANGUAGE plpgsql AS $$"
-	" DECLARE etype text := TG_ARGV[0]; parent text := TG_ARGV[1]; n jsonb; o jsonb;"
+	"CREATE OR REPLACE FUNCTION xchg_row() RETURNS trigger LANGUAGE plpgsql AS $$"
+	" DECLARE origin uuid := nullif(current_setting('xchg.origin', true), '')::uuid;"
+	" etype text := TG_ARGV[2]; parent text := TG_ARGV[3]; op text := 'UPDATE';"
+	" u text; was text; stamp boolean := false;"
 	" BEGIN"
-	" IF parent = '' THEN"
-	"  IF TG_OP = 'DELETE' THEN PERFORM xchg_register(etype, OLD.uuid::text, 'DELETE');"
-	"  ELSE PERFORM xchg_register(etype, NEW.uuid::text, CASE WHEN TG_OP = 'INSERT' THEN 'INSERT'"
-	"   WHEN NEW.is_deleted::text IN ('true', '1') THEN 'DELETE' ELSE 'UPDATE' END);"
-	"  END IF;"
-	"  RETURN NULL;"
+	" IF TG_OP = 'INSERT' THEN"
+	"  stamp := NEW.updated_at IS NULL;"
+	"  IF NEW.is_deleted IS NULL THEN NEW.is_deleted := '0'; END IF;"
+	" ELSIF TG_OP = 'UPDATE' THEN"
+	"  stamp := origin IS NULL AND NEW.updated_at IS NOT DISTINCT FROM OLD.updated_at;"
 	" END IF;"
-	" IF TG_OP <> 'INSERT' THEN o := to_jsonb(OLD); END IF;"
-	" IF TG_OP <> 'DELETE' THEN n := to_jsonb(NEW); END IF;"
-	" PERFORM xchg_register(etype, n->>parent, 'UPDATE');"
-	" IF o->>parent IS DISTINCT FROM n->>parent THEN"
-	"  PERFORM xchg_register(etype, o->>parent, 'UPDATE'); END IF;"
-	" RETURN NULL; END $$;"
+	" IF stamp AND TG_ARGV[1] = '' THEN NEW.updated_at := date_trunc('milliseconds', clock_timestamp());"
+	" ELSIF stamp THEN NEW.updated_at := xchg_now(TG_ARGV[1]); END IF;"
+	" IF TG_OP <> 'DELETE' AND NEW.uuid IS NULL THEN"
+	"  IF TG_ARGV[0] = '' THEN NEW.uuid := gen_random_uuid();"
+	"  ELSE NEW.uuid := xchg_new_uuid(TG_ARGV[0]); END IF;"
+	" END IF;"
+	" IF parent = '' AND TG_OP = 'DELETE' THEN u := OLD.uuid::text; op := 'DELETE';"
+	" ELSIF parent = '' THEN u := NEW.uuid::text;"
+	"  IF TG_OP = 'INSERT' THEN op := 'INSERT';"
+	"  ELSIF NEW.is_deleted::text IN ('true', '1') THEN op := 'DELETE'; END IF;"
+	" ELSE"
+	"  IF TG_OP <> 'DELETE' THEN u := to_jsonb(NEW)->>parent; END IF;"
+	"  IF TG_OP <> 'INSERT' THEN was := to_jsonb(OLD)->>parent; END IF;"
+	"  IF was IS NOT DISTINCT FROM u THEN was := NULL; END IF;"
+	" END IF;"
+	" IF parent <> '' OR TG_ARGV[0] <> '' THEN u := xchg_uuid_text(u); was := xchg_uuid_text(was); END IF;"
+	" IF (u IS NOT NULL OR was IS NOT NULL) AND EXISTS (SELECT 1 FROM sync_nodes WHERE " CAPTURE_FOR ") THEN"
+	"  FOREACH u IN ARRAY ARRAY[u, was] LOOP"
+	"   CONTINUE WHEN u IS NULL;"
+	"   INSERT INTO sync_capture (entity_type, entity_uuid, operation, origin_id, changed_at)"
+	"   VALUES (etype, u, op, origin, date_trunc('milliseconds', clock_timestamp()));"
+	"  END LOOP;"
+	" END IF;"
+	" IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;"
+	" RETURN NEW; END $$;"
 	/* TRUNCATE fires no row triggers: its deletes could never be registered. */
 	"CREATE OR REPLACE FUNCTION xchg_no_truncate() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
 	" RAISE EXCEPTION 'xchg: TRUNCATE of synchronized table % would not reach the peers; use DELETE',"
@@ -540,19 +542,23 @@ static void pg_triggers_sql(xbuf *b, const char *table, const char *type, const 
 {
 	char uuid[FORMS_TEXT_MAX], pattern[80];
 
-	forms_name(&f->uuid, uuid);
+	/* xchg_row's forms: '' for PostgreSQL's own uuid and timestamptz. */
+	if (f->uuid.native)
+		uuid[0] = '\0';
+	else
+		forms_name(&f->uuid, uuid);
 	pg_time_pattern(pattern, sizeof(pattern), &f->updated_at);
+	/* xchg_fill and xchg_changed: the two an older xchg installed. */
 	xbuf_printf(b,
 		    "DROP TRIGGER IF EXISTS xchg_fill ON \"%s\";"
-		    "CREATE TRIGGER xchg_fill BEFORE INSERT OR UPDATE ON \"%s\""
-		    " FOR EACH ROW EXECUTE FUNCTION xchg_fill('%s', '%s');"
 		    "DROP TRIGGER IF EXISTS xchg_changed ON \"%s\";"
-		    "CREATE TRIGGER xchg_changed AFTER INSERT OR UPDATE OR DELETE ON \"%s\""
-		    " FOR EACH ROW EXECUTE FUNCTION xchg_changed('%s', '%s');"
+		    "DROP TRIGGER IF EXISTS xchg_row ON \"%s\";"
+		    "CREATE TRIGGER xchg_row BEFORE INSERT OR UPDATE OR DELETE ON \"%s\""
+		    " FOR EACH ROW EXECUTE FUNCTION xchg_row('%s', '%s', '%s', '%s');"
 		    "DROP TRIGGER IF EXISTS xchg_truncate ON \"%s\";"
 		    "CREATE TRIGGER xchg_truncate BEFORE TRUNCATE ON \"%s\""
 		    " FOR EACH STATEMENT EXECUTE FUNCTION xchg_no_truncate();",
-		    table, table, uuid, pattern, table, table, type, parent ? parent : "", table, table);
+		    table, table, table, table, uuid, pattern, type, parent ? parent : "", table, table);
 }
 
 static xchg_status pg_set_origin(store *base, const char *node_id, xchg_err *err)
