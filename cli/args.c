@@ -41,6 +41,50 @@ static int find_slot(const cli_cmd *cmd, const char *name, size_t len)
 	return -1;
 }
 
+int cli_duration(const char *s, int64_t *seconds)
+{
+	static const struct {
+		char unit;
+		int64_t seconds;
+	} units[] = {{'s', 1}, {'m', 60}, {'h', 60 * 60}, {'d', 24 * 60 * 60}};
+	int64_t total = 0, n;
+	size_t i;
+
+	if (!s || !*s)
+		return -1;
+	while (*s) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		for (n = 0; *s >= '0' && *s <= '9'; s++)
+			if ((n = n * 10 + (*s - '0')) > 100LL * 365 * 24 * 60 * 60)
+				return -1;
+		for (i = 0; *s && i < sizeof(units) / sizeof(units[0]) && units[i].unit != *s; i++)
+			;
+		if (*s && i == sizeof(units) / sizeof(units[0]))
+			return -1;
+		total += n * (*s ? units[i].seconds : 1);
+		if (*s)
+			s++;
+	}
+	if (total <= 0)
+		return -1;
+	*seconds = total;
+	return 0;
+}
+
+void cli_duration_text(int64_t seconds, char out[32])
+{
+	static const struct {
+		char unit;
+		int64_t seconds;
+	} units[] = {{'d', 24 * 60 * 60}, {'h', 60 * 60}, {'m', 60}, {'s', 1}};
+	size_t i;
+
+	for (i = 0; i + 1 < sizeof(units) / sizeof(units[0]) && seconds % units[i].seconds; i++)
+		;
+	snprintf(out, 32, "%lld%c", (long long)(seconds / units[i].seconds), units[i].unit);
+}
+
 const char *cli_get(const cli_cmd *cmd, const cli_args *a, const char *name)
 {
 	int i = find_slot(cmd, name, strlen(name));

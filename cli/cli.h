@@ -33,11 +33,21 @@ struct cli_cmd {
 };
 
 extern const cli_cmd cmd_init, cmd_key, cmd_key_rotate, cmd_node_add, cmd_node_list,
-	cmd_node_set_key, cmd_node_remove, cmd_node_revoke, cmd_export, cmd_import, cmd_status,
+	cmd_node_set, cmd_node_set_key, cmd_node_remove, cmd_node_revoke, cmd_export, cmd_import,
+	cmd_sync, cmd_status,
 	cmd_inspect, cmd_conflicts;
 
 /* The value of option name, or NULL when not given. */
 const char *cli_get(const cli_cmd *cmd, const cli_args *a, const char *name);
+/*
+ * A duration as people write it: 90, 90s, 30m, 24h, 7d or a sum such as
+ * 1h30m, in seconds. 0 on success, -1 when s is none or is not above zero.
+ */
+int cli_duration(const char *s, int64_t *seconds);
+/* A duration in the largest whole units that give it exactly: "1d", "90m", "45s". */
+void cli_duration_text(int64_t seconds, char out[32]);
+/* Prints one line of an import's or a sync's report: what happened, stderr for failures. */
+void cli_report(const xchg_import_event *ev, void *ctx);
 /* The --db option, else $XCHG_DB, else ./xchg.db; cli_open refuses an empty one. */
 const char *cli_db_url(const cli_cmd *cmd, const cli_args *a);
 int cli_open(const cli_cmd *cmd, const cli_args *a, unsigned flags, xchg_db **db);

@@ -5,13 +5,28 @@
 
 static const cli_opt opts[] = {
 	{"out", "DIR", "where acknowledgements go (default: the folder the packet came from)"},
+	{"archive", NULL, "file each packet read, as xchg sync does (default: never move a file)"},
 	{NULL, NULL, NULL},
 };
 
-static void report(const xchg_import_event *ev, void *ctx)
+void cli_report(const xchg_import_event *ev, void *ctx)
 {
 	(void)ctx;
 	switch (ev->outcome) {
+	case XCHG_EXPORTED:
+		printf("exported %s: packet %lld to %s, %lld entities\n", ev->path,
+		       (long long)ev->packet_no, ev->sender, (long long)ev->entities);
+		break;
+	case XCHG_ARCHIVED:
+		printf("archived %s to %s\n", ev->path, ev->message);
+		break;
+	case XCHG_DELETED:
+		printf("deleted %s\n", ev->path);
+		break;
+	case XCHG_REJECTED:
+		printf("rejected %s to %s (the reason is in %s.why)\n", ev->path, ev->message,
+		       ev->message);
+		break;
 	case XCHG_APPLIED:
 		printf("applied %s: packet %lld from %s, %lld entities, %lld conflicts, %lld refused%s\n",
 		       ev->path, (long long)ev->packet_no, ev->sender, (long long)ev->entities,
@@ -47,14 +62,15 @@ static void report(const xchg_import_event *ev, void *ctx)
 
 static int run(const cli_cmd *cmd, const cli_args *a)
 {
+	xchg_import_opts o = {cli_get(cmd, a, "out"), cli_get(cmd, a, "archive") ? XCHG_IMPORT_FILE : 0};
 	xchg_db *db = NULL;
 	xchg_err err;
 	int rc;
 
 	if ((rc = cli_open(cmd, a, 0, &db)))
 		return rc;
-	if ((rc = xchg_import(db, (const char *const *)a->pos, (size_t)a->npos,
-			      cli_get(cmd, a, "out"), report, NULL, &err)))
+	if ((rc = xchg_import_with(db, (const char *const *)a->pos, (size_t)a->npos, &o,
+				   cli_report, NULL, &err)))
 		rc = cli_fail(&err);
 	xchg_close(db);
 	return rc;

@@ -1,5 +1,8 @@
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -116,6 +119,69 @@ const cli_cmd cmd_node_list = {
 	list_opts, 0, 0, run_list,
 };
 
+static const cli_opt set_opts[] = {
+	{"dir", "DIR", "the folder this link's packets go to and come from (\"\" forgets it)"},
+	{"late-after", "DURATION", "how long without a packet from the peer before the link is"
+				   " late: 90m, 24h, 7d (default 24h)"},
+	{"applied", "WHAT", "what sync does with a packet once applied: archive (into DIR/archive/),"
+			    " delete or keep (default archive)"},
+	{NULL, NULL, NULL},
+};
+
+static int run_set(const cli_cmd *cmd, const cli_args *a)
+{
+	const char *dir = cli_get(cmd, a, "dir"), *late = cli_get(cmd, a, "late-after");
+	xchg_link_opts o = {.applied = cli_get(cmd, a, "applied")};
+	char cwd[4096], *abs = NULL, when[32];
+	xchg_db *db = NULL;
+	xchg_err err;
+	int rc;
+
+	if (!dir && !late && !o.applied)
+		return cli_usage_error(cmd, "give at least one of --dir, --late-after and --applied");
+	if (late && cli_duration(late, &o.late_after))
+		return cli_usage_error(cmd, "--late-after %s: not a duration such as 90m, 24h or 7d",
+				       late);
+	/* Kept as a full path: sync and watch run from wherever the scheduler starts them. */
+	if (dir && dir[0] && dir[0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd)) || !(abs = malloc(strlen(cwd) + strlen(dir) + 2))) {
+			fprintf(stderr, "xchg: cannot tell the current folder: %s\n", strerror(errno));
+			return XCHG_EIO;
+		}
+		sprintf(abs, "%s/%s", cwd, dir);
+	}
+	o.dir = abs ? abs : dir;
+	if ((rc = cli_open(cmd, a, 0, &db)) == 0) {
+		if ((rc = xchg_node_set(db, a->pos[0], &o, &err)))
+			rc = cli_fail(&err);
+		else {
+			if (o.dir)
+				printf("%s: packets go to and come from %s\n", a->pos[0],
+				       o.dir[0] ? o.dir : "the folder named on each run (none set)");
+			if (o.late_after) {
+				cli_duration_text(o.late_after, when);
+				printf("%s: late after %s without a packet from it\n", a->pos[0], when);
+			}
+			if (o.applied)
+				printf("%s: applied packets are %s\n", a->pos[0],
+				       o.applied[0] == 'a' ? "archived" : o.applied[0] == 'd' ? "deleted" : "kept");
+		}
+		xchg_close(db);
+	}
+	free(abs);
+	return rc;
+}
+
+const cli_cmd cmd_node_set = {
+	"node set", "CODE", "set how the link with a peer runs unattended",
+	"Stored in this node's database, for xchg sync, xchg watch and xchg status:\n"
+	"the folder the link's packets go to and come from (both directions may share\n"
+	"it, and one folder may serve every link), how long the peer may be silent\n"
+	"before status calls the link late, and what becomes of a packet once it is\n"
+	"applied or skipped as a duplicate.\n",
+	set_opts, 1, 1, run_set,
+};
+
 static const cli_opt set_key_opts[] = {
 	{"key", "LINE", "the peer's new key line, as its 'xchg key' prints it (required)"},
 	{NULL, NULL, NULL},
@@ -185,7 +251,7 @@ const cli_cmd cmd_node_remove = {
 	no_opts, 1, 1, run_remove,
 };
 
-static xchg_status revoke(xchg_db *db, const char *code, const char *key, xchg_err *err)
+static xchg_status revoke_peer(xchg_db *db, const char *code, const char *key, xchg_err *err)
 {
 	(void)key;
 	return xchg_node_revoke(db, code, err);
@@ -193,7 +259,7 @@ static xchg_status revoke(xchg_db *db, const char *code, const char *key, xchg_e
 
 static int run_revoke(const cli_cmd *cmd, const cli_args *a)
 {
-	return on_peer(cmd, a, revoke, NULL,
+	return on_peer(cmd, a, revoke_peer, NULL,
 		       "is revoked: its packets are refused and nothing more is sent to it");
 }
 

@@ -34,6 +34,12 @@ static cJSON *node_json(const xchg_node_info *n)
 		cJSON_AddNullToObject(o, "last_sync_in");
 	cJSON_AddNumberToObject(o, "queued", (double)n->queued);
 	cJSON_AddBoolToObject(o, "full_state", n->full_state);
+	if (n->link_dir)
+		cJSON_AddStringToObject(o, "dir", n->link_dir);
+	else
+		cJSON_AddNullToObject(o, "dir");
+	cJSON_AddNumberToObject(o, "late_after", (double)n->late_after);
+	cJSON_AddStringToObject(o, "applied", n->applied);
 	cJSON_AddNumberToObject(o, "conflicts", (double)n->conflicts);
 	cJSON_AddNumberToObject(o, "refused", (double)n->refused);
 	return o;

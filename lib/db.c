@@ -129,6 +129,9 @@ static const struct {
 	{"sync_conflicts", "kind", "ALTER TABLE sync_conflicts ADD COLUMN kind TEXT NOT NULL DEFAULT 'conflict'"},
 	{"sync_conflicts", "reason", "ALTER TABLE sync_conflicts ADD COLUMN reason TEXT"},
 	{"sync_nodes", "full_state_no", "ALTER TABLE sync_nodes ADD COLUMN full_state_no BIGINT"},
+	{"sync_nodes", "link_dir", "ALTER TABLE sync_nodes ADD COLUMN link_dir TEXT"},
+	{"sync_nodes", "late_after", "ALTER TABLE sync_nodes ADD COLUMN late_after BIGINT"},
+	{"sync_nodes", "applied", "ALTER TABLE sync_nodes ADD COLUMN applied TEXT"},
 };
 
 /* Whether the table of added_columns[i] lacks its column; not when the table does not exist. */

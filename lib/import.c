@@ -129,10 +129,15 @@ static int ends_with(const char *s, const char *suffix)
 	return n > k && strcmp(s + n - k, suffix) == 0;
 }
 
+/*
+ * Only what is named like a packet: a shared folder holds other files too
+ * (photos.zip), which are none of xchg's business. Hidden files include
+ * the exporters' temporaries, never complete.
+ */
 static int is_packet_name(const char *name)
 {
-	/* Hidden files include the exporters' temporaries, never complete. */
-	return name[0] != '.' && (ends_with(name, ".zip") || ends_with(name, ".zip" SEAL_SUFFIX));
+	return strncmp(name, "pkt_", 4) == 0 &&
+	       (ends_with(name, ".zip") || ends_with(name, ".zip" SEAL_SUFFIX));
 }
 
 /*

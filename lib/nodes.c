@@ -10,7 +10,7 @@
 #define NODE_COLUMNS                                                          \
 	"id, code, name, role, public_key, is_self, sent_packet_no,"          \
 	" acked_packet_no, received_packet_no, last_sync_in, last_sync_out," \
-	" key_chain, revoked_at, full_state_no"
+	" key_chain, revoked_at, full_state_no, link_dir, late_after, applied"
 
 static char *col_text(store_stmt *st, int i)
 {
@@ -48,6 +48,9 @@ static xchg_status read_row(store_stmt *st, node_row *n, xchg_err *err)
 	n->revoked_at = col_text(st, 12);
 	store_col(st, 13, &full);
 	n->full_state = full.type == XV_INT ? full.i : NODE_FULL_NONE;
+	n->link_dir = col_text(st, 14);
+	n->late_after = col_int(st, 15);
+	n->applied = col_text(st, 16);
 	if (!n->id || !n->code || !n->role) {
 		node_row_clear(n);
 		return xerr(err, XCHG_ENOMEM, "sync_nodes: out of memory or a row without id, code or role");
@@ -211,6 +214,8 @@ void node_row_clear(node_row *n)
 	free(n->revoked_at);
 	free(n->last_sync_in);
 	free(n->last_sync_out);
+	free(n->link_dir);
+	free(n->applied);
 	memset(n, 0, sizeof(*n));
 }
 
@@ -412,6 +417,43 @@ static xchg_status begin_on_peer(xchg_db *db, const char *code, node_row *peer, 
 		store_rollback(db->st);
 		node_row_clear(peer);
 	}
+	return rc;
+}
+
+xchg_status xchg_node_set(xchg_db *db, const char *code, const xchg_link_opts *o,
+			  xchg_err *err)
+{
+	static const char *const sql[] = {
+		"UPDATE sync_nodes SET link_dir = ? WHERE id = ?",
+		"UPDATE sync_nodes SET late_after = ? WHERE id = ?",
+		"UPDATE sync_nodes SET applied = ? WHERE id = ?",
+	};
+	const int given[] = {o->dir != NULL, o->late_after > 0, o->applied != NULL};
+	const xvalue value[] = {o->dir && o->dir[0] ? xv_text(o->dir) : xv_text(NULL),
+				xv_int(o->late_after), xv_text(o->applied)};
+	node_row peer = {0};
+	size_t i;
+	xchg_status rc;
+
+	if (o->applied && strcmp(o->applied, "archive") != 0 && strcmp(o->applied, "delete") != 0 &&
+	    strcmp(o->applied, "keep") != 0)
+		return xerr(err, XCHG_EUSAGE, "node %s: applied packets are archived, deleted or kept,"
+			    " not \"%.40s\"", code, o->applied);
+	if (o->late_after < 0)
+		return xerr(err, XCHG_EUSAGE, "node %s: a link cannot be late after a negative time", code);
+	if ((rc = begin_on_peer(db, code, &peer, err)))
+		return rc;
+	for (i = 0; i < sizeof(sql) / sizeof(sql[0]) && !rc; i++) {
+		xvalue p[2] = {value[i], xv_text(peer.id)};
+
+		if (given[i])
+			rc = store_run(db->st, sql[i], p, 2, NULL, err);
+	}
+	if (!rc)
+		rc = store_commit(db->st, err);
+	if (rc)
+		store_rollback(db->st);
+	node_row_clear(&peer);
 	return rc;
 }
 

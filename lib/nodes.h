@@ -20,6 +20,9 @@ typedef struct node_row {
 	char *key_chain;  /* this node: the signed history of its keys (JSON), or NULL */
 	char *revoked_at; /* a peer: when it was revoked, or NULL */
 	int64_t full_state; /* what the peer is owed of the full state: NODE_FULL_* or n */
+	char *link_dir;     /* the link's folder (xchg_node_set), or NULL */
+	int64_t late_after; /* seconds of silence before the link is late; 0: the default */
+	char *applied;      /* what becomes of applied packets: "archive", "delete", "keep"; NULL: archive */
 } node_row;
 
 /*

@@ -29,6 +29,12 @@ static xchg_status take_row(xchg_node_info *info, node_row *n, xchg_err *err)
 	info->last_sync_in = n->last_sync_in;
 	info->last_sync_out = n->last_sync_out;
 	info->full_state = n->full_state != NODE_FULL_NONE;
+	info->link_dir = n->link_dir;
+	info->late_after = n->late_after > 0 ? n->late_after : XCHG_LATE_AFTER_DEFAULT;
+	info->applied = n->applied ? n->applied : strdup("archive");
+	n->link_dir = n->applied = NULL;
+	if (!info->applied)
+		return xerr(err, XCHG_ENOMEM, "out of memory");
 	free(n->key_chain);
 	memset(n, 0, sizeof(*n));
 	return XCHG_OK;
@@ -92,6 +98,8 @@ static void info_clear(xchg_node_info *info)
 	free(info->public_key);
 	free(info->last_sync_in);
 	free(info->last_sync_out);
+	free(info->link_dir);
+	free(info->applied);
 }
 
 void xchg_status_free(xchg_status_report *rep)

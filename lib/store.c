@@ -404,3 +404,13 @@ xchg_status store_retry(store *s, xchg_status (*fn)(void *ctx, xchg_err *err),
 		pause.tv_nsec *= 2;
 	}
 }
+
+xchg_status store_try_run_lock(store *s, const char *name, int *held, xchg_err *err)
+{
+	return s->ops->try_run_lock(s, name, held, err);
+}
+
+void store_run_unlock(store *s, const char *name)
+{
+	s->ops->run_unlock(s, name);
+}

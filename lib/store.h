@@ -162,6 +162,9 @@ typedef struct store_ops {
 	void (*triggers_sql)(xbuf *b, const char *table, const char *type,
 			     const char *parent_column, const sync_forms *f);
 	xchg_status (*set_origin)(store *s, const char *node_id, xchg_err *err);
+	/* See store_try_run_lock; one at a time per store. */
+	xchg_status (*try_run_lock)(store *s, const char *name, int *held, xchg_err *err);
+	void (*run_unlock)(store *s, const char *name);
 	xchg_status (*lock)(store *s, const char *name, xchg_err *err);
 	/* Whether the last failure was a lock wait given up, a deadlock or a
 	 * serialization failure: the transaction may simply be run again. */
@@ -268,6 +271,14 @@ xchg_status store_lock(store *s, const char *name, xchg_err *err);
  */
 xchg_status store_lock_rows(store *s, const char *table, const char *column,
 			    const char *value, xchg_err *err);
+/*
+ * Takes the lock named name, outside any transaction, until store_run_unlock
+ * or the store is closed (a crashed process lets go of it), so that two
+ * xchg runs of one node that must not overlap do not: *held is 0 when
+ * another holds it.
+ */
+xchg_status store_try_run_lock(store *s, const char *name, int *held, xchg_err *err);
+void store_run_unlock(store *s, const char *name);
 /* Holds table against writers until the transaction ends. */
 xchg_status store_lock_table(store *s, const char *table, xchg_err *err);
 

@@ -5,9 +5,12 @@
  */
 #include "store.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -31,6 +34,7 @@ typedef struct sq_store {
 	sq_stmt *cache;
 	size_t ncached;
 	int created; /* the file did not exist before this handle opened it */
+	int run_lock;                /* store_try_run_lock's file, or -1 */
 	store_fault fault;           /* of the last failed statement */
 	char fault_msg[XCHG_ERRMSG_MAX];
 } sq_store;
@@ -316,7 +320,10 @@ static const char sq_schema[] =
 	" received_packet_no INTEGER NOT NULL DEFAULT 0,"
 	" sent_packet_no INTEGER NOT NULL DEFAULT 0,"
 	" acked_packet_no INTEGER NOT NULL DEFAULT 0,"
-	" full_state_no INTEGER);"
+	" full_state_no INTEGER,"
+	" link_dir TEXT,"
+	" late_after INTEGER,"
+	" applied TEXT);"
 	"CREATE TABLE IF NOT EXISTS sync_capture ("
 	" id INTEGER PRIMARY KEY,"
 	" entity_type TEXT NOT NULL,"
@@ -572,6 +579,43 @@ static store_fault sq_fault(store *base, const char **message)
 	return s->fault;
 }
 
+/* A file beside the database, DB.NAME.lock, held with flock: no other process can hold it too. */
+static xchg_status sq_try_run_lock(store *base, const char *name, int *held, xchg_err *err)
+{
+	sq_store *s = (sq_store *)base;
+	char *path = xstrdup_printf("%s.%s.lock", base->name, name);
+	int fd;
+
+	*held = 0;
+	if (!path)
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		xerr(err, XCHG_EIO, "%s: %s", path, strerror(errno));
+		free(path);
+		return XCHG_EIO;
+	}
+	free(path);
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		return errno == EWOULDBLOCK ? XCHG_OK
+					    : xerr(err, XCHG_EIO, "%s: cannot lock: %s", base->name, strerror(errno));
+	}
+	s->run_lock = fd;
+	*held = 1;
+	return XCHG_OK;
+}
+
+static void sq_run_unlock(store *base, const char *name)
+{
+	sq_store *s = (sq_store *)base;
+
+	XCHG_UNUSED(name);
+	if (s->run_lock >= 0)
+		close(s->run_lock);
+	s->run_lock = -1;
+}
+
 static void sq_close(store *base)
 {
 	sq_store *s = (sq_store *)base;
@@ -591,6 +635,7 @@ static void sq_close(store *base)
 		free(c);
 	}
 	sqlite3_close(s->db);
+	sq_run_unlock(base, NULL);
 	if (drop_file)
 		unlink(s->base.name);
 	free(s->base.name);
@@ -631,6 +676,8 @@ static const store_ops sq_ops = {
 	.fill_sql = sq_fill_sql,
 	.triggers_sql = sq_triggers_sql,
 	.set_origin = sq_set_origin,
+	.try_run_lock = sq_try_run_lock,
+	.run_unlock = sq_run_unlock,
 	.lock = sq_lock,
 	.retryable = sq_retryable,
 	.fault = sq_fault,
@@ -650,6 +697,7 @@ xchg_status store_sqlite_open(store **out, const char *path, int create,
 		return xerr(err, XCHG_ENOMEM, "%s: out of memory", path);
 	}
 	s->base.ops = &sq_ops;
+	s->run_lock = -1;
 	/* SQLite's own words for a missing file are "unable to open database file". */
 	s->created = access(path, F_OK) != 0;
 	if (!create && s->created) {

@@ -127,6 +127,23 @@ xchg_status xchg_node_add(xchg_db *db, const char *key_line, const char *code,
  */
 xchg_status xchg_node_set_key(xchg_db *db, const char *code, const char *key_line,
 			      xchg_err *err);
+/* A link is late after a day without a packet from its peer, unless set otherwise. */
+#define XCHG_LATE_AFTER_DEFAULT (24 * 60 * 60)
+
+/* What xchg_node_set changes of a link; a NULL or 0 member is left as it is. */
+typedef struct xchg_link_opts {
+	const char *dir;      /* the folder its packets go to and come from; "" forgets it */
+	int64_t late_after;   /* seconds without a packet from the peer before it is late */
+	const char *applied;  /* what sync does with an applied packet: "archive" (into the
+				 folder's archive/), "delete" or "keep" */
+} xchg_link_opts;
+
+/*
+ * Sets how the link with peer code is run unattended (xchg sync, xchg
+ * watch, xchg status); stored in this node's database.
+ */
+xchg_status xchg_node_set(xchg_db *db, const char *code, const xchg_link_opts *o,
+			  xchg_err *err);
 /*
  * Forgets a peer, with everything queued for it. Only a peer that never
  * exchanged a packet with this node, or one that is revoked: a live link
@@ -179,9 +196,15 @@ typedef enum xchg_outcome {
 	XCHG_ACK_WRITTEN = 3, /* an acknowledgement packet was written */
 	XCHG_FAILED = 4,    /* not applied for a local reason (database, files): nothing
 			       changed, and the same packet may be imported again */
-	XCHG_ACK_FAILED = 5 /* sender's packets are applied, but the acknowledgement to
+	XCHG_ACK_FAILED = 5, /* sender's packets are applied, but the acknowledgement to
 			       it could not be written (path: the folder); nothing went
 			       out, and the next export to sender carries the ack */
+	/* xchg_sync's own */
+	XCHG_EXPORTED = 6,  /* a packet written for the peer named as sender */
+	XCHG_ARCHIVED = 7,  /* a packet applied or skipped, moved to message (archive/) */
+	XCHG_DELETED = 8,   /* a packet applied or skipped, deleted */
+	XCHG_REJECTED = 9   /* a refused packet, moved to message (rejected/), the reason
+			       beside it in message + ".why" */
 } xchg_outcome;
 
 /* One line of an import's report. Strings belong to the library. */
@@ -223,6 +246,38 @@ xchg_status xchg_import(xchg_db *db, const char *const *paths, size_t npaths,
 			const char *ack_dir, xchg_import_cb cb, void *ctx,
 			xchg_err *err);
 
+/*
+ * One unattended round for this node: imports every packet addressed to it
+ * in each link's folder (xchg_node_set; dir for a link that has none),
+ * each sender's in order, acknowledging as xchg_import does; files each
+ * packet it read: applied or skipped ones as the link says (archived into
+ * FOLDER/archive/, deleted, or kept), refused ones into FOLDER/rejected/
+ * with the reason beside them in NAME.why; then exports to each peer that
+ * has changes not yet sent, its full state owed, or an acknowledgement
+ * that could not be written, and to no other. A refused packet does not
+ * stop the round; the status is then xchg_import's.
+ */
+xchg_status xchg_sync(xchg_db *db, const char *dir, xchg_import_cb cb, void *ctx,
+		      xchg_err *err);
+
+/* xchg_import_opts flags */
+/*
+ * Files each packet read as xchg_sync does: applied or skipped ones as the
+ * sender's link says (archive/, deleted or kept), refused ones into
+ * rejected/ with their reason.
+ */
+#define XCHG_IMPORT_FILE 1u
+
+typedef struct xchg_import_opts {
+	const char *ack_dir; /* as xchg_import's */
+	unsigned flags;      /* XCHG_IMPORT_* */
+} xchg_import_opts;
+
+/* xchg_import with options. */
+xchg_status xchg_import_with(xchg_db *db, const char *const *paths, size_t npaths,
+			     const xchg_import_opts *o, xchg_import_cb cb, void *ctx,
+			     xchg_err *err);
+
 typedef struct xchg_node_info {
 	char *id;              /* the node's uuid, the same in every database */
 	char *code;
@@ -239,6 +294,9 @@ typedef struct xchg_node_info {
 	char *last_sync_in;
 	int64_t queued;        /* changes registered for the peer */
 	int full_state;        /* owed the full state: its next packet carries every row */
+	char *link_dir;        /* the link's folder (xchg_node_set), or NULL */
+	int64_t late_after;    /* seconds without a packet from the peer before the link is late */
+	char *applied;         /* what becomes of its applied packets: archive, delete or keep */
 	int64_t conflicts;     /* open conflicts and unique-key collisions logged against the peer */
 	int64_t refused;       /* open rows from the peer that this node's schema refused */
 } xchg_node_info;

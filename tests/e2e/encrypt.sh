@@ -155,7 +155,7 @@ scenario_mixed() {
 	mkdir -p "$inbox"
 	sql center "UPDATE brigades SET foreman = 'Petrov' WHERE name = '$SECRET'"
 	x center export --node D1 --out "$W" --encrypt
-	mv "$OUT" "$inbox/renamed.zip"
+	mv "$OUT" "$inbox/pkt_renamed.zip"
 	x d1 import "$inbox"
 	eq "a sealed packet renamed .zip is found by its magic and applied" 0 "$RC"
 	eq "its change arrived" Petrov "$(sql d1 "SELECT foreman FROM brigades WHERE name = '$SECRET'")"

@@ -418,16 +418,18 @@ scenario_order() {
 	n2=$(unzip -p "$p2" message.json | jq .header.packet_no)
 	n3=$(unzip -p "$p3" message.json | jq .header.packet_no)
 	eq "three exports get consecutive numbers" "$((n1 + 1)) $((n1 + 2))" "$n2 $n3"
-	cp "$p3" "$ooo/a_3.zip"; cp "$p1" "$ooo/b_1.zip"; cp "$p2" "$ooo/c_2.zip"; cp "$p1" "$ooo/d_1_again.zip"
+	# Named like packets (a folder's other files are left alone), but in the wrong order.
+	cp "$p3" "$ooo/pkt_a_3.zip"; cp "$p1" "$ooo/pkt_b_1.zip"; cp "$p2" "$ooo/pkt_c_2.zip"
+	cp "$p1" "$ooo/pkt_d_1_again.zip"
 	ORDER_LAST_PKT=$p3
 	x d1 import "$ooo" --out "$SH"
 	eq "importing the shuffled folder exits 0" 0 "$RC"
-	eq "the second copy of the first packet is skipped as a duplicate" "$ooo/d_1_again.zip" \
+	eq "the second copy of the first packet is skipped as a duplicate" "$ooo/pkt_d_1_again.zip" \
 		"$(sed -nE 's/^skipped (.*): packet [0-9]+ from CENTER.*duplicate.*/\1/p' <<<"$OUT")"
 	eq "applied in packet_no order: b_1, c_2, a_3" \
-		"$ooo/b_1.zip $n1
-$ooo/c_2.zip $n2
-$ooo/a_3.zip $n3" \
+		"$ooo/pkt_b_1.zip $n1
+$ooo/pkt_c_2.zip $n2
+$ooo/pkt_a_3.zip $n3" \
 		"$(sed -nE 's/^applied (.*): packet ([0-9]+) from CENTER.*/\1 \2/p' <<<"$OUT")"
 	eq "the last packet's value wins" "23" "$(sql d1 "SELECT headcount FROM brigades WHERE name = 'Concrete team'")"
 	eq "every packet's insert and update arrived" "'third packet'" "$(sql d1 "SELECT quote(foreman) FROM brigades WHERE name = 'Order B'")"
