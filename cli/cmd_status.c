@@ -10,6 +10,15 @@ static const cli_opt opts[] = {
 	{NULL, NULL, NULL},
 };
 
+/* A text member, or null for NULL. */
+static void add_text(cJSON *o, const char *name, const char *s)
+{
+	if (s)
+		cJSON_AddStringToObject(o, name, s);
+	else
+		cJSON_AddNullToObject(o, name);
+}
+
 static cJSON *node_json(const xchg_node_info *n)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -24,20 +33,11 @@ static cJSON *node_json(const xchg_node_info *n)
 	cJSON_AddNumberToObject(o, "sent_packet_no", (double)n->sent_packet_no);
 	cJSON_AddNumberToObject(o, "acked_packet_no", (double)n->acked_packet_no);
 	cJSON_AddNumberToObject(o, "received_packet_no", (double)n->received_packet_no);
-	if (n->last_sync_out)
-		cJSON_AddStringToObject(o, "last_sync_out", n->last_sync_out);
-	else
-		cJSON_AddNullToObject(o, "last_sync_out");
-	if (n->last_sync_in)
-		cJSON_AddStringToObject(o, "last_sync_in", n->last_sync_in);
-	else
-		cJSON_AddNullToObject(o, "last_sync_in");
+	add_text(o, "last_sync_out", n->last_sync_out);
+	add_text(o, "last_sync_in", n->last_sync_in);
 	cJSON_AddNumberToObject(o, "queued", (double)n->queued);
 	cJSON_AddBoolToObject(o, "full_state", n->full_state);
-	if (n->link_dir)
-		cJSON_AddStringToObject(o, "dir", n->link_dir);
-	else
-		cJSON_AddNullToObject(o, "dir");
+	add_text(o, "dir", n->link_dir);
 	cJSON_AddNumberToObject(o, "late_after", (double)n->late_after);
 	cJSON_AddStringToObject(o, "applied", n->applied);
 	cJSON_AddNumberToObject(o, "conflicts", (double)n->conflicts);
