@@ -584,7 +584,7 @@ static xchg_status sq_try_run_lock(store *base, const char *name, int *held, xch
 {
 	sq_store *s = (sq_store *)base;
 	char *path = xstrdup_printf("%s.%s.lock", base->name, name);
-	int fd;
+	int fd, why;
 
 	*held = 0;
 	if (!path)
@@ -597,9 +597,10 @@ static xchg_status sq_try_run_lock(store *base, const char *name, int *held, xch
 	}
 	free(path);
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		why = errno;
 		close(fd);
-		return errno == EWOULDBLOCK ? XCHG_OK
-					    : xerr(err, XCHG_EIO, "%s: cannot lock: %s", base->name, strerror(errno));
+		return why == EWOULDBLOCK ? XCHG_OK
+					  : xerr(err, XCHG_EIO, "%s: cannot lock: %s", base->name, strerror(why));
 	}
 	s->run_lock = fd;
 	*held = 1;
