@@ -22,8 +22,11 @@ typedef struct node_row {
 	int64_t full_state; /* what the peer is owed of the full state: NODE_FULL_* or n */
 	char *link_dir;     /* the link's folder (xchg_node_set), or NULL */
 	int64_t late_after; /* seconds of silence before the link is late; 0: the default */
-	char *applied;      /* what becomes of applied packets: "archive", "delete", "keep"; NULL: archive */
+	char *applied;      /* what becomes of applied packets: "archive", "delete", "keep"; NULL: the default */
 } node_row;
+
+/* What becomes of a link's applied packets unless xchg_node_set says otherwise. */
+#define NODE_APPLIED_DEFAULT "archive"
 
 /*
  * sync_nodes.full_state_no (PACKET.md 6.2): NULL, nothing; 0, the full

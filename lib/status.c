@@ -31,7 +31,7 @@ static xchg_status take_row(xchg_node_info *info, node_row *n, xchg_err *err)
 	info->full_state = n->full_state != NODE_FULL_NONE;
 	info->link_dir = n->link_dir;
 	info->late_after = n->late_after > 0 ? n->late_after : XCHG_LATE_AFTER_DEFAULT;
-	info->applied = n->applied ? n->applied : strdup("archive");
+	info->applied = n->applied ? n->applied : strdup(NODE_APPLIED_DEFAULT);
 	n->link_dir = n->applied = NULL;
 	if (!info->applied)
 		return xerr(err, XCHG_ENOMEM, "out of memory");

@@ -101,7 +101,7 @@ static const char *policy_of(const node_row *peers, size_t n, const seen *s)
 
 	for (i = 0; s->sender && i < n; i++)
 		if (strcmp(peers[i].code, s->sender) == 0)
-			return peers[i].applied ? peers[i].applied : "archive";
+			return peers[i].applied ? peers[i].applied : NODE_APPLIED_DEFAULT;
 	return "keep";
 }
 
