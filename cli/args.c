@@ -41,6 +41,24 @@ static int find_slot(const cli_cmd *cmd, const char *name, size_t len)
 	return -1;
 }
 
+/* The one-letter forms people type, for the commands that have the long one. */
+static const struct {
+	char letter;
+	const char *name;
+} short_opts[] = {{'h', "help"}, {'q', "quiet"}};
+
+static int find_short(const cli_cmd *cmd, const char *arg)
+{
+	size_t i;
+
+	if (arg[0] != '-' || !arg[1] || arg[2])
+		return -1;
+	for (i = 0; i < sizeof(short_opts) / sizeof(short_opts[0]); i++)
+		if (short_opts[i].letter == arg[1])
+			return find_slot(cmd, short_opts[i].name, strlen(short_opts[i].name));
+	return -1;
+}
+
 int cli_duration(const char *s, int64_t *seconds)
 {
 	static const struct {
@@ -187,7 +205,14 @@ void cli_help(const cli_cmd *cmd, FILE *out)
 	for (i = 0; i < n; i++) {
 		const cli_opt *o = slot_opt(cmd, i);
 
-		snprintf(left, sizeof(left), "--%s%s%s", o->name, o->arg ? " " : "", o->arg ? o->arg : "");
+		char letter[5] = "";
+		size_t k;
+
+		for (k = 0; k < sizeof(short_opts) / sizeof(short_opts[0]); k++)
+			if (strcmp(short_opts[k].name, o->name) == 0)
+				snprintf(letter, sizeof(letter), "-%c, ", short_opts[k].letter);
+		snprintf(left, sizeof(left), "%s--%s%s%s", letter, o->name, o->arg ? " " : "",
+			 o->arg ? o->arg : "");
 		fprintf(out, "  %-22s %s\n", left, o->help);
 	}
 }
@@ -212,12 +237,16 @@ static int parse(const cli_cmd *cmd, int argc, char **argv, cli_args *a, int *he
 			only_operands = 1;
 			continue;
 		}
-		if (strncmp(arg, "--", 2) != 0)
-			return cli_usage_error(cmd, "unknown option '%s'", arg);
-		eq = strchr(arg + 2, '=');
-		len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
-		if ((slot = find_slot(cmd, arg + 2, len)) < 0)
-			return cli_usage_error(cmd, "unknown option '%s'", arg);
+		if (strncmp(arg, "--", 2) != 0) {
+			if ((slot = find_short(cmd, arg)) < 0)
+				return cli_usage_error(cmd, "unknown option '%s'", arg);
+			eq = NULL;
+		} else {
+			eq = strchr(arg + 2, '=');
+			len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+			if ((slot = find_slot(cmd, arg + 2, len)) < 0)
+				return cli_usage_error(cmd, "unknown option '%s'", arg);
+		}
 		if (strcmp(slot_opt(cmd, slot)->name, "help") == 0) {
 			*help = 1;
 			continue;

@@ -34,7 +34,7 @@ struct cli_cmd {
 
 extern const cli_cmd cmd_init, cmd_key, cmd_key_rotate, cmd_node_add, cmd_node_list,
 	cmd_node_set, cmd_node_set_key, cmd_node_remove, cmd_node_revoke, cmd_export, cmd_import,
-	cmd_sync, cmd_status,
+	cmd_sync, cmd_watch, cmd_status,
 	cmd_inspect, cmd_conflicts;
 
 /* The value of option name, or NULL when not given. */
@@ -46,8 +46,17 @@ const char *cli_get(const cli_cmd *cmd, const cli_args *a, const char *name);
 int cli_duration(const char *s, int64_t *seconds);
 /* A duration in the largest whole units that give it exactly: "1d", "90m", "45s". */
 void cli_duration_text(int64_t seconds, char out[32]);
-/* Prints one line of an import's or a sync's report: what happened, stderr for failures. */
+/* How import, sync and watch report (report.c). */
+typedef struct cli_reporter {
+	int quiet; /* only failures, and cli_report_summary's line */
+	int log;   /* every line on stderr behind its time: a service's log */
+	int64_t counts[XCHG_WARNING + 1]; /* events by outcome since the last summary */
+} cli_reporter;
+
+/* Prints one event of an import, sync or watch (ctx: a cli_reporter). */
 void cli_report(const xchg_import_event *ev, void *ctx);
+/* When quiet: one line of what was counted since the last, if anything was. */
+void cli_report_summary(cli_reporter *r);
 /* The --db option, else $XCHG_DB, else ./xchg.db; cli_open refuses an empty one. */
 const char *cli_db_url(const cli_cmd *cmd, const cli_args *a);
 int cli_open(const cli_cmd *cmd, const cli_args *a, unsigned flags, xchg_db **db);

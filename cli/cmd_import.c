@@ -1,68 +1,16 @@
-#include <stdio.h>
-#include <string.h>
-
 #include "cli.h"
 
 static const cli_opt opts[] = {
 	{"out", "DIR", "where acknowledgements go (default: the folder the packet came from)"},
 	{"archive", NULL, "file each packet read, as xchg sync does (default: never move a file)"},
+	{"quiet", NULL, "say only what failed, and one line of counts"},
 	{NULL, NULL, NULL},
 };
-
-void cli_report(const xchg_import_event *ev, void *ctx)
-{
-	(void)ctx;
-	switch (ev->outcome) {
-	case XCHG_EXPORTED:
-		printf("exported %s: packet %lld to %s, %lld entities\n", ev->path,
-		       (long long)ev->packet_no, ev->sender, (long long)ev->entities);
-		break;
-	case XCHG_ARCHIVED:
-		printf("archived %s to %s\n", ev->path, ev->message);
-		break;
-	case XCHG_DELETED:
-		printf("deleted %s\n", ev->path);
-		break;
-	case XCHG_REJECTED:
-		printf("rejected %s to %s (the reason is in %s.why)\n", ev->path, ev->message,
-		       ev->message);
-		break;
-	case XCHG_APPLIED:
-		printf("applied %s: packet %lld from %s, %lld entities, %lld conflicts, %lld refused%s\n",
-		       ev->path, (long long)ev->packet_no, ev->sender, (long long)ev->entities,
-		       (long long)ev->conflicts, (long long)ev->refused,
-		       ev->refused ? " (kept in the conflict log: see xchg conflicts)" : "");
-		break;
-	case XCHG_SKIPPED:
-		printf("skipped %s: packet %lld from %s: duplicate, applied before%s%s\n", ev->path,
-		       (long long)ev->packet_no, ev->sender, ev->message ? "; " : "",
-		       ev->message ? ev->message + strlen(ev->path) + 2 : "");
-		break;
-	case XCHG_ACK_WRITTEN:
-		printf("acknowledged with %s: packet %lld, %lld entities\n", ev->path,
-		       (long long)ev->packet_no, (long long)ev->entities);
-		break;
-	case XCHG_REFUSED:
-		fflush(stdout);
-		fprintf(stderr, "refused %s\n", ev->message);
-		break;
-	case XCHG_FAILED:
-		fflush(stdout);
-		fprintf(stderr, "not applied %s\n", ev->message);
-		break;
-	case XCHG_ACK_FAILED:
-		fflush(stdout);
-		fprintf(stderr, "not acknowledged %s (the packets from %s are applied; "
-				"the next 'xchg export --node %s' acknowledges them)\n",
-			ev->message, ev->sender, ev->sender);
-		break;
-	}
-	fflush(stdout);
-}
 
 static int run(const cli_cmd *cmd, const cli_args *a)
 {
 	xchg_import_opts o = {cli_get(cmd, a, "out"), cli_get(cmd, a, "archive") ? XCHG_IMPORT_FILE : 0};
+	cli_reporter r = {.quiet = cli_get(cmd, a, "quiet") != NULL};
 	xchg_db *db = NULL;
 	xchg_err err;
 	int rc;
@@ -70,8 +18,9 @@ static int run(const cli_cmd *cmd, const cli_args *a)
 	if ((rc = cli_open(cmd, a, 0, &db)))
 		return rc;
 	if ((rc = xchg_import_with(db, (const char *const *)a->pos, (size_t)a->npos, &o,
-				   cli_report, NULL, &err)))
+				   cli_report, &r, &err)))
 		rc = cli_fail(&err);
+	cli_report_summary(&r);
 	xchg_close(db);
 	return rc;
 }

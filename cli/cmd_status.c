@@ -19,6 +19,48 @@ static void add_text(cJSON *o, const char *name, const char *s)
 		cJSON_AddNullToObject(o, name);
 }
 
+static const char *const state_names[] = {
+	[XCHG_LINK_OK] = "ok", [XCHG_LINK_LATE] = "late", [XCHG_LINK_BROKEN] = "broken",
+};
+
+/* "3 h ago": how long ago, in the one unit people read at a glance. */
+static void ago_text(int64_t seconds, char out[32])
+{
+	if (seconds < 0)
+		snprintf(out, 32, "never");
+	else if (seconds < 60)
+		snprintf(out, 32, "%lld s ago", (long long)seconds);
+	else if (seconds < 60 * 60)
+		snprintf(out, 32, "%lld min ago", (long long)(seconds / 60));
+	else if (seconds < 48 * 60 * 60)
+		snprintf(out, 32, "%lld h ago", (long long)(seconds / (60 * 60)));
+	else
+		snprintf(out, 32, "%lld d ago", (long long)(seconds / (24 * 60 * 60)));
+}
+
+static void add_ago(cJSON *o, const char *name, int64_t seconds)
+{
+	char ago[32];
+
+	ago_text(seconds, ago);
+	add_text(o, name, seconds < 0 ? NULL : ago);
+}
+
+static cJSON *problem_json(const xchg_node_info *n)
+{
+	cJSON *o;
+
+	if (!n->problem_packet)
+		return cJSON_CreateNull();
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "packet", n->problem_packet);
+	add_text(o, "kind", n->problem_kind);
+	add_text(o, "reason", n->problem_reason);
+	add_text(o, "at", n->problem_at);
+	add_ago(o, "ago", n->problem_age);
+	return o;
+}
+
 static cJSON *node_json(const xchg_node_info *n)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -30,18 +72,27 @@ static cJSON *node_json(const xchg_node_info *n)
 	cJSON_AddStringToObject(o, "public_key", n->public_key ? n->public_key : "");
 	if (n->is_self)
 		return o;
+	cJSON_AddStringToObject(o, "state", state_names[n->state]);
+	add_text(o, "reason", n->state_reason);
 	cJSON_AddNumberToObject(o, "sent_packet_no", (double)n->sent_packet_no);
 	cJSON_AddNumberToObject(o, "acked_packet_no", (double)n->acked_packet_no);
 	cJSON_AddNumberToObject(o, "received_packet_no", (double)n->received_packet_no);
 	add_text(o, "last_sync_out", n->last_sync_out);
 	add_text(o, "last_sync_in", n->last_sync_in);
+	add_ago(o, "last_out", n->out_age);
+	add_ago(o, "last_in", n->in_age);
 	cJSON_AddNumberToObject(o, "queued", (double)n->queued);
+	cJSON_AddNumberToObject(o, "unsent", (double)n->unsent);
+	cJSON_AddNumberToObject(o, "unacked", (double)n->unacked);
 	cJSON_AddBoolToObject(o, "full_state", n->full_state);
 	add_text(o, "dir", n->link_dir);
 	cJSON_AddNumberToObject(o, "late_after", (double)n->late_after);
 	cJSON_AddStringToObject(o, "applied", n->applied);
 	cJSON_AddNumberToObject(o, "conflicts", (double)n->conflicts);
 	cJSON_AddNumberToObject(o, "refused", (double)n->refused);
+	cJSON_AddBoolToObject(o, "revoked", n->revoked_at != NULL);
+	add_text(o, "revoked_at", n->revoked_at);
+	cJSON_AddItemToObject(o, "problem", problem_json(n));
 	return o;
 }
 
@@ -57,6 +108,35 @@ static int print_json(const xchg_status_report *rep)
 	return cli_print_json(root);
 }
 
+/* "#12, 3 h ago": the last packet one way, and when. */
+static void packet_text(int64_t packet_no, int64_t seconds, char out[48])
+{
+	char ago[32];
+
+	ago_text(seconds, ago);
+	if (seconds < 0)
+		snprintf(out, 48, "never");
+	else
+		snprintf(out, 48, "#%lld, %s", (long long)packet_no, ago);
+}
+
+/* What the table cannot hold: why a link is not ok, its last problem, a revocation. */
+static void print_notes(const xchg_node_info *p)
+{
+	char ago[32];
+
+	if (p->state != XCHG_LINK_OK)
+		printf("%s: %s: %s\n", p->code, state_names[p->state], p->state_reason);
+	if (p->revoked_at)
+		printf("%s: revoked on %s: its packets are refused\n", p->code, p->revoked_at);
+	if (p->problem_packet && p->state != XCHG_LINK_BROKEN) {
+		ago_text(p->problem_age, ago);
+		printf("%s: problem: %s %s %s: %s\n", p->code, p->problem_packet,
+		       p->problem_kind ? p->problem_kind : "", ago,
+		       p->problem_reason ? p->problem_reason : "");
+	}
+}
+
 static void print_table(const xchg_status_report *rep)
 {
 	int64_t refused = 0;
@@ -68,27 +148,38 @@ static void print_table(const xchg_status_report *rep)
 		printf("no peers yet: add one with xchg node add\n");
 		return;
 	}
-	printf("%-20s %-8s %9s %9s %9s %7s %9s %7s  %-24s %-24s\n", "peer", "role", "generated",
-	       "acked", "received", "queued", "conflicts", "refused", "last out", "last in");
+	printf("%-16s %-7s %-8s %-18s %-18s %6s %7s %9s %7s\n", "peer", "state", "role", "last in",
+	       "last out", "unsent", "unacked", "conflicts", "refused");
 	for (i = 0; i < rep->npeers; i++) {
 		const xchg_node_info *p = &rep->peers[i];
-
-		char queued[24];
+		char unsent[24], in[48], out[48];
 
 		/* A peer owed the full state gets every row, whatever is queued. */
-		snprintf(queued, sizeof(queued), p->full_state ? "all" : "%lld", (long long)p->queued);
-		printf("%-20s %-8s %9lld %9lld %9lld %7s %9lld %7lld  %-24s %-24s\n", p->code,
-		       p->role[0] == 'm' ? "center" : "desktop", (long long)p->sent_packet_no,
-		       (long long)p->acked_packet_no, (long long)p->received_packet_no,
-		       queued, (long long)p->conflicts, (long long)p->refused,
-		       p->last_sync_out ? p->last_sync_out : "never",
-		       p->last_sync_in ? p->last_sync_in : "never");
+		snprintf(unsent, sizeof(unsent), p->full_state ? "all" : "%lld", (long long)p->unsent);
+		packet_text(p->received_packet_no, p->in_age, in);
+		packet_text(p->sent_packet_no, p->out_age, out);
+		printf("%-16s %-7s %-8s %-18s %-18s %6s %7lld %9lld %7lld\n", p->code,
+		       state_names[p->state], p->role[0] == 'm' ? "center" : "desktop", in, out,
+		       unsent, (long long)p->unacked, (long long)p->conflicts, (long long)p->refused);
 		refused += p->refused;
 	}
+	for (i = 0; i < rep->npeers; i++)
+		print_notes(&rep->peers[i]);
 	if (refused)
 		printf("%lld refused rows are not applied here: see xchg conflicts, and retry each with"
 		       " xchg conflicts retry ID once the schema or the data is fixed\n",
 		       (long long)refused);
+}
+
+/* What a monitor reads: 0 when every link is ok. */
+static int verdict(const xchg_status_report *rep)
+{
+	size_t i;
+
+	for (i = 0; i < rep->npeers; i++)
+		if (rep->peers[i].state != XCHG_LINK_OK)
+			return XCHG_EFAIL;
+	return 0;
 }
 
 static int run(const cli_cmd *cmd, const cli_args *a)
@@ -106,6 +197,8 @@ static int run(const cli_cmd *cmd, const cli_args *a)
 		rc = print_json(rep);
 	else
 		print_table(rep);
+	if (!rc)
+		rc = verdict(rep);
 	xchg_status_free(rep);
 	xchg_close(db);
 	return rc;
@@ -113,12 +206,20 @@ static int run(const cli_cmd *cmd, const cli_args *a)
 
 const cli_cmd cmd_status = {
 	"status", NULL, "show this node, its peers, packet counters and queues",
-	"For each peer: the last packet generated for it, the last of those it\n"
-	"acknowledged, the last packet received from it, when packets last went out\n"
-	"and came in, how many changes are queued for it (\"all\" while it is owed\n"
-	"the full state: a new peer, or one silent too long), how many conflicts\n"
-	"(unique-key collisions included) were decided against it and are open,\n"
-	"and how many of its rows this node's schema refused and are still open\n"
-	"(xchg conflicts lists them; xchg conflicts retry ID applies one again).\n",
+	"For each peer: the state of the link, the last packet received from it and\n"
+	"the last generated for it with how long ago, how many changes are in no\n"
+	"packet yet (unsent; \"all\" while it is owed the full state: a new peer)\n"
+	"and how many are in packets it has not acknowledged (unacked), how many\n"
+	"conflicts (unique-key collisions included) were decided against it and\n"
+	"are open, and how many of its rows this node's schema refused and are\n"
+	"still open (xchg conflicts lists them; xchg conflicts retry ID applies one\n"
+	"again). Below the table: why a link is not ok, the last packet from a peer\n"
+	"that was refused or not applied here (problem), and revoked peers.\n"
+	"\n"
+	"state is ok, late (nothing from the peer for longer than its late-after,\n"
+	"xchg node set) or broken (a packet from it was refused since the last one\n"
+	"applied; a revoked peer that still sends). The exit status is 0 when every\n"
+	"link is ok and 1 otherwise, for monitors; --json carries the same with the\n"
+	"same names.\n",
 	opts, 0, 0, run,
 };

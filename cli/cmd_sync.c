@@ -4,19 +4,22 @@
 
 static const cli_opt opts[] = {
 	{"dir", "DIR", "the folder of every link that has none of its own (xchg node set --dir)"},
+	{"quiet", NULL, "say only what failed, and one line of counts"},
 	{NULL, NULL, NULL},
 };
 
 static int run(const cli_cmd *cmd, const cli_args *a)
 {
+	cli_reporter r = {.quiet = cli_get(cmd, a, "quiet") != NULL};
 	xchg_db *db = NULL;
 	xchg_err err;
 	int rc;
 
 	if ((rc = cli_open(cmd, a, 0, &db)))
 		return rc;
-	if ((rc = xchg_sync(db, cli_get(cmd, a, "dir"), cli_report, NULL, &err)))
+	if ((rc = xchg_sync(db, cli_get(cmd, a, "dir"), cli_report, &r, &err)))
 		rc = cli_fail(&err);
+	cli_report_summary(&r);
 	xchg_close(db);
 	return rc;
 }

@@ -70,18 +70,24 @@ xchg_status changes_requeue(store *s, const char *peer_id, const char *type,
 			 p, 5, NULL, err);
 }
 
-xchg_status changes_count(store *s, const char *peer_id, int64_t *n, xchg_err *err)
+xchg_status changes_count(store *s, const char *peer_id, int64_t *unsent, int64_t *unacked,
+			  xchg_err *err)
 {
 	xvalue p[3] = {xv_text(peer_id), xv_text(peer_id), xv_text(peer_id)};
+	xchg_status rc;
 
 	/* What routing would add counts too: nothing that reads it need route first. */
-	*n = 0;
-	return store_int(s, "SELECT (SELECT count(*) FROM sync_changes WHERE node_id = ?)"
-			    " + (SELECT count(*) FROM (SELECT DISTINCT entity_type, entity_uuid"
-			    " FROM sync_capture c WHERE (c.origin_id IS NULL OR c.origin_id <> ?)"
-			    " AND NOT EXISTS (SELECT 1 FROM sync_changes r WHERE r.node_id = ?"
-			    " AND r.entity_type = c.entity_type AND r.entity_uuid = c.entity_uuid)) u)",
-			 p, 3, n, NULL, err);
+	*unsent = *unacked = 0;
+	if ((rc = store_int(s, "SELECT (SELECT count(*) FROM sync_changes WHERE node_id = ?"
+			       " AND packet_no IS NULL)"
+			       " + (SELECT count(*) FROM (SELECT DISTINCT entity_type, entity_uuid"
+			       " FROM sync_capture c WHERE (c.origin_id IS NULL OR c.origin_id <> ?)"
+			       " AND NOT EXISTS (SELECT 1 FROM sync_changes r WHERE r.node_id = ?"
+			       " AND r.entity_type = c.entity_type AND r.entity_uuid = c.entity_uuid"
+			       " AND r.packet_no IS NULL)) u)", p, 3, unsent, NULL, err)))
+		return rc;
+	return store_int(s, "SELECT count(*) FROM sync_changes WHERE node_id = ? AND packet_no IS NOT NULL",
+			 p, 1, unacked, NULL, err);
 }
 
 xchg_status changes_take(store *s, const char *peer_id, const char *type,

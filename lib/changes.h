@@ -23,7 +23,12 @@ xchg_status changes_drop(store *s, const char *peer_id, const char *type,
 /* Registers (type, uuid) for peer anew, as not yet sent, whatever was there. */
 xchg_status changes_requeue(store *s, const char *peer_id, const char *type,
 			    const char *uuid, const char *operation, xchg_err *err);
-xchg_status changes_count(store *s, const char *peer_id, int64_t *n, xchg_err *err);
+/*
+ * The changes for peer: *unsent, in no packet yet (what routing would add
+ * counted too); *unacked, in a packet the peer has not acknowledged.
+ */
+xchg_status changes_count(store *s, const char *peer_id, int64_t *unsent, int64_t *unacked,
+			  xchg_err *err);
 /*
  * Stamps every registration of one entity type for peer with packet_no
  * (packets are cumulative) and steps through them: uuid, operation,

@@ -213,6 +213,19 @@ time_t xnow_iso_seconds(char out[32])
 	return tv.tv_sec;
 }
 
+time_t xiso_seconds(const char *s)
+{
+	struct tm tm = {0};
+	int n = 0;
+
+	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+			 &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6 || n != 19)
+		return -1;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return timegm(&tm);
+}
+
 void xnow_iso(char out[32])
 {
 	xnow_iso_seconds(out);
@@ -263,7 +276,7 @@ int xchg_code_valid(const char *code)
 	if (!code || !code[0])
 		return 0;
 	for (i = 0; code[i]; i++)
-		if (i >= 64 || !(isalnum((unsigned char)code[i]) ||
+		if (i >= XCODE_MAX || !(isalnum((unsigned char)code[i]) ||
 				 code[i] == '.' || code[i] == '_' || code[i] == '-'))
 			return 0;
 	return 1;
@@ -274,8 +287,8 @@ xchg_status xcheck_code(const char *code, xchg_err *err)
 	if (xchg_code_valid(code))
 		return XCHG_OK;
 	return xerr(err, XCHG_EUSAGE,
-		    "node code \"%.80s\" is invalid: use 1 to 64 of letters, digits, '.', '_' and '-'",
-		    code ? code : "");
+		    "node code \"%.80s\" is invalid: use 1 to %d of letters, digits, '.', '_' and '-'",
+		    code ? code : "", XCODE_MAX);
 }
 
 /*
@@ -304,4 +317,17 @@ void xkill_point(const char *name)
 	if (strlen(name) == len && strncmp(name, want, len) == 0 &&
 	    __atomic_add_fetch(&named, 1, __ATOMIC_SEQ_CST) == k)
 		raise(SIGKILL);
+}
+
+char *xscrub(char *s)
+{
+	unsigned char *p;
+
+	for (p = (unsigned char *)s; *p; p++) {
+		if (p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F)
+			p[0] = p[1] = '?';
+		else if (*p < 0x20 || *p == 0x7F)
+			*p = '?';
+	}
+	return s;
 }

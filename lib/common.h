@@ -57,10 +57,24 @@ void xnow_iso(char out[32]);
 /* The same, and returns that time in whole seconds. */
 time_t xnow_iso_seconds(char out[32]);
 
+/* The time xnow_iso wrote into s, in seconds; -1 when s is not such a time. */
+time_t xiso_seconds(const char *s);
+
 /* A random RFC 4122 version 4 uuid in lower-case text. */
 void xuuid4(char out[37]);
 /* True for a uuid in the form xuuid4 writes: 8-4-4-4-12 lower-case hex digits. */
 int xuuid_valid(const char *s);
+
+/*
+ * Makes s safe to show on a terminal, in place, and returns it: a message
+ * may quote a packet's strings or a file's name, and a terminal obeys the
+ * control characters in what it is shown: C0, DEL and C1 (U+0080 to
+ * U+009F) become '?'.
+ */
+char *xscrub(char *s);
+
+/* The longest node code, in bytes. */
+#define XCODE_MAX 64
 
 /* XCHG_EUSAGE with a message unless code is a valid node code. */
 xchg_status xcheck_code(const char *code, xchg_err *err);

@@ -132,6 +132,11 @@ static const struct {
 	{"sync_nodes", "link_dir", "ALTER TABLE sync_nodes ADD COLUMN link_dir TEXT"},
 	{"sync_nodes", "late_after", "ALTER TABLE sync_nodes ADD COLUMN late_after BIGINT"},
 	{"sync_nodes", "applied", "ALTER TABLE sync_nodes ADD COLUMN applied TEXT"},
+	{"sync_nodes", "added_at", "ALTER TABLE sync_nodes ADD COLUMN added_at TEXT"},
+	{"sync_nodes", "problem_packet", "ALTER TABLE sync_nodes ADD COLUMN problem_packet TEXT"},
+	{"sync_nodes", "problem_kind", "ALTER TABLE sync_nodes ADD COLUMN problem_kind TEXT"},
+	{"sync_nodes", "problem_reason", "ALTER TABLE sync_nodes ADD COLUMN problem_reason TEXT"},
+	{"sync_nodes", "problem_at", "ALTER TABLE sync_nodes ADD COLUMN problem_at TEXT"},
 };
 
 /* Whether the table of added_columns[i] lacks its column; not when the table does not exist. */

@@ -47,22 +47,64 @@ typedef struct import_run {
 	int full_state;         /* the packet carries its sender's every row */
 } import_run;
 
-/*
- * A message may quote a packet's strings (an entity type, a member name),
- * and a terminal obeys the control characters in what it is shown: C0, DEL
- * and C1 (U+0080 to U+009F) become '?'.
- */
-static char *scrub(char *s)
+static int ends_with(const char *s, const char *suffix)
 {
-	unsigned char *p;
+	size_t n = strlen(s), k = strlen(suffix);
 
-	for (p = (unsigned char *)s; *p; p++) {
-		if (p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F)
-			p[0] = p[1] = '?';
-		else if (*p < 0x20 || *p == 0x7F)
-			*p = '?';
+	return n > k && strcmp(s + n - k, suffix) == 0;
+}
+
+/*
+ * Only what is named like a packet: a shared folder holds other files too
+ * (photos.zip), which are none of xchg's business. Hidden files include
+ * the exporters' temporaries, never complete.
+ */
+static int is_packet_name(const char *name)
+{
+	return strncmp(name, "pkt_", 4) == 0 &&
+	       (ends_with(name, ".zip") || ends_with(name, ".zip" SEAL_SUFFIX));
+}
+
+/*
+ * pkt_<sender>_<code>_<number>.zip[.sealed]: what the name claims, never
+ * trusted, only used to decide whether an unopenable packet in a folder is
+ * this node's business (PACKET.md 8.3) and which link to blame for it.
+ * Codes may hold '_', so the name is read from its ends: the number, then
+ * code. The claimed sender goes to sender (size bytes) when given.
+ */
+static int name_addresses(const char *path, const char *code, char *sender, size_t size)
+{
+	const char *base = strrchr(path, '/'), *ext, *num;
+	size_t k = strlen(code), n;
+
+	base = base ? base + 1 : path;
+	if (strncmp(base, "pkt_", 4) != 0 || !(ext = strstr(base, ".zip")))
+		return 0;
+	for (num = ext; num > base && num[-1] >= '0' && num[-1] <= '9'; num--)
+		;
+	/* "pkt_" + a sender of 1 or more + "_" + code + "_" + 1 or more digits */
+	if (!(num < ext && (size_t)(num - base) >= 4 + 1 + 1 + k + 1 && num[-1] == '_' &&
+	      strncmp(num - 1 - k, code, k) == 0 && num[-2 - (long)k] == '_'))
+		return 0;
+	if (sender) {
+		n = (size_t)(num - 2 - (long)k - (base + 4));
+		snprintf(sender, size, "%.*s", (int)(n < size ? n : size - 1), base + 4);
 	}
-	return s;
+	return 1;
+}
+
+/* pkt_A_B_N.zip: a name that addresses someone, unlike pkt_photos.zip. */
+static int name_addresses_anyone(const char *path)
+{
+	const char *base = strrchr(path, '/'), *ext, *num, *under;
+
+	base = base ? base + 1 : path;
+	if (!(ext = strstr(base, ".zip")))
+		return 0;
+	for (num = ext; num > base && num[-1] >= '0' && num[-1] <= '9'; num--)
+		;
+	under = strchr(base + 4, '_');
+	return num < ext && num[-1] == '_' && under && under > base + 4 && under + 1 < num - 1;
 }
 
 /* Messages name the packet first; one that does not yet is prefixed with it. */
@@ -71,11 +113,15 @@ static void emit(import_run *run, xchg_outcome outcome, const char *path, const 
 {
 	xchg_import_event ev = {outcome, path, h ? h->sender : NULL, h ? h->packet_no : 0,
 				entities, conflicts, message, refused};
-	char *named = NULL;
+	char *named = NULL, claimed[XCODE_MAX + 1];
 
+	/* An unreadable packet is blamed on the link its name claims. */
+	if (!h && name_addresses(path, run->self.code, claimed, sizeof(claimed)) &&
+	    xchg_code_valid(claimed))
+		ev.sender = claimed;
 	if (message && (named = strncmp(message, path, strlen(path)) != 0 ?
 				xstrdup_printf("%s: %s", path, message) : xstrdup(message)))
-		ev.message = scrub(named);
+		ev.message = xscrub(named);
 	else if (message)
 		ev.message = "out of memory";
 	if (run->cb)
@@ -87,14 +133,13 @@ static void emit(import_run *run, xchg_outcome outcome, const char *path, const 
 static void emit_failure(import_run *run, const char *path, const env_header *h,
 			 const xchg_err *why)
 {
-	if (why->code == XCHG_EPACKET) {
+	int refused = why->code == XCHG_EPACKET;
+
+	if (refused)
 		run->refused = 1;
-		emit(run, XCHG_REFUSED, path, h, 0, 0, 0, why->msg);
-		return;
-	}
-	if (!run->failed)
+	else if (!run->failed)
 		run->failed = why->code;
-	emit(run, XCHG_FAILED, path, h, 0, 0, 0, why->msg);
+	emit(run, refused ? XCHG_REFUSED : XCHG_FAILED, path, h, 0, 0, 0, why->msg);
 }
 
 static xchg_status add_candidate(candidates *c, const char *path, int named, xchg_err *err)
@@ -120,44 +165,6 @@ static void candidates_free(candidates *c)
 		env_header_clear(&c->v[i].h);
 	}
 	free(c->v);
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-	size_t n = strlen(s), k = strlen(suffix);
-
-	return n > k && strcmp(s + n - k, suffix) == 0;
-}
-
-/*
- * Only what is named like a packet: a shared folder holds other files too
- * (photos.zip), which are none of xchg's business. Hidden files include
- * the exporters' temporaries, never complete.
- */
-static int is_packet_name(const char *name)
-{
-	return strncmp(name, "pkt_", 4) == 0 &&
-	       (ends_with(name, ".zip") || ends_with(name, ".zip" SEAL_SUFFIX));
-}
-
-/*
- * pkt_<sender>_<code>_<number>.zip[.sealed]: what the name claims, never
- * trusted, only used to decide whether an unopenable packet in a folder is
- * this node's business (PACKET.md 8.3).
- */
-static int name_addresses(const char *path, const char *code)
-{
-	const char *base = strrchr(path, '/'), *ext, *num;
-	size_t k = strlen(code);
-
-	base = base ? base + 1 : path;
-	if (strncmp(base, "pkt_", 4) != 0 || !(ext = strstr(base, ".zip")))
-		return 0;
-	for (num = ext; num > base && num[-1] >= '0' && num[-1] <= '9'; num--)
-		;
-	/* "pkt_" + a sender of 1 or more + "_" + code + "_" + 1 or more digits */
-	return num < ext && (size_t)(num - base) >= 4 + 1 + 1 + k + 1 && num[-1] == '_' &&
-	       strncmp(num - 1 - k, code, k) == 0 && num[-2 - (long)k] == '_';
 }
 
 static int by_name(const struct dirent **a, const struct dirent **b)
@@ -261,7 +268,7 @@ static int sealed_elsewhere(import_run *run, const char *path)
 	if (seal_peek(path, &sealed, to, &ignored) || !sealed || !run->self.public_key ||
 	    keys_decode_public(run->self.public_key, mine, &ignored))
 		return 0;
-	return sodium_memcmp(to, mine, sizeof(mine)) != 0 && !name_addresses(path, run->self.code);
+	return sodium_memcmp(to, mine, sizeof(mine)) != 0 && !name_addresses(path, run->self.code, NULL, 0);
 }
 
 /*
@@ -295,7 +302,10 @@ static void read_headers(import_run *run, candidates *c)
 		if (!cd->named && sealed_elsewhere(run, cd->path)) {
 			/* Another node's sealed packet: its business, not ours. */
 		} else if (open_packet(run, &o, cd->path, &err) || env_header_copy(&cd->h, o.h, &err)) {
-			emit_failure(run, cd->path, NULL, &err);
+			/* Unreadable, and named for another node: its business too. */
+			if (cd->named || name_addresses(cd->path, run->self.code, NULL, 0) ||
+			    !name_addresses_anyone(cd->path))
+				emit_failure(run, cd->path, NULL, &err);
 		} else if (strcmp(cd->h.recipient_id, run->self.id) != 0) {
 			/* A shared folder serves many links: other nodes' packets are theirs. */
 			if (cd->named) {

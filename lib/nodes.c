@@ -10,7 +10,8 @@
 #define NODE_COLUMNS                                                          \
 	"id, code, name, role, public_key, is_self, sent_packet_no,"          \
 	" acked_packet_no, received_packet_no, last_sync_in, last_sync_out," \
-	" key_chain, revoked_at, full_state_no, link_dir, late_after, applied"
+	" key_chain, revoked_at, full_state_no, link_dir, late_after, applied," \
+	" added_at, problem_packet, problem_kind, problem_reason, problem_at"
 
 static char *col_text(store_stmt *st, int i)
 {
@@ -51,6 +52,11 @@ static xchg_status read_row(store_stmt *st, node_row *n, xchg_err *err)
 	n->link_dir = col_text(st, 14);
 	n->late_after = col_int(st, 15);
 	n->applied = col_text(st, 16);
+	n->added_at = col_text(st, 17);
+	n->problem.packet = col_text(st, 18);
+	n->problem.kind = col_text(st, 19);
+	n->problem.reason = col_text(st, 20);
+	n->problem.at = col_text(st, 21);
 	if (!n->id || !n->code || !n->role) {
 		node_row_clear(n);
 		return xerr(err, XCHG_ENOMEM, "sync_nodes: out of memory or a row without id, code or role");
@@ -151,8 +157,10 @@ xchg_status nodes_peers(store *s, node_row **out, size_t *n, xchg_err *err)
 
 xchg_status nodes_insert(store *s, const node_row *n, xchg_err *err)
 {
-	xvalue p[7];
+	xvalue p[8];
+	char now[32];
 
+	xnow_iso(now);
 	p[0] = xv_text(n->id);
 	p[1] = xv_text(n->code);
 	p[2] = xv_text(n->name);
@@ -160,8 +168,9 @@ xchg_status nodes_insert(store *s, const node_row *n, xchg_err *err)
 	p[4] = xv_text(n->public_key);
 	p[5] = xv_int(n->is_self);
 	p[6] = n->full_state == NODE_FULL_NONE ? xv_text(NULL) : xv_int(n->full_state);
+	p[7] = xv_text(now);
 	return store_run(s, "INSERT INTO sync_nodes (id, code, name, role, public_key, is_self,"
-			    " full_state_no) VALUES (?, ?, ?, ?, ?, ?, ?)", p, 7, NULL, err);
+			    " full_state_no, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", p, 8, NULL, err);
 }
 
 xchg_status nodes_full_state_sent(store *s, const char *peer_id, int64_t packet_no,
@@ -198,6 +207,23 @@ xchg_status nodes_record_packet(store *s, const char *peer_id, node_counter whic
 	return store_run(s, sql[which], p, 3, NULL, err);
 }
 
+xchg_status nodes_note_problem(store *s, const char *code, const char *packet,
+			       const char *kind, const char *reason, xchg_err *err)
+{
+	char now[32];
+	xvalue p[5];
+
+	xnow_iso(now);
+	p[0] = xv_text(packet);
+	p[1] = xv_text(kind);
+	p[2] = xv_text(reason);
+	p[3] = xv_text(now);
+	p[4] = xv_text(code);
+	return store_run(s, "UPDATE sync_nodes SET problem_packet = ?, problem_kind = ?,"
+			    " problem_reason = ?, problem_at = ? WHERE code = ? AND is_self = 0",
+			 p, 5, NULL, err);
+}
+
 int nodes_is_master(const node_row *n)
 {
 	return strcmp(n->role, "master") == 0;
@@ -216,6 +242,11 @@ void node_row_clear(node_row *n)
 	free(n->last_sync_out);
 	free(n->link_dir);
 	free(n->applied);
+	free(n->added_at);
+	free(n->problem.packet);
+	free(n->problem.kind);
+	free(n->problem.reason);
+	free(n->problem.at);
 	memset(n, 0, sizeof(*n));
 }
 

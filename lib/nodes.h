@@ -5,6 +5,17 @@
 #include "common.h"
 #include "store.h"
 
+/* The last packet from a peer that was not applied, and why (sync_nodes.problem_*). */
+typedef struct node_problem {
+	char *packet; /* the file's name */
+	char *kind;   /* NODE_PROBLEM_REFUSED or NODE_PROBLEM_FAILED */
+	char *reason;
+	char *at;     /* when, as last_sync_in is written */
+} node_problem;
+
+#define NODE_PROBLEM_REFUSED "refused"
+#define NODE_PROBLEM_FAILED "not applied"
+
 typedef struct node_row {
 	char *id;
 	char *code;
@@ -23,6 +34,8 @@ typedef struct node_row {
 	char *link_dir;     /* the link's folder (xchg_node_set), or NULL */
 	int64_t late_after; /* seconds of silence before the link is late; 0: the default */
 	char *applied;      /* what becomes of applied packets: "archive", "delete", "keep"; NULL: the default */
+	char *added_at;     /* when the peer was added; NULL for a node added before xchg kept it */
+	node_problem problem; /* all NULL when every packet from the peer applied */
 } node_row;
 
 /* What becomes of a link's applied packets unless xchg_node_set says otherwise. */
@@ -56,6 +69,13 @@ xchg_status nodes_full_state_sent(store *s, const char *peer_id, int64_t packet_
 				  xchg_err *err);
 /* The peer acknowledged packet ack: a full state carried up to it is delivered. */
 xchg_status nodes_full_state_acked(store *s, const char *peer_id, int64_t ack, xchg_err *err);
+/*
+ * Records that packet (a file name) from the peer with code was not
+ * applied: kind NODE_PROBLEM_*, and why. In a transaction of its own, since
+ * the import's was rolled back; a code that is no peer records nothing.
+ */
+xchg_status nodes_note_problem(store *s, const char *code, const char *packet,
+			       const char *kind, const char *reason, xchg_err *err);
 int nodes_is_master(const node_row *n);
 void node_row_clear(node_row *n);
 void node_rows_free(node_row *rows, size_t n);

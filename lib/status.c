@@ -1,6 +1,7 @@
-/* status: this node and each peer with its counters and queue. */
+/* status: this node and each peer with its counters and queue, each link judged. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "changes.h"
 #include "conflict.h"
@@ -32,7 +33,13 @@ static xchg_status take_row(xchg_node_info *info, node_row *n, xchg_err *err)
 	info->link_dir = n->link_dir;
 	info->late_after = n->late_after > 0 ? n->late_after : XCHG_LATE_AFTER_DEFAULT;
 	info->applied = n->applied ? n->applied : strdup(NODE_APPLIED_DEFAULT);
-	n->link_dir = n->applied = NULL;
+	info->added_at = n->added_at;
+	info->problem_packet = n->problem.packet;
+	info->problem_kind = n->problem.kind;
+	info->problem_reason = n->problem.reason;
+	info->problem_at = n->problem.at;
+	n->link_dir = n->applied = n->added_at = NULL;
+	memset(&n->problem, 0, sizeof(n->problem));
 	if (!info->applied)
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	free(n->key_chain);
@@ -46,12 +53,53 @@ static xchg_status peer_counts(store *s, const char *peer_id, xchg_node_info *in
 	xvalue p[2] = {xv_text(peer_id), xv_text(CONFLICT_KIND_REFUSED)};
 	xchg_status rc;
 
-	if ((rc = changes_count(s, peer_id, &info->queued, err)) ||
+	if ((rc = changes_count(s, peer_id, &info->unsent, &info->unacked, err)) ||
 	    (rc = store_int(s, "SELECT count(*) FROM sync_conflicts WHERE peer_id = ?"
 			       " AND status = 'open' AND kind <> ?", p, 2, &info->conflicts, NULL, err)))
 		return rc;
+	info->queued = info->unsent + info->unacked;
 	return store_int(s, "SELECT count(*) FROM sync_conflicts WHERE peer_id = ?"
 			    " AND status = 'open' AND kind = ?", p, 2, &info->refused, NULL, err);
+}
+
+static int64_t age(const char *at, time_t now)
+{
+	time_t t = xiso_seconds(at);
+
+	return t < 0 ? -1 : now > t ? (int64_t)(now - t) : 0;
+}
+
+/*
+ * The verdict on a link. Broken: a packet from the peer was refused since
+ * the last one applied (a revoked peer's packets are all refused); it
+ * mends itself when a good packet follows. Late: nothing came from a peer
+ * that is not revoked for longer than its late_after, counted from when
+ * the link was added while nothing has come yet. A packet that failed
+ * here for a local reason is shown, but judged by lateness alone: the
+ * next run tries it again.
+ */
+static xchg_status judge(xchg_node_info *p, time_t now, xchg_err *err)
+{
+	const char *since = p->last_sync_in ? p->last_sync_in : p->added_at;
+
+	p->in_age = age(p->last_sync_in, now);
+	p->out_age = age(p->last_sync_out, now);
+	p->problem_age = age(p->problem_at, now);
+	if (p->problem_kind && strcmp(p->problem_kind, NODE_PROBLEM_REFUSED) == 0 && p->problem_at &&
+	    (!p->last_sync_in || strcmp(p->problem_at, p->last_sync_in) > 0)) {
+		p->state = XCHG_LINK_BROKEN;
+		p->state_reason = p->revoked_at ?
+			xstrdup_printf("revoked on %s, and still sending: %s was refused: %s",
+				       p->revoked_at, p->problem_packet, p->problem_reason) :
+			xstrdup_printf("%s was refused: %s", p->problem_packet, p->problem_reason);
+	} else if (!p->revoked_at && since && age(since, now) > p->late_after) {
+		p->state = XCHG_LINK_LATE;
+		p->state_reason = xstrdup_printf(p->last_sync_in ? "nothing received since %s" :
+					"nothing received since the link was added on %s", since);
+	} else {
+		return XCHG_OK;
+	}
+	return p->state_reason ? XCHG_OK : xerr(err, XCHG_ENOMEM, "out of memory");
 }
 
 xchg_status xchg_status_get(xchg_db *db, xchg_status_report **out, xchg_err *err)
@@ -59,6 +107,7 @@ xchg_status xchg_status_get(xchg_db *db, xchg_status_report **out, xchg_err *err
 	xchg_status_report *rep = NULL;
 	node_row self = {0}, *peers = NULL;
 	size_t n = 0, i;
+	time_t now = time(NULL);
 	xchg_status rc;
 
 	*out = NULL;
@@ -72,8 +121,9 @@ xchg_status xchg_status_get(xchg_db *db, xchg_status_report **out, xchg_err *err
 	}
 	rc = take_row(&rep->self, &self, err);
 	for (i = 0; i < n && !rc; i++) {
-		if (!(rc = peer_counts(db->st, peers[i].id, &rep->peers[i], err)))
-			rc = take_row(&rep->peers[i], &peers[i], err);
+		if (!(rc = peer_counts(db->st, peers[i].id, &rep->peers[i], err)) &&
+		    !(rc = take_row(&rep->peers[i], &peers[i], err)))
+			rc = judge(&rep->peers[i], now, err);
 		rep->npeers++;
 	}
 	if (rc)
@@ -100,6 +150,12 @@ static void info_clear(xchg_node_info *info)
 	free(info->last_sync_out);
 	free(info->link_dir);
 	free(info->applied);
+	free(info->added_at);
+	free(info->problem_packet);
+	free(info->problem_kind);
+	free(info->problem_reason);
+	free(info->problem_at);
+	free(info->state_reason);
 }
 
 void xchg_status_free(xchg_status_report *rep)

@@ -18,6 +18,7 @@
 #include "exchange.h"
 #include "nodes.h"
 #include "route.h"
+#include "sync.h"
 
 /* A packet import read from a folder, and what became of it. */
 typedef struct seen {
@@ -28,6 +29,7 @@ typedef struct seen {
 } seen;
 
 typedef struct sync_run {
+	xchg_db *db;
 	xchg_import_cb cb;
 	void *ctx;
 	seen *seen;
@@ -45,6 +47,30 @@ static char *dup_or_null(const char *s, int *nomem)
 	return d;
 }
 
+/*
+ * Keeps on the sender's link, for xchg status, that a packet from it was
+ * not applied, and why. Only an unattended run does: a refusal by hand is
+ * said to whoever ran it, and leaves the database as it was. A failure to
+ * record it is left unsaid: the import's own report has been made.
+ */
+static void note_problem(sync_run *run, const xchg_import_event *ev)
+{
+	const char *base = strrchr(ev->path, '/'), *reason = ev->message ? ev->message : "";
+	char *name;
+	size_t n = strlen(ev->path);
+	xchg_err ignored;
+
+	if (!ev->sender || !(name = strdup(base ? base + 1 : ev->path)))
+		return;
+	/* The message is scrubbed already, and begins with the path, scrubbed too. */
+	if (strlen(reason) > n + 2 && strncmp(reason + n, ": ", 2) == 0)
+		reason += n + 2;
+	nodes_note_problem(run->db->st, ev->sender, xscrub(name),
+			   ev->outcome == XCHG_REFUSED ? NODE_PROBLEM_REFUSED : NODE_PROBLEM_FAILED,
+			   reason, &ignored);
+	free(name);
+}
+
 /* Passes import's report on and keeps what sync files afterwards. */
 static void note(const xchg_import_event *ev, void *ctx)
 {
@@ -53,6 +79,8 @@ static void note(const xchg_import_event *ev, void *ctx)
 	char **more;
 
 	run->cb(ev, run->ctx);
+	if (ev->outcome == XCHG_REFUSED || ev->outcome == XCHG_FAILED)
+		note_problem(run, ev);
 	if (ev->outcome == XCHG_ACK_FAILED && ev->sender) {
 		if (!(more = realloc(run->unacked, (run->nunacked + 1) * sizeof(*more)))) {
 			run->nomem = 1;
@@ -203,7 +231,7 @@ static xchg_status import_filed(xchg_db *db, const char *const *paths, size_t np
 xchg_status xchg_import_with(xchg_db *db, const char *const *paths, size_t npaths,
 			     const xchg_import_opts *o, xchg_import_cb cb, void *ctx, xchg_err *err)
 {
-	sync_run run = {.cb = cb, .ctx = ctx};
+	sync_run run = {.db = db, .cb = cb, .ctx = ctx};
 	node_row *peers = NULL;
 	size_t n = 0;
 	xchg_err later = {0};
@@ -227,8 +255,7 @@ xchg_status xchg_import_with(xchg_db *db, const char *const *paths, size_t npath
 static xchg_status has_news(xchg_db *db, const node_row *peer, const sync_run *run, int *news,
 			    xchg_err *err)
 {
-	xvalue p = xv_text(peer->id);
-	int64_t unsent = 0;
+	int64_t unsent = 0, unacked = 0;
 	size_t i;
 	xchg_status rc;
 
@@ -237,8 +264,7 @@ static xchg_status has_news(xchg_db *db, const node_row *peer, const sync_run *r
 		*news = run->unacked[i] && strcmp(run->unacked[i], peer->code) == 0;
 	if (*news)
 		return XCHG_OK;
-	if ((rc = store_int(db->st, "SELECT count(*) FROM sync_changes WHERE node_id = ?"
-				    " AND packet_no IS NULL", &p, 1, &unsent, NULL, err)))
+	if ((rc = changes_count(db->st, peer->id, &unsent, &unacked, err)))
 		return rc;
 	*news = unsent > 0;
 	return XCHG_OK;
@@ -302,12 +328,43 @@ static void sweep_temporaries(const char *dir, sync_run *run)
 	closedir(d);
 }
 
+xchg_status sync_folders(const node_row *peers, size_t n, const char *dir, const char ***out,
+			 size_t *nout, xchg_err *err)
+{
+	const char **dirs;
+	size_t i, j, ndirs = 0;
+
+	*out = NULL;
+	*nout = 0;
+	if (!(dirs = calloc(n ? n : 1, sizeof(*dirs))))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	for (i = 0; i < n; i++) {
+		const char *d = peers[i].link_dir ? peers[i].link_dir : dir;
+
+		if (peers[i].revoked_at)
+			continue;
+		if (!d) {
+			free(dirs);
+			return xerr(err, XCHG_EUSAGE, "node %s: no folder for its packets: set one with"
+				    " xchg node set %s --dir DIR, or give --dir", peers[i].code,
+				    peers[i].code);
+		}
+		for (j = 0; j < ndirs && strcmp(dirs[j], d) != 0; j++)
+			;
+		if (j == ndirs)
+			dirs[ndirs++] = d;
+	}
+	*out = dirs;
+	*nout = ndirs;
+	return XCHG_OK;
+}
+
 xchg_status xchg_sync(xchg_db *db, const char *dir, xchg_import_cb cb, void *ctx, xchg_err *err)
 {
-	sync_run run = {.cb = cb, .ctx = ctx};
+	sync_run run = {.db = db, .cb = cb, .ctx = ctx};
 	node_row self = {0}, *peers = NULL;
 	const char **dirs = NULL;
-	size_t n = 0, ndirs = 0, i, j;
+	size_t n = 0, ndirs = 0, i;
 	xchg_status rc, first = XCHG_OK;
 	xchg_err later = {0};
 	int news = 0, locked = 0;
@@ -319,27 +376,8 @@ xchg_status xchg_sync(xchg_db *db, const char *dir, xchg_import_cb cb, void *ctx
 	locked = 1;
 	if ((rc = nodes_peers(db->st, &peers, &n, err)))
 		goto done;
-	if (!(dirs = calloc(n ? n : 1, sizeof(*dirs)))) {
-		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+	if ((rc = sync_folders(peers, n, dir, &dirs, &ndirs, err)))
 		goto done;
-	}
-	/* Every link's folder is known before anything moves. */
-	for (i = 0; i < n; i++) {
-		const char *d = peers[i].link_dir ? peers[i].link_dir : dir;
-
-		if (peers[i].revoked_at)
-			continue;
-		if (!d) {
-			rc = xerr(err, XCHG_EUSAGE, "node %s: no folder for its packets: set one with"
-				  " xchg node set %s --dir DIR, or give --dir", peers[i].code,
-				  peers[i].code);
-			goto done;
-		}
-		for (j = 0; j < ndirs && strcmp(dirs[j], d) != 0; j++)
-			;
-		if (j == ndirs)
-			dirs[ndirs++] = d;
-	}
 	if (ndirs && (rc = import_filed(db, dirs, ndirs, NULL, peers, n, &run, &first, &later, err)))
 		goto done;
 	for (i = 0; i < ndirs; i++)

@@ -11,6 +11,7 @@
 #ifndef XCHG_H
 #define XCHG_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -203,15 +204,19 @@ typedef enum xchg_outcome {
 	XCHG_EXPORTED = 6,  /* a packet written for the peer named as sender */
 	XCHG_ARCHIVED = 7,  /* a packet applied or skipped, moved to message (archive/) */
 	XCHG_DELETED = 8,   /* a packet applied or skipped, deleted */
-	XCHG_REJECTED = 9   /* a refused packet, moved to message (rejected/), the reason
+	XCHG_REJECTED = 9,  /* a refused packet, moved to message (rejected/), the reason
 			       beside it in message + ".why" */
+	/* xchg_watch's own: message says what */
+	XCHG_NOTICE = 10,   /* the watcher started, a folder came back */
+	XCHG_WARNING = 11   /* a round failed, a folder is gone: the watcher carries on */
 } xchg_outcome;
 
 /* One line of an import's report. Strings belong to the library. */
 typedef struct xchg_import_event {
 	xchg_outcome outcome;
 	const char *path;
-	const char *sender;     /* NULL when the header could not be read */
+	const char *sender;     /* as the header says; for a packet that could not be read,
+				   as its name says (pkt_SENDER_THIS_N.zip), else NULL */
 	int64_t packet_no;
 	int64_t entities;       /* entities applied */
 	int64_t conflicts;      /* conflicts and unique-key collisions decided while applying */
@@ -278,6 +283,42 @@ xchg_status xchg_import_with(xchg_db *db, const char *const *paths, size_t npath
 			     const xchg_import_opts *o, xchg_import_cb cb, void *ctx,
 			     xchg_err *err);
 
+/* How a link stands, as xchg status judges it (xchg_node_info.state). */
+typedef enum xchg_link_state {
+	XCHG_LINK_OK = 0,
+	XCHG_LINK_LATE = 1,   /* nothing from the peer for longer than its late_after */
+	XCHG_LINK_BROKEN = 2  /* a packet from it refused since the last one applied */
+} xchg_link_state;
+
+/* xchg_watch_opts flags */
+/* Looks at the folders every second instead of asking inotify: network shares. */
+#define XCHG_WATCH_POLL 1u
+/* Seconds between two rounds when no packet arrives, unless the options say. */
+#define XCHG_WATCH_INTERVAL_DEFAULT 60
+
+typedef struct xchg_watch_opts {
+	const char *dir;   /* as xchg_sync's */
+	int64_t interval;  /* seconds between rounds when no packet arrives; 0: the default */
+	unsigned flags;    /* XCHG_WATCH_* */
+	volatile sig_atomic_t *stop; /* the watch ends within a second or so of it turning
+					non-zero, after the round under way: set it from a
+					signal handler */
+} xchg_watch_opts;
+
+/*
+ * Runs xchg_sync rounds until *o->stop is set: at once, whenever a packet
+ * file arrives in a link's folder (renamed into place or closed after
+ * writing; hidden files and this node's own packets wake nothing), and
+ * every interval, which sends what the node's users changed meanwhile. A
+ * folder that disappears is waited for and used again when it is back. A
+ * round that fails is reported once as XCHG_WARNING (its message) and the
+ * watch carries on; XCHG_NOTICE says what the watch itself does. Returns
+ * XCHG_OK once stopped, an error only when it cannot start (the node is
+ * not set up, a link has no folder).
+ */
+xchg_status xchg_watch(xchg_db *db, const xchg_watch_opts *o, xchg_import_cb cb, void *ctx,
+		       xchg_err *err);
+
 typedef struct xchg_node_info {
 	char *id;              /* the node's uuid, the same in every database */
 	char *code;
@@ -292,13 +333,26 @@ typedef struct xchg_node_info {
 	int64_t received_packet_no; /* last packet received from the peer */
 	char *last_sync_out;
 	char *last_sync_in;
-	int64_t queued;        /* changes registered for the peer */
+	int64_t queued;        /* changes for the peer: unsent + unacked */
+	int64_t unsent;        /* changes in no packet yet */
+	int64_t unacked;       /* changes in a packet the peer has not acknowledged */
 	int full_state;        /* owed the full state: its next packet carries every row */
 	char *link_dir;        /* the link's folder (xchg_node_set), or NULL */
 	int64_t late_after;    /* seconds without a packet from the peer before the link is late */
 	char *applied;         /* what becomes of its applied packets: archive, delete or keep */
 	int64_t conflicts;     /* open conflicts and unique-key collisions logged against the peer */
 	int64_t refused;       /* open rows from the peer that this node's schema refused */
+	char *added_at;        /* when the peer was added here, or NULL when not known */
+	/* The last packet from the peer that was not applied, or all NULL. */
+	char *problem_packet;  /* its file name */
+	char *problem_kind;    /* "refused" (the packet is at fault) or "not applied"
+				  (this node was: a database or file error) */
+	char *problem_reason;
+	char *problem_at;
+	/* Seconds since the last packet in, out, and the problem; -1 for never. */
+	int64_t in_age, out_age, problem_age;
+	xchg_link_state state;
+	char *state_reason;    /* why the link is not ok, or NULL */
 } xchg_node_info;
 
 typedef struct xchg_status_report {
@@ -307,6 +361,7 @@ typedef struct xchg_status_report {
 	size_t npeers;
 } xchg_status_report;
 
+/* This node and its peers, each link judged as of now. */
 xchg_status xchg_status_get(xchg_db *db, xchg_status_report **out, xchg_err *err);
 void xchg_status_free(xchg_status_report *rep);
 

@@ -68,5 +68,5 @@ setup && {
 	scenario_systemd
 	scenario_cron
 }
-no_sanitizer_reports
+no_sanitizer_reports "$W/all-stderr"
 summary

@@ -106,8 +106,9 @@ psql_on() {
 		psql -X -q -A -t -v ON_ERROR_STOP=1 -h "$XCHG_PG_HOST" -U xchg -d "$PGDB" "$@"
 }
 # sql NODE SQL: runs a script of statements; each SELECT's rows, fields by '|'.
+# On SQLite it waits for a lock as an application would (a watcher may be writing).
 sql() {
-	if is_pg "$1"; then psql_on -f - <<<"$2"; else sqlite3 -bail "$W/$1.db" "$2"; fi
+	if is_pg "$1"; then psql_on -f - <<<"$2"; else sqlite3 -bail -cmd ".timeout 10000" "$W/$1.db" "$2"; fi
 }
 # load_schema NODE: the construction tables, in NODE's flavour.
 load_schema() {
