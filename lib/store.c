@@ -414,3 +414,8 @@ void store_run_unlock(store *s, const char *name)
 {
 	s->ops->run_unlock(s, name);
 }
+
+xchg_status store_revive(store *s, xchg_err *err)
+{
+	return s->ops->revive ? s->ops->revive(s, err) : XCHG_OK;
+}

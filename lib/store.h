@@ -172,6 +172,8 @@ typedef struct store_ops {
 	/* What the last failed statement ran into, and the database's own words
 	 * for it (without the store's name); valid until the next statement. */
 	store_fault (*fault)(store *s, const char **message);
+	/* See store_revive; NULL where there is no connection to lose. */
+	xchg_status (*revive)(store *s, xchg_err *err);
 	void (*close)(store *s);
 } store_ops;
 
@@ -279,6 +281,12 @@ xchg_status store_lock_rows(store *s, const char *table, const char *column,
  */
 xchg_status store_try_run_lock(store *s, const char *name, int *held, xchg_err *err);
 void store_run_unlock(store *s, const char *name);
+/*
+ * Connects again when the connection was lost (the server restarted): a
+ * process that lives long, such as xchg watch, calls it before each round.
+ * Nothing in flight survives, so it is only called between transactions.
+ */
+xchg_status store_revive(store *s, xchg_err *err);
 /* Holds table against writers until the transaction ends. */
 xchg_status store_lock_table(store *s, const char *table, xchg_err *err);
 

@@ -649,9 +649,8 @@ static store_fault pg_fault(store *base, const char **message)
 	return s->fault;
 }
 
-static void pg_close(store *base)
+static void forget_prepared(pg_store *s)
 {
-	pg_store *s = (pg_store *)base;
 	pg_prepared *c, *next;
 
 	for (c = s->cache; c; c = next) {
@@ -659,6 +658,36 @@ static void pg_close(store *base)
 		free(c->sql);
 		free(c);
 	}
+	s->cache = NULL;
+	s->ncached = 0;
+}
+
+/* Timestamps read back in UTC and ISO form, whatever the server's defaults. */
+static xchg_status pg_session(store *base, xchg_err *err)
+{
+	return pg_exec(base, "SET TimeZone = 'UTC'; SET DateStyle = 'ISO';"
+			     " SET client_encoding = 'UTF8'; SET client_min_messages = 'warning'", err);
+}
+
+/* A new session has none of the old one's prepared statements or settings. */
+static xchg_status pg_revive(store *base, xchg_err *err)
+{
+	pg_store *s = (pg_store *)base;
+
+	if (PQstatus(s->conn) == CONNECTION_OK)
+		return XCHG_OK;
+	forget_prepared(s);
+	PQreset(s->conn);
+	if (PQstatus(s->conn) != CONNECTION_OK)
+		return pg_fail(s, err, "cannot connect again", NULL);
+	return pg_session(base, err);
+}
+
+static void pg_close(store *base)
+{
+	pg_store *s = (pg_store *)base;
+
+	forget_prepared(s);
 	PQfinish(s->conn);
 	free(s->base.name);
 	free(s);
@@ -713,6 +742,7 @@ static const store_ops pg_ops = {
 	.lock = pg_lock,
 	.retryable = pg_retryable,
 	.fault = pg_fault,
+	.revive = pg_revive,
 	.close = pg_close,
 };
 
@@ -747,9 +777,7 @@ xchg_status store_pg_open(store **out, const char *url, xchg_err *err)
 		pg_close(&s->base);
 		return rc;
 	}
-	/* Timestamps read back in UTC and ISO form, whatever the server's defaults. */
-	if ((rc = pg_exec(&s->base, "SET TimeZone = 'UTC'; SET DateStyle = 'ISO';"
-			     " SET client_encoding = 'UTF8'; SET client_min_messages = 'warning'", err))) {
+	if ((rc = pg_session(&s->base, err))) {
 		pg_close(&s->base);
 		return rc;
 	}

@@ -248,7 +248,7 @@ static void round_once(watcher *w)
 
 	if (!all_present(w))
 		return;
-	if (!(rc = xchg_sync(w->db, w->o->dir, w->cb, w->ctx, &e)))
+	if (!(rc = store_revive(w->db->st, &e)) && !(rc = xchg_sync(w->db, w->o->dir, w->cb, w->ctx, &e)))
 		rc = refresh_folders(w, &e);
 	judge_round(w, rc, &e);
 }

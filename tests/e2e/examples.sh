@@ -49,6 +49,31 @@ scenario_systemd() {
 	fi
 }
 
+scenario_watch_unit() {
+	local svc=$ex/xchg-watch@.service cmd pid t
+	check "the watcher's unit parses" unit_ok "$svc"
+	eq "it is a long-running service, restarted when it fails" "simple|on-failure" \
+		"$(unit_key "$svc" Type)|$(unit_key "$svc" Restart)"
+	eq "stopped with SIGTERM" SIGTERM "$(unit_key "$svc" KillSignal)"
+	cmd=$(unit_key "$svc" ExecStart)
+	eq "it runs xchg watch" "/usr/local/bin/xchg watch --interval 60" "$cmd"
+	sql d1 "INSERT INTO brigades (name, foreman, headcount) VALUES ('from the watcher', 'W', 1)"
+	: >"$W/watch.log"
+	env -i PATH=/usr/bin:/bin $(cat "$W/d1.env") "$bin" ${cmd#/usr/local/bin/xchg } 2>"$W/watch.log" &
+	pid=$!
+	t=$SECONDS
+	while ! grep -q "exported .*pkt_D1_CENTER_" "$W/watch.log" && [ $((SECONDS - t)) -lt 30 ]; do sleep 0.2; done
+	check "its command, with its environment only, exports D1's change at once" \
+		grep -q "exported .*pkt_D1_CENTER_" "$W/watch.log"
+	kill -TERM $pid
+	wait $pid
+	eq "and the stop signal the unit sends ends it with exit 0" 0 "$?"
+	cat "$W/watch.log" >>"$W/all-stderr"
+	if command -v systemd-analyze >/dev/null; then
+		check "systemd-analyze reads its stop timeout" systemd-analyze timespan "$(unit_key "$svc" TimeoutStopSec)"
+	fi
+}
+
 scenario_cron() {
 	local tab=$ex/xchg-sync.cron line cmd
 	line=$(grep -E '^[^#A-Z]' "$tab")
@@ -66,6 +91,7 @@ scenario_cron() {
 
 setup && {
 	scenario_systemd
+	scenario_watch_unit
 	scenario_cron
 }
 no_sanitizer_reports "$W/all-stderr"

@@ -115,6 +115,16 @@ scenario_kill() {
 	eq "every row arrived" 900 "$(sql d2 "SELECT count(*) FROM brigades WHERE name LIKE 'kill %'")"
 }
 
+# The center's connection cut by the server (a restart, an administrator): the watcher connects again.
+scenario_connection_lost() {
+	is_pg center || return 0
+	psql_on -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid()" >/dev/null
+	sql d1 "UPDATE brigades SET headcount = 21 WHERE name = 'D1 crew'"
+	await "a center watcher whose connection the server cut carries on" 60 headcount_is d2 'D1 crew' 21
+	check "it is still running" kill -0 "${wpid[center]}"
+}
+
 scenario_stop() {
 	local n t rc
 	for n in center d1 d2; do
@@ -144,6 +154,7 @@ setup && {
 	scenario_garbage
 	scenario_folder_away
 	scenario_kill
+	scenario_connection_lost
 	scenario_stop
 	scenario_usage
 }
