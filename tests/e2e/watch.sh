@@ -71,6 +71,8 @@ scenario_converge() {
 }
 
 scenario_garbage() {
+	# D1 is quiet meanwhile: a good packet from it would mend the link before status is asked.
+	kill -TERM "${wpid[d1]}"; wait "${wpid[d1]}"
 	echo "garbage" >"$SH/pkt_D1_CENTER_999.zip"
 	await "a garbage file named like a packet goes to rejected/" 30 \
 		test -f "$SH/rejected/pkt_D1_CENTER_999.zip.why"
@@ -80,6 +82,7 @@ scenario_garbage() {
 	check "naming the packet" has "$(jq -r '.peers[] | select(.code == "D1") | .reason' <<<"$OUT")" \
 		"pkt_D1_CENTER_999.zip was refused"
 	check "the watcher keeps running" kill -0 "${wpid[center]}"
+	watch_start d1
 	sql d1 "UPDATE brigades SET headcount = 7 WHERE name = 'D1 crew'"
 	await "the link carries on" 60 headcount_is center 'D1 crew' 7
 	await "and its next good packet mends it" 30 bash -c \
