@@ -90,6 +90,20 @@ int cli_duration(const char *s, int64_t *seconds)
 	return 0;
 }
 
+int cli_count(const char *s, int64_t *n)
+{
+	int64_t v = 0;
+
+	if (!s || !*s)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || (v = v * 10 + (*s - '0')) > (1LL << 53))
+			return -1;
+	}
+	*n = v;
+	return 0;
+}
+
 void cli_duration_text(int64_t seconds, char out[32])
 {
 	static const struct {

@@ -33,7 +33,7 @@ struct cli_cmd {
 };
 
 extern const cli_cmd cmd_init, cmd_key, cmd_key_rotate, cmd_node_add, cmd_node_list,
-	cmd_node_set, cmd_node_set_key, cmd_node_remove, cmd_node_revoke, cmd_export, cmd_import,
+	cmd_node_set, cmd_node_set_key, cmd_node_remove, cmd_node_revoke, cmd_node_resync, cmd_export, cmd_import,
 	cmd_sync, cmd_watch, cmd_status,
 	cmd_inspect, cmd_conflicts;
 
@@ -44,6 +44,8 @@ const char *cli_get(const cli_cmd *cmd, const cli_args *a, const char *name);
  * 1h30m, in seconds. 0 on success, -1 when s is none or is not above zero.
  */
 int cli_duration(const char *s, int64_t *seconds);
+/* A whole number of 1 or more digits, up to 2^53: 0 on success, -1 otherwise. */
+int cli_count(const char *s, int64_t *n);
 /* A duration in the largest whole units that give it exactly: "1d", "90m", "45s". */
 void cli_duration_text(int64_t seconds, char out[32]);
 /* How import, sync and watch report (report.c). */

@@ -1,4 +1,3 @@
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -154,11 +153,7 @@ static int retry(xchg_db *db, int64_t id)
 
 static int parse_id(const cli_cmd *cmd, const char *text, int64_t *id)
 {
-	char *end;
-
-	errno = 0;
-	*id = strtoll(text, &end, 10);
-	if (errno || *end || end == text || *id <= 0)
+	if (cli_count(text, id) || *id <= 0)
 		return cli_usage_error(cmd, "'%s' is not a conflict id (a number from xchg conflicts)", text);
 	return 0;
 }

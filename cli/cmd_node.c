@@ -125,20 +125,29 @@ static const cli_opt set_opts[] = {
 				   " late: 90m, 24h, 7d (default 24h)"},
 	{"applied", "WHAT", "what sync does with a packet once applied: archive (into DIR/archive/),"
 			    " delete or keep (default archive)"},
+	{"max-queue", "N", "changes queued for a silent peer before they collapse into its full"
+			   " state, sent when it is back (none: no cap, the default)"},
 	{NULL, NULL, NULL},
 };
 
 static int run_set(const cli_cmd *cmd, const cli_args *a)
 {
-	const char *dir = cli_get(cmd, a, "dir"), *late = cli_get(cmd, a, "late-after");
+	const char *dir = cli_get(cmd, a, "dir"), *late = cli_get(cmd, a, "late-after"),
+		   *cap = cli_get(cmd, a, "max-queue");
 	xchg_link_opts o = {.applied = cli_get(cmd, a, "applied")};
 	char cwd[4096], *abs = NULL, when[32];
 	xchg_db *db = NULL;
 	xchg_err err;
 	int rc;
 
-	if (!dir && !late && !o.applied)
-		return cli_usage_error(cmd, "give at least one of --dir, --late-after and --applied");
+	if (!dir && !late && !o.applied && !cap)
+		return cli_usage_error(cmd, "give at least one of --dir, --late-after, --applied and"
+					    " --max-queue");
+	if (cap && strcmp(cap, "none") == 0)
+		o.max_queue = XCHG_NO_MAX_QUEUE;
+	else if (cap && (cli_count(cap, &o.max_queue) || o.max_queue < 1))
+		return cli_usage_error(cmd, "--max-queue %s: give a number of changes above zero, or none",
+				       cap);
 	if (late && cli_duration(late, &o.late_after))
 		return cli_usage_error(cmd, "--late-after %s: not a duration such as 90m, 24h or 7d",
 				       late);
@@ -165,6 +174,11 @@ static int run_set(const cli_cmd *cmd, const cli_args *a)
 			if (o.applied)
 				printf("%s: applied packets are %s\n", a->pos[0],
 				       o.applied[0] == 'a' ? "archived" : o.applied[0] == 'd' ? "deleted" : "kept");
+			if (o.max_queue > 0)
+				printf("%s: past %lld queued changes, it gets the full state instead\n",
+				       a->pos[0], (long long)o.max_queue);
+			else if (o.max_queue)
+				printf("%s: its queue has no cap\n", a->pos[0]);
 		}
 		xchg_close(db);
 	}
@@ -177,8 +191,10 @@ const cli_cmd cmd_node_set = {
 	"Stored in this node's database, for xchg sync, xchg watch and xchg status:\n"
 	"the folder the link's packets go to and come from (both directions may share\n"
 	"it, and one folder may serve every link), how long the peer may be silent\n"
-	"before status calls the link late, and what becomes of a packet once it is\n"
-	"applied or skipped as a duplicate.\n",
+	"before status calls the link late, what becomes of a packet once it is\n"
+	"applied or skipped as a duplicate, and how many changes may queue up for a\n"
+	"silent peer before the queue collapses into one mark: the full state, sent\n"
+	"when the peer is back (a dead laptop does not grow the queue for ever).\n",
 	set_opts, 1, 1, run_set,
 };
 
@@ -262,6 +278,29 @@ static int run_revoke(const cli_cmd *cmd, const cli_args *a)
 	return on_peer(cmd, a, revoke_peer, NULL,
 		       "is revoked: its packets are refused and nothing more is sent to it");
 }
+
+static xchg_status resync_peer(xchg_db *db, const char *code, const char *key, xchg_err *err)
+{
+	(void)key;
+	return xchg_node_resync(db, code, err);
+}
+
+static int run_resync(const cli_cmd *cmd, const cli_args *a)
+{
+	return on_peer(cmd, a, resync_peer, NULL,
+		       "gets this node's full state with the next packet to it");
+}
+
+const cli_cmd cmd_node_resync = {
+	"node resync", "CODE", "send a peer the full state of every synchronized row",
+	"For a database damaged or edited behind xchg's back, at either end: the\n"
+	"next packet to CODE carries every row this node has, read from its tables,\n"
+	"and the peer applies it under its usual rules (a row changed on both sides\n"
+	"is a conflict, decided and logged as ever). xchg status shows the link as\n"
+	"recovering until CODE acknowledges it. Running it again changes nothing\n"
+	"more.\n",
+	no_opts, 1, 1, run_resync,
+};
 
 const cli_cmd cmd_node_revoke = {
 	"node revoke", "CODE", "revoke a peer whose key is lost or stolen",

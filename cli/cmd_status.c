@@ -21,6 +21,7 @@ static void add_text(cJSON *o, const char *name, const char *s)
 
 static const char *const state_names[] = {
 	[XCHG_LINK_OK] = "ok", [XCHG_LINK_LATE] = "late", [XCHG_LINK_BROKEN] = "broken",
+	[XCHG_LINK_RECOVERING] = "recovering",
 };
 
 /* "3 h ago": how long ago, in the one unit people read at a glance. */
@@ -85,6 +86,11 @@ static cJSON *node_json(const xchg_node_info *n)
 	cJSON_AddNumberToObject(o, "unsent", (double)n->unsent);
 	cJSON_AddNumberToObject(o, "unacked", (double)n->unacked);
 	cJSON_AddBoolToObject(o, "full_state", n->full_state);
+	cJSON_AddBoolToObject(o, "wants_full_state", n->wants_full_state);
+	if (n->max_queue)
+		cJSON_AddNumberToObject(o, "max_queue", (double)n->max_queue);
+	else
+		cJSON_AddNullToObject(o, "max_queue");
 	add_text(o, "dir", n->link_dir);
 	cJSON_AddNumberToObject(o, "late_after", (double)n->late_after);
 	cJSON_AddStringToObject(o, "applied", n->applied);
@@ -148,7 +154,7 @@ static void print_table(const xchg_status_report *rep)
 		printf("no peers yet: add one with xchg node add\n");
 		return;
 	}
-	printf("%-16s %-7s %-8s %-18s %-18s %6s %7s %9s %7s\n", "peer", "state", "role", "last in",
+	printf("%-16s %-10s %-8s %-18s %-18s %6s %7s %9s %7s\n", "peer", "state", "role", "last in",
 	       "last out", "unsent", "unacked", "conflicts", "refused");
 	for (i = 0; i < rep->npeers; i++) {
 		const xchg_node_info *p = &rep->peers[i];
@@ -158,7 +164,7 @@ static void print_table(const xchg_status_report *rep)
 		snprintf(unsent, sizeof(unsent), p->full_state ? "all" : "%lld", (long long)p->unsent);
 		packet_text(p->received_packet_no, p->in_age, in);
 		packet_text(p->sent_packet_no, p->out_age, out);
-		printf("%-16s %-7s %-8s %-18s %-18s %6s %7lld %9lld %7lld\n", p->code,
+		printf("%-16s %-10s %-8s %-18s %-18s %6s %7lld %9lld %7lld\n", p->code,
 		       state_names[p->state], p->role[0] == 'm' ? "center" : "desktop", in, out,
 		       unsent, (long long)p->unacked, (long long)p->conflicts, (long long)p->refused);
 		refused += p->refused;
@@ -214,12 +220,15 @@ const cli_cmd cmd_status = {
 	"are open, and how many of its rows this node's schema refused and are\n"
 	"still open (xchg conflicts lists them; xchg conflicts retry ID applies one\n"
 	"again). Below the table: why a link is not ok, the last packet from a peer\n"
-	"that was refused or not applied here (problem), and revoked peers.\n"
+	"that sync, watch or import --archive refused or could not apply (problem),\n"
+	"and revoked peers.\n"
 	"\n"
-	"state is ok, late (nothing from the peer for longer than its late-after,\n"
-	"xchg node set) or broken (a packet from it was refused since the last one\n"
-	"applied; a revoked peer that still sends). The exit status is 0 when every\n"
-	"link is ok and 1 otherwise, for monitors; --json carries the same with the\n"
-	"same names.\n",
+	"state is ok, recovering (an end of the link went back in time, restored\n"
+	"from a copy, or xchg node resync was run: the full state is on its way),\n"
+	"late (nothing from the peer for longer than its late-after, xchg node set)\n"
+	"or broken (a packet from it was refused since the last one applied:\n"
+	"unreadable, tampered, misaddressed; or a revoked peer that still sends).\n"
+	"The exit status is 0 when every link is ok and 1 otherwise, for monitors;\n"
+	"--json carries the same with the same names.\n",
 	opts, 0, 0, run,
 };

@@ -8,7 +8,7 @@
 
 static const cli_cmd *const commands[] = {
 	&cmd_init, &cmd_key, &cmd_key_rotate, &cmd_node_add, &cmd_node_list, &cmd_node_set, &cmd_node_set_key,
-	&cmd_node_remove, &cmd_node_revoke, &cmd_export, &cmd_import, &cmd_sync, &cmd_watch, &cmd_status, &cmd_inspect,
+	&cmd_node_remove, &cmd_node_revoke, &cmd_node_resync, &cmd_export, &cmd_import, &cmd_sync, &cmd_watch, &cmd_status, &cmd_inspect,
 	&cmd_conflicts,
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

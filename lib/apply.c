@@ -32,19 +32,31 @@ static xchg_status write_entity(xchg_db *db, const node_row *self, const node_ro
 				apply_result *r, xchg_err *err)
 {
 	char now[32], changed_at[40];
-	int found = 0, conflict = 0, wins = 1, same = 0;
+	int found = 0, conflict = 0, wins = 1;
+	local_version local;
 	xchg_status rc;
 
 	if ((rc = lock_entity(db, e, in->uuid, err)) ||
 	    (rc = changes_find(db->st, sender->id, e->type, in->uuid, &found, changed_at, err)))
 		return rc;
-	/*
-	 * A full state carries back what the sender received from here: a row
-	 * written again, unchanged, would only be sent on to every other peer.
-	 */
-	if (!found && (flags & APPLY_FULL_STATE) &&
-	    ((rc = conflict_is_copy(db, e, in, &same, err)) || same))
-		return rc;
+	if (!found && ((flags & (APPLY_FULL_STATE | APPLY_SUSPECT)) || sender->full_state > 0)) {
+		if ((rc = conflict_compare(db, e, in, &local, err)))
+			return rc;
+		/*
+		 * A full state carries back what the sender received from here: a row
+		 * written again, unchanged, would only be sent on to every other peer.
+		 */
+		if ((flags & APPLY_FULL_STATE) && local.same)
+			return XCHG_OK;
+		/*
+		 * This node's full state on its way to the sender counts as every row
+		 * sent and not acknowledged: the sender weighs it against its own
+		 * changes, and this end must decide alike. A sender that went back
+		 * in time may send what this node has replaced since.
+		 */
+		found = local.found && !local.same &&
+			(sender->full_state > 0 || ((flags & APPLY_SUSPECT) && local.newer));
+	}
 	if (found) {
 		if ((rc = conflict_resolve(db, self, sender, e, in, changed_at, &conflict, &wins, err)))
 			return rc;

@@ -19,6 +19,12 @@
 #define APPLY_DEFER 2u   /* guarded: a unique key another entity holds is only reported */
 /* in comes with the sender's full state: a copy of the local version is left alone */
 #define APPLY_FULL_STATE 4u
+/*
+ * The sender went back in time (PACKET.md section 6.3): what it sends may be
+ * older than what it once sent and this node has replaced since, so a
+ * version older than the local one is weighed as a conflict.
+ */
+#define APPLY_SUSPECT 8u
 
 typedef struct apply_result {
 	int applied;        /* the incoming version is stored */

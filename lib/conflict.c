@@ -93,16 +93,20 @@ static xchg_status same_version(const row_state *local, const xbuf *data, const 
 	return XCHG_OK;
 }
 
-xchg_status conflict_is_copy(xchg_db *db, const plan_entity *e, const env_entity *in,
-			     int *same, xchg_err *err)
+xchg_status conflict_compare(xchg_db *db, const plan_entity *e, const env_entity *in,
+			     local_version *out, xchg_err *err)
 {
 	xbuf data = {0};
 	row_state local;
 	xchg_status rc;
 
+	memset(out, 0, sizeof(*out));
 	if (!(rc = row_json_read(db, e, in->uuid, &data, &local, err)) &&
-	    same_version(&local, &data, in, same) != XCHG_OK)
+	    same_version(&local, &data, in, &out->same) != XCHG_OK)
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+	out->found = local.found;
+	/* A child's edit may leave its parent's time as it was: a tie is no proof of age. */
+	out->newer = local.found && forms_time_cmp(local.updated_at, in->updated_at) >= 0;
 	xbuf_free(&data);
 	return rc;
 }

@@ -11,9 +11,15 @@
 #include "envelope.h"
 #include "nodes.h"
 
-/* Whether in is the local version of its entity itself: the same time, state and data. */
-xchg_status conflict_is_copy(xchg_db *db, const plan_entity *e, const env_entity *in,
-			     int *same, xchg_err *err);
+/* How the local version of in's entity compares with in. */
+typedef struct local_version {
+	int found;  /* the row is here (deleted or not) */
+	int same;   /* it is in itself: the same time, state and data */
+	int newer;  /* it is not earlier than in, by updated_at */
+} local_version;
+
+xchg_status conflict_compare(xchg_db *db, const plan_entity *e, const env_entity *in,
+			     local_version *out, xchg_err *err);
 
 /*
  * Decides between the local version of in's entity and in. changed_at is

@@ -137,6 +137,11 @@ static const struct {
 	{"sync_nodes", "problem_kind", "ALTER TABLE sync_nodes ADD COLUMN problem_kind TEXT"},
 	{"sync_nodes", "problem_reason", "ALTER TABLE sync_nodes ADD COLUMN problem_reason TEXT"},
 	{"sync_nodes", "problem_at", "ALTER TABLE sync_nodes ADD COLUMN problem_at TEXT"},
+	{"sync_nodes", "received_created_at", "ALTER TABLE sync_nodes ADD COLUMN received_created_at TEXT"},
+	{"sync_nodes", "wants_full_state",
+	 "ALTER TABLE sync_nodes ADD COLUMN wants_full_state INTEGER NOT NULL DEFAULT 0"},
+	{"sync_nodes", "recovering", "ALTER TABLE sync_nodes ADD COLUMN recovering TEXT"},
+	{"sync_nodes", "max_queue", "ALTER TABLE sync_nodes ADD COLUMN max_queue BIGINT"},
 };
 
 /* Whether the table of added_columns[i] lacks its column; not when the table does not exist. */

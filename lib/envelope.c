@@ -497,6 +497,8 @@ static xchg_status put_header(env_writer *w, const env_header *h, xchg_err *err)
 		return rc;
 	if (h->full_state && (rc = put_text(w, ",\"full_state\":true", err)))
 		return rc;
+	if (h->resync && (rc = put_text(w, ",\"resync\":true", err)))
+		return rc;
 	if ((rc = put_text(w, "}", err)))
 		return rc;
 	if (w->written - start > ENV_MAX_HEADER_BYTES)
@@ -947,7 +949,7 @@ static xchg_status take_int(env_reader *r, const cJSON *obj, const char *key,
 
 static xchg_status parse_header(env_reader *r, const cJSON *obj, xchg_err *err)
 {
-	const cJSON *chain, *format, *full;
+	const cJSON *chain, *format, *full, *resync;
 	const char *why;
 	const hfield *f;
 	xchg_status rc;
@@ -981,6 +983,11 @@ static xchg_status parse_header(env_reader *r, const cJSON *obj, xchg_err *err)
 	if (full && !cJSON_IsBool(full))
 		return bad(r, err, "\"full_state\" is not true or false");
 	r->header.full_state = cJSON_IsTrue(full);
+	if ((rc = member(r, obj, "resync", &resync, err)))
+		return rc;
+	if (resync && !cJSON_IsBool(resync))
+		return bad(r, err, "\"resync\" is not true or false");
+	r->header.resync = cJSON_IsTrue(resync);
 	return XCHG_OK;
 }
 
@@ -1231,6 +1238,7 @@ xchg_status env_header_copy(env_header *dst, const env_header *src, xchg_err *er
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	}
 	dst->full_state = src->full_state;
+	dst->resync = src->resync;
 	return XCHG_OK;
 }
 

@@ -220,7 +220,7 @@ static xchg_status export_once(void *ctx, xchg_err *err)
 	}
 	res->packet_no = peer.sent_packet_no + 1;
 	res->ack_packet_no = peer.received_packet_no;
-	if ((rc = nodes_record_packet(db->st, peer.id, NODE_SENT, res->packet_no, err)))
+	if ((rc = nodes_record_sent(db->st, peer.id, res->packet_no, err)))
 		goto done;
 	xkill_point("export.numbered");
 	xuuid4(msgid);
@@ -236,6 +236,7 @@ static xchg_status export_once(void *ctx, xchg_err *err)
 	h.ack_packet_no = res->ack_packet_no;
 	h.key_chain = self->key_chain;
 	h.full_state = peer.full_state != NODE_FULL_NONE;
+	h.resync = peer.wants_full_state;
 	if (!(name = exchange_packet_name(self->code, peer.code, res->packet_no,
 					  job->flags & XCHG_EXPORT_ENCRYPT))) {
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");

@@ -18,6 +18,7 @@
 #include "envelope.h"
 #include "keys.h"
 #include "packet.h"
+#include "restore.h"
 #include "route.h"
 
 typedef struct candidate {
@@ -45,6 +46,7 @@ typedef struct import_run {
 	int row_fault;          /* an entity failed by a fault of its own row */
 	int64_t open_refused;   /* the sender's rows refused here and still open */
 	int full_state;         /* the packet carries its sender's every row */
+	int suspect;            /* its sender went back in time, or asks as if it had */
 } import_run;
 
 static int ends_with(const char *s, const char *suffix)
@@ -346,6 +348,7 @@ typedef struct applied {
 	int duplicate;
 	int former_key;    /* a duplicate signed with a key its sender has rotated away from */
 	int sealed;        /* it came sealed: the acknowledgement goes back sealed */
+	restore_seen restore; /* either end went back in time: what was seen and done */
 } applied;
 
 /* An entity held back until the rest of its packet is applied, in a copy of its own. */
@@ -398,7 +401,7 @@ static xchg_status apply_one(import_run *run, const node_row *sender, const env_
 {
 	apply_result r;
 	unsigned flags = (run->guarded ? APPLY_GUARDED | (later ? APPLY_DEFER : 0) : 0) |
-			 (run->full_state ? APPLY_FULL_STATE : 0);
+			 (run->full_state ? APPLY_FULL_STATE : 0) | (run->suspect ? APPLY_SUSPECT : 0);
 	xchg_status rc;
 
 	if ((rc = apply_entity(run->db, &run->self, sender, in, flags, &r, err))) {
@@ -455,18 +458,16 @@ done:
 	return rc;
 }
 
-/* Acks only move forward, so an old or repeated ack is a no-op (PACKET.md 6.5). */
+/*
+ * Acks only move forward, so an old or repeated ack is a no-op (PACKET.md
+ * 6.5); one of a packet this node never wrote was seen by restore_check.
+ */
 static xchg_status take_ack(import_run *run, node_row *sender, const env_header *h,
-			    const char *path, xchg_err *err)
+			    xchg_err *err)
 {
 	xvalue p[2] = {xv_int(h->ack_packet_no), xv_text(sender->id)};
 	xchg_status rc;
 
-	if (h->ack_packet_no > sender->sent_packet_no)
-		return xerr(err, XCHG_EPACKET,
-			    "%s: acknowledges packet %lld, but only %lld were sent to %s",
-			    path, (long long)h->ack_packet_no, (long long)sender->sent_packet_no,
-			    sender->code);
 	if (h->ack_packet_no <= sender->acked_packet_no)
 		return XCHG_OK;
 	if ((rc = changes_purge(run->db->st, sender->id, h->ack_packet_no, err)) ||
@@ -573,6 +574,7 @@ static xchg_status import_once(void *ctx, xchg_err *err)
 	int in_tx = 0;
 	xchg_status rc;
 
+	restore_seen_clear(&a->restore);
 	memset(a, 0, sizeof(*a));
 	if ((rc = open_packet(run, &o, path, err)) || (rc = store_begin(run->db->st, err)))
 		goto done;
@@ -580,22 +582,27 @@ static xchg_status import_once(void *ctx, xchg_err *err)
 	in_tx = 1;
 	/* The sender's counters are read under the lock: another import may have moved them. */
 	if ((rc = route_pending(run->db->st, err)) || (rc = store_lock(run->db->st, o.h->sender, err)) ||
-	    (rc = check_sender(run, path, o.h, &sender, pk, &new_key, err)))
+	    (rc = check_sender(run, path, o.h, &sender, pk, &new_key, err)) ||
+	    (rc = restore_check(run->db->st, &sender, o.h, &a->restore, err)))
 		goto done;
-	a->duplicate = o.h->packet_no <= sender.received_packet_no;
+	a->duplicate = o.h->packet_no <= sender.received_packet_no && !a->restore.reused;
 	run->full_state = o.h->full_state;
+	run->suspect = a->restore.suspect;
 	/* The ack goes first: a change the peer has confirmed is no conflict. */
-	if ((rc = take_ack(run, &sender, o.h, path, err)))
+	if ((rc = take_ack(run, &sender, o.h, err)))
 		goto done;
 	if (!a->duplicate) {
 		/* Counted once: most links have none, and then no entity looks for its own. */
 		if ((rc = conflict_log_refused_open(run->db, sender.id, &run->open_refused, err)) ||
 		    (rc = store_set_origin(run->db->st, sender.id, err)) ||
 		    (rc = apply_entities(run, &sender, &o, a, err)) ||
-		    (rc = nodes_record_packet(run->db->st, sender.id, NODE_RECEIVED, o.h->packet_no, err)) ||
+		    (rc = nodes_record_received(run->db->st, sender.id, o.h->packet_no,
+						restore_written_later(&sender, o.h) ? o.h->created_at : NULL, err)) ||
 		    (rc = store_set_origin(run->db->st, NULL, err)))
 			goto done;
 	}
+	if ((rc = restore_settle(run->db->st, sender.id, !a->duplicate && o.h->full_state, err)))
+		goto done;
 	if ((rc = packet_reader_verify(o.pr, pk, err))) {
 		/*
 		 * A copy of a packet applied before its sender rotated its key:
@@ -707,7 +714,7 @@ static xchg_status apply_all(import_run *run, candidates *c, const char *ack_dir
 {
 	ack_target *acks = NULL;
 	size_t nacks = 0, i;
-	applied a;
+	applied a = {0};
 	xchg_err one;
 	xchg_status rc = XCHG_OK;
 
@@ -726,6 +733,8 @@ static xchg_status apply_all(import_run *run, candidates *c, const char *ack_dir
 			emit_failure(run, cd->path, &cd->h, &one);
 			continue;
 		}
+		if (a.restore.message)
+			emit(run, XCHG_NOTICE, cd->path, &cd->h, 0, 0, 0, a.restore.message);
 		if (a.duplicate) {
 			emit(run, XCHG_SKIPPED, cd->path, &cd->h, 0, 0, 0,
 			     a.former_key ? "signed with a key its sender has rotated away from;"
@@ -748,6 +757,7 @@ static xchg_status apply_all(import_run *run, candidates *c, const char *ack_dir
 		xkill_point("import.before_ack");
 	if (!rc)
 		rc = write_acks(run, acks, nacks, err);
+	restore_seen_clear(&a.restore);
 	for (i = 0; i < nacks; i++)
 		free(acks[i].dir);
 	free(acks);

@@ -11,7 +11,8 @@
 	"id, code, name, role, public_key, is_self, sent_packet_no,"          \
 	" acked_packet_no, received_packet_no, last_sync_in, last_sync_out," \
 	" key_chain, revoked_at, full_state_no, link_dir, late_after, applied," \
-	" added_at, problem_packet, problem_kind, problem_reason, problem_at"
+	" added_at, problem_packet, problem_kind, problem_reason, problem_at," \
+	" received_created_at, wants_full_state, recovering, max_queue"
 
 static char *col_text(store_stmt *st, int i)
 {
@@ -57,6 +58,10 @@ static xchg_status read_row(store_stmt *st, node_row *n, xchg_err *err)
 	n->problem.kind = col_text(st, 19);
 	n->problem.reason = col_text(st, 20);
 	n->problem.at = col_text(st, 21);
+	n->received_created_at = col_text(st, 22);
+	n->wants_full_state = col_int(st, 23) != 0;
+	n->recovering = col_text(st, 24);
+	n->max_queue = col_int(st, 25);
 	if (!n->id || !n->code || !n->role) {
 		node_row_clear(n);
 		return xerr(err, XCHG_ENOMEM, "sync_nodes: out of memory or a row without id, code or role");
@@ -190,21 +195,36 @@ xchg_status nodes_full_state_acked(store *s, const char *peer_id, int64_t ack, x
 			    " AND full_state_no > 0 AND full_state_no <= ?", p, 2, NULL, err);
 }
 
-xchg_status nodes_record_packet(store *s, const char *peer_id, node_counter which,
-				int64_t n, xchg_err *err)
+xchg_status nodes_record_sent(store *s, const char *peer_id, int64_t packet_no, xchg_err *err)
 {
-	static const char *const sql[] = {
-		[NODE_SENT] = "UPDATE sync_nodes SET sent_packet_no = ?, last_sync_out = ? WHERE id = ?",
-		[NODE_RECEIVED] = "UPDATE sync_nodes SET received_packet_no = ?, last_sync_in = ? WHERE id = ?",
-	};
 	char now[32];
 	xvalue p[3];
 
 	xnow_iso(now);
-	p[0] = xv_int(n);
+	p[0] = xv_int(packet_no);
 	p[1] = xv_text(now);
 	p[2] = xv_text(peer_id);
-	return store_run(s, sql[which], p, 3, NULL, err);
+	return store_run(s, "UPDATE sync_nodes SET sent_packet_no = ?, last_sync_out = ? WHERE id = ?",
+			 p, 3, NULL, err);
+}
+
+xchg_status nodes_record_received(store *s, const char *peer_id, int64_t packet_no,
+				  const char *created_at, xchg_err *err)
+{
+	char now[32];
+	xvalue p[5];
+
+	xnow_iso(now);
+	p[0] = xv_int(packet_no);
+	p[1] = xv_int(packet_no);
+	p[2] = xv_text(now);
+	p[3] = xv_text(created_at);
+	p[4] = xv_text(peer_id);
+	/* A peer that went back in time sends numbers received before (PACKET.md section 6.3). */
+	return store_run(s, "UPDATE sync_nodes SET received_packet_no = CASE WHEN received_packet_no > ?"
+			    " THEN received_packet_no ELSE ? END, last_sync_in = ?,"
+			    " received_created_at = coalesce(?, received_created_at) WHERE id = ?",
+			 p, 5, NULL, err);
 }
 
 xchg_status nodes_note_problem(store *s, const char *code, const char *packet,
@@ -247,6 +267,8 @@ void node_row_clear(node_row *n)
 	free(n->problem.kind);
 	free(n->problem.reason);
 	free(n->problem.at);
+	free(n->received_created_at);
+	free(n->recovering);
 	memset(n, 0, sizeof(*n));
 }
 
@@ -432,7 +454,7 @@ xchg_status xchg_node_add(xchg_db *db, const char *key_text, const char *code,
  * may be running) and reads the peer. On success the caller commits or
  * rolls back; on failure nothing is left open.
  */
-static xchg_status begin_on_peer(xchg_db *db, const char *code, node_row *peer, xchg_err *err)
+xchg_status nodes_begin_on_peer(xchg_db *db, const char *code, node_row *peer, xchg_err *err)
 {
 	int found = 0;
 	xchg_status rc;
@@ -458,10 +480,12 @@ xchg_status xchg_node_set(xchg_db *db, const char *code, const xchg_link_opts *o
 		"UPDATE sync_nodes SET link_dir = ? WHERE id = ?",
 		"UPDATE sync_nodes SET late_after = ? WHERE id = ?",
 		"UPDATE sync_nodes SET applied = ? WHERE id = ?",
+		"UPDATE sync_nodes SET max_queue = ? WHERE id = ?",
 	};
-	const int given[] = {o->dir != NULL, o->late_after > 0, o->applied != NULL};
+	const int given[] = {o->dir != NULL, o->late_after > 0, o->applied != NULL, o->max_queue != 0};
 	const xvalue value[] = {o->dir && o->dir[0] ? xv_text(o->dir) : xv_text(NULL),
-				xv_int(o->late_after), xv_text(o->applied)};
+				xv_int(o->late_after), xv_text(o->applied),
+				o->max_queue > 0 ? xv_int(o->max_queue) : xv_text(NULL)};
 	node_row peer = {0};
 	size_t i;
 	xchg_status rc;
@@ -472,7 +496,9 @@ xchg_status xchg_node_set(xchg_db *db, const char *code, const xchg_link_opts *o
 			    " not \"%.40s\"", code, o->applied);
 	if (o->late_after < 0)
 		return xerr(err, XCHG_EUSAGE, "node %s: a link cannot be late after a negative time", code);
-	if ((rc = begin_on_peer(db, code, &peer, err)))
+	if (o->max_queue < XCHG_NO_MAX_QUEUE)
+		return xerr(err, XCHG_EUSAGE, "node %s: a queue cannot hold a negative number of changes", code);
+	if ((rc = nodes_begin_on_peer(db, code, &peer, err)))
 		return rc;
 	for (i = 0; i < sizeof(sql) / sizeof(sql[0]) && !rc; i++) {
 		xvalue p[2] = {value[i], xv_text(peer.id)};
@@ -494,7 +520,7 @@ xchg_status xchg_node_revoke(xchg_db *db, const char *code, xchg_err *err)
 	char now[32];
 	xchg_status rc;
 
-	if ((rc = begin_on_peer(db, code, &peer, err)))
+	if ((rc = nodes_begin_on_peer(db, code, &peer, err)))
 		return rc;
 	if (peer.revoked_at) {
 		rc = xerr(err, XCHG_EFAIL, "node %s: already revoked on %s", code, peer.revoked_at);
@@ -527,7 +553,7 @@ xchg_status xchg_node_set_key(xchg_db *db, const char *code, const char *key_tex
 
 	if ((rc = keys_line_parse(key_text, &k, err)))
 		return rc;
-	if ((rc = begin_on_peer(db, code, &peer, err)))
+	if ((rc = nodes_begin_on_peer(db, code, &peer, err)))
 		return rc;
 	if ((rc = nodes_self_required(db->st, &self, err)))
 		goto done;
@@ -562,7 +588,7 @@ xchg_status xchg_node_remove(xchg_db *db, const char *code, xchg_err *err)
 	xvalue id;
 	xchg_status rc;
 
-	if ((rc = begin_on_peer(db, code, &peer, err)))
+	if ((rc = nodes_begin_on_peer(db, code, &peer, err)))
 		return rc;
 	id = xv_text(peer.id);
 	if (!peer.revoked_at && (peer.sent_packet_no > 0 || peer.received_packet_no > 0))

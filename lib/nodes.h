@@ -36,6 +36,10 @@ typedef struct node_row {
 	char *applied;      /* what becomes of applied packets: "archive", "delete", "keep"; NULL: the default */
 	char *added_at;     /* when the peer was added; NULL for a node added before xchg kept it */
 	node_problem problem; /* all NULL when every packet from the peer applied */
+	char *received_created_at; /* the latest created_at of the packets received from the peer */
+	int wants_full_state; /* this node asked the peer for its full state, and has not had it */
+	char *recovering;   /* why the link is recovering (PACKET.md section 6.3), or NULL */
+	int64_t max_queue;  /* registrations the peer's queue may hold before it collapses; 0: no cap */
 } node_row;
 
 /* What becomes of a link's applied packets unless xchg_node_set says otherwise. */
@@ -59,11 +63,16 @@ xchg_status nodes_by_id(store *s, const char *id, node_row *out, int *found, xch
 xchg_status nodes_peers(store *s, node_row **out, size_t *n, xchg_err *err);
 /* Inserts n, owed n->full_state (NODE_FULL_NONE for this node itself). */
 xchg_status nodes_insert(store *s, const node_row *n, xchg_err *err);
-typedef enum node_counter { NODE_SENT, NODE_RECEIVED } node_counter;
-
-/* Records packet n as the last generated for, or received from, the peer, with the time. */
-xchg_status nodes_record_packet(store *s, const char *peer_id, node_counter which,
-				int64_t n, xchg_err *err);
+/* Records packet n as the last generated for the peer, with the time. */
+xchg_status nodes_record_sent(store *s, const char *peer_id, int64_t packet_no, xchg_err *err);
+/*
+ * Records packet n as received from the peer now, and created_at (unless
+ * NULL) as the latest time a packet from it was written. The number does
+ * not go back: a peer that went back in time sends numbers received
+ * before (PACKET.md section 6.3).
+ */
+xchg_status nodes_record_received(store *s, const char *peer_id, int64_t packet_no,
+				  const char *created_at, xchg_err *err);
 /* Packet packet_no carries the full state the peer is owed. */
 xchg_status nodes_full_state_sent(store *s, const char *peer_id, int64_t packet_no,
 				  xchg_err *err);
@@ -76,6 +85,12 @@ xchg_status nodes_full_state_acked(store *s, const char *peer_id, int64_t ack, x
  */
 xchg_status nodes_note_problem(store *s, const char *code, const char *packet,
 			       const char *kind, const char *reason, xchg_err *err);
+/*
+ * Begins a transaction on the existing peer code, locked against imports
+ * of its packets; XCHG_ENOTFOUND when there is none. On success the
+ * caller commits or rolls back, and clears peer.
+ */
+xchg_status nodes_begin_on_peer(xchg_db *db, const char *code, node_row *peer, xchg_err *err);
 int nodes_is_master(const node_row *n);
 void node_row_clear(node_row *n);
 void node_rows_free(node_row *rows, size_t n);

@@ -38,7 +38,12 @@ static xchg_status take_row(xchg_node_info *info, node_row *n, xchg_err *err)
 	info->problem_kind = n->problem.kind;
 	info->problem_reason = n->problem.reason;
 	info->problem_at = n->problem.at;
-	n->link_dir = n->applied = n->added_at = NULL;
+	info->wants_full_state = n->wants_full_state;
+	info->max_queue = n->max_queue;
+	/* judge() keeps it unless the link is broken too. */
+	if ((info->state_reason = n->recovering))
+		info->state = XCHG_LINK_RECOVERING;
+	n->link_dir = n->applied = n->added_at = n->recovering = NULL;
 	memset(&n->problem, 0, sizeof(n->problem));
 	if (!info->applied)
 		return xerr(err, XCHG_ENOMEM, "out of memory");
@@ -72,7 +77,9 @@ static int64_t age(const char *at, time_t now)
 /*
  * The verdict on a link. Broken: a packet from the peer was refused since
  * the last one applied (a revoked peer's packets are all refused); it
- * mends itself when a good packet follows. Late: nothing came from a peer
+ * mends itself when a good packet follows. Recovering: an end went back
+ * in time or a resync was asked, until the full state owed either way has
+ * arrived (restore.c). Late: nothing came from a peer
  * that is not revoked for longer than its late_after, counted from when
  * the link was added while nothing has come yet. A packet that failed
  * here for a local reason is shown, but judged by lateness alone: the
@@ -88,10 +95,13 @@ static xchg_status judge(xchg_node_info *p, time_t now, xchg_err *err)
 	if (p->problem_kind && strcmp(p->problem_kind, NODE_PROBLEM_REFUSED) == 0 && p->problem_at &&
 	    (!p->last_sync_in || strcmp(p->problem_at, p->last_sync_in) > 0)) {
 		p->state = XCHG_LINK_BROKEN;
+		free(p->state_reason);
 		p->state_reason = p->revoked_at ?
 			xstrdup_printf("revoked on %s, and still sending: %s was refused: %s",
 				       p->revoked_at, p->problem_packet, p->problem_reason) :
 			xstrdup_printf("%s was refused: %s", p->problem_packet, p->problem_reason);
+	} else if (p->state == XCHG_LINK_RECOVERING) {
+		return XCHG_OK;
 	} else if (!p->revoked_at && since && age(since, now) > p->late_after) {
 		p->state = XCHG_LINK_LATE;
 		p->state_reason = xstrdup_printf(p->last_sync_in ? "nothing received since %s" :

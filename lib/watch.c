@@ -204,16 +204,21 @@ static xchg_status refresh_folders(watcher *w, xchg_err *err)
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 		goto done;
 	}
-	for (j = 0; j < ndirs; j++) {
+	for (j = 0; j < ndirs && !rc; j++) {
 		f[j].wd = -1;
 		if (!(f[j].path = strdup(dirs[j])))
 			rc = xerr(err, XCHG_ENOMEM, "out of memory");
 	}
+	if (rc) {
+		while (j--)
+			free(f[j].path);
+		free(f);
+		goto done;
+	}
 	folders_free(w);
 	w->f = f;
 	w->n = ndirs;
-	if (!rc)
-		look(w, 1);
+	look(w, 1);
 done:
 	free(dirs);
 	node_rows_free(peers, n);
@@ -272,7 +277,8 @@ static int wait_for_packet(watcher *w, int ms)
 	while ((len = read(w->fd, buf, sizeof(buf))) > 0)
 		for (at = buf; at < buf + len; at += sizeof(*ev) + ev->len) {
 			ev = (const struct inotify_event *)at;
-			woke |= ev->len > 0 && wakes(w, ev->name);
+			/* A full queue lost events: any of them may have been a packet. */
+			woke |= (ev->mask & IN_Q_OVERFLOW) || (ev->len > 0 && wakes(w, ev->name));
 		}
 	return woke;
 }

@@ -137,7 +137,12 @@ typedef struct xchg_link_opts {
 	int64_t late_after;   /* seconds without a packet from the peer before it is late */
 	const char *applied;  /* what sync does with an applied packet: "archive" (into the
 				 folder's archive/), "delete" or "keep" */
+	int64_t max_queue;    /* changes its queue may hold while it is silent; past that
+				 they collapse into its full state, owed (PACKET.md section 6.3);
+				 XCHG_NO_MAX_QUEUE takes the cap away */
 } xchg_link_opts;
+
+#define XCHG_NO_MAX_QUEUE (-1)
 
 /*
  * Sets how the link with peer code is run unattended (xchg sync, xchg
@@ -206,8 +211,9 @@ typedef enum xchg_outcome {
 	XCHG_DELETED = 8,   /* a packet applied or skipped, deleted */
 	XCHG_REJECTED = 9,  /* a refused packet, moved to message (rejected/), the reason
 			       beside it in message + ".why" */
-	/* xchg_watch's own: message says what */
-	XCHG_NOTICE = 10,   /* the watcher started, a folder came back */
+	/* message says what */
+	XCHG_NOTICE = 10,   /* what an import saw and did (an end of the link went back in
+			       time: PACKET.md section 6.3); the watcher started, a folder came back */
 	XCHG_WARNING = 11   /* a round failed, a folder is gone: the watcher carries on */
 } xchg_outcome;
 
@@ -287,8 +293,18 @@ xchg_status xchg_import_with(xchg_db *db, const char *const *paths, size_t npath
 typedef enum xchg_link_state {
 	XCHG_LINK_OK = 0,
 	XCHG_LINK_LATE = 1,   /* nothing from the peer for longer than its late_after */
-	XCHG_LINK_BROKEN = 2  /* a packet from it refused since the last one applied */
+	XCHG_LINK_BROKEN = 2, /* a packet from it refused since the last one applied */
+	XCHG_LINK_RECOVERING = 3 /* an end went back in time, or a resync was asked: full
+				    state is on its way (state_reason says which) */
 } xchg_link_state;
+
+/*
+ * Sends peer code the full current state of every synchronized row with
+ * the next packet to it (for a database damaged or edited behind xchg's
+ * back), under the receiver's usual rules; the link shows as recovering
+ * until the peer acknowledges it. Running it again changes nothing more.
+ */
+xchg_status xchg_node_resync(xchg_db *db, const char *code, xchg_err *err);
 
 /* xchg_watch_opts flags */
 /* Looks at the folders every second instead of asking inotify: network shares. */
@@ -351,6 +367,9 @@ typedef struct xchg_node_info {
 	char *problem_at;
 	/* Seconds since the last packet in, out, and the problem; -1 for never. */
 	int64_t in_age, out_age, problem_age;
+	int wants_full_state;  /* this node asked the peer for its full state, not had yet */
+	int64_t max_queue;     /* registrations its queue may hold before it collapses
+				  into its full state owed; 0: no cap */
 	xchg_link_state state;
 	char *state_reason;    /* why the link is not ok, or NULL */
 } xchg_node_info;

@@ -28,6 +28,10 @@ static char root[64];
 static void **arena;
 static size_t narena;
 static node *nodes[MAX_NODES];
+/* PostgreSQL copies made by node_backup, dropped at teardown. */
+static const char *backups[64];
+static size_t nbackups;
+
 static size_t nnodes;
 static int pg_centers;   /* XCHG_TEST_CENTER=pg */
 static PGconn *pg_admin; /* to the server's "postgres" database: creates and drops */
@@ -119,6 +123,9 @@ void harness_teardown(void)
 			pg_drop(nodes[i]->pg_name);
 	}
 	nnodes = 0;
+	for (i = 0; i < nbackups; i++)
+		pg_drop(backups[i]);
+	nbackups = 0;
 	if (pg_admin)
 		PQfinish(pg_admin);
 	pg_admin = NULL;
@@ -355,6 +362,84 @@ node *node_create(const char *code, int master, const char *plan_path, const cha
 		     code, err.msg);
 	cr_assert_eq(already, 0, "%s: a fresh database reported as initialized before", code);
 	return n;
+}
+
+/* Closes both of n's connections: a PostgreSQL database is copied only with no one in it. */
+static void node_close(node *n)
+{
+	xchg_close(n->db);
+	n->db = NULL;
+	if (n->app)
+		sqlite3_close(n->app);
+	n->app = NULL;
+	if (n->pg_app)
+		PQfinish(n->pg_app);
+	n->pg_app = NULL;
+}
+
+static void node_reconnect(node *n)
+{
+	if (n->pg) {
+		n->pg_app = pg_connect(n->pg_name);
+		app_exec(n, "SET TimeZone = 'UTC'; SET DateStyle = 'ISO';"
+			    " SET client_min_messages = 'warning'");
+	} else {
+		cr_assert_eq(sqlite3_open_v2(n->db_path, &n->app, SQLITE_OPEN_READWRITE, NULL),
+			     SQLITE_OK, "%s: cannot open", n->db_path);
+		sqlite3_busy_timeout(n->app, 5000);
+	}
+	node_open(n, 0);
+}
+
+const char *node_backup(node *n)
+{
+	static unsigned serial;
+	const char *copy = n->pg ? hstr("%s_backup_%u", n->pg_name, serial++)
+				 : hstr("%s.backup%u", n->db_path, serial++);
+	const char *msg = NULL;
+	sqlite3 *to = NULL;
+	sqlite3_backup *b;
+	PGresult *res;
+
+	if (n->pg) {
+		node_close(n);
+		res = pg_run(pg_admin, hstr("CREATE DATABASE \"%s\" TEMPLATE \"%s\"", copy, n->pg_name),
+			     &msg);
+		cr_assert_not_null(res, "%s: cannot copy its database: %s", n->code, msg);
+		PQclear(res);
+		cr_assert_lt(nbackups, sizeof(backups) / sizeof(backups[0]), "too many backups");
+		backups[nbackups++] = copy;
+		node_reconnect(n);
+		return copy;
+	}
+	cr_assert_eq(sqlite3_open(copy, &to), SQLITE_OK, "%s: cannot create", copy);
+	cr_assert_not_null(b = sqlite3_backup_init(to, "main", n->app, "main"), "%s", sqlite3_errmsg(to));
+	cr_assert_eq(sqlite3_backup_step(b, -1), SQLITE_DONE, "%s: backup: %s", n->code, sqlite3_errmsg(to));
+	sqlite3_backup_finish(b);
+	sqlite3_close(to);
+	return copy;
+}
+
+void node_restore(node *n, const char *backup)
+{
+	const char *msg = NULL;
+	PGresult *res;
+
+	node_close(n);
+	if (n->pg) {
+		res = pg_run(pg_admin, hstr("DROP DATABASE \"%s\" WITH (FORCE)", n->pg_name), &msg);
+		cr_assert_not_null(res, "%s: cannot drop its database: %s", n->code, msg);
+		PQclear(res);
+		res = pg_run(pg_admin, hstr("CREATE DATABASE \"%s\" TEMPLATE \"%s\"", n->pg_name, backup),
+			     &msg);
+		cr_assert_not_null(res, "%s: cannot put its copy back: %s", n->code, msg);
+		PQclear(res);
+	} else {
+		copy_file(backup, n->db_path);
+		unlink(hstr("%s-journal", n->db_path));
+		unlink(hstr("%s-wal", n->db_path));
+	}
+	node_reconnect(n);
 }
 
 node *center_new(const char *code)
@@ -805,6 +890,8 @@ const pkt_view *read_packet(const char *path)
 	v->recipient = hdup(h->recipient);
 	v->packet_no = h->packet_no;
 	v->ack_packet_no = h->ack_packet_no;
+	v->resync = h->resync;
+	v->message_id = hdup(h->message_id);
 	for (;;) {
 		pkt_entity *grown;
 

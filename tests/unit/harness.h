@@ -73,6 +73,14 @@ node *center_new(const char *code);
 node *desktop_new(const char *code);
 /* Each side registers the other with its public key. */
 void link_nodes(node *center, node *desktop);
+/*
+ * A copy of n's database as it is now, as a backup would take it (a SQLite
+ * file beside it, or a PostgreSQL database copied from it); node_restore
+ * puts n back to it, as a restore from that backup would: n goes back in
+ * time. The key file is not part of it.
+ */
+const char *node_backup(node *n);
+void node_restore(node *n, const char *backup);
 /* Closes and reopens the library's handle (after the schema changed). */
 void node_reopen(node *n);
 /* n's key line ("CODE ID KEY"), as xchg key prints it. */
@@ -197,6 +205,8 @@ typedef struct pkt_view {
 	const char *recipient;
 	int64_t packet_no;
 	int64_t ack_packet_no;
+	int resync;       /* the header asks for the recipient's full state */
+	const char *message_id;
 	size_t n;
 	pkt_entity *e;
 } pkt_view;

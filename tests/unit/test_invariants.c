@@ -480,21 +480,36 @@ Test(invariants, ack_packet_is_signed_checked_and_needs_no_answer)
 	cr_assert_eq(queued(C, "DESKTOP-1"), 2, "packets 2 and 3 re-stamped both: still unacked");
 }
 
-/* Catches: believing an ack for packets never sent (it would purge unsent changes). */
-Test(invariants, ack_beyond_what_was_sent_is_refused)
+/*
+ * Catches: an ack for packets this node never wrote purging its changes, or
+ * refusing the packet. Such an ack means this node went back in time (it
+ * was restored from a copy, PACKET.md 6.3): its numbering jumps past the
+ * ack, everything queued for the peer travels again, the packet applies,
+ * and the next packet asks the peer for its full state.
+ */
+Test(invariants, ack_beyond_what_was_sent_means_this_node_went_back)
 {
 	const pkt_entity e = {"Brigade", "0b3e7a3c-8a5b-4c1e-9f00-000000000001", "INSERT", NULL,
 			      "{\"name\":\"Zulu\"}"};
 	const import_log *log;
+	const import_event *ev;
+	const pkt_view *answer;
 
 	star();
 	add_brigade(C, "Alpha");
 	export_packet(C, "DESKTOP-1", share);
 	log = import_paths(C, share, write_packet(D, make_folder("hand"), "CENTER", 1, 7, &e, 1), NULL);
-	expect_refused(log, "acknowledges packet 7", "ack 7 of 1 sent");
-	cr_assert_eq(queued(C, "DESKTOP-1"), 1);
-	cr_assert_eq(brigades(C), 1, "Zulu applied from a refused packet");
-	cr_assert_eq(received_no(C, "DESKTOP-1"), 0);
+	cr_assert_eq(log->rc, XCHG_OK, "%s", log->err.msg);
+	cr_assert_eq(count_outcome(log, XCHG_APPLIED), 1);
+	cr_assert(ev = find_event(log, XCHG_NOTICE, 1), "the import does not say what it saw");
+	cr_assert(strstr(ev->message, "this node went back in time"), "%s", ev->message);
+	cr_assert_eq(brigades(C), 2, "Zulu not applied");
+	cr_assert_eq(queued(C, "DESKTOP-1"), 1, "the ack purged a change the peer never had");
+	cr_assert(ev = find_event(log, XCHG_ACK_WRITTEN, 8),
+		  "the answer is not numbered past the ack (packet 8)");
+	answer = read_packet(ev->path);
+	cr_assert_eq(answer->n, 1, "Alpha, queued again, does not travel with the answer");
+	cr_assert(answer->resync, "the answer does not ask for the peer's full state");
 }
 
 /* ---- 6. Commit, then publish ------------------------------------------------- */

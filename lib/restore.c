@@ -1,0 +1,181 @@
+/*
+ * A database restored from a copy has its counters where the copy left
+ * them, while its peers remember more. Each packet tells its receiver
+ * whether either end went back (PACKET.md section 6.3): this node, when the peer
+ * acknowledges a packet it never wrote; the peer, when a number received
+ * before comes in a packet written after the last one received, or when
+ * the peer acknowledges less than it did before. Whichever went back is
+ * given the full state of the other, so nothing either had is lost.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "forms.h"
+#include "restore.h"
+
+void restore_seen_clear(restore_seen *seen)
+{
+	free(seen->message);
+	memset(seen, 0, sizeof(*seen));
+}
+
+/* Adds one finding to what the import will say; "; " between two. */
+static xchg_status say(restore_seen *seen, char *line, xchg_err *err)
+{
+	char *all;
+
+	if (!line)
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	all = seen->message ? xstrdup_printf("%s; %s", seen->message, line) : line;
+	if (all != line)
+		free(line);
+	if (!all)
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	free(seen->message);
+	seen->message = all;
+	return XCHG_OK;
+}
+
+/*
+ * This node went back: its numbering jumps past what the peer has seen,
+ * and everything queued for the peer travels again. The acknowledgement
+ * is of packets this node no longer has: what it sent since it went back
+ * carried numbers the peer had had already, and may have been skipped.
+ * What the peer has newer is safe: these packets ask for its full state,
+ * so it weighs an older version as a conflict (APPLY_SUSPECT). A full
+ * state this node was sending goes again.
+ */
+static xchg_status went_back_here(store *s, node_row *peer, const env_header *h,
+				  restore_seen *seen, xchg_err *err)
+{
+	char *why = xstrdup_printf("this node went back in time: %s acknowledges packet %lld, but"
+				   " this node wrote only %lld (restored from a copy?); its numbering"
+				   " jumps to %lld, its changes for %s travel again, and every peer"
+				   " is asked for its full state", peer->code, (long long)h->ack_packet_no,
+				   (long long)peer->sent_packet_no, (long long)h->ack_packet_no,
+				   peer->code);
+	xvalue p[3] = {xv_int(h->ack_packet_no), xv_text(why), xv_text(peer->id)};
+	xchg_status rc;
+
+	if (!why)
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	/*
+	 * The whole database went back, so every link did: each peer is asked
+	 * for its full state, and weighs what comes from here meanwhile as a
+	 * sender that went back (APPLY_SUSPECT), even one whose counters show
+	 * nothing, since this node may send it versions it has replaced.
+	 */
+	if ((rc = store_run(s, "UPDATE sync_nodes SET sent_packet_no = ?, recovering = ?,"
+			       " full_state_no = CASE WHEN full_state_no > 0 THEN 0"
+			       " ELSE full_state_no END WHERE id = ?", p, 3, NULL, err)) ||
+	    (rc = store_run(s, "UPDATE sync_nodes SET wants_full_state = 1, recovering ="
+			       " coalesce(recovering, 'this node went back in time (restored from a"
+			       " copy?); its peers are asked for their full state')"
+			       " WHERE is_self = 0 AND revoked_at IS NULL", NULL, 0, NULL, err)) ||
+	    (rc = store_run(s, "UPDATE sync_changes SET packet_no = NULL WHERE node_id = ?", &p[2], 1,
+			    NULL, err))) {
+		free(why);
+		return rc;
+	}
+	peer->sent_packet_no = h->ack_packet_no;
+	peer->wants_full_state = 1;
+	if (peer->full_state > 0)
+		peer->full_state = NODE_FULL_OWED;
+	return say(seen, why, err);
+}
+
+/* The peer went back, or asked: it is owed this node's full state. */
+static xchg_status owe_full_state(store *s, node_row *peer, char *why, restore_seen *seen,
+				  xchg_err *err)
+{
+	xvalue p[2] = {xv_text(why), xv_text(peer->id)};
+	xchg_status rc;
+
+	if (!why)
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	if ((rc = store_run(s, "UPDATE sync_nodes SET full_state_no = 0, recovering = ? WHERE id = ?",
+			    p, 2, NULL, err))) {
+		free(why);
+		return rc;
+	}
+	peer->full_state = NODE_FULL_OWED;
+	return say(seen, why, err);
+}
+
+int restore_written_later(const node_row *sender, const env_header *h)
+{
+	return !sender->received_created_at ||
+	       forms_time_cmp(h->created_at, sender->received_created_at) > 0;
+}
+
+xchg_status restore_check(store *s, node_row *sender, const env_header *h, restore_seen *seen,
+			  xchg_err *err)
+{
+	/* A copy of any packet received before was written no later than the latest of them. */
+	int written_later = sender->received_created_at && restore_written_later(sender, h);
+	xchg_status rc;
+
+	memset(seen, 0, sizeof(*seen));
+	if (h->ack_packet_no > sender->sent_packet_no &&
+	    (rc = went_back_here(s, sender, h, seen, err)))
+		return rc;
+	seen->suspect = h->resync;
+	if (h->packet_no <= sender->received_packet_no && written_later) {
+		seen->reused = seen->suspect = 1;
+		return owe_full_state(s, sender, xstrdup_printf(
+			"%s went back in time: its packet %lld reuses a number received before, and"
+			" was written after the last one received (restored from a copy?); it is"
+			" applied, and %s gets this node's full state", sender->code,
+			(long long)h->packet_no, sender->code), seen, err);
+	}
+	if (h->packet_no > sender->received_packet_no && h->ack_packet_no < sender->acked_packet_no) {
+		seen->suspect = 1;
+		return owe_full_state(s, sender, xstrdup_printf(
+			"%s went back in time: it acknowledges packet %lld, after acknowledging %lld"
+			" before (restored from a copy?); it gets this node's full state",
+			sender->code, (long long)h->ack_packet_no,
+			(long long)sender->acked_packet_no), seen, err);
+	}
+	/* Asked again while one is on its way: that one answers. */
+	if (h->resync && h->packet_no > sender->received_packet_no &&
+	    sender->full_state == NODE_FULL_NONE)
+		return owe_full_state(s, sender, xstrdup_printf(
+			"%s asks for this node's full state (it went back in time, or its operator"
+			" asked); it gets it with the next packet", sender->code), seen, err);
+	return XCHG_OK;
+}
+
+xchg_status restore_settle(store *s, const char *peer_id, int got_full_state, xchg_err *err)
+{
+	xvalue p = xv_text(peer_id);
+	xchg_status rc;
+
+	if (got_full_state &&
+	    (rc = store_run(s, "UPDATE sync_nodes SET wants_full_state = 0 WHERE id = ?", &p, 1, NULL, err)))
+		return rc;
+	return store_run(s, "UPDATE sync_nodes SET recovering = NULL WHERE id = ? AND recovering IS NOT NULL"
+			    " AND full_state_no IS NULL AND wants_full_state = 0", &p, 1, NULL, err);
+}
+
+xchg_status xchg_node_resync(xchg_db *db, const char *code, xchg_err *err)
+{
+	node_row peer = {0};
+	restore_seen seen = {0};
+	xchg_status rc;
+
+	if ((rc = nodes_begin_on_peer(db, code, &peer, err)))
+		return rc;
+	if (peer.revoked_at)
+		rc = xerr(err, XCHG_EFAIL, "node %s: revoked on %s; nothing is sent to it", code,
+			  peer.revoked_at);
+	else if (!(rc = owe_full_state(db->st, &peer, xstrdup_printf("an operator asked for a resync:"
+								     " %s gets this node's full state",
+								     code), &seen, err)))
+		rc = store_commit(db->st, err);
+	if (rc)
+		store_rollback(db->st);
+	restore_seen_clear(&seen);
+	node_row_clear(&peer);
+	return rc;
+}

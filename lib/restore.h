@@ -1,0 +1,40 @@
+/*
+ * A link's end that went back in time (a database restored from a copy),
+ * told by a packet, and the recovery it sets in motion: PACKET.md section 6.3.
+ */
+#ifndef XCHG_RESTORE_H
+#define XCHG_RESTORE_H
+
+#include "envelope.h"
+#include "nodes.h"
+
+typedef struct restore_seen {
+	int reused;    /* the sender went back, and this packet's number was received before:
+			  it is new all the same, and is applied */
+	int suspect;   /* the sender went back, or asks for the full state as one that did:
+			  its entities may be older than what they would replace */
+	char *message; /* what was seen and what is done about it; NULL when nothing */
+} restore_seen;
+
+/* h was written after every packet received from sender before it, or is the first. */
+int restore_written_later(const node_row *sender, const env_header *h);
+
+/*
+ * Looks at the header of a packet from sender, before its acknowledgement
+ * is taken, for the signs that either end went back in time, and starts
+ * the recovery in the database (this node's numbering and queue, the full
+ * state owed either way, the link marked recovering). sender's counters
+ * are updated to match. Runs in the import's transaction: a packet that is
+ * refused in the end leaves nothing of it.
+ */
+xchg_status restore_check(store *s, node_row *sender, const env_header *h, restore_seen *seen,
+			  xchg_err *err);
+void restore_seen_clear(restore_seen *seen);
+
+/*
+ * After a packet from the peer is applied: a full state from it ends this
+ * node's asking, and a link with nothing owed either way is back in step.
+ */
+xchg_status restore_settle(store *s, const char *peer_id, int got_full_state, xchg_err *err);
+
+#endif
