@@ -17,7 +17,9 @@
 #include "conflict.h"
 #include "envelope.h"
 #include "keys.h"
+#include "forms.h"
 #include "packet.h"
+#include "prune.h"
 #include "restore.h"
 #include "route.h"
 
@@ -47,6 +49,7 @@ typedef struct import_run {
 	int64_t open_refused;   /* the sender's rows refused here and still open */
 	int full_state;         /* the packet carries its sender's every row */
 	int suspect;            /* its sender went back in time, or asks as if it had */
+	int pruning;            /* the center's full state to a desktop: what it leaves out goes */
 } import_run;
 
 static int ends_with(const char *s, const char *suffix)
@@ -349,6 +352,7 @@ typedef struct applied {
 	int former_key;    /* a duplicate signed with a key its sender has rotated away from */
 	int sealed;        /* it came sealed: the acknowledgement goes back sealed */
 	restore_seen restore; /* either end went back in time: what was seen and done */
+	int64_t pruned;    /* rows here that the center's full state did not carry, deleted */
 } applied;
 
 /* An entity held back until the rest of its packet is applied, in a copy of its own. */
@@ -431,9 +435,17 @@ static xchg_status apply_entities(import_run *run, const node_row *sender, opene
 	size_t i;
 	xchg_status rc;
 
+	if (run->pruning && (rc = prune_begin(run->db->st, err)))
+		return rc;
 	while (!(rc = env_reader_next(o->er, &in, err)) && in) {
+		char canonical[37];
+
 		a->received++;
-		if ((rc = apply_one(run, sender, in, &later, a, err))) {
+		if ((run->pruning &&
+		     (rc = prune_seen(run->db->st, in->type,
+				      forms_uuid_parse(in->uuid, canonical, NULL) ? canonical : in->uuid,
+				      err))) ||
+		    (rc = apply_one(run, sender, in, &later, a, err))) {
 			xerr_prefix(err, "%s: entity %zu (%s %s)", packet_reader_path(o->pr),
 				    in->index + 1, in->type, in->uuid);
 			goto done;
@@ -453,6 +465,8 @@ static xchg_status apply_entities(import_run *run, const node_row *sender, opene
 			xerr_prefix(err, "%s: entity %zu (%s %s)", packet_reader_path(o->pr),
 				    h->index + 1, h->type, h->uuid);
 	}
+	if (!rc && run->pruning)
+		rc = prune_rest(run->db, sender, &a->pruned, err);
 done:
 	held_free(&later);
 	return rc;
@@ -588,6 +602,7 @@ static xchg_status import_once(void *ctx, xchg_err *err)
 	a->duplicate = o.h->packet_no <= sender.received_packet_no && !a->restore.reused;
 	run->full_state = o.h->full_state;
 	run->suspect = a->restore.suspect;
+	run->pruning = o.h->full_state && !nodes_is_master(&run->self) && nodes_is_master(&sender);
 	/* The ack goes first: a change the peer has confirmed is no conflict. */
 	if ((rc = take_ack(run, &sender, o.h, err)))
 		goto done;
@@ -735,6 +750,14 @@ static xchg_status apply_all(import_run *run, candidates *c, const char *ack_dir
 		}
 		if (a.restore.message)
 			emit(run, XCHG_NOTICE, cd->path, &cd->h, 0, 0, 0, a.restore.message);
+		if (a.pruned) {
+			char *said = xstrdup_printf("%lld rows here that the center's full state does not"
+						    " carry are removed (the center has no trace of them)",
+						    (long long)a.pruned);
+
+			emit(run, XCHG_NOTICE, cd->path, &cd->h, 0, 0, 0, said ? said : "rows deleted");
+			free(said);
+		}
 		if (a.duplicate) {
 			emit(run, XCHG_SKIPPED, cd->path, &cd->h, 0, 0, 0,
 			     a.former_key ? "signed with a key its sender has rotated away from;"

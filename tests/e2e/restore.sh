@@ -123,10 +123,13 @@ scenario_center_restored() {
 # D2's rows and queue altered with its triggers dropped: node resync at the center mends it.
 scenario_resync() {
 	local trig
+	: >"$ALL_OUT"
 	for trig in $(sqlite3 "$W/d2.db" "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'brigades'"); do
 		sql d2 "DROP TRIGGER \"$trig\""
 	done
 	sql d2 "UPDATE brigades SET headcount = 99 WHERE name = 'B0'; DELETE FROM brigades WHERE name = 'C0';
+		INSERT INTO brigades (uuid, name, foreman, headcount, updated_at, is_deleted)
+		VALUES ('0b3e7a3c-8a5b-4c1e-9f00-00000000abcd', 'ghost', 'G', 1, '2026-01-01T00:00:00.000Z', 0);
 		DELETE FROM sync_changes"
 	x center node resync D2
 	eq "node resync exits 0" 0 "$RC"
@@ -140,6 +143,8 @@ scenario_resync() {
 	sync_all
 	eq "the row edited behind xchg's back is the center's again" 1 "$(sql d2 "SELECT headcount FROM brigades WHERE name = 'B0'")"
 	eq "the row deleted behind its back is back" 1 "$(crew d2 C0)"
+	eq "the row added behind its back, which the center never had, is gone" 0 "$(crew d2 ghost)"
+	check "and the import said so" grep -q "rows here that the center's full state does not carry are removed" "$ALL_OUT"
 	in_step "after node resync"
 	eq "the link is back in step" "ok|null" "$(state center D2)"
 	x d1 node resync CENTER

@@ -779,7 +779,12 @@ static void expect_same_data(void)
 				  nd[0]->code, nd[i]->code, first_difference(want, got));
 		}
 	}
-	for (t = 0; t < NTYPES; t++) {
+	/*
+	 * A tombstone's time is the same everywhere, unless a node went back in
+	 * time: a row it deleted again, or one the center's full state left out,
+	 * is deleted at its own moment. Live rows are the data, and they agree.
+	 */
+	for (t = 0; t < NTYPES && !stats.restores; t++) {
 		int a, b;
 
 		for (a = 0; a < NNODES; a++)
