@@ -172,11 +172,12 @@ static xchg_status db_upgrade(store *s, xchg_err *err)
 	size_t i;
 	xchg_status rc;
 
-	if ((rc = store_table_exists(s, "sync_capture", &capture, err)))
+	if ((rc = store_table_exists(s, "sync_capture", &capture, err)) ||
+	    (capture && (rc = store_table_exists(s, "sync_sent", &capture, err))))
 		return rc;
 	if (!capture && (rc = store_create_schema(s, err)) &&
-	    (store_table_exists(s, "sync_capture", &capture, err) || !capture))
-		return xerr_prefix(err, "creating the capture log sync_capture");
+	    (store_table_exists(s, "sync_sent", &capture, err) || !capture))
+		return xerr_prefix(err, "creating the sync tables that an older xchg did not");
 	for (i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
 		if ((rc = column_missing(s, i, &missing, err)))
 			return rc;

@@ -499,6 +499,9 @@ static xchg_status put_header(env_writer *w, const env_header *h, xchg_err *err)
 		return rc;
 	if (h->resync && (rc = put_text(w, ",\"resync\":true", err)))
 		return rc;
+	if (h->ack_created_at && ((rc = put_text(w, ",\"ack_created_at\":", err)) ||
+				  (rc = put_string(w, h->ack_created_at, err))))
+		return rc;
 	if ((rc = put_text(w, "}", err)))
 		return rc;
 	if (w->written - start > ENV_MAX_HEADER_BYTES)
@@ -949,7 +952,7 @@ static xchg_status take_int(env_reader *r, const cJSON *obj, const char *key,
 
 static xchg_status parse_header(env_reader *r, const cJSON *obj, xchg_err *err)
 {
-	const cJSON *chain, *format, *full, *resync;
+	const cJSON *chain, *format, *full, *resync, *acked;
 	const char *why;
 	const hfield *f;
 	xchg_status rc;
@@ -988,6 +991,12 @@ static xchg_status parse_header(env_reader *r, const cJSON *obj, xchg_err *err)
 	if (resync && !cJSON_IsBool(resync))
 		return bad(r, err, "\"resync\" is not true or false");
 	r->header.resync = cJSON_IsTrue(resync);
+	if ((rc = member(r, obj, "ack_created_at", &acked, err)))
+		return rc;
+	if (acked && !cJSON_IsString(acked))
+		return bad(r, err, "\"ack_created_at\" is not a string");
+	if (acked && !(r->header.ack_created_at = strdup(acked->valuestring)))
+		return reader_nomem(r, err);
 	return XCHG_OK;
 }
 
@@ -1239,6 +1248,10 @@ xchg_status env_header_copy(env_header *dst, const env_header *src, xchg_err *er
 	}
 	dst->full_state = src->full_state;
 	dst->resync = src->resync;
+	if (src->ack_created_at && !(dst->ack_created_at = strdup(src->ack_created_at))) {
+		env_header_clear(dst);
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	}
 	return XCHG_OK;
 }
 
@@ -1252,5 +1265,6 @@ void env_header_clear(env_header *h)
 		if (!f->is_int)
 			free(*(char **)field_at(h, f));
 	free(h->key_chain);
+	free(h->ack_created_at);
 	memset(h, 0, sizeof(*h));
 }

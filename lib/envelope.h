@@ -38,7 +38,9 @@ typedef struct env_header {
 	char *created_at;
 	char *key_chain; /* optional: the sender's key chain, as JSON array text (keys.h) */
 	int full_state;  /* optional: the packet carries every row the sender has (PACKET.md 6.2) */
-	int resync;      /* optional: the sender asks for the recipient's full state (PACKET.md section 6.3) */
+	int resync;      /* optional: the sender asks for the recipient's full state (PACKET.md
+			    section 6.3) */
+	char *ack_created_at; /* optional: when the packet ack_packet_no names was written (6.3) */
 } env_header;
 
 void env_header_clear(env_header *h);

@@ -220,11 +220,11 @@ static xchg_status export_once(void *ctx, xchg_err *err)
 	}
 	res->packet_no = peer.sent_packet_no + 1;
 	res->ack_packet_no = peer.received_packet_no;
-	if ((rc = nodes_record_sent(db->st, peer.id, res->packet_no, err)))
+	created = xnow_iso_seconds(now);
+	if ((rc = nodes_record_sent(db->st, peer.id, res->packet_no, now, err)))
 		goto done;
 	xkill_point("export.numbered");
 	xuuid4(msgid);
-	created = xnow_iso_seconds(now);
 	h.message_id = msgid;
 	h.schema_version = db->plan->schema_version;
 	h.sender_id = self->id;
@@ -234,6 +234,7 @@ static xchg_status export_once(void *ctx, xchg_err *err)
 	h.created_at = now;
 	h.packet_no = res->packet_no;
 	h.ack_packet_no = res->ack_packet_no;
+	h.ack_created_at = peer.received_created_at;
 	h.key_chain = self->key_chain;
 	h.full_state = peer.full_state != NODE_FULL_NONE;
 	h.resync = peer.wants_full_state;

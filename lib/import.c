@@ -485,6 +485,7 @@ static xchg_status take_ack(import_run *run, node_row *sender, const env_header 
 	if (h->ack_packet_no <= sender->acked_packet_no)
 		return XCHG_OK;
 	if ((rc = changes_purge(run->db->st, sender->id, h->ack_packet_no, err)) ||
+	    (rc = nodes_sent_acked(run->db->st, sender->id, h->ack_packet_no, err)) ||
 	    (rc = nodes_full_state_acked(run->db->st, sender->id, h->ack_packet_no, err)))
 		return rc;
 	if (sender->full_state > 0 && sender->full_state <= h->ack_packet_no)
@@ -602,7 +603,9 @@ static xchg_status import_once(void *ctx, xchg_err *err)
 	a->duplicate = o.h->packet_no <= sender.received_packet_no && !a->restore.reused;
 	run->full_state = o.h->full_state;
 	run->suspect = a->restore.suspect;
-	run->pruning = o.h->full_state && !nodes_is_master(&run->self) && nodes_is_master(&sender);
+	/* A desktop that owes the center its own full state keeps every row: each is on its way. */
+	run->pruning = o.h->full_state && !nodes_is_master(&run->self) && nodes_is_master(&sender) &&
+		       sender.full_state == NODE_FULL_NONE;
 	/* The ack goes first: a change the peer has confirmed is no conflict. */
 	if ((rc = take_ack(run, &sender, o.h, err)))
 		goto done;

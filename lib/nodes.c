@@ -195,17 +195,51 @@ xchg_status nodes_full_state_acked(store *s, const char *peer_id, int64_t ack, x
 			    " AND full_state_no > 0 AND full_state_no <= ?", p, 2, NULL, err);
 }
 
-xchg_status nodes_record_sent(store *s, const char *peer_id, int64_t packet_no, xchg_err *err)
+xchg_status nodes_record_sent(store *s, const char *peer_id, int64_t packet_no,
+			      const char *created_at, xchg_err *err)
 {
 	char now[32];
-	xvalue p[3];
+	xvalue p[3], q[3] = {xv_text(peer_id), xv_int(packet_no), xv_text(created_at)};
+	xchg_status rc;
 
 	xnow_iso(now);
 	p[0] = xv_int(packet_no);
 	p[1] = xv_text(now);
 	p[2] = xv_text(peer_id);
-	return store_run(s, "UPDATE sync_nodes SET sent_packet_no = ?, last_sync_out = ? WHERE id = ?",
-			 p, 3, NULL, err);
+	if ((rc = store_run(s, "UPDATE sync_nodes SET sent_packet_no = ?, last_sync_out = ? WHERE id = ?",
+			    p, 3, NULL, err)))
+		return rc;
+	/* A number written again (this node went back in time) is the newer packet's now. */
+	if ((rc = store_run(s, "DELETE FROM sync_sent WHERE node_id = ? AND packet_no >= ?", q, 2, NULL,
+			    err)))
+		return rc;
+	return store_run(s, "INSERT INTO sync_sent (node_id, packet_no, created_at) VALUES (?, ?, ?)",
+			 q, 3, NULL, err);
+}
+
+xchg_status nodes_sent_acked(store *s, const char *peer_id, int64_t ack, xchg_err *err)
+{
+	xvalue p[2] = {xv_text(peer_id), xv_int(ack)};
+
+	return store_run(s, "DELETE FROM sync_sent WHERE node_id = ? AND packet_no <= ?", p, 2, NULL, err);
+}
+
+xchg_status nodes_sent_created(store *s, const char *peer_id, int64_t packet_no, char **created_at,
+			       xchg_err *err)
+{
+	xvalue p[2] = {xv_text(peer_id), xv_int(packet_no)};
+	store_stmt *st = NULL;
+	int has_row = 0;
+	xchg_status rc;
+
+	*created_at = NULL;
+	if ((rc = store_query(s, "SELECT created_at FROM sync_sent WHERE node_id = ? AND packet_no = ?",
+			      p, 2, &st, err)))
+		return rc;
+	if (!(rc = store_step(st, &has_row, err)) && has_row && !(*created_at = col_text(st, 0)))
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+	store_release(st);
+	return rc;
 }
 
 xchg_status nodes_record_received(store *s, const char *peer_id, int64_t packet_no,
@@ -597,6 +631,7 @@ xchg_status xchg_node_remove(xchg_db *db, const char *code, xchg_err *err)
 			  " removed (xchg node revoke %s first)", code, (long long)peer.sent_packet_no,
 			  (long long)peer.received_packet_no, code);
 	else if (!(rc = store_run(db->st, "DELETE FROM sync_changes WHERE node_id = ?", &id, 1, NULL, err)) &&
+		 !(rc = store_run(db->st, "DELETE FROM sync_sent WHERE node_id = ?", &id, 1, NULL, err)) &&
 		 !(rc = store_run(db->st, "DELETE FROM sync_conflicts WHERE peer_id = ?", &id, 1, NULL, err)) &&
 		 !(rc = store_run(db->st, "DELETE FROM sync_nodes WHERE id = ?", &id, 1, NULL, err)))
 		rc = store_commit(db->st, err);

@@ -63,8 +63,14 @@ xchg_status nodes_by_id(store *s, const char *id, node_row *out, int *found, xch
 xchg_status nodes_peers(store *s, node_row **out, size_t *n, xchg_err *err);
 /* Inserts n, owed n->full_state (NODE_FULL_NONE for this node itself). */
 xchg_status nodes_insert(store *s, const node_row *n, xchg_err *err);
-/* Records packet n as the last generated for the peer, with the time. */
-xchg_status nodes_record_sent(store *s, const char *peer_id, int64_t packet_no, xchg_err *err);
+/* Records packet n as the last generated for the peer, now, and when it was written (created_at). */
+xchg_status nodes_record_sent(store *s, const char *peer_id, int64_t packet_no,
+			      const char *created_at, xchg_err *err);
+/* The peer acknowledged packet ack: when packets up to it were written is no longer kept. */
+xchg_status nodes_sent_acked(store *s, const char *peer_id, int64_t ack, xchg_err *err);
+/* When packet n to the peer was written, if it is not acknowledged yet; *created_at NULL if unknown. */
+xchg_status nodes_sent_created(store *s, const char *peer_id, int64_t packet_no, char **created_at,
+			       xchg_err *err);
 /*
  * Records packet n as received from the peer now, and created_at (unless
  * NULL) as the latest time a packet from it was written. The number does

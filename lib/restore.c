@@ -46,16 +46,11 @@ static xchg_status say(restore_seen *seen, char *line, xchg_err *err)
  * so it weighs an older version as a conflict (APPLY_SUSPECT). A full
  * state this node was sending goes again.
  */
-static xchg_status went_back_here(store *s, node_row *peer, const env_header *h,
+static xchg_status went_back_here(store *s, node_row *peer, const env_header *h, char *why,
 				  restore_seen *seen, xchg_err *err)
 {
-	char *why = xstrdup_printf("this node went back in time: %s acknowledges packet %lld, but"
-				   " this node wrote only %lld (restored from a copy?); its numbering"
-				   " jumps to %lld, its changes for %s travel again, and every peer"
-				   " is asked for its full state", peer->code, (long long)h->ack_packet_no,
-				   (long long)peer->sent_packet_no, (long long)h->ack_packet_no,
-				   peer->code);
-	xvalue p[3] = {xv_int(h->ack_packet_no), xv_text(why), xv_text(peer->id)};
+	int64_t next = h->ack_packet_no > peer->sent_packet_no ? h->ack_packet_no : peer->sent_packet_no;
+	xvalue p[3] = {xv_int(next), xv_text(why), xv_text(peer->id)};
 	xchg_status rc;
 
 	if (!why)
@@ -78,7 +73,7 @@ static xchg_status went_back_here(store *s, node_row *peer, const env_header *h,
 		free(why);
 		return rc;
 	}
-	peer->sent_packet_no = h->ack_packet_no;
+	peer->sent_packet_no = next;
 	peer->wants_full_state = 1;
 	if (peer->full_state > 0)
 		peer->full_state = NODE_FULL_OWED;
@@ -103,6 +98,35 @@ static xchg_status owe_full_state(store *s, node_row *peer, char *why, restore_s
 	return say(seen, why, err);
 }
 
+/*
+ * The peer acknowledges a number this node wrote, but a packet written
+ * before the one this node wrote under it: the peer had that number from
+ * this node before it went back, and the packet since is not the same.
+ */
+static xchg_status acknowledges_another(store *s, node_row *peer, const env_header *h,
+					restore_seen *seen, xchg_err *err)
+{
+	char *mine = NULL;
+	xchg_status rc;
+
+	if (!h->ack_created_at || h->ack_packet_no <= peer->acked_packet_no ||
+	    h->ack_packet_no > peer->sent_packet_no)
+		return XCHG_OK;
+	if ((rc = nodes_sent_created(s, peer->id, h->ack_packet_no, &mine, err)) || !mine ||
+	    forms_time_cmp(h->ack_created_at, mine) >= 0) {
+		free(mine);
+		return rc;
+	}
+	rc = went_back_here(s, peer, h, xstrdup_printf(
+		"this node went back in time: %s acknowledges a packet %lld written at %s, but this"
+		" node's packet %lld was written at %s (restored from a copy?); its changes for %s"
+		" travel again, and every peer is asked for its full state", peer->code,
+		(long long)h->ack_packet_no, h->ack_created_at, (long long)h->ack_packet_no, mine,
+		peer->code), seen, err);
+	free(mine);
+	return rc;
+}
+
 int restore_written_later(const node_row *sender, const env_header *h)
 {
 	return !sender->received_created_at ||
@@ -118,7 +142,14 @@ xchg_status restore_check(store *s, node_row *sender, const env_header *h, resto
 
 	memset(seen, 0, sizeof(*seen));
 	if (h->ack_packet_no > sender->sent_packet_no &&
-	    (rc = went_back_here(s, sender, h, seen, err)))
+	    (rc = went_back_here(s, sender, h, xstrdup_printf(
+			"this node went back in time: %s acknowledges packet %lld, but this node wrote"
+			" only %lld (restored from a copy?); its numbering jumps to %lld, its changes for"
+			" %s travel again, and every peer is asked for its full state", sender->code,
+			(long long)h->ack_packet_no, (long long)sender->sent_packet_no,
+			(long long)h->ack_packet_no, sender->code), seen, err)))
+		return rc;
+	if ((rc = acknowledges_another(s, sender, h, seen, err)))
 		return rc;
 	seen->suspect = h->resync;
 	if (h->packet_no <= sender->received_packet_no && written_later) {

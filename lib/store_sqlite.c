@@ -340,6 +340,12 @@ static const char sq_schema[] =
 	" operation TEXT NOT NULL,"
 	" origin_id TEXT,"
 	" changed_at TEXT NOT NULL);"
+	/* The time each packet not yet acknowledged was written: PACKET.md section 6.3. */
+	"CREATE TABLE IF NOT EXISTS sync_sent ("
+	" node_id TEXT NOT NULL REFERENCES sync_nodes(id),"
+	" packet_no INTEGER NOT NULL,"
+	" created_at TEXT NOT NULL,"
+	" PRIMARY KEY (node_id, packet_no));"
 	"CREATE TABLE IF NOT EXISTS sync_changes ("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" node_id TEXT NOT NULL REFERENCES sync_nodes(id),"
