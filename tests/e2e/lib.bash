@@ -165,6 +165,21 @@ init_star() {
 	check "D2 registers the center" x d2 node add --key "$(x center key; echo "$OUT")"
 }
 
+# shared_star: the construction tables on center, d1 and d2, made a star
+# (init_star) whose every link runs through the one folder $SH.
+shared_star() {
+	local n
+	for n in center d1 d2; do load_schema $n || { bad setup "schema into $(db_url $n)"; return 1; }; done
+	init_star
+	x center node set D1 --dir "$SH"; x center node set D2 --dir "$SH"
+	x d1 node set CENTER --dir "$SH"; x d2 node set CENTER --dir "$SH"
+}
+# link_state NODE PEER: the link's verdict in NODE's status --json, as state|reason
+link_state() {
+	x "$1" status --json
+	jq -r ".peers[] | select(.code == \"$2\") | \"\(.state)|\(.reason)\"" <<<"$OUT"
+}
+
 # star_round: twice over, each desktop sends its packet to the center and
 # takes the center's; then the center takes the last acknowledgements. $SH is
 # the shared folder.

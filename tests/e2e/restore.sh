@@ -50,18 +50,10 @@ everywhere() {
 	done
 	eq "$name" "" "$missing"
 }
-state() {
-	x "$1" status --json
-	jq -r ".peers[] | select(.code == \"$2\") | \"\(.state)|\(.reason)\"" <<<"$OUT"
-}
 add() { sql "$1" "INSERT INTO brigades (name, foreman, headcount) VALUES ('$2', 'F', 1)"; }
 
 setup() {
-	local n
-	for n in center d1 d2; do load_schema $n || { bad setup "schema into $(db_url $n)"; return 1; }; done
-	init_star
-	x center node set D1 --dir "$SH"; x center node set D2 --dir "$SH"
-	x d1 node set CENTER --dir "$SH"; x d2 node set CENTER --dir "$SH"
+	shared_star || return 1
 	add center "C0"; add d1 "A0"; add d2 "B0"
 	sync_all
 }
@@ -85,7 +77,7 @@ scenario_desktop_restored() {
 	printf '%s\n' "$OUT" >>"$ALL_OUT"
 	check "the center says D1 went back in time" grep -q "D1 went back in time" "$ALL_OUT"
 	check "status shows the link recovering, with the reason" \
-		has "$(state center D1)" "recovering|D1 went back in time"
+		has "$(link_state center D1)" "recovering|D1 went back in time"
 	x center status
 	eq "and exits 1 meanwhile" 1 "$RC"
 	sync_all
@@ -95,8 +87,8 @@ scenario_desktop_restored() {
 		"A1 delivered, then lost to the restore" "C1 received by D1, then lost to the restore" \
 		"A2 after the restore" "C2" "B1"
 	eq "the edit to an old row after the restore too" 5 "$(sql d2 "SELECT headcount FROM brigades WHERE name = 'A0'")"
-	eq "the link is back in step" "ok|null" "$(state center D1)"
-	eq "at both ends" "ok|null" "$(state d1 CENTER)"
+	eq "the link is back in step" "ok|null" "$(link_state center D1)"
+	eq "at both ends" "ok|null" "$(link_state d1 CENTER)"
 }
 
 scenario_center_restored() {
@@ -117,7 +109,7 @@ scenario_center_restored() {
 	everywhere "every edit from before and after the restore is everywhere" \
 		"C3 delivered, then lost to the restore" "A3 received by the center, then lost to the restore" \
 		"B3" "C4 after the restore" "B4"
-	for p in D1 D2; do eq "the center's link to $p is back in step" "ok|null" "$(state center $p)"; done
+	for p in D1 D2; do eq "the center's link to $p is back in step" "ok|null" "$(link_state center $p)"; done
 }
 
 # D2's rows and queue altered with its triggers dropped: node resync at the center mends it.
@@ -135,9 +127,9 @@ scenario_resync() {
 	eq "node resync exits 0" 0 "$RC"
 	check "and says what it does" has "$OUT" "D2 gets this node's full state with the next packet to it"
 	eq "status shows the link recovering" "recovering|an operator asked for a resync: D2 gets this node's full state" \
-		"$(state center D2)"
+		"$(link_state center D2)"
 	x center node resync D2
-	eq "running it again changes nothing more" "0|recovering" "$RC|$(state center D2 | cut -d'|' -f1)"
+	eq "running it again changes nothing more" "0|recovering" "$RC|$(link_state center D2 | cut -d'|' -f1)"
 	x center node resync D9
 	eq "an unknown peer exits 7" 7 "$RC"
 	sync_all
@@ -146,7 +138,7 @@ scenario_resync() {
 	eq "the row added behind its back, which the center never had, is gone" 0 "$(crew d2 ghost)"
 	check "and the import said so" grep -q "rows here that the center's full state does not carry are removed" "$ALL_OUT"
 	in_step "after node resync"
-	eq "the link is back in step" "ok|null" "$(state center D2)"
+	eq "the link is back in step" "ok|null" "$(link_state center D2)"
 	x d1 node resync CENTER
 	eq "a desktop can resync the center too" 0 "$RC"
 	sync_all
@@ -163,12 +155,12 @@ scenario_cap() {
 	x center status --json
 	eq "a silent peer's queue past its cap collapses into its full state" "true|0|recovering" \
 		"$(jq -r '.peers[] | select(.code == "D2") | "\(.full_state)|\(.unsent)|\(.state)"' <<<"$OUT")"
-	check "the reason names the cap" has "$(state center D2)" "its queue passed 5 changes while it was silent"
+	check "the reason names the cap" has "$(link_state center D2)" "its queue passed 5 changes while it was silent"
 	eq "sync_changes holds nothing for it" 0 "$(sql center "SELECT count(*) FROM sync_changes c JOIN sync_nodes n ON n.id = c.node_id WHERE n.code = 'D2'")"
 	sync_all
 	in_step "the silent peer, back"
 	eq "it has every row" 12 "$(sql d2 "SELECT count(*) FROM brigades WHERE name LIKE 'silent %'")"
-	eq "the link is back in step" "ok|null" "$(state center D2)"
+	eq "the link is back in step" "ok|null" "$(link_state center D2)"
 	x center node set D2 --max-queue none
 	eq "the cap can be taken away" "null" "$(x center status --json; jq -r '.peers[] | select(.code == "D2") | .max_queue' <<<"$OUT")"
 }

@@ -91,15 +91,10 @@ scenario_sync() {
 	eq "and nothing else" "0|1|" "$RC|$(wc -l <<<"$OUT")|$ERR"
 }
 
-# state NODE PEER: the link's verdict in NODE's status --json, as state|reason
-state() {
-	x "$1" status --json
-	jq -r ".peers[] | select(.code == \"$2\") | \"\(.state)|\(.reason)\"" <<<"$OUT"
-}
 
 scenario_rejected() {
 	local bad=$SH/pkt_D1_CENTER_99.zip
-	eq "status calls a link that exchanged ok" "ok|null" "$(state center D1)"
+	eq "status calls a link that exchanged ok" "ok|null" "$(link_state center D1)"
 	eq "and exits 0 when every link is" 0 "$RC"
 	echo "garbage" >"$bad"
 	x d2 sync
@@ -111,37 +106,37 @@ scenario_rejected() {
 	x center sync
 	eq "so the next sync is not held up by it" 0 "$RC"
 	check "status calls the link broken, naming the packet" \
-		has "$(state center D1)" "broken|pkt_D1_CENTER_99.zip was refused: "
+		has "$(link_state center D1)" "broken|pkt_D1_CENTER_99.zip was refused: "
 	x center status --json
 	eq "and exits 1, for a monitor" 1 "$RC"
 	x center status
 	eq "the table says the same, and exits 1" 1 "$RC"
 	check "with the reason below it" has "$OUT" "D1: broken: pkt_D1_CENTER_99.zip was refused: "
-	eq "the other link is ok all the same" "ok|null" "$(state center D2)"
+	eq "the other link is ok all the same" "ok|null" "$(link_state center D2)"
 	sql d1 "UPDATE brigades SET headcount = 8 WHERE name = 'D1 crew'"
 	x d1 sync; x center sync
 	eq "and the link carries on" 8 "$(sql center "SELECT headcount FROM brigades WHERE name = 'D1 crew'")"
-	eq "a good packet since mends it" "ok|null" "$(state center D1)"
+	eq "a good packet since mends it" "ok|null" "$(link_state center D1)"
 	x center status --json
 	eq "the refused packet is still shown, as the link's last problem" \
 		"pkt_D1_CENTER_99.zip|refused" \
 		"$(jq -r '.peers[] | select(.code == "D1") | "\(.problem.packet)|\(.problem.kind)"' <<<"$OUT")"
 	x center node set D2 --late-after 1s
 	sleep 2
-	check "a link silent longer than its late-after is late" has "$(state center D2)" "late|nothing received since "
+	check "a link silent longer than its late-after is late" has "$(link_state center D2)" "late|nothing received since "
 	x center status --json
 	eq "which exits 1 too" 1 "$RC"
 	x center node set D2 --late-after 1d
-	eq "ok again within a day" "ok|null" "$(state center D2)"
+	eq "ok again within a day" "ok|null" "$(link_state center D2)"
 }
 
 scenario_revoked() {
 	x center node revoke D1
-	eq "a revoked peer that is silent is no failure" "ok|null" "$(state center D1)"
+	eq "a revoked peer that is silent is no failure" "ok|null" "$(link_state center D1)"
 	sql d1 "UPDATE brigades SET headcount = 11 WHERE name = 'D1 crew'"
 	x d1 sync
 	x center sync --dir "$SH"
-	check "a revoked peer that still sends is broken" has "$(state center D1)" "broken|revoked on "
+	check "a revoked peer that still sends is broken" has "$(link_state center D1)" "broken|revoked on "
 	x center status
 	check "the table says it is revoked" has "$OUT" "D1: revoked on "
 }

@@ -41,13 +41,7 @@ brigade() { sql "$1" "SELECT headcount FROM brigades WHERE name = '$2'"; }
 # headcount_is NODE NAME N: the brigade's headcount on NODE is N (for await)
 headcount_is() { [ "$(brigade "$1" "$2")" = "$3" ]; }
 
-setup() {
-	local n
-	for n in center d1 d2; do load_schema $n || { bad setup "schema into $(db_url $n)"; return 1; }; done
-	init_star
-	x center node set D1 --dir "$SH"; x center node set D2 --dir "$SH"
-	x d1 node set CENTER --dir "$SH"; x d2 node set CENTER --dir "$SH"
-}
+setup() { shared_star; }
 
 scenario_converge() {
 	watch_start center
