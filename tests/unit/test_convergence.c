@@ -696,8 +696,8 @@ static void restore_node(int ix)
 	for (i = 0; i < ntokens; i++)
 		if (mine[i] && !held[i])
 			tokens[i].lost_at |= 1u << ix;
-	fprintf(stderr, "convergence: %s%s restored from its backup of round %d\n", WHERE,
-		nd[ix]->code, backup[ix].round);
+	fprintf(stderr, "convergence: %s seed %llu, round %d: %s restored from its backup of round %d\n",
+		cur_policy, (unsigned long long)cur_seed, cur_round, nd[ix]->code, backup[ix].round);
 	backup[ix].copy = NULL;
 	stats.restores++;
 }
