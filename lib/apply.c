@@ -52,10 +52,12 @@ static xchg_status write_entity(xchg_db *db, const node_row *self, const node_ro
 		 * This node's full state on its way to the sender counts as every row
 		 * sent and not acknowledged: the sender weighs it against its own
 		 * changes, and this end must decide alike. A sender that went back
-		 * in time may send what this node has replaced since.
+		 * in time may send a version that lost here, or to this node's,
+		 * before it went back, whatever its time says: every difference is
+		 * decided by the policy, and the loser kept in the conflict log.
 		 */
 		found = local.found && !local.same &&
-			(sender->full_state > 0 || ((flags & APPLY_SUSPECT) && local.newer));
+			(sender->full_state > 0 || (flags & APPLY_SUSPECT));
 	}
 	if (found) {
 		if ((rc = conflict_resolve(db, self, sender, e, in, changed_at, &conflict, &wins, err)))

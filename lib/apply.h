@@ -20,9 +20,9 @@
 /* in comes with the sender's full state: a copy of the local version is left alone */
 #define APPLY_FULL_STATE 4u
 /*
- * The sender went back in time (PACKET.md section 6.3): what it sends may be
- * older than what it once sent and this node has replaced since, so a
- * version older than the local one is weighed as a conflict.
+ * The sender went back in time (PACKET.md section 6.3): what it sends may
+ * be a version that lost before it went back, so every version that
+ * differs from the local one is weighed as a conflict.
  */
 #define APPLY_SUSPECT 8u
 

@@ -105,8 +105,6 @@ xchg_status conflict_compare(xchg_db *db, const plan_entity *e, const env_entity
 	    same_version(&local, &data, in, &out->same) != XCHG_OK)
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 	out->found = local.found;
-	/* A child's edit may leave its parent's time as it was: a tie is no proof of age. */
-	out->newer = local.found && forms_time_cmp(local.updated_at, in->updated_at) >= 0;
 	xbuf_free(&data);
 	return rc;
 }

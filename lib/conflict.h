@@ -15,7 +15,6 @@
 typedef struct local_version {
 	int found;  /* the row is here (deleted or not) */
 	int same;   /* it is in itself: the same time, state and data */
-	int newer;  /* it is not earlier than in, by updated_at */
 } local_version;
 
 xchg_status conflict_compare(xchg_db *db, const plan_entity *e, const env_entity *in,

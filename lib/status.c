@@ -9,7 +9,16 @@
 #include "keys.h"
 #include "nodes.h"
 
-/* Moves a node_row into the public shape; the row is left empty. */
+/* The string, which the caller now owns; *s is left NULL. */
+static char *take(char **s)
+{
+	char *t = *s;
+
+	*s = NULL;
+	return t;
+}
+
+/* Moves a node_row into the public shape; what it does not show is freed, and the row left empty. */
 static xchg_status take_row(xchg_node_info *info, node_row *n, xchg_err *err)
 {
 	char fpr[KEY_FINGERPRINT_MAX];
@@ -17,39 +26,34 @@ static xchg_status take_row(xchg_node_info *info, node_row *n, xchg_err *err)
 	keys_fingerprint(n->public_key, fpr);
 	if (!(info->fingerprint = strdup(fpr)))
 		return xerr(err, XCHG_ENOMEM, "out of memory");
-	info->id = n->id;
-	info->revoked_at = n->revoked_at;
-	info->code = n->code;
-	info->name = n->name;
-	info->role = n->role;
-	info->public_key = n->public_key;
+	info->id = take(&n->id);
+	info->revoked_at = take(&n->revoked_at);
+	info->code = take(&n->code);
+	info->name = take(&n->name);
+	info->role = take(&n->role);
+	info->public_key = take(&n->public_key);
 	info->is_self = n->is_self;
 	info->sent_packet_no = n->sent_packet_no;
 	info->acked_packet_no = n->acked_packet_no;
 	info->received_packet_no = n->received_packet_no;
-	info->last_sync_in = n->last_sync_in;
-	info->last_sync_out = n->last_sync_out;
+	info->last_sync_in = take(&n->last_sync_in);
+	info->last_sync_out = take(&n->last_sync_out);
 	info->full_state = n->full_state != NODE_FULL_NONE;
-	info->link_dir = n->link_dir;
+	info->link_dir = take(&n->link_dir);
 	info->late_after = n->late_after > 0 ? n->late_after : XCHG_LATE_AFTER_DEFAULT;
-	info->applied = n->applied ? n->applied : strdup(NODE_APPLIED_DEFAULT);
-	info->added_at = n->added_at;
-	info->problem_packet = n->problem.packet;
-	info->problem_kind = n->problem.kind;
-	info->problem_reason = n->problem.reason;
-	info->problem_at = n->problem.at;
+	info->applied = n->applied ? take(&n->applied) : strdup(NODE_APPLIED_DEFAULT);
+	info->added_at = take(&n->added_at);
+	info->problem_packet = take(&n->problem.packet);
+	info->problem_kind = take(&n->problem.kind);
+	info->problem_reason = take(&n->problem.reason);
+	info->problem_at = take(&n->problem.at);
 	info->wants_full_state = n->wants_full_state;
 	info->max_queue = n->max_queue;
 	/* judge() keeps it unless the link is broken too. */
-	if ((info->state_reason = n->recovering))
+	if ((info->state_reason = take(&n->recovering)))
 		info->state = XCHG_LINK_RECOVERING;
-	n->link_dir = n->applied = n->added_at = n->recovering = NULL;
-	memset(&n->problem, 0, sizeof(n->problem));
-	if (!info->applied)
-		return xerr(err, XCHG_ENOMEM, "out of memory");
-	free(n->key_chain);
-	memset(n, 0, sizeof(*n));
-	return XCHG_OK;
+	node_row_clear(n);
+	return info->applied ? XCHG_OK : xerr(err, XCHG_ENOMEM, "out of memory");
 }
 
 static xchg_status peer_counts(store *s, const char *peer_id, xchg_node_info *info,

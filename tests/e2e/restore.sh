@@ -59,6 +59,7 @@ setup() {
 }
 
 scenario_desktop_restored() {
+	local id
 	: >"$ALL_OUT"
 	backup d1 copy
 	add d1 "A1 delivered, then lost to the restore"
@@ -86,7 +87,15 @@ scenario_desktop_restored() {
 	everywhere "every edit from before and after the restore is everywhere" \
 		"A1 delivered, then lost to the restore" "C1 received by D1, then lost to the restore" \
 		"A2 after the restore" "C2" "B1"
-	eq "the edit to an old row after the restore too" 5 "$(sql d2 "SELECT headcount FROM brigades WHERE name = 'A0'")"
+	# An edit on the restored node meanwhile is decided by the policy: master-wins here.
+	eq "an edit to an old row after the restore is weighed: the center's version stays" "1|1|1" \
+		"$(for n in center d1 d2; do sql $n "SELECT headcount FROM brigades WHERE name = 'A0'"; done | paste -sd'|')"
+	id=$(sql center "SELECT id FROM sync_conflicts WHERE status = 'open' AND losing_version LIKE '%\"headcount\":5%'")
+	check "and the edit waits in the center's conflict log" test -n "$id"
+	x center conflicts restore "$id"
+	sync_all
+	eq "from where it is restored, and reaches every node" "5|5|5" \
+		"$(for n in center d1 d2; do sql $n "SELECT headcount FROM brigades WHERE name = 'A0'"; done | paste -sd'|')"
 	eq "the link is back in step" "ok|null" "$(link_state center D1)"
 	eq "at both ends" "ok|null" "$(link_state d1 CENTER)"
 }
