@@ -1274,8 +1274,10 @@ Test(invariants, unique_key_freed_later_in_the_packet_is_no_collision)
 			{"Account", y, "INSERT", AT_D2, "{\"code\":\"ACC-7\",\"name\":\"New\",\"balance\":1}"},
 			{"Account", x, "UPDATE", AT_D2, "{\"code\":\"ACC-8\",\"name\":\"Old\",\"balance\":null}"},
 		};
+		/* It acknowledges what D has had, as D's own packet would: less would say D went back. */
 		const char *path = write_packet(D, make_folder("hand"), "CENTER",
-						received_no(C, "DESKTOP-1") + 1, 0, e, 2);
+						received_no(C, "DESKTOP-1") + 1,
+						received_no(D, "CENTER"), e, 2);
 
 		log = import_paths(C, share, path, NULL);
 	}
