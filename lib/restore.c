@@ -1,11 +1,13 @@
 /*
  * A database restored from a copy has its counters where the copy left
  * them, while its peers remember more. Each packet tells its receiver
- * whether either end went back (PACKET.md section 6.3): this node, when the peer
- * acknowledges a packet it never wrote; the peer, when a number received
- * before comes in a packet written after the last one received, or when
- * the peer acknowledges less than it did before. Whichever went back is
- * given the full state of the other, so nothing either had is lost.
+ * whether either end went back (PACKET.md section 6.3): this node, when
+ * the peer acknowledges a packet it never wrote (a number beyond its last,
+ * or one written later than the packet acknowledged); the peer, when a
+ * number received before comes in a packet written after the last one
+ * received, or when the peer acknowledges less than it did before.
+ * Whichever went back is given the full state of the other, so nothing
+ * either had is lost.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +44,8 @@ static xchg_status say(restore_seen *seen, char *line, xchg_err *err)
  * and everything queued for the peer travels again. The acknowledgement
  * is of packets this node no longer has: what it sent since it went back
  * carried numbers the peer had had already, and may have been skipped.
- * What the peer has newer is safe: these packets ask for its full state,
- * so it weighs an older version as a conflict (APPLY_SUSPECT). A full
+ * What the peer has is safe: these packets ask for its full state, so it
+ * weighs every version that differs as a conflict (APPLY_SUSPECT). A full
  * state this node was sending goes again.
  */
 static xchg_status went_back_here(store *s, node_row *peer, const env_header *h, char *why,
