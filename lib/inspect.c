@@ -93,6 +93,10 @@ static xchg_status take_header(xchg_inspect_report *rep, const env_header *h, xc
 	rep->packet_no = copy.packet_no;
 	rep->ack_packet_no = copy.ack_packet_no;
 	rep->full_state = copy.full_state;
+	/* What the report does not show is freed with the copy. */
+	copy.message_id = copy.schema_version = copy.sender = copy.recipient = NULL;
+	copy.sender_id = copy.recipient_id = copy.created_at = NULL;
+	env_header_clear(&copy);
 	return XCHG_OK;
 }
 
