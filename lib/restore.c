@@ -45,8 +45,7 @@ static xchg_status say(restore_seen *seen, char *line, xchg_err *err)
  * is of packets this node no longer has: what it sent since it went back
  * carried numbers the peer had had already, and may have been skipped.
  * What the peer has is safe: these packets ask for its full state, so it
- * weighs every version that differs as a conflict (APPLY_SUSPECT). A full
- * state this node was sending goes again.
+ * weighs every version that differs as a conflict (APPLY_SUSPECT).
  */
 static xchg_status went_back_here(store *s, node_row *peer, const env_header *h, char *why,
 				  restore_seen *seen, xchg_err *err)
@@ -61,12 +60,13 @@ static xchg_status went_back_here(store *s, node_row *peer, const env_header *h,
 	 * The whole database went back, so every link did: each peer is asked
 	 * for its full state, and weighs what comes from here meanwhile as a
 	 * sender that went back (APPLY_SUSPECT), even one whose counters show
-	 * nothing, since this node may send it versions it has replaced.
+	 * nothing, since this node may send it versions it has replaced. Each
+	 * also gets this node's full state: what came back with the copy (a
+	 * row deleted since, an older version) is in no registration any more.
 	 */
-	if ((rc = store_run(s, "UPDATE sync_nodes SET sent_packet_no = ?, recovering = ?,"
-			       " full_state_no = CASE WHEN full_state_no > 0 THEN 0"
-			       " ELSE full_state_no END WHERE id = ?", p, 3, NULL, err)) ||
-	    (rc = store_run(s, "UPDATE sync_nodes SET wants_full_state = 1, recovering ="
+	if ((rc = store_run(s, "UPDATE sync_nodes SET sent_packet_no = ?, recovering = ? WHERE id = ?",
+			    p, 3, NULL, err)) ||
+	    (rc = store_run(s, "UPDATE sync_nodes SET wants_full_state = 1, full_state_no = 0, recovering ="
 			       " coalesce(recovering, 'this node went back in time (restored from a"
 			       " copy?); its peers are asked for their full state')"
 			       " WHERE is_self = 0 AND revoked_at IS NULL", NULL, 0, NULL, err)) ||
@@ -77,8 +77,7 @@ static xchg_status went_back_here(store *s, node_row *peer, const env_header *h,
 	}
 	peer->sent_packet_no = next;
 	peer->wants_full_state = 1;
-	if (peer->full_state > 0)
-		peer->full_state = NODE_FULL_OWED;
+	peer->full_state = NODE_FULL_OWED;
 	return say(seen, why, err);
 }
 

@@ -891,6 +891,7 @@ const pkt_view *read_packet(const char *path)
 	v->packet_no = h->packet_no;
 	v->ack_packet_no = h->ack_packet_no;
 	v->resync = h->resync;
+	v->full_state = h->full_state;
 	v->message_id = hdup(h->message_id);
 	for (;;) {
 		pkt_entity *grown;

@@ -206,6 +206,7 @@ typedef struct pkt_view {
 	int64_t packet_no;
 	int64_t ack_packet_no;
 	int resync;       /* the header asks for the recipient's full state */
+	int full_state;   /* it carries every row its sender has */
 	const char *message_id;
 	size_t n;
 	pkt_entity *e;
