@@ -352,7 +352,7 @@ typedef struct applied {
 	int former_key;    /* a duplicate signed with a key its sender has rotated away from */
 	int sealed;        /* it came sealed: the acknowledgement goes back sealed */
 	restore_seen restore; /* either end went back in time: what was seen and done */
-	int64_t pruned;    /* rows here that the center's full state did not carry, deleted */
+	int64_t pruned;    /* rows here that the center's full state did not carry, removed */
 } applied;
 
 /* An entity held back until the rest of its packet is applied, in a copy of its own. */
