@@ -17,7 +17,6 @@
 #include "db.h"
 #include "exchange.h"
 #include "nodes.h"
-#include "route.h"
 #include "sync.h"
 
 /* A packet import read from a folder, and what became of it. */
@@ -270,17 +269,6 @@ static xchg_status has_news(xchg_db *db, const node_row *peer, const sync_run *r
 	return XCHG_OK;
 }
 
-static xchg_status route_now(xchg_db *db, xchg_err *err)
-{
-	xchg_status rc;
-
-	if ((rc = store_begin(db->st, err)))
-		return rc;
-	if ((rc = route_pending(db->st, err)) || (rc = store_commit(db->st, err)))
-		store_rollback(db->st);
-	return rc;
-}
-
 /* How long a second sync waits for the first before it says so and stops. */
 #define SYNC_WAIT_MS 5000
 /* An export's hidden temporary this old is what a crash left, not one being written. */
@@ -382,8 +370,7 @@ xchg_status xchg_sync(xchg_db *db, const char *dir, xchg_import_cb cb, void *ctx
 		goto done;
 	for (i = 0; i < ndirs; i++)
 		sweep_temporaries(dirs[i], &run);
-	if (rc || (rc = route_now(db, err)))
-		goto done;
+	/* Each export routes what was captured; has_news counts it unrouted. */
 	for (i = 0; i < n && !rc; i++) {
 		xchg_export_result res = {0};
 		xchg_import_event ev = {.outcome = XCHG_EXPORTED};
