@@ -127,6 +127,8 @@ static const cli_opt set_opts[] = {
 			    " delete or keep (default archive)"},
 	{"max-queue", "N", "changes queued for a silent peer before they collapse into its full"
 			   " state, sent when it is back (none: no cap, the default)"},
+	{"subset", "A,B", "at the center: the values of the plan's subset columns whose rows"
+			  " the desktop receives, besides the shared ones (\"\": every row)"},
 	{NULL, NULL, NULL},
 };
 
@@ -134,15 +136,15 @@ static int run_set(const cli_cmd *cmd, const cli_args *a)
 {
 	const char *dir = cli_get(cmd, a, "dir"), *late = cli_get(cmd, a, "late-after"),
 		   *cap = cli_get(cmd, a, "max-queue");
-	xchg_link_opts o = {.applied = cli_get(cmd, a, "applied")};
+	xchg_link_opts o = {.applied = cli_get(cmd, a, "applied"), .subset = cli_get(cmd, a, "subset")};
 	char cwd[4096], *abs = NULL, when[32];
 	xchg_db *db = NULL;
 	xchg_err err;
 	int rc;
 
-	if (!dir && !late && !o.applied && !cap)
-		return cli_usage_error(cmd, "give at least one of --dir, --late-after, --applied and"
-					    " --max-queue");
+	if (!dir && !late && !o.applied && !cap && !o.subset)
+		return cli_usage_error(cmd, "give at least one of --dir, --late-after, --applied,"
+					    " --max-queue and --subset");
 	if (cap && strcmp(cap, "none") == 0)
 		o.max_queue = XCHG_NO_MAX_QUEUE;
 	else if (cap && (cli_count(cap, &o.max_queue) || o.max_queue < 1))
@@ -179,6 +181,11 @@ static int run_set(const cli_cmd *cmd, const cli_args *a)
 				       a->pos[0], (long long)o.max_queue);
 			else if (o.max_queue)
 				printf("%s: its queue has no cap\n", a->pos[0]);
+			if (o.subset && o.subset[0])
+				printf("%s: receives the rows of subset %s and the shared rows; its next"
+				       " packet brings its copy there\n", a->pos[0], o.subset);
+			else if (o.subset)
+				printf("%s: receives every row\n", a->pos[0]);
 		}
 		xchg_close(db);
 	}
@@ -194,7 +201,9 @@ const cli_cmd cmd_node_set = {
 	"before status calls the link late, what becomes of a packet once it is\n"
 	"applied or skipped as a duplicate, and how many changes may queue up for a\n"
 	"silent peer before the queue collapses into one mark: the full state, sent\n"
-	"when the peer is back (a dead laptop does not grow the queue for ever).\n",
+	"when the peer is back (a dead laptop does not grow the queue for ever), and\n"
+	"at the center which subset of the rows a desktop receives: rows whose subset\n"
+	"column (formats/PLAN.md) holds one of its values, and rows that hold none.\n",
 	set_opts, 1, 1, run_set,
 };
 

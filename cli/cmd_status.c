@@ -1,4 +1,5 @@
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include <cjson/cJSON.h>
@@ -62,6 +63,26 @@ static cJSON *problem_json(const xchg_node_info *n)
 	return o;
 }
 
+/* "subset": ["A", "B"], or null for a peer that receives every row. */
+static void add_subset(cJSON *o, const char *joined)
+{
+	cJSON *values;
+	const char *p = joined, *comma;
+	char value[256];
+
+	if (!joined) {
+		cJSON_AddNullToObject(o, "subset");
+		return;
+	}
+	values = cJSON_AddArrayToObject(o, "subset");
+	do {
+		comma = strchr(p, ',');
+		snprintf(value, sizeof(value), "%.*s", (int)(comma ? (size_t)(comma - p) : strlen(p)), p);
+		cJSON_AddItemToArray(values, cJSON_CreateString(value));
+		p = comma + 1;
+	} while (comma);
+}
+
 static cJSON *node_json(const xchg_node_info *n)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -92,6 +113,7 @@ static cJSON *node_json(const xchg_node_info *n)
 	else
 		cJSON_AddNullToObject(o, "max_queue");
 	add_text(o, "dir", n->link_dir);
+	add_subset(o, n->subset);
 	cJSON_AddNumberToObject(o, "late_after", (double)n->late_after);
 	cJSON_AddStringToObject(o, "applied", n->applied);
 	cJSON_AddNumberToObject(o, "conflicts", (double)n->conflicts);
@@ -135,6 +157,8 @@ static void print_notes(const xchg_node_info *p)
 		printf("%s: %s: %s\n", p->code, state_names[p->state], p->state_reason);
 	if (p->revoked_at)
 		printf("%s: revoked on %s: its packets are refused\n", p->code, p->revoked_at);
+	if (p->subset)
+		printf("%s: receives subset %s and the shared rows\n", p->code, p->subset);
 	if (p->problem_packet && p->state != XCHG_LINK_BROKEN) {
 		ago_text(p->problem_age, ago);
 		printf("%s: problem: %s %s %s: %s\n", p->code, p->problem_packet,

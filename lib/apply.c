@@ -36,6 +36,9 @@ static xchg_status write_entity(xchg_db *db, const node_row *self, const node_ro
 	local_version local;
 	xchg_status rc;
 
+	if (strcmp(in->operation, "EVICT") == 0 && nodes_is_master(self))
+		return xerr(err, XCHG_EPACKET, "EVICT comes only from the center: this node is the"
+			    " center, which holds every row");
 	if ((rc = lock_entity(db, e, in->uuid, err)) ||
 	    (rc = changes_find(db->st, sender->id, e->type, in->uuid, &found, changed_at, err)))
 		return rc;
@@ -67,7 +70,14 @@ static xchg_status write_entity(xchg_db *db, const node_row *self, const node_ro
 			return XCHG_OK;
 	}
 	xnow_iso(now);
-	if (strcmp(in->operation, "DELETE") == 0)
+	/*
+	 * The row left this node's subset at the center (PACKET.md 6.13): it is
+	 * removed here with its children, and the removal goes nowhere, since
+	 * the center is this node's only peer and the origin of the change.
+	 */
+	if (strcmp(in->operation, "EVICT") == 0)
+		rc = row_json_remove(db, e, in->uuid, err);
+	else if (strcmp(in->operation, "DELETE") == 0)
 		rc = row_json_delete(db, e, in->uuid, in->updated_at ? in->updated_at : now, err);
 	else
 		rc = row_json_apply(db, e, in->uuid, in->updated_at ? in->updated_at : now,
@@ -126,7 +136,8 @@ xchg_status apply_entity(xchg_db *db, const node_row *self, const node_row *send
 		return rc;
 	if ((rc = undo(db, r, err)))
 		return rc;
-	if (fault == STORE_FAULT_UNIQUE && (flags & APPLY_DEFER)) {
+	if ((fault == STORE_FAULT_UNIQUE || fault == STORE_FAULT_FOREIGN_KEY) &&
+	    (flags & APPLY_DEFER)) {
 		r->collided = 1;
 		return store_savepoint_release(db->st, err);
 	}

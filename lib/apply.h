@@ -16,7 +16,8 @@
 
 /* apply_entity flags */
 #define APPLY_GUARDED 1u /* in a savepoint: a fault of the row itself is caught */
-#define APPLY_DEFER 2u   /* guarded: a unique key another entity holds is only reported */
+/* guarded: a unique key another entity holds, or a row it references that is not here, is only reported */
+#define APPLY_DEFER 2u
 /* in comes with the sender's full state: a copy of the local version is left alone */
 #define APPLY_FULL_STATE 4u
 /*
@@ -29,7 +30,9 @@
 typedef struct apply_result {
 	int applied;        /* the incoming version is stored */
 	int64_t conflicts;  /* conflicts and unique-key collisions decided, each logged */
-	int collided;       /* APPLY_DEFER: a unique key another entity holds; nothing changed */
+	int collided;       /* APPLY_DEFER: a unique key another entity holds, or a foreign key
+			       finds no row; nothing changed, and it is tried again after the
+			       rest of the packet, which may bring what it needs */
 	int refused;        /* the schema refused the row; nothing changed; reason says why */
 	char reason[XCHG_ERRMSG_MAX];
 } apply_result;

@@ -73,18 +73,23 @@ xchg_status changes_requeue(store *s, const char *peer_id, const char *type,
 xchg_status changes_count(store *s, const char *peer_id, int64_t *unsent, int64_t *unacked,
 			  xchg_err *err)
 {
-	xvalue p[3] = {xv_text(peer_id), xv_text(peer_id), xv_text(peer_id)};
+	xvalue p[5] = {xv_text(peer_id), xv_text(peer_id), xv_text(peer_id), xv_text(peer_id),
+		       xv_text(peer_id)};
 	xchg_status rc;
 
-	/* What routing would add counts too: nothing that reads it need route first. */
+	/*
+	 * What routing would add counts too, as far as the captures tell: nothing
+	 * that reads it need route first.
+	 */
 	*unsent = *unacked = 0;
 	if ((rc = store_int(s, "SELECT (SELECT count(*) FROM sync_changes WHERE node_id = ?"
 			       " AND packet_no IS NULL)"
 			       " + (SELECT count(*) FROM (SELECT DISTINCT entity_type, entity_uuid"
 			       " FROM sync_capture c WHERE (c.origin_id IS NULL OR c.origin_id <> ?)"
+			       " AND " SUBSET_COVERS("?", "c.subset")
 			       " AND NOT EXISTS (SELECT 1 FROM sync_changes r WHERE r.node_id = ?"
 			       " AND r.entity_type = c.entity_type AND r.entity_uuid = c.entity_uuid"
-			       " AND r.packet_no IS NULL)) u)", p, 3, unsent, NULL, err)))
+			       " AND r.packet_no IS NULL)) u)", p, 5, unsent, NULL, err)))
 		return rc;
 	return store_int(s, "SELECT count(*) FROM sync_changes WHERE node_id = ? AND packet_no IS NOT NULL",
 			 p, 1, unacked, NULL, err);

@@ -87,15 +87,15 @@ static xchg_status key_named(const xchg_db *db, xchg_err *err)
 
 void db_forget_meta(xchg_db *db)
 {
-	size_t i;
+	size_t i, j;
 
 	for (i = 0; i < db->nmetas; i++) {
 		free(db->metas[i].table);
 		free(db->metas[i].local);
 		free(db->metas[i].forms);
 		free(db->metas[i].select_sql);
-		free(db->metas[i].scan_sql[0]);
-		free(db->metas[i].scan_sql[1]);
+		for (j = 0; j < 4; j++)
+			free(db->metas[i].scan_sql[j]);
 		free(db->metas[i].select_cols);
 		store_columns_free(db->metas[i].cols, db->metas[i].ncols);
 	}
@@ -142,6 +142,9 @@ static const struct {
 	 "ALTER TABLE sync_nodes ADD COLUMN wants_full_state INTEGER NOT NULL DEFAULT 0"},
 	{"sync_nodes", "recovering", "ALTER TABLE sync_nodes ADD COLUMN recovering TEXT"},
 	{"sync_nodes", "max_queue", "ALTER TABLE sync_nodes ADD COLUMN max_queue BIGINT"},
+	{"sync_capture", "subset", "ALTER TABLE sync_capture ADD COLUMN subset TEXT"},
+	{"sync_capture", "moved", "ALTER TABLE sync_capture ADD COLUMN moved INTEGER NOT NULL DEFAULT 0"},
+	{"sync_capture", "moved_from", "ALTER TABLE sync_capture ADD COLUMN moved_from TEXT"},
 };
 
 /* Whether the table of added_columns[i] lacks its column; not when the table does not exist. */
@@ -173,10 +176,11 @@ static xchg_status db_upgrade(store *s, xchg_err *err)
 	xchg_status rc;
 
 	if ((rc = store_table_exists(s, "sync_capture", &capture, err)) ||
-	    (capture && (rc = store_table_exists(s, "sync_sent", &capture, err))))
+	    (capture && (rc = store_table_exists(s, "sync_sent", &capture, err))) ||
+	    (capture && (rc = store_table_exists(s, "sync_refs", &capture, err))))
 		return rc;
 	if (!capture && (rc = store_create_schema(s, err)) &&
-	    (store_table_exists(s, "sync_sent", &capture, err) || !capture))
+	    (store_table_exists(s, "sync_refs", &capture, err) || !capture))
 		return xerr_prefix(err, "creating the sync tables that an older xchg did not");
 	for (i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
 		if ((rc = column_missing(s, i, &missing, err)))
@@ -401,6 +405,20 @@ xchg_status db_meta(xchg_db *db, const char *table, table_meta **out,
 	return meta_load(db, db->plan, table, out, err);
 }
 
+const char *db_local_id(const table_meta *m)
+{
+	const char *pk = NULL;
+	size_t i;
+
+	for (i = 0; i < m->ncols; i++)
+		if (m->cols[i].is_pk) {
+			if (pk)
+				return NULL;
+			pk = m->cols[i].name;
+		}
+	return pk;
+}
+
 const col_form *db_column_form(const table_meta *m, const char *column)
 {
 	static const col_form text = {.kind = FORM_TEXT};
@@ -442,15 +460,41 @@ static xchg_status prepare_table(xchg_db *db, const plan *p, const char *table,
 	table_meta *m;
 	xchg_status rc;
 
+	const plan_refs *refs = plan_table_refs(p, table);
+	const plan_entity *e = plan_entity_of(p, table);
+
 	plan_table_rules(p, table, &locals, &named, &parent_column);
 	if ((rc = store_prepare_table(db->st, table, parent_column, err)) ||
 	    (rc = meta_load(db, p, table, &m, err)) ||
 	    (rc = check_named(m, locals->columns, locals->ncolumns, "local_columns", err)) ||
-	    (rc = check_named(m, named->columns, named->n, "column_forms", err)))
+	    (rc = check_named(m, named->columns, named->n, "column_forms", err)) ||
+	    (refs && (rc = check_named(m, refs->columns, refs->n, "references", err))) ||
+	    (e && e->subset_column && (rc = check_named(m, &e->subset_column, 1, "subset_column", err))))
 		return rc;
 	forms->uuid = *db_column_form(m, "uuid");
 	forms->updated_at = *db_column_form(m, "updated_at");
 	return store_fill_table(db->st, table, parent_column, forms, err);
+}
+
+/* Each entity a reference of table names has a local id for it to hold. */
+static xchg_status check_ref_targets(xchg_db *db, const plan *p, const plan_refs *refs,
+				     const char *table, xchg_err *err)
+{
+	table_meta *tm;
+	size_t i;
+	xchg_status rc;
+
+	for (i = 0; i < refs->n; i++) {
+		const plan_entity *t = plan_find(p, refs->types[i]);
+
+		if ((rc = meta_load(db, p, t->table, &tm, err)))
+			return rc;
+		if (!db_local_id(tm))
+			return xerr(err, XCHG_EUSAGE, "table \"%s\": \"references\": \"%s\" holds ids of"
+				    " %s rows, but table \"%s\" has no primary key of one column to"
+				    " hold them", table, refs->columns[i], t->type, t->table);
+	}
+	return XCHG_OK;
 }
 
 /* Prepares every table of p; forms gets one entry per table, in store_install_triggers' order. */
@@ -468,6 +512,14 @@ static xchg_status prepare_tables(xchg_db *db, const plan *p, sync_forms *forms,
 			return xerr_prefix(err, "entity %s", e->type);
 		for (j = 0; j < e->nchildren; j++)
 			if ((rc = prepare_table(db, p, e->children[j].table, &forms[k++], err)))
+				return xerr_prefix(err, "entity %s", e->type);
+	}
+	for (i = 0; i < p->nentities; i++) {
+		const plan_entity *e = &p->entities[i];
+
+		for (j = 0; j <= e->nchildren; j++)
+			if ((rc = check_ref_targets(db, p, j < e->nchildren ? &e->children[j].refs : &e->refs,
+						    j < e->nchildren ? e->children[j].table : e->table, err)))
 				return xerr_prefix(err, "entity %s", e->type);
 	}
 	return XCHG_OK;

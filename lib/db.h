@@ -14,7 +14,9 @@ typedef struct table_meta {
 	col_form *forms;      /* per column: how it holds uuids and times (PLAN.md, "Value forms") */
 	char *select_sql;     /* row_json's reading statement, built on first use */
 	size_t *select_cols;  /* per column it reads after its lead: the index in cols */
-	char *scan_sql[2];    /* row_json_each's first and next page, built on first use */
+	/* row_json_each's first and next page, of every row and of a peer's
+	 * subset, built on first use */
+	char *scan_sql[4];
 } table_meta;
 
 struct xchg_db {
@@ -34,6 +36,12 @@ xchg_status db_meta(xchg_db *db, const char *table, table_meta **out,
 		    xchg_err *err);
 /* The form of m's column; text when m has no such column. */
 const col_form *db_column_form(const table_meta *m, const char *column);
+/*
+ * The column of m holding a row's local id, the one an integer reference
+ * holds (formats/PLAN.md, "Integer references"): its primary key, when it
+ * is one column; else NULL.
+ */
+const char *db_local_id(const table_meta *m);
 /* Forgets cached columns after the schema changed (init). */
 void db_forget_meta(xchg_db *db);
 

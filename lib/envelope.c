@@ -100,7 +100,7 @@ typedef enum data_kind { DATA_NULL, DATA_OBJECT, DATA_OTHER } data_kind;
 static const char *entity_fault(const char *type, const char *uuid,
 				const char *op, data_kind data)
 {
-	int del = op && strcmp(op, "DELETE") == 0;
+	int del = op && (strcmp(op, "DELETE") == 0 || strcmp(op, "EVICT") == 0);
 	int upsert = op && (strcmp(op, "INSERT") == 0 || strcmp(op, "UPDATE") == 0);
 
 	if (!type || !type[0])
@@ -108,9 +108,9 @@ static const char *entity_fault(const char *type, const char *uuid,
 	if (!uuid || !uuid[0] || strlen(uuid) > ENV_MAX_UUID_BYTES)
 		return "\"uuid\" must be a string of 1 to " STR(ENV_MAX_UUID_BYTES) " bytes";
 	if (!del && !upsert)
-		return "\"operation\" must be INSERT, UPDATE or DELETE";
+		return "\"operation\" must be INSERT, UPDATE, DELETE or EVICT";
 	if (del && data != DATA_NULL)
-		return "\"data\" must be null for DELETE";
+		return "\"data\" must be null for DELETE and EVICT";
 	if (upsert && data != DATA_OBJECT)
 		return "\"data\" must be an object for INSERT and UPDATE";
 	return NULL;

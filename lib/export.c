@@ -45,6 +45,14 @@ static xchg_status write_registration(xchg_db *db, const plan_entity *e, const c
 	if (forms_uuid_parse(uuid, canonical, NULL))
 		uuid = canonical;
 	xbuf_reset(data);
+	/* The row leaves the peer's subset: its time is what a conflict there weighs. */
+	if (strcmp(reg_op, "EVICT") == 0) {
+		if ((rc = row_json_read(db, e, uuid, NULL, &state, err)))
+			return rc;
+		return env_writer_entity(w, e->type, uuid, "EVICT",
+					 state.found && state.updated_at[0] ? state.updated_at : changed_at,
+					 NULL, err);
+	}
 	if ((rc = row_json_read(db, e, uuid, data, &state, err)))
 		return rc;
 	return write_state(w, e, uuid, strcmp(reg_op, "INSERT") == 0 ? "INSERT" : "UPDATE", &state,
@@ -138,7 +146,7 @@ static xchg_status write_full_state(xchg_db *db, const node_row *peer, int64_t p
 	for (i = 0; i < db->plan->nentities && !rc; i++) {
 		full_state_run run = {&db->plan->entities[i], w, count};
 
-		if ((rc = row_json_each(db, run.e, write_row, &run, err)) ||
+		if ((rc = row_json_each(db, run.e, peer->id, write_row, &run, err)) ||
 		    (rc = changes_deletions(db->st, peer->id, run.e->type, packet_no, &st, err)))
 			break;
 		while (!(rc = store_step(st, &has_row, err)) && has_row) {

@@ -399,7 +399,10 @@ static xchg_status hold(held_list *l, const env_entity *in, xchg_err *err)
 	return XCHG_OK;
 }
 
-/* One entity; later is where one that runs into a unique key waits (NULL: it is decided now). */
+/*
+ * One entity; later is where one that runs into a unique key, or misses a
+ * row it references, waits (NULL: it is decided now).
+ */
 static xchg_status apply_one(import_run *run, const node_row *sender, const env_entity *in,
 			     held_list *later, applied *a, xchg_err *err)
 {
@@ -455,7 +458,9 @@ static xchg_status apply_entities(import_run *run, const node_row *sender, opene
 	/*
 	 * A unique key held here when an entity came may be given up by what
 	 * came after it (a rename, a delete, a swap of two codes), in any
-	 * order: only what is still held now is decided as a collision.
+	 * order: only what is still held now is decided as a collision. A row
+	 * a foreign key looked for may have come after it too (a sender that
+	 * orders its entities otherwise): only one still missing now refuses it.
 	 */
 	for (i = 0; i < later.n && !rc; i++) {
 		const held *h = &later.v[i];

@@ -6,6 +6,8 @@
 
 #include "db.h"
 #include "keys.h"
+#include "route.h"
+#include "subsets.h"
 
 #define NODE_COLUMNS                                                          \
 	"id, code, name, role, public_key, is_self, sent_packet_no,"          \
@@ -496,7 +498,8 @@ xchg_status nodes_begin_on_peer(xchg_db *db, const char *code, node_row *peer, x
 	if ((rc = xcheck_code(code, err)) || (rc = db_ready(db, err)) ||
 	    (rc = store_begin(db->st, err)))
 		return rc;
-	if (!(rc = store_lock(db->st, code, err)) &&
+	/* Routing's lock before the peer's, as export and import take them. */
+	if (!(rc = route_pending(db->st, err)) && !(rc = store_lock(db->st, code, err)) &&
 	    !(rc = nodes_by_code(db->st, code, peer, &found, err)) && (!found || peer->is_self))
 		rc = found ? xerr(err, XCHG_EUSAGE, "node %s: is this node itself, not a peer", code)
 			   : xerr(err, XCHG_ENOTFOUND, "node %s: no such peer (see xchg node list)", code);
@@ -540,6 +543,8 @@ xchg_status xchg_node_set(xchg_db *db, const char *code, const xchg_link_opts *o
 		if (given[i])
 			rc = store_run(db->st, sql[i], p, 2, NULL, err);
 	}
+	if (!rc && o->subset)
+		rc = subsets_set(db, &peer, o->subset, err);
 	if (!rc)
 		rc = store_commit(db->st, err);
 	if (rc)

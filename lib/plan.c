@@ -132,8 +132,7 @@ static xchg_status parse_locals(const cJSON *obj, plan_locals *l, const char *wh
 		l->ncolumns++;
 	}
 	for (n = 0; n < l->ncolumns; n++)
-		if (strcmp(l->columns[n], "uuid") == 0 || strcmp(l->columns[n], "updated_at") == 0 ||
-		    strcmp(l->columns[n], "is_deleted") == 0)
+		if (plan_is_sync_column(l->columns[n]))
 			return xerr(err, XCHG_EUSAGE, "%s: \"local_columns\": \"%s\" is one of the columns"
 				    " that identify and version a row; it always travels", where,
 				    l->columns[n]);
@@ -177,6 +176,42 @@ int plan_table_rules(const plan *p, const char *table, const plan_locals **local
 	return 0;
 }
 
+const plan_entity *plan_entity_of(const plan *p, const char *table)
+{
+	size_t i;
+
+	for (i = 0; p && i < p->nentities; i++)
+		if (strcmp(p->entities[i].table, table) == 0)
+			return &p->entities[i];
+	return NULL;
+}
+
+const plan_refs *plan_table_refs(const plan *p, const char *table)
+{
+	size_t i, j;
+
+	for (i = 0; p && i < p->nentities; i++) {
+		const plan_entity *e = &p->entities[i];
+
+		if (strcmp(e->table, table) == 0)
+			return e->refs.n ? &e->refs : NULL;
+		for (j = 0; j < e->nchildren; j++)
+			if (strcmp(e->children[j].table, table) == 0)
+				return e->children[j].refs.n ? &e->children[j].refs : NULL;
+	}
+	return NULL;
+}
+
+int plan_has_subsets(const plan *p)
+{
+	size_t i;
+
+	for (i = 0; p && i < p->nentities; i++)
+		if (p->entities[i].subset_column)
+			return 1;
+	return 0;
+}
+
 const col_form *plan_column_form(const plan_forms *f, const char *column)
 {
 	size_t i;
@@ -187,29 +222,49 @@ const col_form *plan_column_form(const plan_forms *f, const char *column)
 	return NULL;
 }
 
+/*
+ * obj[key], an object whose members are column names ("column_forms",
+ * "references"): at most PLAN_MAX_COLUMN_FORMS of them, each a plain SQL
+ * name given once. *named is NULL when obj has no such member.
+ */
+static xchg_status column_object(const cJSON *obj, const char *key, const char *values,
+				 const char *where, const cJSON **named, size_t *n, xchg_err *err)
+{
+	const cJSON *c, *d;
+
+	*n = 0;
+	if (!(*named = cJSON_GetObjectItemCaseSensitive(obj, key)))
+		return XCHG_OK;
+	*n = cJSON_IsObject(*named) ? (size_t)cJSON_GetArraySize(*named) : 0;
+	if (!cJSON_IsObject(*named) || *n > PLAN_MAX_COLUMN_FORMS)
+		return xerr(err, XCHG_EUSAGE, "%s: \"%s\" must be an object of at most %d"
+			    " column names and %s", where, key, PLAN_MAX_COLUMN_FORMS, values);
+	cJSON_ArrayForEach(c, *named) {
+		if (!xident_valid(c->string))
+			return xerr(err, XCHG_EUSAGE, "%s: \"%s\": \"%.64s\" is not a plain SQL"
+				    " name", where, key, c->string);
+		for (d = (*named)->child; d != c; d = d->next)
+			if (strcmp(d->string, c->string) == 0)
+				return xerr(err, XCHG_EUSAGE, "%s: \"%s\": \"%s\" is given twice",
+					    where, key, c->string);
+	}
+	return XCHG_OK;
+}
+
 /* "column_forms" of an entity or a child: {"column": "form name", ...}. */
 static xchg_status parse_forms(const cJSON *obj, plan_forms *f, const char *where, xchg_err *err)
 {
-	const cJSON *named = cJSON_GetObjectItemCaseSensitive(obj, "column_forms");
-	const cJSON *c;
+	const cJSON *named, *c;
 	size_t n;
+	xchg_status rc;
 
-	if (!named)
-		return XCHG_OK;
-	n = cJSON_IsObject(named) ? (size_t)cJSON_GetArraySize(named) : 0;
-	if (!cJSON_IsObject(named) || n > PLAN_MAX_COLUMN_FORMS)
-		return xerr(err, XCHG_EUSAGE, "%s: \"column_forms\" must be an object of at most %d"
-			    " column names and their forms", where, PLAN_MAX_COLUMN_FORMS);
-	if (n && (!(f->columns = calloc(n, sizeof(*f->columns))) ||
-		  !(f->forms = calloc(n, sizeof(*f->forms)))))
+	if ((rc = column_object(obj, "column_forms", "their forms", where, &named, &n, err)) ||
+	    !n)
+		return rc;
+	if (!(f->columns = calloc(n, sizeof(*f->columns))) ||
+	    !(f->forms = calloc(n, sizeof(*f->forms))))
 		return xerr(err, XCHG_ENOMEM, "%s: out of memory", where);
 	cJSON_ArrayForEach(c, named) {
-		if (!xident_valid(c->string))
-			return xerr(err, XCHG_EUSAGE, "%s: \"column_forms\": \"%.64s\" is not a plain SQL"
-				    " name", where, c->string);
-		if (plan_column_form(f, c->string))
-			return xerr(err, XCHG_EUSAGE, "%s: \"column_forms\": \"%s\" is given twice",
-				    where, c->string);
 		if (!cJSON_IsString(c) || !forms_parse_name(c->valuestring, &f->forms[f->n]))
 			return xerr(err, XCHG_EUSAGE, "%s: \"column_forms\": \"%s\" must be text, uuid,"
 				    " uuid-hex, UUID, UUID-HEX or a time pattern such as"
@@ -219,6 +274,69 @@ static xchg_status parse_forms(const cJSON *obj, plan_forms *f, const char *wher
 		f->n++;
 	}
 	return XCHG_OK;
+}
+
+int plan_is_sync_column(const char *name)
+{
+	return strcmp(name, "uuid") == 0 || strcmp(name, "updated_at") == 0 ||
+	       strcmp(name, "is_deleted") == 0;
+}
+
+/*
+ * "references" of an entity or a child: {"column": "EntityType", ...}. The
+ * types are checked once every entity is known (check_refs).
+ */
+static xchg_status parse_refs(const cJSON *obj, plan_refs *r, const plan_locals *l,
+			      const char *parent_column, const char *where, xchg_err *err)
+{
+	const cJSON *named, *c;
+	size_t n;
+	xchg_status rc;
+
+	if ((rc = column_object(obj, "references", "the entity types they refer to", where, &named,
+				&n, err)) || !n)
+		return rc;
+	if (!(r->columns = calloc(n, sizeof(*r->columns))) ||
+	    !(r->types = calloc(n, sizeof(*r->types))))
+		return xerr(err, XCHG_ENOMEM, "%s: out of memory", where);
+	cJSON_ArrayForEach(c, named) {
+		if (plan_is_sync_column(c->string) || plan_column_is_local(l, c->string) ||
+		    (parent_column && strcmp(c->string, parent_column) == 0))
+			return xerr(err, XCHG_EUSAGE, "%s: \"references\": \"%s\" does not travel as"
+				    " data, so it cannot carry a reference", where, c->string);
+		if (!cJSON_IsString(c) || !xident_valid(c->valuestring))
+			return xerr(err, XCHG_EUSAGE, "%s: \"references\": \"%s\" must name an entity"
+				    " type", where, c->string);
+		if (!(r->columns[r->n] = strdup(c->string)) ||
+		    !(r->types[r->n] = strdup(c->valuestring))) {
+			free(r->columns[r->n]);
+			return xerr(err, XCHG_ENOMEM, "%s: out of memory", where);
+		}
+		r->n++;
+	}
+	return XCHG_OK;
+}
+
+const char *plan_ref_type(const plan_refs *r, const char *column)
+{
+	size_t i;
+
+	for (i = 0; r && i < r->n; i++)
+		if (strcmp(r->columns[i], column) == 0)
+			return r->types[i];
+	return NULL;
+}
+
+static void refs_free(plan_refs *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		free(r->columns[i]);
+		free(r->types[i]);
+	}
+	free(r->columns);
+	free(r->types);
 }
 
 static void column_forms_free(plan_forms *f)
@@ -268,7 +386,8 @@ static xchg_status parse_children(plan_entity *e, const cJSON *arr,
 		    (rc = take_ident(c, "table", &ch->table, cwhere, err)) ||
 		    (rc = take_ident(c, "parent_column", &ch->parent_column, cwhere, err)) ||
 		    (rc = parse_locals(c, &ch->locals, cwhere, err)) ||
-		    (rc = parse_forms(c, &ch->forms, cwhere, err)))
+		    (rc = parse_forms(c, &ch->forms, cwhere, err)) ||
+		    (rc = parse_refs(c, &ch->refs, &ch->locals, ch->parent_column, cwhere, err)))
 			return rc;
 	}
 	return XCHG_OK;
@@ -298,6 +417,83 @@ static xchg_status check_unique(const plan *p, const char *name, xchg_err *err)
 	return XCHG_OK;
 }
 
+/* Every type a reference names is an entity of the plan. */
+static xchg_status check_refs(const plan *p, const plan_refs *r, const char *name,
+			      const char *owner, xchg_err *err)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (!plan_find(p, r->types[i]))
+			return xerr(err, XCHG_EUSAGE, "%s: %s: \"references\": \"%s\" names \"%s\","
+				    " which is no entity type of the plan", name, owner, r->columns[i],
+				    r->types[i]);
+	return XCHG_OK;
+}
+
+/* Whether e (or one of its children) references an entity that placed says is not placed yet. */
+static int waits_for(const plan *p, const plan_entity *e, const unsigned char *placed)
+{
+	size_t i, j;
+
+	for (j = 0; j <= e->nchildren; j++) {
+		const plan_refs *r = j < e->nchildren ? &e->children[j].refs : &e->refs;
+
+		for (i = 0; i < r->n; i++) {
+			const plan_entity *t = plan_find(p, r->types[i]);
+
+			if (t != e && !placed[t - p->entities])
+				return 1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Puts every entity after the entities its references name, so that a
+ * packet carries a referenced row before the rows that point at it and the
+ * receiver finds it (formats/PLAN.md, "Integer references"). The plan's own
+ * order stays wherever references do not decide; entities that reference
+ * each other in a ring keep it too.
+ */
+static xchg_status order_by_refs(plan *p, const char *name, xchg_err *err)
+{
+	unsigned char placed[PLAN_MAX_ENTITIES] = {0};
+	plan_entity *sorted;
+	size_t i, j, n = 0;
+	xchg_status rc;
+
+	for (i = 0; i < p->nentities; i++) {
+		const plan_entity *e = &p->entities[i];
+		char owner[160];
+
+		snprintf(owner, sizeof(owner), "entity \"%s\"", e->type);
+		if ((rc = check_refs(p, &e->refs, name, owner, err)))
+			return rc;
+		for (j = 0; j < e->nchildren; j++) {
+			snprintf(owner, sizeof(owner), "entity \"%s\": child \"%s\"", e->type,
+				 e->children[j].name);
+			if ((rc = check_refs(p, &e->children[j].refs, name, owner, err)))
+				return rc;
+		}
+	}
+	if (!(sorted = calloc(p->nentities, sizeof(*sorted))))
+		return xerr(err, XCHG_ENOMEM, "%s: out of memory", name);
+	while (n < p->nentities) {
+		for (i = 0; i < p->nentities; i++)
+			if (!placed[i] && !waits_for(p, &p->entities[i], placed))
+				break;
+		for (j = 0; i == p->nentities && j < p->nentities; j++)
+			if (!placed[j])
+				i = j; /* a ring: the first of it in the plan goes first */
+		placed[i] = 1;
+		sorted[n++] = p->entities[i];
+	}
+	free(p->entities);
+	p->entities = sorted;
+	return XCHG_OK;
+}
+
 static xchg_status parse_entity(plan *p, plan_entity *e, const cJSON *obj,
 				size_t index, const char *name, xchg_err *err)
 {
@@ -320,8 +516,16 @@ static xchg_status parse_entity(plan *p, plan_entity *e, const cJSON *obj,
 	e->delete_rule = p->delete_rule;
 	if ((rc = parse_rules(obj, &e->policy, &e->delete_rule, where, err)) ||
 	    (rc = parse_locals(obj, &e->locals, where, err)) ||
-	    (rc = parse_forms(obj, &e->forms, where, err)))
+	    (rc = parse_forms(obj, &e->forms, where, err)) ||
+	    (rc = parse_refs(obj, &e->refs, &e->locals, NULL, where, err)))
 		return rc;
+	if (cJSON_GetObjectItemCaseSensitive(obj, "subset_column")) {
+		if ((rc = take_ident(obj, "subset_column", &e->subset_column, where, err)))
+			return rc;
+		if (plan_is_sync_column(e->subset_column) || plan_column_is_local(&e->locals, e->subset_column))
+			return xerr(err, XCHG_EUSAGE, "%s: \"subset_column\": \"%s\" does not travel as"
+				    " data, so no desktop could be told by it", where, e->subset_column);
+	}
 	return parse_children(e, cJSON_GetObjectItemCaseSensitive(obj, "children"), where, err);
 }
 
@@ -373,7 +577,7 @@ xchg_status plan_parse(plan **out, const char *text, size_t len,
 			goto done;
 		i++;
 	}
-	if ((rc = check_unique(p, name, err)))
+	if ((rc = check_unique(p, name, err)) || (rc = order_by_refs(p, name, err)))
 		goto done;
 	*out = p;
 	p = NULL;
@@ -442,9 +646,12 @@ void plan_free(plan *p)
 			free(e->children[j].parent_column);
 			locals_free(&e->children[j].locals);
 			column_forms_free(&e->children[j].forms);
+			refs_free(&e->children[j].refs);
 		}
 		locals_free(&e->locals);
 		column_forms_free(&e->forms);
+		refs_free(&e->refs);
+		free(e->subset_column);
 		free(e->children);
 		free(e->type);
 		free(e->table);

@@ -48,12 +48,24 @@ typedef struct plan_forms {
 	size_t n;
 } plan_forms;
 
+/*
+ * "references": columns holding the local integer id of a row of another
+ * entity (formats/PLAN.md, "Integer references"). They travel as that row's
+ * uuid and are mapped back to the receiver's own id.
+ */
+typedef struct plan_refs {
+	char **columns;
+	char **types; /* the entity each column's id names a row of */
+	size_t n;
+} plan_refs;
+
 typedef struct plan_child {
 	char *name;          /* the key under the parent's data */
 	char *table;
 	char *parent_column; /* holds the parent's uuid */
 	plan_locals locals;
 	plan_forms forms;
+	plan_refs refs;
 } plan_child;
 
 typedef struct plan_entity {
@@ -63,6 +75,9 @@ typedef struct plan_entity {
 	plan_delete_rule delete_rule;
 	plan_locals locals;
 	plan_forms forms;
+	plan_refs refs;
+	/* Which desktops receive a row: those whose subset holds its value (NULL: all). */
+	char *subset_column;
 	plan_child *children;
 	size_t nchildren;
 } plan_entity;
@@ -71,6 +86,10 @@ typedef struct plan {
 	char *schema_version;
 	plan_policy policy;
 	plan_delete_rule delete_rule;
+	/*
+	 * In the order packets carry them: an entity after those its
+	 * references name, otherwise as the plan lists them.
+	 */
 	plan_entity *entities;
 	size_t nentities;
 	char *text; /* the plan as given, kept in the database */
@@ -89,6 +108,16 @@ const plan_entity *plan_find(const plan *p, const char *type);
  */
 int plan_table_rules(const plan *p, const char *table, const plan_locals **locals,
 		     const plan_forms **forms, const char **parent_column);
+/* The entity whose own table is table (not a child's), or NULL. */
+const plan_entity *plan_entity_of(const plan *p, const char *table);
+/* The references of table, an entity's or a child's; NULL when it has none. */
+const plan_refs *plan_table_refs(const plan *p, const char *table);
+/* The entity whose column references names, or NULL. */
+const char *plan_ref_type(const plan_refs *r, const char *column);
+/* Whether name is uuid, updated_at or is_deleted: what identifies and versions every row. */
+int plan_is_sync_column(const char *name);
+/* Whether any entity has a subset column. */
+int plan_has_subsets(const plan *p);
 /* The form the plan names for column, or NULL. */
 const col_form *plan_column_form(const plan_forms *f, const char *column);
 /* Whether column stays local under rules l (NULL: the defaults). */

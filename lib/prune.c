@@ -74,7 +74,7 @@ xchg_status prune_rest(xchg_db *db, const node_row *center, int64_t *pruned, xch
 	for (i = 0; i < db->plan->nentities && !rc; i++) {
 		w.e = &db->plan->entities[i];
 		w.n = 0;
-		rc = row_json_each(db, w.e, consider, &w, err);
+		rc = row_json_each(db, w.e, NULL, consider, &w, err);
 		for (k = 0; k < w.n; k++) {
 			if (!rc && !(rc = row_json_remove(db, w.e, w.gone[k], err)))
 				(*pruned)++;

@@ -6,12 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The columns every synchronized row has; they travel in the entity's header. */
-static int is_sync_column(const char *name)
-{
-	return strcmp(name, "uuid") == 0 || strcmp(name, "updated_at") == 0 ||
-	       strcmp(name, "is_deleted") == 0;
-}
+#include "refs.h"
+#include "subsets.h"
 
 /*
  * Whether column i of m travels in data. Local columns never do ("id", the
@@ -29,7 +25,7 @@ static int travels(const table_meta *m, size_t i, const char *parent_column)
 		return 0;
 	if (parent_column)
 		return strcmp(name, parent_column) != 0;
-	return !is_sync_column(name);
+	return !plan_is_sync_column(name); /* they travel in the entity's header */
 }
 
 int row_json_value(xbuf *b, const xvalue *v)
@@ -64,11 +60,14 @@ int row_json_value(xbuf *b, const xvalue *v)
  * "SELECT <lead>, <travelling columns> FROM t", and m->select_cols, which
  * says which column each one after the lead is.
  */
-static xchg_status select_from(table_meta *m, const char *lead, const char *parent_column,
-			       xbuf *sql, xchg_err *err)
+static xchg_status select_from(xchg_db *db, table_meta *m, const char *lead,
+			       const char *parent_column, xbuf *sql, xchg_err *err)
 {
+	const plan_refs *refs = plan_table_refs(db->plan, m->table);
+	const char *type;
 	size_t i, n = 0;
 	int first = 1;
+	xchg_status rc;
 
 	if (!m->select_cols && !(m->select_cols = calloc(m->ncols, sizeof(*m->select_cols))))
 		return xerr(err, XCHG_ENOMEM, "out of memory");
@@ -79,7 +78,13 @@ static xchg_status select_from(table_meta *m, const char *lead, const char *pare
 	}
 	for (i = 0; i < m->ncols; i++)
 		if (travels(m, i, parent_column)) {
-			xbuf_printf(sql, "%s\"%s\"", first ? "" : ", ", m->cols[i].name);
+			xbuf_adds(sql, first ? "" : ", ");
+			if ((type = plan_ref_type(refs, m->cols[i].name))) {
+				if ((rc = refs_read_sql(db, sql, m->table, m->cols[i].name, type, err)))
+					return rc;
+				xbuf_adds(sql, " AS ");
+			}
+			xbuf_printf(sql, "\"%s\"", m->cols[i].name);
 			m->select_cols[n++] = i;
 			first = 0;
 		}
@@ -106,7 +111,7 @@ static xchg_status keep_sql(char **slot, xbuf *sql, const char **out, xchg_err *
  * any of its spellings), built once per table: an export reads every row
  * of a packet with it.
  */
-static xchg_status select_sql(table_meta *m, const char *lead,
+static xchg_status select_sql(xchg_db *db, table_meta *m, const char *lead,
 			      const char *parent_column, const char *key,
 			      const char *order, const char **out, xchg_err *err)
 {
@@ -117,7 +122,7 @@ static xchg_status select_sql(table_meta *m, const char *lead,
 		*out = m->select_sql;
 		return XCHG_OK;
 	}
-	if ((rc = select_from(m, lead, parent_column, &sql, err))) {
+	if ((rc = select_from(db, m, lead, parent_column, &sql, err))) {
 		xbuf_free(&sql);
 		return rc;
 	}
@@ -182,7 +187,7 @@ static xchg_status read_children(xchg_db *db, const plan_child *c, const char *u
 	xchg_status rc;
 
 	if ((rc = db_meta(db, c->table, &m, err)) ||
-	    (rc = select_sql(m, NULL, c->parent_column, c->parent_column, " ORDER BY uuid", &sql, err)))
+	    (rc = select_sql(db, m, NULL, c->parent_column, c->parent_column, " ORDER BY uuid", &sql, err)))
 		return rc;
 	store_uuid_params(uuid, spelled, key);
 	if ((rc = store_query(db->st, sql, key, FORMS_SPELLINGS, &st, err)))
@@ -247,7 +252,7 @@ xchg_status row_json_read(xchg_db *db, const plan_entity *e, const char *uuid,
 
 	memset(state, 0, sizeof(*state));
 	if ((rc = db_meta(db, e->table, &m, err)) ||
-	    (rc = select_sql(m, "updated_at, is_deleted", NULL, "uuid", "", &sql, err)))
+	    (rc = select_sql(db, m, "updated_at, is_deleted", NULL, "uuid", "", &sql, err)))
 		return rc;
 	store_uuid_params(uuid, spelled, key);
 	if ((rc = store_query(db->st, sql, key, FORMS_SPELLINGS, &st, err)) ||
@@ -266,38 +271,43 @@ done:
 
 /*
  * The page statements of row_json_each: the first, and the one after the
- * uuid ? (as the column holds it, so the table's uuid index orders them).
+ * uuid ? (as the column holds it, so the table's uuid index orders them);
+ * of every row, or of the rows a peer receives (subset: its id twice).
  */
-static xchg_status scan_sql(table_meta *m, int next, const char **out, xchg_err *err)
+static xchg_status scan_sql(xchg_db *db, table_meta *m, const plan_entity *e, int next, int subset,
+			    const char **out, xchg_err *err)
 {
+	char **slot = &m->scan_sql[next + 2 * subset];
 	xbuf sql = {0};
 	xchg_status rc;
 
-	if (m->scan_sql[next]) {
-		*out = m->scan_sql[next];
+	if (*slot) {
+		*out = *slot;
 		return XCHG_OK;
 	}
-	if ((rc = select_from(m, "uuid, updated_at, is_deleted", NULL, &sql, err))) {
+	if ((rc = select_from(db, m, "uuid, updated_at, is_deleted", NULL, &sql, err))) {
 		xbuf_free(&sql);
 		return rc;
 	}
-	xbuf_printf(&sql, " WHERE uuid IS NOT NULL%s ORDER BY uuid LIMIT %d",
-		    next ? " AND uuid > ?" : "", SCAN_PAGE);
-	return keep_sql(&m->scan_sql[next], &sql, out, err);
+	xbuf_adds(&sql, " WHERE uuid IS NOT NULL");
+	if (subset)
+		subsets_filter_sql(&sql, e);
+	xbuf_printf(&sql, "%s ORDER BY uuid LIMIT %d", next ? " AND uuid > ?" : "", SCAN_PAGE);
+	return keep_sql(slot, &sql, out, err);
 }
 
-xchg_status row_json_each(xchg_db *db, const plan_entity *e, row_json_fn fn, void *ctx,
-			  xchg_err *err)
+xchg_status row_json_each(xchg_db *db, const plan_entity *e, const char *peer_id,
+			  row_json_fn fn, void *ctx, xchg_err *err)
 {
 	table_meta *m;
 	store_stmt *st = NULL;
 	const char *sql = NULL;
 	char last[FORMS_TEXT_MAX] = "", canonical[37];
 	xbuf data = {0};
-	xvalue after, v;
+	xvalue params[3], v;
 	row_state state;
 	size_t i;
-	int has_row = 0, rows;
+	int has_row = 0, rows, subset = peer_id && e->subset_column, n;
 	xchg_status rc = XCHG_OK;
 
 	/* The children's first: db_meta may move every table's, and m is held throughout. */
@@ -312,10 +322,15 @@ xchg_status row_json_each(xchg_db *db, const plan_entity *e, row_json_fn fn, voi
 	 * to the peer for its next packet.
 	 */
 	do {
-		rows = 0;
-		after = xv_text(last);
-		if ((rc = scan_sql(m, last[0] != '\0', &sql, err)) ||
-		    (rc = store_query(db->st, sql, &after, last[0] ? 1 : 0, &st, err)))
+		rows = n = 0;
+		if (subset) {
+			params[n++] = xv_text(peer_id);
+			params[n++] = xv_text(peer_id);
+		}
+		if (last[0])
+			params[n++] = xv_text(last);
+		if ((rc = scan_sql(db, m, e, last[0] != '\0', subset, &sql, err)) ||
+		    (rc = store_query(db->st, sql, params, n, &st, err)))
 			break;
 		while (!(rc = store_step(st, &has_row, err)) && has_row) {
 			rows++;
@@ -421,6 +436,8 @@ static xchg_status write_row(xchg_db *db, const table_meta *m, const char *const
 	/* Per column of m, then per child of skip: given already. */
 	unsigned char *seen = NULL;
 	size_t n = 0, cap = nfixed + (size_t)cJSON_GetArraySize(obj) + FORMS_SPELLINGS, i;
+	const plan_refs *refs = plan_table_refs(db->plan, m->table);
+	const char *type;
 	int64_t changed = 0;
 	xchg_status rc = XCHG_OK;
 
@@ -456,7 +473,12 @@ static xchg_status write_row(xchg_db *db, const table_meta *m, const char *const
 			continue;
 		if ((rc = json_to_value(item, &vals[n], m->table, m->cols[c].name, err)))
 			goto done;
-		to_column(&m->forms[c], &vals[n], bufs[n]);
+		if ((type = plan_ref_type(refs, m->cols[c].name))) {
+			if ((rc = refs_to_local(db, m->table, m->cols[c].name, type, key, &vals[n], err)))
+				goto done;
+		} else {
+			to_column(&m->forms[c], &vals[n], bufs[n]);
+		}
 		n++;
 		xbuf_printf(&cols, "%s\"%s\"", n > 1 ? ", " : "", m->cols[c].name);
 		xbuf_printf(&sets, "%s\"%s\" = ?", n > 1 ? ", " : "", m->cols[c].name);
@@ -542,7 +564,7 @@ xchg_status row_json_apply(xchg_db *db, const plan_entity *e, const char *uuid,
 	for (i = 0; i < e->nchildren && !rc; i++)
 		rc = replace_children(db, &e->children[i], uuid,
 				      cJSON_GetObjectItemCaseSensitive(data, e->children[i].name), err);
-	return rc;
+	return rc ? rc : refs_arrived(db, e, uuid, err);
 }
 
 xchg_status row_json_delete(xchg_db *db, const plan_entity *e, const char *uuid,
@@ -615,20 +637,24 @@ done:
 
 xchg_status row_json_remove(xchg_db *db, const plan_entity *e, const char *uuid, xchg_err *err)
 {
-	xvalue key = xv_text(uuid);
+	char spelled[FORMS_SPELLINGS][37];
+	xvalue keys[FORMS_SPELLINGS];
 	char *sql;
 	size_t i;
 	xchg_status rc = XCHG_OK;
 
+	if ((rc = refs_leaving(db, e, uuid, err)))
+		return rc;
+	store_uuid_params(uuid, spelled, keys);
 	/* Children first: none may be left pointing at a row that is gone. */
 	for (i = 0; i <= e->nchildren && !rc; i++) {
 		sql = i < e->nchildren
-			      ? xstrdup_printf("DELETE FROM \"%s\" WHERE \"%s\" = ?", e->children[i].table,
-					       e->children[i].parent_column)
-			      : xstrdup_printf("DELETE FROM \"%s\" WHERE uuid = ?", e->table);
+			      ? xstrdup_printf("DELETE FROM \"%s\" WHERE \"%s\" " STORE_UUID_IN,
+					       e->children[i].table, e->children[i].parent_column)
+			      : xstrdup_printf("DELETE FROM \"%s\" WHERE uuid " STORE_UUID_IN, e->table);
 		if (!sql)
 			return xerr(err, XCHG_ENOMEM, "out of memory");
-		rc = store_run(db->st, sql, &key, 1, NULL, err);
+		rc = store_run(db->st, sql, keys, FORMS_SPELLINGS, NULL, err);
 		free(sql);
 	}
 	return rc;

@@ -28,14 +28,15 @@ xchg_status row_json_read(xchg_db *db, const plan_entity *e, const char *uuid,
 			  xbuf *data, row_state *state, xchg_err *err);
 
 /*
- * Calls fn for every row of entity e's table that has a uuid, in uuid
+ * Calls fn for every row of entity e's table that has a uuid (that peer
+ * receives, unless peer_id is NULL: formats/PLAN.md, "Subsets"), in uuid
  * order: its canonical uuid, its state, and its data object (children
  * included), NULL when it is deleted. Stops at the first failure.
  */
 typedef xchg_status (*row_json_fn)(void *ctx, const char *uuid, const row_state *state,
 				   const char *data, xchg_err *err);
-xchg_status row_json_each(xchg_db *db, const plan_entity *e, row_json_fn fn, void *ctx,
-			  xchg_err *err);
+xchg_status row_json_each(xchg_db *db, const plan_entity *e, const char *peer_id,
+			  row_json_fn fn, void *ctx, xchg_err *err);
 
 /* Inserts or updates the row from data and replaces its children with the set in data. */
 xchg_status row_json_apply(xchg_db *db, const plan_entity *e, const char *uuid,

@@ -8,6 +8,7 @@
 #include "db.h"
 #include "keys.h"
 #include "nodes.h"
+#include "subsets.h"
 
 /* The string, which the caller now owns; *s is left NULL. */
 static char *take(char **s)
@@ -63,6 +64,7 @@ static xchg_status peer_counts(store *s, const char *peer_id, xchg_node_info *in
 	xchg_status rc;
 
 	if ((rc = changes_count(s, peer_id, &info->unsent, &info->unacked, err)) ||
+	    (rc = subsets_get(s, peer_id, &info->subset, err)) ||
 	    (rc = store_int(s, "SELECT count(*) FROM sync_conflicts WHERE peer_id = ?"
 			       " AND status = 'open' AND kind <> ?", p, 2, &info->conflicts, NULL, err)))
 		return rc;
@@ -170,6 +172,7 @@ static void info_clear(xchg_node_info *info)
 	free(info->problem_reason);
 	free(info->problem_at);
 	free(info->state_reason);
+	free(info->subset);
 }
 
 void xchg_status_free(xchg_status_report *rep)

@@ -59,7 +59,9 @@ typedef struct store_column {
 typedef enum store_fault {
 	STORE_FAULT_OTHER = 0,
 	STORE_FAULT_UNIQUE,  /* a unique key (primary key included) another row holds */
-	STORE_FAULT_REFUSED  /* a CHECK, NOT NULL, foreign key, length or range, a trigger's refusal */
+	/* a row it references is not there (or, deleting it, a row references it) */
+	STORE_FAULT_FOREIGN_KEY,
+	STORE_FAULT_REFUSED  /* a CHECK, NOT NULL, length or range, a trigger's refusal */
 } store_fault;
 
 /* A unique key of a table: an index's or the primary key's columns, in order. */
@@ -85,11 +87,82 @@ typedef struct store store;
  */
 #define CAPTURE_FOR "is_self = 0 AND revoked_at IS NULL"
 /*
- * Which peers n a capture c is routed to: every active peer but the one
- * whose packet made the change (no echo).
+ * Whether peer n (an expression of its id) receives a row whose subset
+ * value is v (formats/PLAN.md, "Subsets"): a row with none goes to every
+ * peer, and so does every row to a peer with no subset of its own.
  */
-#define ROUTE_TO_PEER \
-	"n.is_self = 0 AND n.revoked_at IS NULL AND (c.origin_id IS NULL OR n.id <> c.origin_id)"
+#define SUBSET_COVERS(n, v)                                                               \
+	"(" v " IS NULL OR NOT EXISTS (SELECT 1 FROM sync_subsets s WHERE s.node_id = " n ")" \
+	" OR EXISTS (SELECT 1 FROM sync_subsets s WHERE s.node_id = " n " AND s.value = " v "))"
+
+/*
+ * Routing (route.c), from the latest capture of each entity (the CTE
+ * latest), all the entity's captures being in table `all`: every active
+ * peer that receives the row gets the change, but the one whose packet made
+ * it (no echo); every other active peer that may hold the row gets an EVICT,
+ * which removes it there (PACKET.md 6.13): the peer the change came from,
+ * one with the row queued, and one that received the subset value the row
+ * was moved from. ROUTE_EVICTS follows latest in the statement's WITH;
+ * ROUTE_SELECT is its query. Joins, not subqueries per row, so that the
+ * cost stays that of the captures times the peers.
+ */
+#define ROUTE_PEER(n) n ".is_self = 0 AND " n ".revoked_at IS NULL"
+#define ROUTE_EVICTS(all)                                                                   \
+	", evicts AS (SELECT n.id, c.entity_type, c.entity_uuid, 'EVICT', c.changed_at"     \
+	" FROM latest c JOIN sync_nodes n ON " ROUTE_PEER("n")                              \
+	" WHERE c.subset IS NOT NULL AND NOT " SUBSET_COVERS("n.id", "c.subset")            \
+	" AND (c.origin_id = n.id OR EXISTS (SELECT 1 FROM sync_changes r"                  \
+	" WHERE r.node_id = n.id AND r.entity_type = c.entity_type"                         \
+	" AND r.entity_uuid = c.entity_uuid))"                                              \
+	" UNION SELECT n.id, c.entity_type, c.entity_uuid, 'EVICT', c.changed_at"           \
+	" FROM latest c JOIN " all " m ON m.entity_type = c.entity_type"                    \
+	" AND m.entity_uuid = c.entity_uuid JOIN sync_nodes n ON " ROUTE_PEER("n")          \
+	" WHERE m.moved <> 0 AND c.subset IS NOT NULL AND NOT "                             \
+	SUBSET_COVERS("n.id", "c.subset") " AND " SUBSET_COVERS("n.id", "m.moved_from") ")"
+#define ROUTE_SELECT                                                                         \
+	" SELECT n.id, c.entity_type, c.entity_uuid, c.operation, c.changed_at"              \
+	" FROM latest c JOIN sync_nodes n ON " ROUTE_PEER("n")                               \
+	" WHERE " SUBSET_COVERS("n.id", "c.subset")                                          \
+	" AND (c.origin_id IS NULL OR n.id <> c.origin_id)"                                  \
+	" UNION ALL SELECT * FROM evicts WHERE 1 = 1"
+
+/*
+ * What a table's capture triggers need to know (store_ops.triggers_sql):
+ * an entity's own table registers the entity, a child table its parent.
+ */
+typedef struct store_capture {
+	const char *table;
+	const char *type;
+	const char *parent_column; /* a child's: holds its parent's uuid; NULL for an entity's */
+	/*
+	 * Where the row's subset value is, or NULL: the entity's subset
+	 * column; for a child, its parent's, read from parent_table.
+	 */
+	const char *subset_column;
+	const char *parent_table;
+	const sync_forms *forms;        /* the table's */
+	const sync_forms *parent_forms; /* a child's parent table's */
+} store_capture;
+
+/*
+ * The sync tables both dialects spell alike but for the type of a node's
+ * id: the subset values each peer receives, none for all (formats/PLAN.md,
+ * "Subsets"), and the integer references whose row is not here yet
+ * ("Integer references").
+ */
+#define SYNC_SUBSETS_REFS_DDL(id_type)                                                     \
+	"CREATE TABLE IF NOT EXISTS sync_subsets ("                                       \
+	" node_id " id_type " NOT NULL REFERENCES sync_nodes(id),"                        \
+	" value TEXT NOT NULL,"                                                           \
+	" PRIMARY KEY (node_id, value));"                                                 \
+	"CREATE TABLE IF NOT EXISTS sync_refs ("                                          \
+	" table_name TEXT NOT NULL,"                                                      \
+	" row_uuid TEXT NOT NULL,"                                                        \
+	" column_name TEXT NOT NULL,"                                                     \
+	" target_type TEXT NOT NULL,"                                                     \
+	" target_uuid TEXT NOT NULL,"                                                     \
+	" PRIMARY KEY (table_name, row_uuid, column_name));"                              \
+	"CREATE INDEX IF NOT EXISTS sync_refs_target ON sync_refs (target_type, target_uuid);"
 
 /* Every driver's statement starts with this, so the seam can find its ops. */
 typedef struct store_stmt {
@@ -113,7 +186,7 @@ typedef struct store_ops {
 	const char *schema_sql;
 	/*
 	 * Routes the capture log (route.c): registers the latest capture of
-	 * each entity for every peer ROUTE_TO_PEER admits, and removes from
+	 * each entity for the peers ROUTE_SELECT names, and removes from
 	 * the log exactly the captures it routed, whatever writers commit
 	 * meanwhile.
 	 */
@@ -155,12 +228,11 @@ typedef struct store_ops {
 	 * f, and indexes uuid (and parent_column). */
 	void (*fill_sql)(xbuf *b, const char *table, const char *parent_column,
 			 const sync_forms *f);
-	/* Appends the DDL of one table's capture triggers; parent_column is
-	 * NULL for an entity's own table. The triggers fill uuid and
-	 * updated_at in forms f and capture uuids canonical, whatever the
-	 * columns hold. */
-	void (*triggers_sql)(xbuf *b, const char *table, const char *type,
-			     const char *parent_column, const sync_forms *f);
+	/* Appends the DDL of one table's capture triggers. They fill uuid
+	 * and updated_at in the table's forms, capture uuids canonical,
+	 * whatever the columns hold, and capture the row's subset value as
+	 * text, and the one it had when an update moved it. */
+	void (*triggers_sql)(xbuf *b, const store_capture *c);
 	xchg_status (*set_origin)(store *s, const char *node_id, xchg_err *err);
 	/* See store_try_run_lock; one at a time per store. */
 	xchg_status (*try_run_lock)(store *s, const char *name, int *held, xchg_err *err);

@@ -46,7 +46,7 @@ typedef struct pg_stmt {
 } pg_stmt;
 
 /*
- * By SQLSTATE. Class 23 is integrity (23505 the unique key); 22001 and
+ * By SQLSTATE. Class 23 is integrity (23505 the unique key, 23503 a foreign key); 22001 and
  * 22003 a value too long or out of range; P0001 a trigger's RAISE. Other
  * data errors stay the packet's failure: 22P02 and 22007 (a value the
  * column's type cannot read at all, such as a malformed uuid or time) mean
@@ -58,6 +58,8 @@ static store_fault pg_classify(const char *state)
 		return STORE_FAULT_OTHER;
 	if (strcmp(state, "23505") == 0)
 		return STORE_FAULT_UNIQUE;
+	if (strcmp(state, "23503") == 0)
+		return STORE_FAULT_FOREIGN_KEY;
 	if (strncmp(state, "23", 2) == 0 || strcmp(state, "22001") == 0 ||
 	    strcmp(state, "22003") == 0 || strcmp(state, "P0001") == 0)
 		return STORE_FAULT_REFUSED;
@@ -370,7 +372,11 @@ static const char pg_schema[] =
 	" entity_uuid TEXT NOT NULL,"
 	" operation TEXT NOT NULL,"
 	" origin_id UUID,"
-	" changed_at TIMESTAMPTZ NOT NULL);"
+	" changed_at TIMESTAMPTZ NOT NULL,"
+	" subset TEXT,"
+	" moved INTEGER NOT NULL DEFAULT 0,"
+	" moved_from TEXT);"
+	SYNC_SUBSETS_REFS_DDL("UUID")
 	/* An import finds a change an application committed since the last routing by it. */
 	"CREATE INDEX IF NOT EXISTS sync_capture_entity ON sync_capture (entity_uuid);"
 	/* The time each packet not yet acknowledged was written: PACKET.md section 6.3. */
@@ -444,12 +450,16 @@ static const char pg_schema[] =
 	 * holding its parent's uuid: a change to a child row is a change of its
 	 * parent (of both, when it moves). An entity's row is read by its fixed
 	 * column names; only a child's, whose parent column varies, goes
-	 * through jsonb.
+	 * through jsonb. TG_ARGV[4], where the plan gives the entity a subset
+	 * column: an entity's names it; a child's is the statement that reads
+	 * its parent's (pg_triggers_sql). Triggers an older xchg installed have
+	 * no TG_ARGV[4] and capture no subset value.
 	 */
 	"CREATE OR REPLACE FUNCTION xchg_row() RETURNS trigger LANGUAGE plpgsql AS $$"
 	" DECLARE origin uuid := nullif(current_setting('xchg.origin', true), '')::uuid;"
 	" etype text := TG_ARGV[2]; parent text := TG_ARGV[3]; op text := 'UPDATE';"
 	" u text; was text; stamp boolean := false;"
+	" sub text; sub_was text; moved boolean := false;"
 	" BEGIN"
 	" IF TG_OP = 'INSERT' THEN"
 	"  stamp := NEW.updated_at IS NULL;"
@@ -474,10 +484,19 @@ static const char pg_schema[] =
 	" END IF;"
 	" IF parent <> '' OR TG_ARGV[0] <> '' THEN u := xchg_uuid_text(u); was := xchg_uuid_text(was); END IF;"
 	" IF (u IS NOT NULL OR was IS NOT NULL) AND EXISTS (SELECT 1 FROM sync_nodes WHERE " CAPTURE_FOR ") THEN"
+	"  IF parent = '' AND coalesce(TG_ARGV[4], '') <> '' THEN"
+	"   IF TG_OP <> 'INSERT' THEN sub_was := to_jsonb(OLD)->>TG_ARGV[4]; END IF;"
+	"   IF TG_OP = 'DELETE' THEN sub := sub_was;"
+	"   ELSE sub := to_jsonb(NEW)->>TG_ARGV[4];"
+	"    moved := TG_OP = 'UPDATE' AND sub IS DISTINCT FROM sub_was; END IF;"
+	"  END IF;"
 	"  FOREACH u IN ARRAY ARRAY[u, was] LOOP"
 	"   CONTINUE WHEN u IS NULL;"
-	"   INSERT INTO sync_capture (entity_type, entity_uuid, operation, origin_id, changed_at)"
-	"   VALUES (etype, u, op, origin, date_trunc('milliseconds', clock_timestamp()));"
+	"   IF parent <> '' AND coalesce(TG_ARGV[4], '') <> '' THEN EXECUTE TG_ARGV[4] INTO sub USING u; END IF;"
+	"   INSERT INTO sync_capture (entity_type, entity_uuid, operation, origin_id, changed_at,"
+	"    subset, moved, moved_from)"
+	"   VALUES (etype, u, op, origin, date_trunc('milliseconds', clock_timestamp()),"
+	"    sub, moved::int, CASE WHEN moved THEN sub_was END);"
 	"  END LOOP;"
 	" END IF;"
 	" IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;"
@@ -495,12 +514,13 @@ static const char pg_schema[] =
  */
 static const char pg_route[] =
 	"WITH moved AS (DELETE FROM sync_capture"
-	" RETURNING id, entity_type, entity_uuid, operation, origin_id, changed_at),"
+	" RETURNING id, entity_type, entity_uuid, operation, origin_id, changed_at, subset, moved,"
+	" moved_from),"
 	" latest AS (SELECT DISTINCT ON (entity_type, entity_uuid) * FROM moved"
 	" ORDER BY entity_type, entity_uuid, id DESC)"
+	ROUTE_EVICTS("moved")
 	" INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation, changed_at)"
-	" SELECT n.id, c.entity_type, c.entity_uuid, c.operation, c.changed_at"
-	" FROM latest c JOIN sync_nodes n ON " ROUTE_TO_PEER
+	ROUTE_SELECT
 	" ON CONFLICT (node_id, entity_type, entity_uuid) DO UPDATE SET"
 	" operation = excluded.operation, packet_no = NULL, changed_at = excluded.changed_at";
 
@@ -555,9 +575,31 @@ static void pg_fill_sql(xbuf *b, const char *table, const char *parent_column, c
 			    table, table, parent_column);
 }
 
-static void pg_triggers_sql(xbuf *b, const char *table, const char *type, const char *parent,
-			    const sync_forms *f)
+/*
+ * xchg_row's TG_ARGV[4] (see there): an entity's subset column, or the
+ * statement that reads a child's parent's subset value by the parent's
+ * canonical uuid, $1, in whatever spelling the parent's table holds it.
+ * Quotes are doubled: it goes inside a literal.
+ */
+static void pg_subset_arg(xbuf *b, const store_capture *c)
 {
+	if (!c->subset_column)
+		return;
+	if (!c->parent_column)
+		xbuf_adds(b, c->subset_column);
+	else if (c->parent_forms->uuid.native)
+		xbuf_printf(b, "SELECT \"%s\"::text FROM \"%s\" WHERE uuid = $1::uuid",
+			    c->subset_column, c->parent_table);
+	else
+		xbuf_printf(b, "SELECT \"%s\"::text FROM \"%s\" WHERE uuid IN ($1,"
+			       " replace($1, ''-'', ), upper($1), upper(replace($1, -, )))",
+			    c->subset_column, c->parent_table);
+}
+
+static void pg_triggers_sql(xbuf *b, const store_capture *c)
+{
+	const char *table = c->table;
+	const sync_forms *f = c->forms;
 	char uuid[FORMS_TEXT_MAX], pattern[80];
 
 	/* xchg_row's forms: '' for PostgreSQL's own uuid and timestamptz. */
@@ -572,11 +614,16 @@ static void pg_triggers_sql(xbuf *b, const char *table, const char *type, const 
 		    "DROP TRIGGER IF EXISTS xchg_changed ON \"%s\";"
 		    "DROP TRIGGER IF EXISTS xchg_row ON \"%s\";"
 		    "CREATE TRIGGER xchg_row BEFORE INSERT OR UPDATE OR DELETE ON \"%s\""
-		    " FOR EACH ROW EXECUTE FUNCTION xchg_row('%s', '%s', '%s', '%s');"
+		    " FOR EACH ROW EXECUTE FUNCTION xchg_row('%s', '%s', '%s', '%s', '",
+		    table, table, table, table, uuid, pattern, c->type,
+		    c->parent_column ? c->parent_column : "");
+	pg_subset_arg(b, c);
+	xbuf_printf(b,
+		    "');"
 		    "DROP TRIGGER IF EXISTS xchg_truncate ON \"%s\";"
 		    "CREATE TRIGGER xchg_truncate BEFORE TRUNCATE ON \"%s\""
 		    " FOR EACH STATEMENT EXECUTE FUNCTION xchg_no_truncate();",
-		    table, table, table, table, uuid, pattern, type, parent ? parent : "", table, table);
+		    table, table);
 }
 
 static xchg_status pg_set_origin(store *base, const char *node_id, xchg_err *err)

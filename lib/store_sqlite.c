@@ -52,9 +52,10 @@ static store_fault sq_classify(int code)
 	case SQLITE_CONSTRAINT_UNIQUE:
 	case SQLITE_CONSTRAINT_PRIMARYKEY:
 		return STORE_FAULT_UNIQUE;
+	case SQLITE_CONSTRAINT_FOREIGNKEY:
+		return STORE_FAULT_FOREIGN_KEY;
 	case SQLITE_CONSTRAINT_CHECK:
 	case SQLITE_CONSTRAINT_NOTNULL:
-	case SQLITE_CONSTRAINT_FOREIGNKEY:
 	case SQLITE_CONSTRAINT_TRIGGER:
 		return STORE_FAULT_REFUSED;
 	default:
@@ -339,7 +340,11 @@ static const char sq_schema[] =
 	" entity_uuid TEXT NOT NULL,"
 	" operation TEXT NOT NULL,"
 	" origin_id TEXT,"
-	" changed_at TEXT NOT NULL);"
+	" changed_at TEXT NOT NULL,"
+	" subset TEXT,"
+	" moved INTEGER NOT NULL DEFAULT 0,"
+	" moved_from TEXT);"
+	SYNC_SUBSETS_REFS_DDL("TEXT")
 	/* The time each packet not yet acknowledged was written: PACKET.md section 6.3. */
 	"CREATE TABLE IF NOT EXISTS sync_sent ("
 	" node_id TEXT NOT NULL REFERENCES sync_nodes(id),"
@@ -382,17 +387,17 @@ static const char sq_schema[] =
 
 /*
  * Routing (route.c): the latest capture of each entity becomes a
- * registration for every peer but its origin. A second change before the
- * packet is acknowledged updates the registration and clears packet_no, so
- * that the acknowledgement of the packet that carried the older version
- * cannot purge the newer one. The transaction excludes every other writer,
- * so emptying the log after reading it drops nothing unrouted.
+ * registration (ROUTE_SELECT). A second change before the packet is
+ * acknowledged updates the registration and clears packet_no, so that the
+ * acknowledgement of the packet that carried the older version cannot
+ * purge the newer one. The transaction excludes every other writer, so
+ * emptying the log after reading it drops nothing unrouted.
  */
 static const char sq_route[] =
 	"INSERT INTO sync_changes (node_id, entity_type, entity_uuid, operation, changed_at)"
-	" SELECT n.id, c.entity_type, c.entity_uuid, c.operation, c.changed_at"
-	" FROM sync_capture c JOIN sync_nodes n ON " ROUTE_TO_PEER
-	" WHERE c.id IN (SELECT max(id) FROM sync_capture GROUP BY entity_type, entity_uuid)"
+	" WITH latest AS (SELECT * FROM sync_capture WHERE id IN"
+	" (SELECT max(id) FROM sync_capture GROUP BY entity_type, entity_uuid))"
+	ROUTE_EVICTS("sync_capture") ROUTE_SELECT
 	" ON CONFLICT (node_id, entity_type, entity_uuid) DO UPDATE SET"
 	" operation = excluded.operation, packet_no = NULL, changed_at = excluded.changed_at;"
 	"DELETE FROM sync_capture;";
@@ -431,19 +436,30 @@ static void sq_fill_sql(xbuf *b, const char *table, const char *parent_column, c
  * turns it into the peers' registrations later, outside the writer's
  * transaction. changed_at is the only trace of when a row was deleted
  * outright. The rowid needs no counter row: SQLite's writers take turns.
+ * sub says where the row's subset value is (NULL: it has none).
  */
+typedef struct sq_subset {
+	const char *now;  /* the value after the change */
+	const char *was;  /* an update's value before it, or NULL */
+} sq_subset;
+
 static void sq_register(xbuf *b, const char *type, const char *uuid_expr,
-			const char *op_expr, const char *cond)
+			const char *op_expr, const char *cond, const sq_subset *sub)
 {
 	xbuf_printf(b,
-		    "INSERT INTO sync_capture (entity_type, entity_uuid, operation, origin_id, changed_at)"
-		    " SELECT '%s', ", type);
+		    "INSERT INTO sync_capture (entity_type, entity_uuid, operation, origin_id, changed_at,"
+		    " subset, moved, moved_from) SELECT '%s', ", type);
 	sq_canonical_sql(b, FORM_UUID, "r.u");
+	xbuf_printf(b, ", %s, (SELECT node_id FROM sync_apply LIMIT 1), %s, ", op_expr, SQ_NOW_EXPR);
+	if (sub && sub->was)
+		xbuf_printf(b, "%s, %s IS NOT %s, %s", sub->now, sub->now, sub->was, sub->was);
+	else
+		xbuf_printf(b, "%s, 0, NULL", sub ? sub->now : "NULL");
 	xbuf_printf(b,
-		    ", %s, (SELECT node_id FROM sync_apply LIMIT 1), %s FROM (SELECT %s AS u) r"
+		    " FROM (SELECT %s AS u) r"
 		    " WHERE r.u IS NOT NULL AND (%s)"
 		    " AND EXISTS (SELECT 1 FROM sync_nodes WHERE " CAPTURE_FOR ");",
-		    op_expr, SQ_NOW_EXPR, uuid_expr, cond);
+		    uuid_expr, cond);
 }
 
 /*
@@ -496,47 +512,76 @@ static void sq_trigger(xbuf *b, const char *table, const char *what, const char 
 		    table, what, table, what, event, table);
 }
 
-/* An entity's own table registers the entity; a child table its parent. */
-static void sq_triggers_sql(xbuf *b, const char *table, const char *type, const char *parent,
-			    const sync_forms *f)
+/* The subset value of the row r ("NEW" or "OLD") of an entity's own table, as text. */
+static void sq_own_subset(char *out, size_t size, const store_capture *c, const char *r)
 {
-	char uuid_expr[200], newp[160], oldp[160], cond[768];
+	snprintf(out, size, "CAST(%s.\"%s\" AS TEXT)", r, c->subset_column);
+}
+
+/* A child row's subset value: its parent's, the parent named by parent_expr. */
+static void sq_parent_subset(char *out, size_t size, const store_capture *c,
+			     const char *parent_expr)
+{
+	snprintf(out, size, "(SELECT CAST(\"%s\" AS TEXT) FROM \"%s\" WHERE uuid = %s)",
+		 c->subset_column, c->parent_table, parent_expr);
+}
+
+/* An entity's own table registers the entity; a child table its parent. */
+static void sq_triggers_sql(xbuf *b, const store_capture *c)
+{
+	const char *table = c->table, *type = c->type, *parent = c->parent_column;
+	const sync_forms *f = c->forms;
+	char uuid_expr[200], newp[160], oldp[160], cond[768], now[400], was[400];
+	sq_subset sub = {now, NULL}, *subp = c->subset_column ? &sub : NULL;
 
 	if (!parent) {
 		snprintf(uuid_expr, sizeof(uuid_expr), "(SELECT uuid FROM \"%s\" WHERE rowid = NEW.rowid)", table);
+		if (subp)
+			sq_own_subset(now, sizeof(now), c, "NEW");
 		sq_trigger(b, table, "ins", "INSERT");
 		sq_fill(b, table, f);
-		sq_register(b, type, uuid_expr, "'INSERT'", "1");
+		sq_register(b, type, uuid_expr, "'INSERT'", "1", subp);
 		xbuf_adds(b, " END;");
 		sq_trigger(b, table, "upd", "UPDATE");
 		sq_touch(b, table, f);
+		if (subp) {
+			sq_own_subset(was, sizeof(was), c, "OLD");
+			sub.was = was;
+		}
 		sq_register(b, type, "coalesce(NEW.uuid, OLD.uuid)",
 			    "CASE WHEN NEW.is_deleted THEN 'DELETE' ELSE 'UPDATE' END",
-			    SQ_NOT_FILL);
+			    SQ_NOT_FILL, subp);
 		xbuf_adds(b, " END;");
+		sub.was = NULL;
+		if (subp)
+			sq_own_subset(now, sizeof(now), c, "OLD");
 		sq_trigger(b, table, "del", "DELETE");
-		sq_register(b, type, "OLD.uuid", "'DELETE'", "OLD.uuid IS NOT NULL");
+		sq_register(b, type, "OLD.uuid", "'DELETE'", "OLD.uuid IS NOT NULL", subp);
 		xbuf_adds(b, " END;");
 		return;
 	}
 	snprintf(newp, sizeof(newp), "NEW.\"%s\"", parent);
 	snprintf(oldp, sizeof(oldp), "OLD.\"%s\"", parent);
 	snprintf(cond, sizeof(cond), "%s IS NOT NULL", newp);
+	if (subp)
+		sq_parent_subset(now, sizeof(now), c, newp);
 	sq_trigger(b, table, "ins", "INSERT");
 	sq_fill(b, table, f);
-	sq_register(b, type, newp, "'UPDATE'", cond);
+	sq_register(b, type, newp, "'UPDATE'", cond, subp);
 	xbuf_adds(b, " END;");
 	sq_trigger(b, table, "upd", "UPDATE");
 	sq_touch(b, table, f);
 	snprintf(cond, sizeof(cond), "%s IS NOT NULL AND " SQ_NOT_FILL, newp);
-	sq_register(b, type, newp, "'UPDATE'", cond);
+	sq_register(b, type, newp, "'UPDATE'", cond, subp);
 	snprintf(cond, sizeof(cond), "%s IS NOT NULL AND %s IS NOT %s AND " SQ_NOT_FILL, oldp, oldp,
 		 newp);
-	sq_register(b, type, oldp, "'UPDATE'", cond);
+	if (subp)
+		sq_parent_subset(now, sizeof(now), c, oldp);
+	sq_register(b, type, oldp, "'UPDATE'", cond, subp);
 	xbuf_adds(b, " END;");
 	snprintf(cond, sizeof(cond), "%s IS NOT NULL", oldp);
 	sq_trigger(b, table, "del", "DELETE");
-	sq_register(b, type, oldp, "'UPDATE'", cond);
+	sq_register(b, type, oldp, "'UPDATE'", cond, subp);
 	xbuf_adds(b, " END;");
 }
 
@@ -730,6 +775,15 @@ xchg_status store_sqlite_open(store **out, const char *path, int create,
 	sqlite3_busy_timeout(s->db, SQ_BUSY_TIMEOUT_MS);
 	/* Reading the schema tells a database from any other file right away. */
 	if ((rc = sq_exec(&s->base, "SELECT count(*) FROM sqlite_master", err))) {
+		sq_close(&s->base);
+		return rc;
+	}
+	/*
+	 * The application's foreign keys hold in what xchg writes too: a packet
+	 * carries referenced rows first, and a reference whose row is not here
+	 * is stored NULL until it is (formats/PLAN.md, "Integer references").
+	 */
+	if ((rc = sq_exec(&s->base, "PRAGMA foreign_keys = ON", err))) {
 		sq_close(&s->base);
 		return rc;
 	}

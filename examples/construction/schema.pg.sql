@@ -16,12 +16,15 @@ CREATE TABLE estimates (
 	id BIGSERIAL PRIMARY KEY,
 	number TEXT NOT NULL,
 	title TEXT,
+	site TEXT, -- the site office whose desktop receives it; NULL: every office
 	total NUMERIC(18, 2)
 );
 
 CREATE TABLE works (
 	id BIGSERIAL PRIMARY KEY,
 	estimate_uuid UUID,
+	site TEXT,
+	estimate_id BIGINT REFERENCES estimates(id), -- a local id: travels as the estimate's uuid
 	code TEXT,
 	name TEXT NOT NULL,
 	unit TEXT,
@@ -40,6 +43,8 @@ CREATE TABLE work_specifications (
 CREATE TABLE daily_reports (
 	id BIGSERIAL PRIMARY KEY,
 	report_date DATE NOT NULL,
+	site TEXT,
+	brigade_id BIGINT REFERENCES brigades(id),
 	brigade_uuid UUID,
 	author TEXT,
 	notes TEXT,
@@ -51,6 +56,7 @@ CREATE TABLE daily_report_lines (
 	id BIGSERIAL PRIMARY KEY,
 	report_uuid UUID,
 	work_uuid UUID,
+	work_id BIGINT REFERENCES works(id),
 	volume DOUBLE PRECISION,
 	hours DOUBLE PRECISION,
 	comment TEXT

@@ -16,12 +16,15 @@ CREATE TABLE estimates (
 	id INTEGER PRIMARY KEY,
 	number TEXT NOT NULL,
 	title TEXT,
+	site TEXT, -- the site office whose desktop receives it; NULL: every office
 	total TEXT -- money as exact decimal text, e.g. '12345678901234.56'
 );
 
 CREATE TABLE works (
 	id INTEGER PRIMARY KEY,
 	estimate_uuid TEXT,
+	site TEXT,
+	estimate_id INTEGER REFERENCES estimates(id), -- a local id: travels as the estimate's uuid
 	code TEXT,
 	name TEXT NOT NULL,
 	unit TEXT,
@@ -40,6 +43,8 @@ CREATE TABLE work_specifications (
 CREATE TABLE daily_reports (
 	id INTEGER PRIMARY KEY,
 	report_date TEXT NOT NULL,
+	site TEXT,
+	brigade_id INTEGER REFERENCES brigades(id),
 	brigade_uuid TEXT,
 	author TEXT,
 	notes TEXT,
@@ -51,6 +56,7 @@ CREATE TABLE daily_report_lines (
 	id INTEGER PRIMARY KEY,
 	report_uuid TEXT,
 	work_uuid TEXT,
+	work_id INTEGER REFERENCES works(id),
 	volume REAL,
 	hours REAL,
 	comment TEXT

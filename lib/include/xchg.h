@@ -140,6 +140,8 @@ typedef struct xchg_link_opts {
 	int64_t max_queue;    /* changes its queue may hold while it is silent; past that
 				 they collapse into its full state, owed (PACKET.md section 6.3);
 				 XCHG_NO_MAX_QUEUE takes the cap away */
+	const char *subset;   /* the subset values the peer receives, "A,B"; "" for every
+				 row (formats/PLAN.md, "Subsets"); set at the center */
 } xchg_link_opts;
 
 #define XCHG_NO_MAX_QUEUE (-1)
@@ -372,6 +374,7 @@ typedef struct xchg_node_info {
 				  into its full state owed; 0: no cap */
 	xchg_link_state state;
 	char *state_reason;    /* why the link is not ok, or NULL */
+	char *subset;          /* the subset values it receives, "A,B"; NULL: every row */
 } xchg_node_info;
 
 typedef struct xchg_status_report {

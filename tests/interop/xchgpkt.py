@@ -56,7 +56,7 @@ ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12
 VERSION_RE = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\Z")   # written
 SCHEMA_RE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\Z")                                # read
 TIME_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z\Z")
-OPERATIONS = ("INSERT", "UPDATE", "DELETE")
+OPERATIONS = ("INSERT", "UPDATE", "DELETE", "EVICT")
 HEADER_REQUIRED = ("sender_node_id", "recipient_node_id", "packet_no", "ack_packet_no",
                    "schema_version", "packet_format", "message_id", "sender_code",
                    "recipient_code", "created_at")
@@ -433,15 +433,15 @@ def check_entity(obj, n):
         raise Refused("%s.uuid must be 1 to 64 bytes" % what)
     what = "entity %d (%s %s)" % (n, e["type"], u)
     if e["operation"] not in OPERATIONS:
-        raise Refused("%s: operation %s is not INSERT, UPDATE or DELETE"
+        raise Refused("%s: operation %s is not INSERT, UPDATE, DELETE or EVICT"
                       % (what, json.dumps(_plain(e["operation"]))))
     ts = e.get("updated_at")
     if ts is not None and not isinstance(ts, str):
         raise Refused("%s: updated_at must be a string or null" % what)
     data = e["data"]
-    if e["operation"] == "DELETE":
+    if e["operation"] in ("DELETE", "EVICT"):
         if data is not None:
-            raise Refused("%s: a DELETE carries data null" % what)
+            raise Refused("%s: a %s carries data null" % (what, e["operation"]))
     else:
         if not isinstance(data, _Obj):
             raise Refused("%s: an %s carries an object as data" % (what, e["operation"]))
@@ -772,14 +772,14 @@ def _json_entity(e, n):
     if not isinstance(u, str) or not 1 <= len(u.encode()) <= 64:
         raise Usage("%s: uuid must be a string of 1 to 64 bytes" % what)
     if op not in OPERATIONS:
-        raise Usage("%s: operation must be INSERT, UPDATE or DELETE" % what)
+        raise Usage("%s: operation must be INSERT, UPDATE, DELETE or EVICT" % what)
     ts = e.get("updated_at")
     if ts is not None and not isinstance(ts, str):
         raise Usage("%s: updated_at must be a string or null" % what)
     data = e.get("data")
-    if op == "DELETE":
+    if op in ("DELETE", "EVICT"):
         if data is not None:
-            raise Usage("%s: a DELETE carries data null" % what)
+            raise Usage("%s: a %s carries data null" % (what, op))
         data_json = "null"
     else:
         if not isinstance(data, dict):

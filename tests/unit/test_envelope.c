@@ -746,13 +746,13 @@ Test(envelope, refuses_trailing_data)
 Test(envelope, refuses_bad_operations_and_data)
 {
 	expect_edit_refused("\"DELETE\"", "\"MERGE\"",
-			    "entity 2: \"operation\" must be INSERT, UPDATE or DELETE");
-	expect_edit_refused("\"UPDATE\"", "\"update\"", "\"operation\" must be INSERT, UPDATE or DELETE");
-	expect_edit_refused("\"UPDATE\"", "null", "\"operation\" must be INSERT, UPDATE or DELETE");
-	expect_edit_refused("\"operation\":\"UPDATE\",", "", "\"operation\" must be INSERT, UPDATE or DELETE");
-	expect_edit_refused("\"data\":null", "\"data\":{}", "entity 2: \"data\" must be null for DELETE");
-	expect_edit_refused("\"data\":null", "\"data\":[]", "\"data\" must be null for DELETE");
-	expect_edit_refused(",\"data\":null", "", "\"data\" must be null for DELETE");
+			    "entity 2: \"operation\" must be INSERT, UPDATE, DELETE or EVICT");
+	expect_edit_refused("\"UPDATE\"", "\"update\"", "\"operation\" must be INSERT, UPDATE, DELETE or EVICT");
+	expect_edit_refused("\"UPDATE\"", "null", "\"operation\" must be INSERT, UPDATE, DELETE or EVICT");
+	expect_edit_refused("\"operation\":\"UPDATE\",", "", "\"operation\" must be INSERT, UPDATE, DELETE or EVICT");
+	expect_edit_refused("\"data\":null", "\"data\":{}", "entity 2: \"data\" must be null for DELETE and EVICT");
+	expect_edit_refused("\"data\":null", "\"data\":[]", "\"data\" must be null for DELETE and EVICT");
+	expect_edit_refused(",\"data\":null", "", "\"data\" must be null for DELETE and EVICT");
 	expect_edit_refused("{\"name\":\"Nörth\",\"n\":[1,2]}", "null",
 			    "entity 1: \"data\" must be an object for INSERT and UPDATE");
 	expect_edit_refused("{\"name\":\"Nörth\",\"n\":[1,2]}", "[1,2]", "\"data\" must be an object");
@@ -1045,7 +1045,7 @@ Test(envelope, stops_after_a_refusal)
 	cr_assert_not_null(e);
 	cr_expect_eq(env_reader_next(r, &e, &err), XCHG_EPACKET);
 	cr_expect_str_eq(err.msg, "t.zip: message.json: entity 2: "
-				  "\"operation\" must be INSERT, UPDATE or DELETE");
+				  "\"operation\" must be INSERT, UPDATE, DELETE or EVICT");
 	cr_expect_eq(env_reader_next(r, &e, &err), XCHG_EPACKET);
 	cr_expect(strstr(err.msg, "reading stopped at an earlier error"), "%s", err.msg);
 	env_reader_free(r);

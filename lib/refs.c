@@ -1,0 +1,265 @@
+#include "refs.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "forms.h"
+
+/* The table of entity type and the column holding its rows' local ids. */
+static xchg_status target_of(xchg_db *db, const char *type, const plan_entity **t, char **pk,
+			     xchg_err *err)
+{
+	store_column *cols = NULL;
+	size_t n = 0, i;
+	xchg_status rc;
+
+	*pk = NULL;
+	if (!(*t = plan_find(db->plan, type)))
+		return xerr(err, XCHG_EDB, "the plan references entity %s, which it lacks", type);
+	/* The catalogue, not db_meta: that may move the tables' metas the caller holds. */
+	if ((rc = store_columns(db->st, (*t)->table, &cols, &n, err)))
+		return rc;
+	for (i = 0; i < n; i++)
+		if (cols[i].is_pk) {
+			free(*pk);
+			*pk = *pk ? NULL : strdup(cols[i].name);
+			if (!*pk)
+				break;
+		}
+	store_columns_free(cols, n);
+	if (!*pk)
+		return xerr(err, XCHG_EDB, "table \"%s\" has no primary key of one column for the ids"
+			    " that reference its rows", (*t)->table);
+	return XCHG_OK;
+}
+
+xchg_status refs_read_sql(xchg_db *db, xbuf *sql, const char *table, const char *column,
+			  const char *type, xchg_err *err)
+{
+	const plan_entity *t;
+	char *pk, own[160];
+	xchg_status rc;
+
+	if ((rc = target_of(db, type, &t, &pk, err)))
+		return rc;
+	snprintf(own, sizeof(own), "\"%s\".uuid", table);
+	xbuf_printf(sql, "CASE WHEN \"%s\".\"%s\" IS NULL THEN (SELECT p.target_uuid FROM sync_refs p"
+		    " WHERE p.table_name = '%s' AND p.column_name = '%s' AND p.row_uuid = ",
+		    table, column, table, column);
+	store_canonical_sql(db->st, sql, FORM_UUID, own);
+	xbuf_adds(sql, ") ELSE (SELECT ");
+	store_canonical_sql(db->st, sql, FORM_UUID, "r.uuid");
+	xbuf_printf(sql, " FROM \"%s\" r WHERE r.\"%s\" = \"%s\".\"%s\") END", t->table, pk, table,
+		    column);
+	free(pk);
+	return XCHG_OK;
+}
+
+/* Forgets the pending reference of column in row row_uuid of table. */
+static xchg_status forget(store *s, const char *table, const char *column, const char *row_uuid,
+			  xchg_err *err)
+{
+	xvalue p[3] = {xv_text(table), xv_text(row_uuid), xv_text(column)};
+
+	return store_run(s, "DELETE FROM sync_refs WHERE table_name = ? AND row_uuid = ?"
+			    " AND column_name = ?", p, 3, NULL, err);
+}
+
+xchg_status refs_to_local(xchg_db *db, const char *table, const char *column, const char *type,
+			  const char *row_uuid, xvalue *v, xchg_err *err)
+{
+	const plan_entity *t;
+	char *pk = NULL, *sql = NULL, target[37], row[37], spelled[FORMS_SPELLINGS][37];
+	xvalue keys[FORMS_SPELLINGS], pending[5];
+	int64_t id = 0;
+	int found = 0;
+	xchg_status rc;
+
+	if (!forms_uuid_parse(row_uuid, row, NULL))
+		snprintf(row, sizeof(row), "%.36s", row_uuid);
+	if ((rc = forget(db->st, table, column, row, err)) || v->type == XV_NULL)
+		return rc;
+	if (v->type != XV_TEXT || !forms_uuid_parse(v->s, target, NULL))
+		return xerr(err, XCHG_EPACKET, "table \"%s\": column \"%s\" references %s rows: it"
+			    " travels as a uuid or null", table, column, type);
+	if ((rc = target_of(db, type, &t, &pk, err)))
+		return rc;
+	if (!(sql = xstrdup_printf("SELECT \"%s\" FROM \"%s\" WHERE uuid " STORE_UUID_IN, pk, t->table))) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
+	}
+	store_uuid_params(target, spelled, keys);
+	if ((rc = store_int(db->st, sql, keys, FORMS_SPELLINGS, &id, &found, err)))
+		goto done;
+	if (found) {
+		*v = xv_int(id);
+		goto done;
+	}
+	*v = (xvalue){.type = XV_NULL};
+	pending[0] = xv_text(table);
+	pending[1] = xv_text(row);
+	pending[2] = xv_text(column);
+	pending[3] = xv_text(type);
+	pending[4] = xv_text(target);
+	rc = store_run(db->st, "INSERT INTO sync_refs (table_name, row_uuid, column_name, target_type,"
+			       " target_uuid) VALUES (?, ?, ?, ?, ?)", pending, 5, NULL, err);
+done:
+	free(sql);
+	free(pk);
+	return rc;
+}
+
+/* Calls fn for every table and column of the plan that references entity type. */
+typedef xchg_status (*ref_fn)(xchg_db *db, const char *table, const char *column, void *ctx,
+			      xchg_err *err);
+
+static xchg_status each_ref_to(xchg_db *db, const char *type, ref_fn fn, void *ctx, xchg_err *err)
+{
+	size_t i, j, k;
+	xchg_status rc = XCHG_OK;
+
+	for (i = 0; i < db->plan->nentities && !rc; i++) {
+		const plan_entity *e = &db->plan->entities[i];
+
+		for (j = 0; j <= e->nchildren && !rc; j++) {
+			const plan_refs *r = j < e->nchildren ? &e->children[j].refs : &e->refs;
+			const char *table = j < e->nchildren ? e->children[j].table : e->table;
+
+			for (k = 0; k < r->n && !rc; k++)
+				if (strcmp(r->types[k], type) == 0)
+					rc = fn(db, table, r->columns[k], ctx, err);
+		}
+	}
+	return rc;
+}
+
+static xchg_status count_ref(xchg_db *db, const char *table, const char *column, void *ctx,
+			     xchg_err *err)
+{
+	(void)db;
+	(void)table;
+	(void)column;
+	(void)err;
+	(*(int *)ctx)++;
+	return XCHG_OK;
+}
+
+typedef struct arrival {
+	const char *type;
+	const char *uuid; /* canonical */
+	int64_t id;
+} arrival;
+
+static xchg_status resolve(xchg_db *db, const char *table, const char *column, void *ctx,
+			   xchg_err *err)
+{
+	arrival *a = ctx;
+	xvalue p[5] = {xv_int(a->id), xv_text(table), xv_text(column), xv_text(a->type),
+		       xv_text(a->uuid)};
+	xbuf sql = {0};
+	xchg_status rc;
+
+	xbuf_printf(&sql, "UPDATE \"%s\" SET \"%s\" = ? WHERE ", table, column);
+	store_canonical_sql(db->st, &sql, FORM_UUID, "uuid");
+	xbuf_adds(&sql, " IN (SELECT row_uuid FROM sync_refs WHERE table_name = ? AND"
+		       " column_name = ? AND target_type = ? AND target_uuid = ?)");
+	if (!sql.data)
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	if (!(rc = store_run(db->st, sql.data, p, 5, NULL, err)))
+		rc = store_run(db->st, "DELETE FROM sync_refs WHERE table_name = ? AND column_name = ?"
+				       " AND target_type = ? AND target_uuid = ?", &p[1], 4, NULL, err);
+	xbuf_free(&sql);
+	return rc;
+}
+
+xchg_status refs_arrived(xchg_db *db, const plan_entity *e, const char *uuid, xchg_err *err)
+{
+	xvalue p[2] = {xv_text(e->type), xv_text(uuid)};
+	arrival a = {e->type, uuid, 0};
+	const plan_entity *t;
+	char *pk = NULL, *sql = NULL, spelled[FORMS_SPELLINGS][37];
+	xvalue keys[FORMS_SPELLINGS];
+	int64_t pending = 0;
+	int found = 0, referenced = 0;
+	xchg_status rc;
+
+	if ((rc = each_ref_to(db, e->type, count_ref, &referenced, err)) || !referenced ||
+	    (rc = store_int(db->st, "SELECT count(*) FROM sync_refs WHERE target_type = ?"
+				    " AND target_uuid = ?", p, 2, &pending, NULL, err)) || !pending)
+		return rc;
+	if ((rc = target_of(db, e->type, &t, &pk, err)))
+		return rc;
+	if (!(sql = xstrdup_printf("SELECT \"%s\" FROM \"%s\" WHERE uuid " STORE_UUID_IN, pk, e->table)))
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+	store_uuid_params(uuid, spelled, keys);
+	if (!rc && !(rc = store_int(db->st, sql, keys, FORMS_SPELLINGS, &a.id, &found, err)) && found)
+		rc = each_ref_to(db, e->type, resolve, &a, err);
+	free(sql);
+	free(pk);
+	return rc;
+}
+
+typedef struct departure {
+	const char *type;
+	const char *uuid; /* canonical */
+	const char *pk;
+	const char *table; /* the leaving row's */
+} departure;
+
+static xchg_status unlink_refs(xchg_db *db, const char *table, const char *column, void *ctx,
+			       xchg_err *err)
+{
+	departure *d = ctx;
+	char spelled[FORMS_SPELLINGS][37];
+	xvalue p[2 + FORMS_SPELLINGS];
+	xbuf id = {0}, sql = {0};
+	xchg_status rc;
+
+	xbuf_printf(&id, "(SELECT \"%s\" FROM \"%s\" WHERE uuid " STORE_UUID_IN ")", d->pk, d->table);
+	xbuf_printf(&sql, "INSERT INTO sync_refs (table_name, row_uuid, column_name, target_type,"
+		    " target_uuid) SELECT '%s', ", table);
+	store_canonical_sql(db->st, &sql, FORM_UUID, "uuid");
+	xbuf_printf(&sql, ", '%s', ?, ? FROM \"%s\" WHERE uuid IS NOT NULL AND \"%s\" = %s"
+		    " ON CONFLICT (table_name, row_uuid, column_name) DO UPDATE SET"
+		    " target_type = excluded.target_type, target_uuid = excluded.target_uuid",
+		    column, table, column, id.data ? id.data : "");
+	p[0] = xv_text(d->type);
+	p[1] = xv_text(d->uuid);
+	store_uuid_params(d->uuid, spelled, &p[2]);
+	if (!sql.data || !id.data) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((rc = store_run(db->st, sql.data, p, 2 + FORMS_SPELLINGS, NULL, err)))
+		goto done;
+	xbuf_reset(&sql);
+	xbuf_printf(&sql, "UPDATE \"%s\" SET \"%s\" = NULL WHERE \"%s\" = %s", table, column, column,
+		    id.data);
+	rc = sql.data ? store_run(db->st, sql.data, &p[2], FORMS_SPELLINGS, NULL, err)
+		      : xerr(err, XCHG_ENOMEM, "out of memory");
+done:
+	xbuf_free(&id);
+	xbuf_free(&sql);
+	return rc;
+}
+
+xchg_status refs_leaving(xchg_db *db, const plan_entity *e, const char *uuid, xchg_err *err)
+{
+	departure d = {e->type, uuid, NULL, e->table};
+	const plan_entity *t;
+	char *pk = NULL, canonical[37];
+	int referenced = 0;
+	xchg_status rc;
+
+	if ((rc = each_ref_to(db, e->type, count_ref, &referenced, err)) || !referenced)
+		return rc;
+	if (forms_uuid_parse(uuid, canonical, NULL))
+		d.uuid = canonical;
+	if ((rc = target_of(db, e->type, &t, &pk, err)))
+		return rc;
+	d.pk = pk;
+	rc = each_ref_to(db, e->type, unlink_refs, &d, err);
+	free(pk);
+	return rc;
+}
