@@ -102,6 +102,11 @@ void db_forget_meta(xchg_db *db)
 	free(db->metas);
 	db->metas = NULL;
 	db->nmetas = 0;
+	for (i = 0; i < db->nlocal_ids; i++)
+		free(db->local_ids[i]);
+	free(db->local_ids);
+	db->local_ids = NULL;
+	db->nlocal_ids = 0;
 }
 
 void xchg_close(xchg_db *db)

@@ -27,6 +27,9 @@ struct xchg_db {
 	plan *plan;       /* loaded from the database by db_ready */
 	table_meta *metas;
 	size_t nmetas;
+	/* per entity of the plan: the column of its local ids (refs.c), once looked up */
+	char **local_ids;
+	size_t nlocal_ids;
 };
 
 /* Loads the stored plan; fails with a hint when the node is not initialized. */

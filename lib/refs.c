@@ -6,39 +6,55 @@
 
 #include "forms.h"
 
-/* The table of entity type and the column holding its rows' local ids. */
-static xchg_status target_of(xchg_db *db, const char *type, const plan_entity **t, char **pk,
-			     xchg_err *err)
+/*
+ * The entity of type and the column holding its rows' local ids (*pk, kept
+ * in the handle: it is looked up once per row that references it).
+ */
+static xchg_status target_of(xchg_db *db, const char *type, const plan_entity **t,
+			     const char **pk, xchg_err *err)
 {
 	store_column *cols = NULL;
-	size_t n = 0, i;
+	const char *name = NULL;
+	size_t n = 0, i, k;
 	xchg_status rc;
 
-	*pk = NULL;
 	if (!(*t = plan_find(db->plan, type)))
 		return xerr(err, XCHG_EDB, "the plan references entity %s, which it lacks", type);
+	k = (size_t)(*t - db->plan->entities);
+	if (!db->local_ids) {
+		if (!(db->local_ids = calloc(db->plan->nentities, sizeof(*db->local_ids))))
+			return xerr(err, XCHG_ENOMEM, "out of memory");
+		db->nlocal_ids = db->plan->nentities;
+	}
+	if ((*pk = db->local_ids[k]))
+		return XCHG_OK;
 	/* The catalogue, not db_meta: that may move the tables' metas the caller holds. */
 	if ((rc = store_columns(db->st, (*t)->table, &cols, &n, err)))
 		return rc;
 	for (i = 0; i < n; i++)
 		if (cols[i].is_pk) {
-			free(*pk);
-			*pk = *pk ? NULL : strdup(cols[i].name);
-			if (!*pk)
+			if (name) {
+				name = NULL;
 				break;
+			}
+			name = cols[i].name;
 		}
+	if (name && !(db->local_ids[k] = strdup(name)))
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+	else if (!name)
+		rc = xerr(err, XCHG_EDB, "table \"%s\" has no primary key of one column for the ids"
+			  " that reference its rows", (*t)->table);
 	store_columns_free(cols, n);
-	if (!*pk)
-		return xerr(err, XCHG_EDB, "table \"%s\" has no primary key of one column for the ids"
-			    " that reference its rows", (*t)->table);
-	return XCHG_OK;
+	*pk = db->local_ids[k];
+	return rc;
 }
 
 xchg_status refs_read_sql(xchg_db *db, xbuf *sql, const char *table, const char *column,
 			  const char *type, xchg_err *err)
 {
 	const plan_entity *t;
-	char *pk, own[160];
+	const char *pk;
+	char own[160];
 	xchg_status rc;
 
 	if ((rc = target_of(db, type, &t, &pk, err)))
@@ -52,7 +68,6 @@ xchg_status refs_read_sql(xchg_db *db, xbuf *sql, const char *table, const char 
 	store_canonical_sql(db->st, sql, FORM_UUID, "r.uuid");
 	xbuf_printf(sql, " FROM \"%s\" r WHERE r.\"%s\" = \"%s\".\"%s\") END", t->table, pk, table,
 		    column);
-	free(pk);
 	return XCHG_OK;
 }
 
@@ -70,7 +85,8 @@ xchg_status refs_to_local(xchg_db *db, const char *table, const char *column, co
 			  const char *row_uuid, xvalue *v, xchg_err *err)
 {
 	const plan_entity *t;
-	char *pk = NULL, *sql = NULL, target[37], row[37], spelled[FORMS_SPELLINGS][37];
+	const char *pk;
+	char *sql = NULL, target[37], row[37], spelled[FORMS_SPELLINGS][37];
 	xvalue keys[FORMS_SPELLINGS], pending[5];
 	int64_t id = 0;
 	int found = 0;
@@ -106,7 +122,6 @@ xchg_status refs_to_local(xchg_db *db, const char *table, const char *column, co
 			       " target_uuid) VALUES (?, ?, ?, ?, ?)", pending, 5, NULL, err);
 done:
 	free(sql);
-	free(pk);
 	return rc;
 }
 
@@ -178,7 +193,8 @@ xchg_status refs_arrived(xchg_db *db, const plan_entity *e, const char *uuid, xc
 	xvalue p[2] = {xv_text(e->type), xv_text(uuid)};
 	arrival a = {e->type, uuid, 0};
 	const plan_entity *t;
-	char *pk = NULL, *sql = NULL, spelled[FORMS_SPELLINGS][37];
+	const char *pk;
+	char *sql = NULL, spelled[FORMS_SPELLINGS][37];
 	xvalue keys[FORMS_SPELLINGS];
 	int64_t pending = 0;
 	int found = 0, referenced = 0;
@@ -196,7 +212,6 @@ xchg_status refs_arrived(xchg_db *db, const plan_entity *e, const char *uuid, xc
 	if (!rc && !(rc = store_int(db->st, sql, keys, FORMS_SPELLINGS, &a.id, &found, err)) && found)
 		rc = each_ref_to(db, e->type, resolve, &a, err);
 	free(sql);
-	free(pk);
 	return rc;
 }
 
@@ -248,7 +263,8 @@ xchg_status refs_leaving(xchg_db *db, const plan_entity *e, const char *uuid, xc
 {
 	departure d = {e->type, uuid, NULL, e->table};
 	const plan_entity *t;
-	char *pk = NULL, canonical[37];
+	const char *pk;
+	char canonical[37];
 	int referenced = 0;
 	xchg_status rc;
 
@@ -259,7 +275,5 @@ xchg_status refs_leaving(xchg_db *db, const plan_entity *e, const char *uuid, xc
 	if ((rc = target_of(db, e->type, &t, &pk, err)))
 		return rc;
 	d.pk = pk;
-	rc = each_ref_to(db, e->type, unlink_refs, &d, err);
-	free(pk);
-	return rc;
+	return each_ref_to(db, e->type, unlink_refs, &d, err);
 }
