@@ -8,6 +8,7 @@
 #include "conflict.h"
 #include "forms.h"
 #include "row_json.h"
+#include "subsets.h"
 
 /*
  * An application may be changing this entity right now; its registration
@@ -27,22 +28,24 @@ static xchg_status lock_entity(xchg_db *db, const plan_entity *e, const char *uu
 	return rc;
 }
 
-static xchg_status write_entity(xchg_db *db, const node_row *self, const node_row *sender,
-				const plan_entity *e, const env_entity *in, unsigned flags,
-				apply_result *r, xchg_err *err)
+/*
+ * outside: the row is here and outside the sender's subset, so what the
+ * sender holds of it is a copy it should no longer have (kept across a
+ * restore, say): any difference is weighed like a conflict.
+ */
+static xchg_status weigh_and_write(xchg_db *db, const node_row *self, const node_row *sender,
+				   const plan_entity *e, const env_entity *in, unsigned flags,
+				   int outside, apply_result *r, xchg_err *err)
 {
 	char now[32], changed_at[40];
 	int found = 0, conflict = 0, wins = 1;
 	local_version local;
 	xchg_status rc;
 
-	if (strcmp(in->operation, "EVICT") == 0 && nodes_is_master(self))
-		return xerr(err, XCHG_EPACKET, "EVICT comes only from the center: this node is the"
-			    " center, which holds every row");
-	if ((rc = lock_entity(db, e, in->uuid, err)) ||
-	    (rc = changes_find(db->st, sender->id, e->type, in->uuid, &found, changed_at, err)))
+	if ((rc = changes_find(db->st, sender->id, e->type, in->uuid, &found, changed_at, err)))
 		return rc;
-	if (!found && ((flags & (APPLY_FULL_STATE | APPLY_SUSPECT)) || sender->full_state > 0)) {
+	if (!found && ((flags & (APPLY_FULL_STATE | APPLY_SUSPECT)) || sender->full_state > 0 ||
+		       outside)) {
 		if ((rc = conflict_compare(db, e, in, &local, err)))
 			return rc;
 		/*
@@ -60,7 +63,7 @@ static xchg_status write_entity(xchg_db *db, const node_row *self, const node_ro
 		 * decided by the policy, and the loser kept in the conflict log.
 		 */
 		found = local.found && !local.same &&
-			(sender->full_state > 0 || (flags & APPLY_SUSPECT));
+			(sender->full_state > 0 || (flags & APPLY_SUSPECT) || outside);
 	}
 	if (found) {
 		if ((rc = conflict_resolve(db, self, sender, e, in, changed_at, &conflict, &wins, err)))
@@ -83,6 +86,31 @@ static xchg_status write_entity(xchg_db *db, const node_row *self, const node_ro
 		rc = row_json_apply(db, e, in->uuid, in->updated_at ? in->updated_at : now,
 				    in->data, err);
 	r->applied = !rc;
+	return rc;
+}
+
+static xchg_status write_entity(xchg_db *db, const node_row *self, const node_row *sender,
+				const plan_entity *e, const env_entity *in, unsigned flags,
+				apply_result *r, xchg_err *err)
+{
+	int master = nodes_is_master(self), outside = 0;
+	xchg_status rc;
+
+	if (strcmp(in->operation, "EVICT") == 0 && master)
+		return xerr(err, XCHG_EPACKET, "EVICT comes only from the center: this node is the"
+			    " center, which holds every row");
+	if ((rc = lock_entity(db, e, in->uuid, err)) ||
+	    (master && e->subset_column &&
+	     (rc = subsets_outside(db, e, sender->id, in->uuid, &outside, err))) ||
+	    (rc = weigh_and_write(db, self, sender, e, in, flags, outside, r, err)))
+		return rc;
+	/*
+	 * The sender keeps a row it should not hold, and this node's version
+	 * stays: it is removed there (PACKET.md 6.13). A version that was
+	 * applied is routed as such, an EVICT to its origin among it.
+	 */
+	if (outside && !r->applied)
+		rc = changes_requeue(db->st, sender->id, e->type, in->uuid, "EVICT", err);
 	return rc;
 }
 

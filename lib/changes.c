@@ -116,7 +116,7 @@ xchg_status changes_deletions(store *s, const char *peer_id, const char *type,
 {
 	xvalue p[3] = {xv_text(peer_id), xv_text(type), xv_int(packet_no)};
 
-	return store_query(s, "SELECT entity_uuid, changed_at FROM sync_changes WHERE node_id = ?"
-			      " AND entity_type = ? AND packet_no = ? AND operation = 'DELETE'",
-			   p, 3, out, err);
+	return store_query(s, "SELECT entity_uuid, changed_at, operation FROM sync_changes"
+			      " WHERE node_id = ? AND entity_type = ? AND packet_no = ?"
+			      " AND operation IN ('DELETE', 'EVICT')", p, 3, out, err);
 }

@@ -41,8 +41,9 @@ xchg_status changes_take(store *s, const char *peer_id, const char *type,
 /*
  * A full-state packet (PACKET.md 6.2): stamps every registration for peer
  * with packet_no, as the rows it reads carry them all, and then steps
- * through the deletions of one type it stamped (uuid, changed_at): a row
- * deleted outright is in no table the packet reads.
+ * through the deletions and EVICTs of one type it stamped (uuid,
+ * changed_at, operation): a row deleted outright is in no table the packet
+ * reads, and one that left the peer's subset in none it reads for the peer.
  */
 xchg_status changes_take_all(store *s, const char *peer_id, int64_t packet_no, xchg_err *err);
 xchg_status changes_deletions(store *s, const char *peer_id, const char *type,

@@ -128,13 +128,15 @@ static xchg_status write_row(void *ctx, const char *uuid, const row_state *state
  * this packet. Every registration the peer has is stamped first: the rows
  * read after carry them, and a change committed after the stamp is routed
  * to the peer and travels next. A row deleted outright is in no table:
- * its registered deletion travels as such.
+ * its registered deletion travels as such; so does the EVICT of a row that
+ * left the peer's subset, which the tables read for it no longer show.
  */
 static xchg_status write_full_state(xchg_db *db, const node_row *peer, int64_t packet_no,
 				    env_writer *w, int64_t *count, xchg_err *err)
 {
 	store_stmt *st = NULL;
-	xvalue uuid, at;
+	xbuf data = {0};
+	xvalue uuid, at, op;
 	row_state state;
 	size_t i;
 	int has_row = 0;
@@ -152,8 +154,20 @@ static xchg_status write_full_state(xchg_db *db, const node_row *peer, int64_t p
 		while (!(rc = store_step(st, &has_row, err)) && has_row) {
 			store_col(st, 0, &uuid);
 			store_col(st, 1, &at);
-			if (uuid.type != XV_TEXT)
+			store_col(st, 2, &op);
+			if (uuid.type != XV_TEXT || op.type != XV_TEXT)
 				continue;
+			/* Routing and subset changes keep an EVICT only for a row the peer does not receive. */
+			if (strcmp(op.s, "EVICT") == 0) {
+				if ((rc = write_registration(db, run.e, uuid.s, op.s,
+							      at.type == XV_TEXT ? at.s : NULL, w, &data,
+							      err))) {
+					entity_failed(rc, run.e, uuid.s, err);
+					break;
+				}
+				(*count)++;
+				continue;
+			}
 			if ((rc = row_json_read(db, run.e, uuid.s, NULL, &state, err)))
 				break;
 			if (state.found)
@@ -168,6 +182,7 @@ static xchg_status write_full_state(xchg_db *db, const node_row *peer, int64_t p
 		store_release(st);
 		st = NULL;
 	}
+	xbuf_free(&data);
 	return rc;
 }
 

@@ -259,6 +259,39 @@ done:
 	return rc;
 }
 
+/* What the row of e with this uuid, and its children, waited for: they go. */
+static xchg_status forget_rows(xchg_db *db, const plan_entity *e, const char *uuid, xchg_err *err)
+{
+	char spelled[FORMS_SPELLINGS][37];
+	xvalue p[1 + FORMS_SPELLINGS];
+	xbuf sql = {0};
+	size_t j;
+	xchg_status rc = XCHG_OK;
+
+	p[0] = xv_text(e->table);
+	p[1] = xv_text(uuid);
+	if (e->refs.n)
+		rc = store_run(db->st, "DELETE FROM sync_refs WHERE table_name = ? AND row_uuid = ?", p, 2,
+			       NULL, err);
+	store_uuid_params(uuid, spelled, &p[1]);
+	for (j = 0; j < e->nchildren && !rc; j++) {
+		const plan_child *c = &e->children[j];
+
+		if (!c->refs.n)
+			continue;
+		p[0] = xv_text(c->table);
+		xbuf_reset(&sql);
+		xbuf_adds(&sql, "DELETE FROM sync_refs WHERE table_name = ? AND row_uuid IN (SELECT ");
+		store_canonical_sql(db->st, &sql, FORM_UUID, "uuid");
+		xbuf_printf(&sql, " FROM \"%s\" WHERE \"%s\" " STORE_UUID_IN ")", c->table,
+			    c->parent_column);
+		rc = sql.data ? store_run(db->st, sql.data, p, 1 + FORMS_SPELLINGS, NULL, err)
+			      : xerr(err, XCHG_ENOMEM, "out of memory");
+	}
+	xbuf_free(&sql);
+	return rc;
+}
+
 xchg_status refs_leaving(xchg_db *db, const plan_entity *e, const char *uuid, xchg_err *err)
 {
 	departure d = {e->type, uuid, NULL, e->table};
@@ -268,10 +301,11 @@ xchg_status refs_leaving(xchg_db *db, const plan_entity *e, const char *uuid, xc
 	int referenced = 0;
 	xchg_status rc;
 
-	if ((rc = each_ref_to(db, e->type, count_ref, &referenced, err)) || !referenced)
-		return rc;
 	if (forms_uuid_parse(uuid, canonical, NULL))
 		d.uuid = canonical;
+	if ((rc = forget_rows(db, e, d.uuid, err)) ||
+	    (rc = each_ref_to(db, e->type, count_ref, &referenced, err)) || !referenced)
+		return rc;
 	if ((rc = target_of(db, e->type, &t, &pk, err)))
 		return rc;
 	d.pk = pk;

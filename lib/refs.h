@@ -33,7 +33,8 @@ xchg_status refs_arrived(xchg_db *db, const plan_entity *e, const char *uuid, xc
 /*
  * A row of e with this uuid is about to be removed from this node: what
  * references it becomes pending on it, NULL here, so that no foreign key
- * stops the removal and the references survive its return.
+ * stops the removal and the references survive its return; what it and
+ * its children waited for is forgotten.
  */
 xchg_status refs_leaving(xchg_db *db, const plan_entity *e, const char *uuid, xchg_err *err);
 

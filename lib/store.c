@@ -327,12 +327,13 @@ xchg_status store_install_triggers(store *s, const plan *p, const sync_forms *fo
 	for (i = 0; i < p->nentities; i++) {
 		const plan_entity *e = &p->entities[i];
 		const sync_forms *own = &forms[k++];
-		store_capture c = {e->table, e->type, NULL, e->subset_column, NULL, own, NULL};
+		store_capture c = {e->table, e->type, NULL, e->subset_column, NULL, own, NULL, &e->refs};
 
 		s->ops->triggers_sql(&sql, &c);
 		for (j = 0; j < e->nchildren; j++) {
 			store_capture child = {e->children[j].table, e->type, e->children[j].parent_column,
-					       e->subset_column, e->table, &forms[k++], own};
+					       e->subset_column, e->table, &forms[k++], own,
+					       &e->children[j].refs};
 
 			s->ops->triggers_sql(&sql, &child);
 		}

@@ -142,6 +142,12 @@ typedef struct store_capture {
 	const char *parent_table;
 	const sync_forms *forms;        /* the table's */
 	const sync_forms *parent_forms; /* a child's parent table's */
+	/*
+	 * The table's integer references: an update that gives one an id
+	 * forgets the reference it waited for (formats/PLAN.md, "Integer
+	 * references"), so that a NULL written later is not sent as that row.
+	 */
+	const plan_refs *refs;
 } store_capture;
 
 /*

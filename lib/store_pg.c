@@ -452,8 +452,9 @@ static const char pg_schema[] =
 	 * column names; only a child's, whose parent column varies, goes
 	 * through jsonb. TG_ARGV[4], where the plan gives the entity a subset
 	 * column: an entity's names it; a child's is the statement that reads
-	 * its parent's (pg_triggers_sql). Triggers an older xchg installed have
-	 * no TG_ARGV[4] and capture no subset value.
+	 * its parent's (pg_triggers_sql). TG_ARGV[5]: the table's integer
+	 * references, by commas (store_capture.refs). Triggers an older xchg
+	 * installed have neither and capture no subset value.
 	 */
 	"CREATE OR REPLACE FUNCTION xchg_row() RETURNS trigger LANGUAGE plpgsql AS $$"
 	" DECLARE origin uuid := nullif(current_setting('xchg.origin', true), '')::uuid;"
@@ -498,6 +499,12 @@ static const char pg_schema[] =
 	"   VALUES (etype, u, op, origin, date_trunc('milliseconds', clock_timestamp()),"
 	"    sub, moved::int, CASE WHEN moved THEN sub_was END);"
 	"  END LOOP;"
+	" END IF;"
+	" IF TG_OP = 'UPDATE' AND coalesce(TG_ARGV[5], '') <> '' THEN"
+	"  DELETE FROM sync_refs r WHERE r.table_name = TG_TABLE_NAME"
+	"   AND r.row_uuid = xchg_uuid_text(NEW.uuid::text)"
+	"   AND r.column_name = ANY (string_to_array(TG_ARGV[5], ','))"
+	"   AND to_jsonb(NEW)->>r.column_name IS NOT NULL;"
 	" END IF;"
 	" IF TG_OP = 'DELETE' THEN RETURN OLD; END IF;"
 	" RETURN NEW; END $$;"
@@ -598,6 +605,7 @@ static void pg_subset_arg(xbuf *b, const store_capture *c)
 
 static void pg_triggers_sql(xbuf *b, const store_capture *c)
 {
+	size_t i;
 	const char *table = c->table;
 	const sync_forms *f = c->forms;
 	char uuid[FORMS_TEXT_MAX], pattern[80];
@@ -618,6 +626,9 @@ static void pg_triggers_sql(xbuf *b, const store_capture *c)
 		    table, table, table, table, uuid, pattern, c->type,
 		    c->parent_column ? c->parent_column : "");
 	pg_subset_arg(b, c);
+	xbuf_adds(b, "', '");
+	for (i = 0; i < c->refs->n; i++)
+		xbuf_printf(b, "%s%s", i ? "," : "", c->refs->columns[i]);
 	xbuf_printf(b,
 		    "');"
 		    "DROP TRIGGER IF EXISTS xchg_truncate ON \"%s\";"

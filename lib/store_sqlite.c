@@ -526,6 +526,22 @@ static void sq_parent_subset(char *out, size_t size, const store_capture *c,
 		 c->subset_column, c->parent_table, parent_expr);
 }
 
+/* See store_capture.refs: inside the update's trigger. */
+static void sq_forget_refs(xbuf *b, const store_capture *c)
+{
+	size_t i;
+
+	if (!c->refs->n)
+		return;
+	xbuf_printf(b, "DELETE FROM sync_refs WHERE table_name = '%s' AND row_uuid = ", c->table);
+	sq_canonical_sql(b, FORM_UUID, "NEW.uuid");
+	xbuf_adds(b, " AND (");
+	for (i = 0; i < c->refs->n; i++)
+		xbuf_printf(b, "%s(column_name = '%s' AND NEW.\"%s\" IS NOT NULL)", i ? " OR " : "",
+			    c->refs->columns[i], c->refs->columns[i]);
+	xbuf_adds(b, ");");
+}
+
 /* An entity's own table registers the entity; a child table its parent. */
 static void sq_triggers_sql(xbuf *b, const store_capture *c)
 {
@@ -551,6 +567,7 @@ static void sq_triggers_sql(xbuf *b, const store_capture *c)
 		sq_register(b, type, "coalesce(NEW.uuid, OLD.uuid)",
 			    "CASE WHEN NEW.is_deleted THEN 'DELETE' ELSE 'UPDATE' END",
 			    SQ_NOT_FILL, subp);
+		sq_forget_refs(b, c);
 		xbuf_adds(b, " END;");
 		sub.was = NULL;
 		if (subp)
@@ -578,6 +595,7 @@ static void sq_triggers_sql(xbuf *b, const store_capture *c)
 	if (subp)
 		sq_parent_subset(now, sizeof(now), c, oldp);
 	sq_register(b, type, oldp, "'UPDATE'", cond, subp);
+	sq_forget_refs(b, c);
 	xbuf_adds(b, " END;");
 	snprintf(cond, sizeof(cond), "%s IS NOT NULL", oldp);
 	sq_trigger(b, table, "del", "DELETE");

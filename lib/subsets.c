@@ -156,6 +156,27 @@ done:
 	return rc;
 }
 
+xchg_status subsets_outside(xchg_db *db, const plan_entity *e, const char *peer_id,
+			    const char *uuid, int *outside, xchg_err *err)
+{
+	char spelled[FORMS_SPELLINGS][37], *sql;
+	xvalue p[FORMS_SPELLINGS + 2];
+	int64_t n = 0;
+	xchg_status rc;
+
+	*outside = 0;
+	store_uuid_params(uuid, spelled, p);
+	p[FORMS_SPELLINGS] = p[FORMS_SPELLINGS + 1] = xv_text(peer_id);
+	if (!(sql = xstrdup_printf("SELECT count(*) FROM \"%s\" WHERE uuid " STORE_UUID_IN
+				   " AND NOT " SUBSET_COVERS("?", "CAST(\"%s\" AS TEXT)"),
+				   e->table, e->subset_column, e->subset_column)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	rc = store_int(db->st, sql, p, FORMS_SPELLINGS + 2, &n, NULL, err);
+	free(sql);
+	*outside = n > 0;
+	return rc;
+}
+
 void subsets_filter_sql(xbuf *sql, const plan_entity *e)
 {
 	if (e->subset_column)

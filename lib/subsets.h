@@ -25,6 +25,13 @@ xchg_status subsets_get(store *s, const char *peer_id, char **joined, xchg_err *
 xchg_status subsets_set(xchg_db *db, const node_row *peer, const char *list, xchg_err *err);
 
 /*
+ * *outside: the row of e with this uuid is here, and its subset value is
+ * not one the peer receives.
+ */
+xchg_status subsets_outside(xchg_db *db, const plan_entity *e, const char *peer_id,
+			    const char *uuid, int *outside, xchg_err *err);
+
+/*
  * Appends to sql the condition that a row of e's table (its columns
  * unqualified) goes to the peer whose id is the next parameter: nothing
  * when e has no subset column.

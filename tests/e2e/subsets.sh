@@ -157,6 +157,14 @@ same_tables "D1 with every row holds what the center holds" center d1
 x center status --json
 eq "status says D1 receives every row" null "$(jq -c '.peers[] | select(.code == "D1") | .subset' <<<"$OUT")"
 
+# An application that gives a waiting reference an id, then takes it away, means NULL.
+eq "W-X still waits at D2 for E-A" 1 "$(sql d2 "SELECT count(*) FROM sync_refs WHERE column_name = 'estimate_id'")"
+sql d2 "UPDATE works SET estimate_id = (SELECT id FROM estimates WHERE number = 'E-B') WHERE name = 'W-X edited at D2';
+UPDATE works SET estimate_id = NULL WHERE name = 'W-X edited at D2';"
+round
+eq "a reference the application set and then cleared is NULL at the center" "" \
+	"$(sql center "SELECT estimate_id FROM works WHERE name = 'W-X edited at D2'")"
+
 for n in center d1 d2; do check "$n: no foreign key is broken" fk_clean $n; done
 no_sanitizer_reports "$W/all-stderr"
 summary

@@ -3,10 +3,20 @@
  * simulation of one center and four desktops that edit the same data and
  * exchange packets through a courier that loses, duplicates, delays and
  * reorders them. Once the courier turns reliable and the exchanges go quiet,
- * every node must hold the same data, nothing may wait to be sent, every
- * version overwritten by a node that had not seen it must be in some
- * node's sync_conflicts, both ends of a link must have decided alike, and
- * no packet may have been applied twice.
+ * every desktop must hold exactly the center's data restricted to its
+ * subset, every integer reference must name the same row everywhere,
+ * nothing may wait to be sent, every version overwritten by a node that had
+ * not seen it must be in some node's sync_conflicts, both ends of a link
+ * must have decided alike, and no packet may have been applied twice.
+ *
+ * The example plan splits estimates, works and daily reports by their
+ * `site` (formats/PLAN.md, "Subsets") and has integer references (works to
+ * estimates, reports to brigades, report lines to works; "Integer
+ * references"). The application gives rows sites 'A', 'B', 'C' or NULL and
+ * moves them between sites; the center gives the desktops subsets (D1 'A',
+ * D2 'B', D3 'A,B', D4 every row) and now and then changes one; references
+ * point at random local rows, live or deleted, so that they cross subsets
+ * and wait for rows that are not there.
  *
  * It checks four rule sets: master-wins, last-writer-wins, and each of them
  * with a delete rule (delete-wins, edit-wins). `make test` runs three fixed
@@ -117,14 +127,23 @@ static size_t ntokens, cap_tokens;
 
 static struct {
 	int ops, exports, lost, duplicated, delayed, imports, applied_packets, skipped, crossed;
-	int backups, restores;
+	int backups, restores, moves, resubsets, evicts;
 } stats;
+
+/*
+ * The subset the center gives each desktop ("A,B"; "" for every row), as the
+ * test set it. It lives in the center's database, so a restore of the center
+ * takes it back to what it was at the backup.
+ */
+static const char *subset_of[NNODES];
+static const char *const first_subset[NNODES] = {NULL, "A", "B", "A,B", ""};
 
 /* A node's backup, taken in some round, and how far the logs had come then. */
 static struct {
 	const char *copy;
 	size_t ntokens, applied_seq;
 	int round;
+	const char *subset_of[NNODES]; /* the center's, at a backup of the center */
 } backup[NNODES];
 
 #define GROW(arr, n, cap)                                                          \
@@ -139,25 +158,58 @@ static struct {
 /* Where a failure shows its seed, so it can be replayed. */
 #define WHERE hstr("[seed %llu, %s, round %d] ", (unsigned long long)cur_seed, cur_policy, cur_round)
 
-/* The synchronized tables; `tracked` holds the tokens, `dump` is compared. */
+/*
+ * An integer reference as it travels (formats/PLAN.md, "Integer
+ * references"): the uuid of the row of target its id names, or, while the
+ * column is NULL, the uuid it waits for in sync_refs. That is what must be
+ * the same on every node that holds the row; which local id stands for it
+ * differs from node to node. `row` is how the query names the table's row;
+ * the alias keeps PostgreSQL from naming the column `uuid` after the subquery
+ * (which would make ORDER BY uuid ambiguous).
+ */
+#define REF(row, table, column, target)                                                        \
+	"CASE WHEN " row "." column " IS NULL THEN (SELECT p.target_uuid FROM sync_refs p"       \
+	" WHERE p.table_name = '" table "' AND p.column_name = '" column "'"                     \
+	" AND p.row_uuid = CAST(" row ".uuid AS TEXT)) ELSE (SELECT CAST(t.uuid AS TEXT) FROM "  \
+	target " t WHERE t.id = " row "." column ") END AS " column
+
+/*
+ * The synchronized tables; `tracked` holds the tokens, `dump` is compared;
+ * `split` says the table has the subset column `site`.
+ */
 typedef struct ent_type {
 	const char *table;
 	const char *tracked;
 	const char *dump;
+	int split;
 } ent_type;
 
 enum { BRIGADE, ESTIMATE, WORK, SPEC, REPORT, NTYPES };
 
 static const ent_type types[NTYPES] = {
-	{"brigades", "name", "uuid, name, foreman, headcount, active, updated_at"},
-	{"estimates", "title", "uuid, number, title, total, updated_at"},
-	{"works", "name", "uuid, estimate_uuid, code, name, unit, quantity, price, updated_at"},
-	{"work_specifications", "material", "uuid, work_uuid, material, quantity, unit, updated_at"},
+	{"brigades", "name", "uuid, name, foreman, headcount, active, updated_at", 0},
+	{"estimates", "title", "uuid, number, title, site, total, updated_at", 1},
+	{"works", "name",
+	 "uuid, estimate_uuid, site, " REF("works", "works", "estimate_id", "estimates")
+	 ", code, name, unit, quantity, price, updated_at", 1},
+	{"work_specifications", "material", "uuid, work_uuid, material, quantity, unit, updated_at", 0},
 	{"daily_reports", "notes",
-	 "uuid, report_date, brigade_uuid, author, notes, submitted_at, weather, updated_at"},
+	 "uuid, report_date, site, " REF("daily_reports", "daily_reports", "brigade_id", "brigades")
+	 ", brigade_uuid, author, notes, submitted_at, weather, updated_at", 1},
 };
 
-#define LINE_DUMP "l.uuid, l.report_uuid, l.work_uuid, l.volume, l.hours, l.comment, l.updated_at, l.is_deleted"
+#define LINE_DUMP                                                                              \
+	"l.uuid, l.report_uuid, l.work_uuid, " REF("l", "daily_report_lines", "work_id", "works")  \
+	", l.volume, l.hours, l.comment, l.updated_at, l.is_deleted"
+
+/* The integer reference columns of the plan: a column of table holding ids of target's rows. */
+static const struct ref_col {
+	const char *table, *column, *target;
+} ref_cols[] = {
+	{"works", "estimate_id", "estimates"},
+	{"daily_reports", "brigade_id", "brigades"},
+	{"daily_report_lines", "work_id", "works"},
+};
 
 /* ---- the application's values ------------------------------------------------ */
 
@@ -248,6 +300,29 @@ static const char *ref_or_null(node *n, int type)
 	const char *u = chance(70) ? pick_entity(n, type) : NULL;
 
 	return u ? hstr("'%s'", u) : "NULL";
+}
+
+/*
+ * An integer reference to a row of type at n: its local id, or NULL. Any
+ * row n holds, deleted ones too (an application may point at an archived
+ * row), so that references cross subsets and name rows that never reach
+ * some nodes.
+ */
+static const char *local_id_or_null(node *n, int type)
+{
+	size_t count;
+	const char **ids;
+
+	if (!chance(75))
+		return "NULL";
+	ids = split_rows(sql_rows(n, "SELECT id FROM %s ORDER BY uuid", types[type].table), &count);
+	return count ? ids[rnd((int)count)] : "NULL";
+}
+
+/* A subset value for a row: one every desktop with a subset lacks ('C') and NULL (every desktop) too. */
+static const char *site(void)
+{
+	return PICK("'A'", "'B'", "'C'", "NULL", "'A'", "'B'");
 }
 
 /* Calls fn for every token @id@ in text. */
@@ -347,14 +422,16 @@ static void op_insert(int ix)
 			   chance(50) ? "TRUE" : "FALSE", at);
 		break;
 	case ESTIMATE:
-		sql = hstr("INSERT INTO estimates (uuid, number, title, total, updated_at)"
-			   " VALUES ('%s', 'E-%d', '%s', %s, '%s')", uuid, rnd(1000), tok, money(), at);
+		sql = hstr("INSERT INTO estimates (uuid, number, title, site, total, updated_at)"
+			   " VALUES ('%s', 'E-%d', '%s', %s, %s, '%s')", uuid, rnd(1000), tok, site(),
+			   money(), at);
 		break;
 	case WORK:
-		sql = hstr("INSERT INTO works (uuid, estimate_uuid, code, name, unit, quantity, price,"
-			   " updated_at) VALUES ('%s', %s, 'W-%d', '%s', '%s', %s, %s, '%s')",
-			   uuid, ref_or_null(n, ESTIMATE), rnd(1000), tok, PICK("m2", "m3", "t", "pcs"),
-			   real(), money(), at);
+		sql = hstr("INSERT INTO works (uuid, estimate_uuid, site, estimate_id, code, name, unit,"
+			   " quantity, price, updated_at) VALUES ('%s', %s, %s, %s, 'W-%d', '%s', '%s', %s,"
+			   " %s, '%s')",
+			   uuid, ref_or_null(n, ESTIMATE), site(), local_id_or_null(n, ESTIMATE), rnd(1000),
+			   tok, PICK("m2", "m3", "t", "pcs"), real(), money(), at);
 		break;
 	case SPEC:
 		sql = hstr("INSERT INTO work_specifications (uuid, work_uuid, material, quantity, unit,"
@@ -362,17 +439,20 @@ static void op_insert(int ix)
 			   uuid, ref_or_null(n, WORK), tok, real(), PICK("kg", "m", "l"), at);
 		break;
 	case REPORT:
-		sql = hstr("INSERT INTO daily_reports (uuid, report_date, brigade_uuid, author, notes,"
-			   " updated_at) VALUES ('%s', '2026-01-%02d', %s, '%s', '%s', '%s')",
-			   uuid, 1 + rnd(28), ref_or_null(n, BRIGADE), PICK("Anna", "Boris", "Vera"), tok, at);
+		sql = hstr("INSERT INTO daily_reports (uuid, report_date, site, brigade_id, brigade_uuid,"
+			   " author, notes, updated_at) VALUES ('%s', '2026-01-%02d', %s, %s, %s, '%s', '%s',"
+			   " '%s')",
+			   uuid, 1 + rnd(28), site(), local_id_or_null(n, BRIGADE), ref_or_null(n, BRIGADE),
+			   PICK("Anna", "Boris", "Vera"), tok, at);
 		lines = rnd(3);
 		for (i = 0; i < lines; i++) {
 			const char *lu = new_uuid();
 
-			sql = hstr("%s; INSERT INTO daily_report_lines (uuid, report_uuid, work_uuid, volume,"
-				   " hours, comment, updated_at) VALUES ('%s', '%s', %s, %s, %s, '%s', '%s')",
-				   sql, lu, uuid, ref_or_null(n, WORK), real(), real(),
-				   new_token(REPORT, uuid, ix), at);
+			sql = hstr("%s; INSERT INTO daily_report_lines (uuid, report_uuid, work_uuid, work_id,"
+				   " volume, hours, comment, updated_at) VALUES ('%s', '%s', %s, %s, %s, %s, '%s',"
+				   " '%s')",
+				   sql, lu, uuid, ref_or_null(n, WORK), local_id_or_null(n, WORK), real(),
+				   real(), new_token(REPORT, uuid, ix), at);
 		}
 		break;
 	}
@@ -396,19 +476,28 @@ static void op_update(int ix)
 		extra = hstr(", total = %s", money());
 		break;
 	case WORK:
-		extra = hstr(", quantity = %s", real());
+		extra = chance(60) ? hstr(", quantity = %s", real())
+				   : hstr(", estimate_id = %s", local_id_or_null(nd[ix], ESTIMATE));
 		break;
 	case SPEC:
 		extra = hstr(", unit = '%s'", PICK("kg", "m", "l"));
 		break;
 	case REPORT:
-		extra = hstr(", author = '%s'", PICK("Anna", "Boris", "Vera"));
+		extra = chance(60) ? hstr(", author = '%s'", PICK("Anna", "Boris", "Vera"))
+				   : hstr(", brigade_id = %s", local_id_or_null(nd[ix], BRIGADE));
 		break;
+	}
+	if (!chance(60))
+		extra = "";
+	/* The row moves to another site: it leaves the desktops that lack the new one. */
+	if (types[type].split && chance(25)) {
+		extra = hstr("%s, site = %s", extra, site());
+		stats.moves++;
 	}
 	local_write(ix, type, uuid, 0,
 		    hstr("UPDATE %s SET %s = '%s'%s, updated_at = '%s' WHERE uuid = '%s'",
-			 types[type].table, types[type].tracked, new_token(type, uuid, ix),
-			 chance(60) ? extra : "", sim_now(), uuid));
+			 types[type].table, types[type].tracked, new_token(type, uuid, ix), extra,
+			 sim_now(), uuid));
 }
 
 static void op_delete(int ix)
@@ -440,18 +529,42 @@ static void op_line(int ix)
 				       " ORDER BY uuid", report), &count);
 	line = count ? lines[rnd((int)count)] : NULL;
 	if (!line || chance(35))
-		sql = hstr("INSERT INTO daily_report_lines (uuid, report_uuid, work_uuid, volume, hours,"
-			   " comment, updated_at) VALUES ('%s', '%s', %s, %s, %s, '%s', '%s')",
-			   new_uuid(), report, ref_or_null(n, WORK), real(), real(),
-			   new_token(REPORT, report, ix), at);
+		sql = hstr("INSERT INTO daily_report_lines (uuid, report_uuid, work_uuid, work_id, volume,"
+			   " hours, comment, updated_at) VALUES ('%s', '%s', %s, %s, %s, %s, '%s', '%s')",
+			   new_uuid(), report, ref_or_null(n, WORK), local_id_or_null(n, WORK), real(),
+			   real(), new_token(REPORT, report, ix), at);
 	else if (chance(60))
-		sql = hstr("UPDATE daily_report_lines SET comment = '%s', volume = %s, updated_at = '%s'"
-			   " WHERE uuid = '%s'", new_token(REPORT, report, ix), real(), at, line);
+		sql = hstr("UPDATE daily_report_lines SET comment = '%s', volume = %s%s, updated_at = '%s'"
+			   " WHERE uuid = '%s'", new_token(REPORT, report, ix), real(),
+			   chance(40) ? hstr(", work_id = %s", local_id_or_null(n, WORK)) : "", at, line);
 	else
 		sql = hstr("DELETE FROM daily_report_lines WHERE uuid = '%s'", line);
 	local_write(ix, REPORT, report, 0,
 		    hstr("%s; UPDATE daily_reports SET updated_at = '%s' WHERE uuid = '%s'", sql, at,
 			 report));
+}
+
+/* The center gives desktop d the subset list ("A,B"; "" for every row). */
+static void set_subset(int d, const char *list)
+{
+	xchg_err err = {0};
+
+	cr_assert_eq(xchg_node_set(nd[0]->db, nd[d]->code, &(xchg_link_opts){.subset = list}, &err),
+		     XCHG_OK, "%s%s: subset \"%s\": %s", WHERE, nd[d]->code, list, err.msg);
+	subset_of[d] = list;
+}
+
+/* Now and then a desktop is given another subset: its rows come and go in its next packets. */
+static void maybe_resubset(void)
+{
+	int d = 1 + rnd(NNODES - 1);
+
+	if (!chance(8))
+		return;
+	set_subset(d, PICK("A", "B", "C", "A,B", "B,C", ""));
+	fprintf(stderr, "convergence: %s seed %llu, round %d: %s gets subset \"%s\"\n", cur_policy,
+		(unsigned long long)cur_seed, cur_round, nd[d]->code, subset_of[d]);
+	stats.resubsets++;
 }
 
 static void random_op(void)
@@ -542,9 +655,12 @@ static void export_to(int from, int to, int chaotic)
  */
 static void note_applied(int to, const import_event *ev)
 {
-	const char *id = read_packet(ev->path)->message_id;
+	const pkt_view *v = read_packet(ev->path);
+	const char *id = v->message_id;
 	size_t i;
 
+	for (i = 0; i < v->n; i++)
+		stats.evicts += strcmp(v->e[i].operation, "EVICT") == 0;
 	for (i = 0; i < napplied; i++)
 		cr_assert(!(applied[i].to == to && strcmp(applied[i].message_id, id) == 0),
 			  "%s%s applied packet %lld of %s twice (%s, first as packet %lld)", WHERE,
@@ -692,6 +808,9 @@ static void restore_node(int ix)
 			applied[j++] = applied[i];
 	napplied = j;
 	node_restore(nd[ix], backup[ix].copy);
+	/* The subsets are the center's: it gives the desktops those it knew then. */
+	if (ix == 0)
+		memcpy(subset_of, backup[0].subset_of, sizeof(subset_of));
 	held = held_by(ix, -1);
 	for (i = 0; i < ntokens; i++)
 		if (mine[i] && !held[i])
@@ -716,6 +835,7 @@ static void backups_and_restores(void)
 		backup[ix].ntokens = ntokens;
 		backup[ix].applied_seq = applied_seq;
 		backup[ix].round = cur_round;
+		memcpy(backup[ix].subset_of, subset_of, sizeof(subset_of));
 		stats.backups++;
 	}
 	ix = rnd(NNODES);
@@ -723,21 +843,73 @@ static void backups_and_restores(void)
 		restore_node(ix);
 }
 
-/* The first row where two dumps differ, for the message. */
-static const char *first_difference(const char *a, const char *b)
+/* Where a row of table is, on every node, and what is registered for it: for a message. */
+static const char *whereabouts(const char *table, const char *uuid)
 {
-	size_t i = 0, row = 0;
+	const char *text = "";
+	int i;
 
-	while (a[i] && a[i] == b[i])
-		if (a[i++] == ';')
-			row = i;
-	return hstr("\n  center: %.400s\n  node:   %.400s", a + row, b + row);
+	for (i = 0; i < NNODES; i++)
+		text = hstr("%s\n  at %s: %s; registered: %s", text, nd[i]->code,
+			    sql_rows(nd[i], "SELECT * FROM %s WHERE uuid = '%s'", table, uuid),
+			    sql_rows(nd[i], "SELECT c.operation, p.code FROM sync_changes c JOIN sync_nodes p"
+					    " ON p.id = c.node_id WHERE c.entity_uuid = '%s'", uuid));
+	return text;
+}
+
+/* The first row where two dumps of table (uuid first, in order) differ, for the message. */
+static const char *first_difference(const char *table, const char *a, const char *b)
+{
+	size_t na, nb, i;
+	const char **ra = split_rows(a, &na), **rb = split_rows(b, &nb), *x, *y;
+
+	for (i = 0; i < na && i < nb && strcmp(ra[i], rb[i]) == 0; i++)
+		;
+	x = i < na ? ra[i] : "";
+	y = i < nb ? rb[i] : "";
+	/* The row one side lacks, or has otherwise, comes first by uuid. */
+	return hstr("\n  center: %.400s\n  node:   %.400s%s", x, y,
+		    whereabouts(table, hstr("%.36s", !*x || (*y && strncmp(y, x, 36) < 0) ? y : x)));
+}
+
+/*
+ * The rows of a split table that desktop d receives, as an SQL condition on
+ * the `site` of row (a table or its alias): its value is one of d's, or
+ * NULL, or d has no subset (PLAN.md, "Subsets").
+ */
+static const char *covered(int d, const char *row)
+{
+	const char *in = "", *p;
+
+	if (!subset_of[d][0])
+		return "TRUE";
+	for (p = subset_of[d]; *p; p++)
+		in = *p == ',' ? hstr("%s', '", in) : hstr("%s%c", in, *p);
+	return hstr("(%s.site IS NULL OR %s.site IN ('%s'))", row, row, in);
+}
+
+/* Whether a uuid of list a (rows "uuid|...") starts a row of list b; the first one, or NULL. */
+static const char *common_uuid(const char **a, size_t na, const char **b, size_t nb)
+{
+	size_t x, y;
+
+	for (x = 0; x < na; x++)
+		for (y = 0; y < nb; y++)
+			if (strncmp(a[x], b[y], 36) == 0)
+				return a[x];
+	return NULL;
 }
 
 /*
  * What the design guarantees about the data, and only that:
- * - Live rows (is_deleted false) are the same on every node, every column
- *   but the local id, updated_at included.
+ * - The center holds every row; a desktop's live rows (is_deleted false)
+ *   are exactly the center's live rows that its subset covers, every column
+ *   but the local id the same, updated_at included, and an integer
+ *   reference the same as it travels (REF: the row it names, or the uuid it
+ *   waits for). Rows of a table without subset column, and rows whose site
+ *   is NULL, are on every desktop.
+ * - A desktop holds no row, live or deleted, that the center holds outside
+ *   the desktop's subset: an EVICT removed it (PACKET.md rule 13).
  * - A deleted row is deleted or absent on every node. Absent is legitimate:
  *   a row inserted and deleted before it ever travelled arrives as a DELETE
  *   of a uuid the receiver never had, which changes nothing there. The
@@ -746,7 +918,7 @@ static const char *first_difference(const char *a, const char *b)
  *   rows are deleted-or-absent everywhere follows from the live rows being
  *   equal.) Where two nodes both hold a deleted row, its updated_at, which
  *   the DELETE carries, must agree.
- * - The lines of a live report are the same everywhere; the lines of a
+ * - The lines of a live report are the same everywhere it is; the lines of a
  *   deleted report, like its columns, are the node's own.
  */
 static void expect_same_data(void)
@@ -754,30 +926,45 @@ static void expect_same_data(void)
 	int t, i;
 	const char *want, *got;
 
-	for (t = 0; t < NTYPES; t++) {
-		const char *sql = hstr("SELECT %s FROM %s WHERE is_deleted = FALSE ORDER BY uuid",
-				       types[t].dump, types[t].table);
-
-		want = sql_rows(nd[0], "%s", sql);
+	for (t = 0; t < NTYPES; t++)
 		for (i = 1; i < NNODES; i++) {
-			got = sql_rows(nd[i], "%s", sql);
-			cr_assert(strcmp(want, got) == 0, "%s%s: live rows differ between %s and %s:%s",
-				  WHERE, types[t].table, nd[0]->code, nd[i]->code,
-				  first_difference(want, got));
+			const char *sql = hstr("SELECT %s FROM %s WHERE is_deleted = FALSE", types[t].dump,
+					       types[t].table);
+
+			want = sql_rows(nd[0], "%s AND %s ORDER BY uuid", sql,
+					types[t].split ? covered(i, types[t].table) : "TRUE");
+			got = sql_rows(nd[i], "%s ORDER BY uuid", sql);
+			cr_assert(strcmp(want, got) == 0,
+				  "%s%s: live rows differ between %s and %s (subset \"%s\"):%s", WHERE,
+				  types[t].table, nd[0]->code, nd[i]->code, subset_of[i],
+				  first_difference(types[t].table, want, got));
+			if (types[t].split && subset_of[i][0]) {
+				size_t na, nb;
+				const char **outside = split_rows(
+					sql_rows(nd[0], "SELECT uuid, site FROM %s WHERE NOT %s ORDER BY uuid",
+						 types[t].table, covered(i, types[t].table)), &na);
+				const char **held = split_rows(
+					sql_rows(nd[i], "SELECT uuid, site, is_deleted FROM %s ORDER BY uuid",
+						 types[t].table), &nb);
+				const char *kept = common_uuid(held, nb, outside, na);
+
+				cr_assert_null(kept, "%s%s: %s (subset \"%s\") keeps a row the center holds"
+					       " outside it (uuid|site|is_deleted): %s%s", WHERE, types[t].table,
+					       nd[i]->code, subset_of[i], kept,
+					       kept ? whereabouts(types[t].table, hstr("%.36s", kept)) : "");
+			}
 		}
-	}
-	{
+	for (i = 1; i < NNODES; i++) {
 		const char *sql = "SELECT " LINE_DUMP " FROM daily_report_lines l"
 				  " JOIN daily_reports r ON r.uuid = l.report_uuid"
-				  " WHERE r.is_deleted = FALSE ORDER BY l.uuid";
+				  " WHERE r.is_deleted = FALSE";
 
-		want = sql_rows(nd[0], "%s", sql);
-		for (i = 1; i < NNODES; i++) {
-			got = sql_rows(nd[i], "%s", sql);
-			cr_assert(strcmp(want, got) == 0,
-				  "%sdaily_report_lines of live reports differ between %s and %s:%s", WHERE,
-				  nd[0]->code, nd[i]->code, first_difference(want, got));
-		}
+		want = sql_rows(nd[0], "%s AND %s ORDER BY l.uuid", sql, covered(i, "r"));
+		got = sql_rows(nd[i], "%s ORDER BY l.uuid", sql);
+		cr_assert(strcmp(want, got) == 0,
+			  "%sdaily_report_lines of live reports differ between %s and %s (subset \"%s\"):%s",
+			  WHERE, nd[0]->code, nd[i]->code, subset_of[i],
+			  first_difference("daily_report_lines", want, got));
 	}
 	/*
 	 * A tombstone's time is the same everywhere, unless a node went back in
@@ -807,6 +994,81 @@ static void expect_same_data(void)
 }
 
 /*
+ * Every node's references stand as PLAN.md ("Integer references") says:
+ * an id names a row that is there (on SQLite, PRAGMA foreign_key_check
+ * finds nothing; PostgreSQL's constraints see to it there), and a NULL that
+ * waits for a row (sync_refs) waits for one that is not there: a row that
+ * arrived or came back filled in what waited for it. That the reference
+ * names the same row on every node is compared with the data (REF). A
+ * report line's report is there too: children go and come with their
+ * parent.
+ */
+static void expect_references_sound(void)
+{
+	size_t k;
+	int i;
+
+	for (i = 0; i < NNODES; i++) {
+		const char *bad;
+
+		if (!nd[i]->pg) {
+			bad = sql_rows(nd[i], "PRAGMA foreign_key_check");
+			cr_assert_str_empty(bad, "%s%s: foreign_key_check: %s", WHERE, nd[i]->code, bad);
+		}
+		for (k = 0; k < sizeof(ref_cols) / sizeof(ref_cols[0]); k++) {
+			const struct ref_col *c = &ref_cols[k];
+			const char *pending = hstr("sync_refs p ON p.table_name = '%s' AND p.column_name = '%s'"
+						   " AND p.row_uuid = CAST(x.uuid AS TEXT)", c->table, c->column);
+
+			bad = sql_rows(nd[i], "SELECT x.uuid, x.%s FROM %s x WHERE x.%s IS NOT NULL AND NOT EXISTS"
+					      " (SELECT 1 FROM %s t WHERE t.id = x.%s) ORDER BY x.uuid",
+				       c->column, c->table, c->column, c->target, c->column);
+			cr_assert_str_empty(bad, "%s%s: %s.%s names rows that are not there (uuid|id): %s",
+					    WHERE, nd[i]->code, c->table, c->column, bad);
+			bad = sql_rows(nd[i], "SELECT x.uuid, p.target_uuid FROM %s x JOIN %s WHERE x.%s IS NULL"
+					      " AND EXISTS (SELECT 1 FROM %s t WHERE CAST(t.uuid AS TEXT) ="
+					      " p.target_uuid) ORDER BY x.uuid",
+				       c->table, pending, c->column, c->target);
+			cr_assert_str_empty(bad, "%s%s: %s.%s still waits for rows that are there"
+					    " (uuid|awaited): %s", WHERE, nd[i]->code, c->table, c->column, bad);
+			/*
+			 * A reference that holds an id waits for nothing: a wait left
+			 * behind would travel again, as if set, once the application
+			 * clears the column.
+			 */
+			bad = sql_rows(nd[i], "SELECT x.uuid, x.%s, p.target_uuid FROM %s x JOIN %s"
+					      " WHERE x.%s IS NOT NULL ORDER BY x.uuid",
+				       c->column, c->table, pending, c->column);
+			cr_assert_str_empty(bad, "%s%s: %s.%s holds an id and still waits for a row"
+					    " (uuid|id|awaited): %s", WHERE, nd[i]->code, c->table, c->column,
+					    bad);
+		}
+		bad = sql_rows(nd[i], "SELECT l.uuid, l.report_uuid FROM daily_report_lines l WHERE NOT EXISTS"
+				      " (SELECT 1 FROM daily_reports r WHERE r.uuid = l.report_uuid)");
+		cr_assert_str_empty(bad, "%s%s: report lines without their report: %s", WHERE, nd[i]->code,
+				    bad);
+	}
+}
+
+/* The center gives each desktop the subset the test set (after any restore of the center). */
+static void expect_subsets_kept(void)
+{
+	int i;
+
+	for (i = 1; i < NNODES; i++) {
+		const char *want = "", *p;
+		const char *got = sql_rows(nd[0], "SELECT s.value FROM sync_subsets s JOIN sync_nodes n"
+						  " ON n.id = s.node_id WHERE n.code = '%s' ORDER BY s.value",
+					   nd[i]->code);
+
+		for (p = subset_of[i]; *p; p++)
+			want = hstr("%s%c", want, *p == ',' ? ';' : *p);
+		cr_assert_str_eq(got, want, "%s%s: the center gives it subset \"%s\", the test set \"%s\"",
+				 WHERE, nd[i]->code, got, subset_of[i]);
+	}
+}
+
+/*
  * Nothing is lost. A write's value (its token) leaves a node in one of
  * these ways: a local write there replaces it (the node had seen it: the
  * test notes that), a conflict there decides against it (it is logged), or
@@ -817,6 +1079,15 @@ static void expect_same_data(void)
  * conflict, and every value written is, at the end, either live data, in
  * some node's sync_conflicts.losing_version, or was replaced by a local
  * write on a node that held it. That is asserted for every write.
+ *
+ * An EVICT is one more import that removes a value, and needs no exception
+ * here: it removes a desktop's version silently only when the desktop has
+ * no registration of the row for the center, that is, when the center
+ * already has that version (or had it, and it left the center in one of the
+ * ways above); a change of the row not yet acknowledged makes the EVICT a
+ * conflict, whose loser is logged (PACKET.md rule 13). The center, which
+ * holds every row, keeps every value the desktops lost to EVICTs, so the
+ * rule holds for subset rows exactly as for the others.
  */
 static void expect_nothing_lost(void)
 {
@@ -931,12 +1202,13 @@ static void reset_state(void)
 	sim_ms = 0;
 	memset(&stats, 0, sizeof(stats));
 	memset(backup, 0, sizeof(backup));
+	memset(subset_of, 0, sizeof(subset_of));
 }
 
 static void run_seed(uint64_t seed, int rounds, const char *plan)
 {
 	int i, r, quiet = 0, it;
-	int64_t conflicts = 0, by_delete_rule = 0;
+	int64_t conflicts = 0, by_delete_rule = 0, pending = 0;
 
 	reset_state();
 	cur_seed = seed;
@@ -947,8 +1219,10 @@ static void run_seed(uint64_t seed, int rounds, const char *plan)
 	for (i = 0; i < NNODES; i++) {
 		nd[i] = node_create(i ? hstr("D%d", i) : "CENTER", i == 0, plan, NULL);
 		outbox[i] = make_folder(hstr("out%d", i));
-		if (i)
+		if (i) {
 			link_nodes(nd[0], nd[i]);
+			set_subset(i, first_subset[i]);
+		}
 	}
 	courier_dir = make_folder("courier");
 
@@ -957,6 +1231,7 @@ static void run_seed(uint64_t seed, int rounds, const char *plan)
 
 		cur_round = r;
 		backups_and_restores();
+		maybe_resubset();
 		for (i = 0; i < ops; i++)
 			random_op();
 		for (i = 1; i < NNODES; i++)
@@ -1004,18 +1279,22 @@ static void run_seed(uint64_t seed, int rounds, const char *plan)
 		conflicts += sql_int(nd[i], "SELECT count(*) FROM sync_conflicts");
 		by_delete_rule += sql_int(nd[i], "SELECT count(*) FROM sync_conflicts"
 					     " WHERE policy IN ('delete-wins', 'edit-wins')");
+		pending += sql_int(nd[i], "SELECT count(*) FROM sync_refs");
 	}
+	expect_subsets_kept();
 	expect_same_data();
+	expect_references_sound();
 	expect_nothing_lost();
 	expect_decisions_agree();
 	fprintf(stderr,
 		"convergence: %s seed %llu ok: %d ops, %zu values, %d packets (%d lost, %d duplicated,"
 		" %d delayed), %d applied, %d skipped, %lld conflicts (%lld by the delete rule, %d decided at both ends),"
-		" %d restores from %d backups, quiet after %d exchanges\n",
+		" %d restores from %d backups, %d moves between sites, %d subsets changed, %d evictions,"
+		" %lld references waiting (sync_refs), quiet after %d exchanges\n",
 		cur_policy, (unsigned long long)seed, stats.ops, ntokens, stats.exports, stats.lost,
 		stats.duplicated, stats.delayed, stats.applied_packets, stats.skipped,
 		(long long)conflicts, (long long)by_delete_rule, stats.crossed, stats.restores,
-		stats.backups, it);
+		stats.backups, stats.moves, stats.resubsets, stats.evicts, (long long)pending, it);
 	reset_state();
 }
 
