@@ -938,7 +938,14 @@ static void expect_same_data(void)
 				  "%s%s: live rows differ between %s and %s (subset \"%s\"):%s", WHERE,
 				  types[t].table, nd[0]->code, nd[i]->code, subset_of[i],
 				  first_difference(types[t].table, want, got));
-			if (types[t].split && subset_of[i][0]) {
+			/*
+			 * Live rows are compared above; what is left is a deleted row kept
+			 * outside the subset. Runs with restores leave tombstones alone, as
+			 * the tombstone times below do: a desktop's deletion the restored
+			 * center lost can stay behind as a tombstone outside the subset
+			 * (PACKET.md 6.3, "What these signs cannot see").
+			 */
+			if (types[t].split && subset_of[i][0] && !stats.restores) {
 				size_t na, nb;
 				const char **outside = split_rows(
 					sql_rows(nd[0], "SELECT uuid, site FROM %s WHERE NOT %s ORDER BY uuid",
