@@ -410,16 +410,16 @@ xchg_status db_meta(xchg_db *db, const char *table, table_meta **out,
 	return meta_load(db, db->plan, table, out, err);
 }
 
-const char *db_local_id(const table_meta *m)
+const char *db_local_id(const store_column *cols, size_t n)
 {
 	const char *pk = NULL;
 	size_t i;
 
-	for (i = 0; i < m->ncols; i++)
-		if (m->cols[i].is_pk) {
+	for (i = 0; i < n; i++)
+		if (cols[i].is_pk) {
 			if (pk)
 				return NULL;
-			pk = m->cols[i].name;
+			pk = cols[i].name;
 		}
 	return pk;
 }
@@ -494,7 +494,7 @@ static xchg_status check_ref_targets(xchg_db *db, const plan *p, const plan_refs
 
 		if ((rc = meta_load(db, p, t->table, &tm, err)))
 			return rc;
-		if (!db_local_id(tm))
+		if (!db_local_id(tm->cols, tm->ncols))
 			return xerr(err, XCHG_EUSAGE, "table \"%s\": \"references\": \"%s\" holds ids of"
 				    " %s rows, but table \"%s\" has no primary key of one column to"
 				    " hold them", table, refs->columns[i], t->type, t->table);

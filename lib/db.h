@@ -40,11 +40,11 @@ xchg_status db_meta(xchg_db *db, const char *table, table_meta **out,
 /* The form of m's column; text when m has no such column. */
 const col_form *db_column_form(const table_meta *m, const char *column);
 /*
- * The column of m holding a row's local id, the one an integer reference
- * holds (formats/PLAN.md, "Integer references"): its primary key, when it
- * is one column; else NULL.
+ * The column of a table (its columns cols) holding a row's local id, the
+ * one an integer reference holds (formats/PLAN.md, "Integer references"):
+ * its primary key, when it is one column; else NULL.
  */
-const char *db_local_id(const table_meta *m);
+const char *db_local_id(const store_column *cols, size_t n);
 /* Forgets cached columns after the schema changed (init). */
 void db_forget_meta(xchg_db *db);
 

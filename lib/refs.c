@@ -15,7 +15,7 @@ static xchg_status target_of(xchg_db *db, const char *type, const plan_entity **
 {
 	store_column *cols = NULL;
 	const char *name = NULL;
-	size_t n = 0, i, k;
+	size_t n = 0, k;
 	xchg_status rc;
 
 	if (!(*t = plan_find(db->plan, type)))
@@ -31,14 +31,7 @@ static xchg_status target_of(xchg_db *db, const char *type, const plan_entity **
 	/* The catalogue, not db_meta: that may move the tables' metas the caller holds. */
 	if ((rc = store_columns(db->st, (*t)->table, &cols, &n, err)))
 		return rc;
-	for (i = 0; i < n; i++)
-		if (cols[i].is_pk) {
-			if (name) {
-				name = NULL;
-				break;
-			}
-			name = cols[i].name;
-		}
+	name = db_local_id(cols, n);
 	if (name && !(db->local_ids[k] = strdup(name)))
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 	else if (!name)
@@ -71,6 +64,22 @@ xchg_status refs_read_sql(xchg_db *db, xbuf *sql, const char *table, const char 
 	return XCHG_OK;
 }
 
+/* *id: the local id of the row of t (its id column pk) with this uuid; *found 0 when absent. */
+static xchg_status local_id_of(xchg_db *db, const plan_entity *t, const char *pk,
+			       const char *uuid, int64_t *id, int *found, xchg_err *err)
+{
+	char *sql, spelled[FORMS_SPELLINGS][37];
+	xvalue keys[FORMS_SPELLINGS];
+	xchg_status rc;
+
+	if (!(sql = xstrdup_printf("SELECT \"%s\" FROM \"%s\" WHERE uuid " STORE_UUID_IN, pk, t->table)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	store_uuid_params(uuid, spelled, keys);
+	rc = store_int(db->st, sql, keys, FORMS_SPELLINGS, id, found, err);
+	free(sql);
+	return rc;
+}
+
 /* Forgets the pending reference of column in row row_uuid of table. */
 static xchg_status forget(store *s, const char *table, const char *column, const char *row_uuid,
 			  xchg_err *err)
@@ -86,8 +95,8 @@ xchg_status refs_to_local(xchg_db *db, const char *table, const char *column, co
 {
 	const plan_entity *t;
 	const char *pk;
-	char *sql = NULL, target[37], row[37], spelled[FORMS_SPELLINGS][37];
-	xvalue keys[FORMS_SPELLINGS], pending[5];
+	char target[37], row[37];
+	xvalue pending[5];
 	int64_t id = 0;
 	int found = 0;
 	xchg_status rc;
@@ -99,18 +108,12 @@ xchg_status refs_to_local(xchg_db *db, const char *table, const char *column, co
 	if (v->type != XV_TEXT || !forms_uuid_parse(v->s, target, NULL))
 		return xerr(err, XCHG_EPACKET, "table \"%s\": column \"%s\" references %s rows: it"
 			    " travels as a uuid or null", table, column, type);
-	if ((rc = target_of(db, type, &t, &pk, err)))
+	if ((rc = target_of(db, type, &t, &pk, err)) ||
+	    (rc = local_id_of(db, t, pk, target, &id, &found, err)))
 		return rc;
-	if (!(sql = xstrdup_printf("SELECT \"%s\" FROM \"%s\" WHERE uuid " STORE_UUID_IN, pk, t->table))) {
-		rc = xerr(err, XCHG_ENOMEM, "out of memory");
-		goto done;
-	}
-	store_uuid_params(target, spelled, keys);
-	if ((rc = store_int(db->st, sql, keys, FORMS_SPELLINGS, &id, &found, err)))
-		goto done;
 	if (found) {
 		*v = xv_int(id);
-		goto done;
+		return XCHG_OK;
 	}
 	*v = (xvalue){.type = XV_NULL};
 	pending[0] = xv_text(table);
@@ -118,11 +121,8 @@ xchg_status refs_to_local(xchg_db *db, const char *table, const char *column, co
 	pending[2] = xv_text(column);
 	pending[3] = xv_text(type);
 	pending[4] = xv_text(target);
-	rc = store_run(db->st, "INSERT INTO sync_refs (table_name, row_uuid, column_name, target_type,"
-			       " target_uuid) VALUES (?, ?, ?, ?, ?)", pending, 5, NULL, err);
-done:
-	free(sql);
-	return rc;
+	return store_run(db->st, "INSERT INTO sync_refs (table_name, row_uuid, column_name,"
+				 " target_type, target_uuid) VALUES (?, ?, ?, ?, ?)", pending, 5, NULL, err);
 }
 
 /* Calls fn for every table and column of the plan that references entity type. */
@@ -194,8 +194,6 @@ xchg_status refs_arrived(xchg_db *db, const plan_entity *e, const char *uuid, xc
 	arrival a = {e->type, uuid, 0};
 	const plan_entity *t;
 	const char *pk;
-	char *sql = NULL, spelled[FORMS_SPELLINGS][37];
-	xvalue keys[FORMS_SPELLINGS];
 	int64_t pending = 0;
 	int found = 0, referenced = 0;
 	xchg_status rc;
@@ -204,14 +202,9 @@ xchg_status refs_arrived(xchg_db *db, const plan_entity *e, const char *uuid, xc
 	    (rc = store_int(db->st, "SELECT count(*) FROM sync_refs WHERE target_type = ?"
 				    " AND target_uuid = ?", p, 2, &pending, NULL, err)) || !pending)
 		return rc;
-	if ((rc = target_of(db, e->type, &t, &pk, err)))
-		return rc;
-	if (!(sql = xstrdup_printf("SELECT \"%s\" FROM \"%s\" WHERE uuid " STORE_UUID_IN, pk, e->table)))
-		rc = xerr(err, XCHG_ENOMEM, "out of memory");
-	store_uuid_params(uuid, spelled, keys);
-	if (!rc && !(rc = store_int(db->st, sql, keys, FORMS_SPELLINGS, &a.id, &found, err)) && found)
+	if (!(rc = target_of(db, e->type, &t, &pk, err)) &&
+	    !(rc = local_id_of(db, t, pk, uuid, &a.id, &found, err)) && found)
 		rc = each_ref_to(db, e->type, resolve, &a, err);
-	free(sql);
 	return rc;
 }
 
