@@ -94,13 +94,13 @@ static xchg_status register_moved(xchg_db *db, const plan_entity *e, const char 
 		    " changed_at) SELECT ?, ?, ");
 	store_canonical_sql(db->st, &sql, FORM_UUID, "uuid");
 	xbuf_printf(&sql, ", '%s', ? FROM \"%s\" WHERE uuid IS NOT NULL AND \"%s\" IS NOT NULL"
-		    " AND %s(NOT EXISTS (SELECT 1 FROM sync_subsets s WHERE s.node_id = ?)"
-		    " OR %s IN (SELECT value FROM sync_subsets s WHERE s.node_id = ?))"
+		    " AND %s" SUBSET_COVERS("?", "%s")
 		    " AND %s(%s)"
 		    " ON CONFLICT (node_id, entity_type, entity_uuid) DO UPDATE SET"
 		    " operation = excluded.operation, packet_no = NULL, changed_at = excluded.changed_at",
 		    op, e->table, e->subset_column, strcmp(op, "EVICT") == 0 ? "" : "NOT ",
-		    col.data, strcmp(op, "EVICT") == 0 ? "NOT " : "", next.data ? next.data : "");
+		    col.data, col.data, strcmp(op, "EVICT") == 0 ? "NOT " : "",
+		    next.data ? next.data : "");
 	if (!sql.data || !next.data)
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 	else
@@ -180,8 +180,6 @@ xchg_status subsets_outside(xchg_db *db, const plan_entity *e, const char *peer_
 void subsets_filter_sql(xbuf *sql, const plan_entity *e)
 {
 	if (e->subset_column)
-		xbuf_printf(sql, " AND (\"%s\" IS NULL OR CAST(\"%s\" AS TEXT) IN"
-			    " (SELECT value FROM sync_subsets s WHERE s.node_id = ?)"
-			    " OR NOT EXISTS (SELECT 1 FROM sync_subsets s WHERE s.node_id = ?))",
-			    e->subset_column, e->subset_column);
+		xbuf_printf(sql, " AND " SUBSET_COVERS("?", "CAST(\"%s\" AS TEXT)"), e->subset_column,
+			    e->subset_column);
 }
