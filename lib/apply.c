@@ -44,6 +44,23 @@ static xchg_status weigh_and_write(xchg_db *db, const node_row *self, const node
 
 	if ((rc = changes_find(db->st, sender->id, e->type, in->uuid, &found, changed_at, err)))
 		return rc;
+	/*
+	 * The row left this node's subset at the center (PACKET.md 6.13): it is
+	 * removed here with its children, and the removal goes nowhere, since
+	 * the center is this node's only peer and the origin of the change. An
+	 * EVICT is never weighed here: a change of this node's that crosses it,
+	 * or the row in the full state this node owes the center, is weighed at
+	 * the center, which holds every version, and the center sends the EVICT
+	 * again once it has that version (write_entity). Until then the row
+	 * stays, so that the version leaves as it was made.
+	 */
+	if (strcmp(in->operation, "EVICT") == 0) {
+		if (found || sender->full_state != NODE_FULL_NONE)
+			return XCHG_OK;
+		rc = row_json_remove(db, e, in->uuid, err);
+		r->applied = !rc;
+		return rc;
+	}
 	if (!found && ((flags & (APPLY_FULL_STATE | APPLY_SUSPECT)) || sender->full_state > 0 ||
 		       outside)) {
 		if ((rc = conflict_compare(db, e, in, &local, err)))
@@ -73,14 +90,7 @@ static xchg_status weigh_and_write(xchg_db *db, const node_row *self, const node
 			return XCHG_OK;
 	}
 	xnow_iso(now);
-	/*
-	 * The row left this node's subset at the center (PACKET.md 6.13): it is
-	 * removed here with its children, and the removal goes nowhere, since
-	 * the center is this node's only peer and the origin of the change.
-	 */
-	if (strcmp(in->operation, "EVICT") == 0)
-		rc = row_json_remove(db, e, in->uuid, err);
-	else if (strcmp(in->operation, "DELETE") == 0)
+	if (strcmp(in->operation, "DELETE") == 0)
 		rc = row_json_delete(db, e, in->uuid, in->updated_at ? in->updated_at : now, err);
 	else
 		rc = row_json_apply(db, e, in->uuid, in->updated_at ? in->updated_at : now,

@@ -157,6 +157,22 @@ same_tables "D1 with every row holds what the center holds" center d1
 x center status --json
 eq "status says D1 receives every row" null "$(jq -c '.peers[] | select(.code == "D1") | .subset' <<<"$OUT")"
 
+# An edit at D2 crossing the EVICT of its row: D2 keeps the row until its
+# edit has reached the center, which alone decides (master-wins here).
+sql center "UPDATE works SET site = 'A' WHERE name = 'W-B1'"
+sql d2 "UPDATE works SET name = 'W-B1 edited at D2' WHERE name = 'W-B1'"
+wb=$(uuid_of center works "name = 'W-B1'")
+x center export --node D2 --out "$SH" && x d2 import "$SH"
+eq "D2 keeps a row it edited while the row left its subset" 1 "$(sql d2 "SELECT count(*) FROM works WHERE name = 'W-B1 edited at D2'")"
+up d2
+eq "the center weighs D2's edit and keeps its own version" "W-B1|A" "$(sql center "SELECT name || '|' || site FROM works WHERE uuid = '$wb'")"
+check "and logs D2's edit as the loser" has "$(sql center "SELECT losing_version FROM sync_conflicts WHERE entity_uuid = '$wb'")" "W-B1 edited at D2"
+x center export --node D2 --out "$SH" && x d2 import "$SH"
+eq "the row leaves D2 once its edit reached the center" 0 "$(sql d2 "SELECT count(*) FROM works WHERE uuid = '$wb'")"
+eq "D2 decided nothing about it" 0 "$(sql d2 "SELECT count(*) FROM sync_conflicts WHERE entity_uuid = '$wb'")"
+round
+eq "it is at D1, which covers every row, as the center has it" "W-B1|A" "$(sql d1 "SELECT name || '|' || site FROM works WHERE uuid = '$wb'")"
+
 # An application that gives a waiting reference an id, then takes it away, means NULL.
 eq "W-X still waits at D2 for E-A" 1 "$(sql d2 "SELECT count(*) FROM sync_refs WHERE column_name = 'estimate_id'")"
 sql d2 "UPDATE works SET estimate_id = (SELECT id FROM estimates WHERE number = 'E-B') WHERE name = 'W-X edited at D2';

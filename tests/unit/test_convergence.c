@@ -759,6 +759,7 @@ static void mark_logged(size_t id, void *ctx)
 }
 
 static long env_long(const char *name, long dflt);
+static const char *covered(int d, const char *row);
 
 /* ---- backups and restores ------------------------------------------------------------ */
 
@@ -768,19 +769,31 @@ static void mark_held(size_t id, void *ctx)
 		((char *)ctx)[id] = 1;
 }
 
-/* Every token the nodes but `but` (all, for -1) hold: in their data or their conflict logs. */
+/*
+ * Every token the nodes but `but` (all, for -1) hold: in their data or their
+ * conflict logs. A desktop's copy of a row outside its subset does not keep
+ * a value when the center goes back: the center's EVICT, written before,
+ * may still remove it (PACKET.md 6.3, "What these signs cannot see").
+ */
 static char *held_by(int only, int but)
 {
 	char *held = hkeep(calloc(ntokens + 1, 1));
 	int n, t;
 
 	for (n = 0; n < NNODES; n++) {
+		int leaving = but == 0 && n != 0;
+
 		if (n == but || (only >= 0 && n != only))
 			continue;
 		for (t = 0; t < NTYPES; t++)
-			scan_tokens(sql_rows(nd[n], "SELECT %s FROM %s", types[t].tracked, types[t].table),
+			scan_tokens(sql_rows(nd[n], "SELECT %s FROM %s WHERE %s", types[t].tracked,
+					     types[t].table,
+					     leaving && types[t].split ? covered(n, types[t].table) : "TRUE"),
 				    mark_held, held);
-		scan_tokens(sql_rows(nd[n], "SELECT comment FROM daily_report_lines"), mark_held, held);
+		scan_tokens(sql_rows(nd[n], "SELECT l.comment FROM daily_report_lines l"
+					    " LEFT JOIN daily_reports r ON r.uuid = l.report_uuid WHERE %s",
+				     leaving ? covered(n, "r") : "TRUE"),
+			    mark_held, held);
 		scan_tokens(sql_rows(nd[n], "SELECT losing_version FROM sync_conflicts"), mark_held, held);
 	}
 	return held;
