@@ -102,11 +102,16 @@ soak: deps
 	$(MAKE) --no-print-directory all $(BUILD)/unit-tests
 	XCHG_UNIT=$(BUILD)/unit-tests tests/soak $(SEEDS) $(ROUNDS) $(FIRST)
 
-# The fan-out benchmark (bench/run): pgbench's tps at a PostgreSQL
-# center before xchg and with BENCH_DESKTOPS desktops registered, `node add`
-# and first-export times. About 4 minutes at the defaults; never part of `make test`.
+# The benchmarks, never part of `make test`. bench/speed: export and import
+# of N rows (N=100000; N=1000000 for the README's table) on SQLite and of
+# PG_N (N/10) on PostgreSQL, next to the databases' own floors measured in
+# the same run. bench/run, the fan-out: pgbench's tps at a PostgreSQL center
+# before xchg and with BENCH_DESKTOPS desktops registered, `node add` and
+# first-export times (about 4 minutes).
+N ?= 100000
 bench: deps
 	$(MAKE) --no-print-directory all
+	N=$(N) $(if $(PG_N),PG_N=$(PG_N)) XCHG_BIN=$(BUILD)/xchg bench/speed
 	XCHG_BIN=$(BUILD)/xchg bench/run
 
 demo: deps
