@@ -59,6 +59,22 @@ typedef struct cli_reporter {
 void cli_report(const xchg_import_event *ev, void *ctx);
 /* When quiet: one line of what was counted since the last, if anything was. */
 void cli_report_summary(cli_reporter *r);
+/*
+ * The progress line of a long export or import (progress.c): on stderr, and
+ * only when stderr is a terminal and the work has run a second already.
+ */
+typedef struct cli_progress {
+	const char *what; /* "export", "import" */
+	double start, last; /* monotonic seconds */
+	double after;       /* seconds before the line appears */
+	int64_t done;       /* as last heard: less now means the next packet */
+	int shown;
+} cli_progress;
+
+/* Whether a progress line may be shown at all; if so, p is ready for cli_progress_show. */
+int cli_progress_wanted(cli_progress *p, const char *what);
+/* An xchg_progress_cb (ctx: a cli_progress). */
+void cli_progress_show(int64_t done, int64_t total, void *ctx);
 /* The --db option, else $XCHG_DB, else ./xchg.db; cli_open refuses an empty one. */
 const char *cli_db_url(const cli_cmd *cmd, const cli_args *a);
 int cli_open(const cli_cmd *cmd, const cli_args *a, unsigned flags, xchg_db **db);

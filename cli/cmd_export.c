@@ -12,8 +12,10 @@ static const cli_opt opts[] = {
 static int run(const cli_cmd *cmd, const cli_args *a)
 {
 	const char *node = cli_get(cmd, a, "node"), *out = cli_get(cmd, a, "out");
-	xchg_export_opts eo = {out ? out : ".", cli_get(cmd, a, "encrypt") ? XCHG_EXPORT_ENCRYPT : 0};
+	xchg_export_opts eo = {.out_dir = out ? out : ".",
+			       .flags = cli_get(cmd, a, "encrypt") ? XCHG_EXPORT_ENCRYPT : 0};
 	xchg_export_result res;
+	cli_progress p;
 	xchg_db *db = NULL;
 	xchg_err err;
 	int rc;
@@ -22,6 +24,10 @@ static int run(const cli_cmd *cmd, const cli_args *a)
 		return cli_usage_error(cmd, "--node is required");
 	if ((rc = cli_open(cmd, a, 0, &db)))
 		return rc;
+	if (cli_progress_wanted(&p, "export")) {
+		eo.progress = cli_progress_show;
+		eo.progress_ctx = &p;
+	}
 	if ((rc = xchg_export_with(db, node, &eo, &res, &err)))
 		rc = cli_fail(&err);
 	else

@@ -9,14 +9,20 @@ static const cli_opt opts[] = {
 
 static int run(const cli_cmd *cmd, const cli_args *a)
 {
-	xchg_import_opts o = {cli_get(cmd, a, "out"), cli_get(cmd, a, "archive") ? XCHG_IMPORT_FILE : 0};
+	xchg_import_opts o = {.ack_dir = cli_get(cmd, a, "out"),
+			      .flags = cli_get(cmd, a, "archive") ? XCHG_IMPORT_FILE : 0};
 	cli_reporter r = {.quiet = cli_get(cmd, a, "quiet") != NULL};
+	cli_progress p;
 	xchg_db *db = NULL;
 	xchg_err err;
 	int rc;
 
 	if ((rc = cli_open(cmd, a, 0, &db)))
 		return rc;
+	if (!r.quiet && cli_progress_wanted(&p, "import")) {
+		o.progress = cli_progress_show;
+		o.progress_ctx = &p;
+	}
 	if ((rc = xchg_import_with(db, (const char *const *)a->pos, (size_t)a->npos, &o,
 				   cli_report, &r, &err)))
 		rc = cli_fail(&err);

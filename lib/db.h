@@ -4,6 +4,7 @@
 
 #include "common.h"
 #include "plan.h"
+#include "progress.h"
 #include "store.h"
 
 typedef struct table_meta {
@@ -30,6 +31,8 @@ struct xchg_db {
 	/* per entity of the plan: the column of its local ids (refs.c), once looked up */
 	char **local_ids;
 	size_t nlocal_ids;
+	/* the running export's or import's, as its options named it */
+	progress progress;
 };
 
 /* Loads the stored plan; fails with a hint when the node is not initialized. */

@@ -76,9 +76,13 @@ static xchg_status write_entities(xchg_db *db, const node_row *peer, int64_t pac
 	xbuf data = {0};
 	xvalue uuid, op, at;
 	size_t i;
+	int64_t unsent = 0, unacked;
 	int has_row = 0;
 	xchg_status rc = XCHG_OK;
 
+	if (db->progress.cb && (rc = changes_count(db->st, peer->id, &unsent, &unacked, err)))
+		return rc;
+	progress_start(&db->progress, unsent);
 	for (i = 0; i < db->plan->nentities && !rc; i++) {
 		const plan_entity *e = &db->plan->entities[i];
 
@@ -96,10 +100,13 @@ static xchg_status write_entities(xchg_db *db, const node_row *peer, int64_t pac
 				break;
 			}
 			(*count)++;
+			progress_step(&db->progress);
 		}
 		store_release(st);
 		st = NULL;
 	}
+	if (!rc)
+		progress_end(&db->progress);
 	xbuf_free(&data);
 	return rc;
 }
@@ -108,6 +115,7 @@ typedef struct full_state_run {
 	const plan_entity *e;
 	env_writer *w;
 	int64_t *count;
+	progress *progress;
 } full_state_run;
 
 static xchg_status write_row(void *ctx, const char *uuid, const row_state *state,
@@ -119,7 +127,27 @@ static xchg_status write_row(void *ctx, const char *uuid, const row_state *state
 	if ((rc = write_state(run->w, run->e, uuid, "INSERT", state, data, NULL, err)))
 		return entity_failed(rc, run->e, uuid, err);
 	(*run->count)++;
+	progress_step(run->progress);
 	return XCHG_OK;
+}
+
+/* The rows a full state reads, for its progress: every row of the plan's tables, at most. */
+static xchg_status full_state_total(xchg_db *db, int64_t *total, xchg_err *err)
+{
+	int64_t n;
+	size_t i;
+	char *sql;
+	xchg_status rc = XCHG_OK;
+
+	*total = 0;
+	for (i = 0; i < db->plan->nentities && !rc; i++) {
+		if (!(sql = xstrdup_printf("SELECT count(*) FROM \"%s\"", db->plan->entities[i].table)))
+			return xerr(err, XCHG_ENOMEM, "out of memory");
+		if (!(rc = store_int(db->st, sql, NULL, 0, &n, NULL, err)))
+			*total += n;
+		free(sql);
+	}
+	return rc;
 }
 
 /*
@@ -139,14 +167,17 @@ static xchg_status write_full_state(xchg_db *db, const node_row *peer, int64_t p
 	xvalue uuid, at, op;
 	row_state state;
 	size_t i;
+	int64_t total = 0;
 	int has_row = 0;
 	xchg_status rc;
 
 	if ((rc = changes_take_all(db->st, peer->id, packet_no, err)) ||
-	    (rc = nodes_full_state_sent(db->st, peer->id, packet_no, err)))
+	    (rc = nodes_full_state_sent(db->st, peer->id, packet_no, err)) ||
+	    (db->progress.cb && (rc = full_state_total(db, &total, err))))
 		return rc;
+	progress_start(&db->progress, total);
 	for (i = 0; i < db->plan->nentities && !rc; i++) {
-		full_state_run run = {&db->plan->entities[i], w, count};
+		full_state_run run = {&db->plan->entities[i], w, count, &db->progress};
 
 		if ((rc = row_json_each(db, run.e, peer->id, write_row, &run, err)) ||
 		    (rc = changes_deletions(db->st, peer->id, run.e->type, packet_no, &st, err)))
@@ -182,6 +213,8 @@ static xchg_status write_full_state(xchg_db *db, const node_row *peer, int64_t p
 		store_release(st);
 		st = NULL;
 	}
+	if (!rc)
+		progress_end(&db->progress);
 	xbuf_free(&data);
 	return rc;
 }
@@ -354,7 +387,9 @@ xchg_status xchg_export_with(xchg_db *db, const char *peer, const xchg_export_op
 	if ((rc = xcheck_code(peer, err)) || (rc = db_ready(db, err)) ||
 	    (rc = nodes_self_required(db->st, &self, err)))
 		return rc;
+	db->progress = (progress){.cb = opts->progress, .ctx = opts->progress_ctx};
 	rc = exchange_export(db, &self, peer, opts->out_dir, opts->flags, res, err);
+	db->progress.cb = NULL;
 	node_row_clear(&self);
 	return rc;
 }

@@ -440,8 +440,10 @@ static xchg_status apply_entities(import_run *run, const node_row *sender, opene
 
 	if (run->pruning && (rc = prune_begin(run->db->st, err)))
 		return rc;
+	progress_start(&run->db->progress, 0);
 	while (!(rc = env_reader_next(o->er, &in, err)) && in) {
 		char canonical[37];
+		uint64_t read, size;
 
 		a->received++;
 		if ((run->pruning &&
@@ -453,8 +455,13 @@ static xchg_status apply_entities(import_run *run, const node_row *sender, opene
 				    in->index + 1, in->type, in->uuid);
 			goto done;
 		}
+		packet_reader_progress(o->pr, &read, &size);
+		progress_estimate(&run->db->progress, read, size);
+		progress_step(&run->db->progress);
 		xkill_point("import.entity_applied");
 	}
+	if (!rc)
+		progress_end(&run->db->progress);
 	/*
 	 * A unique key held here when an entity came may be given up by what
 	 * came after it (a rename, a delete, a swap of two codes), in any

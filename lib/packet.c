@@ -442,6 +442,7 @@ struct packet_reader {
 	enum reader_state state;
 	int message_done;
 	uint64_t message_bytes;
+	uint64_t message_size;  /* as the archive says, a hint for progress only; 0 if unsaid */
 	uint64_t file_bytes;   /* the packet file's size: what the ratio limit divides by */
 	crypto_sign_ed25519ph_state sign;
 };
@@ -597,6 +598,8 @@ xchg_status packet_reader_open_keyed(packet_reader **out, const char *path,
 			    (unsigned long long)PACKET_MAX_MESSAGE_BYTES);
 		goto done;
 	}
+	if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0)
+		r->message_size = (uint64_t)archive_entry_size(e);
 	*out = r;
 	r = NULL;
 done:
@@ -721,6 +724,12 @@ xchg_status packet_reader_verify(packet_reader *r, const unsigned char *pk,
 		return refuse(r, err, "signature does not verify");
 	r->state = R_VERIFIED;
 	return XCHG_OK;
+}
+
+void packet_reader_progress(const packet_reader *r, uint64_t *read, uint64_t *size)
+{
+	*read = r->message_bytes;
+	*size = r->message_size;
 }
 
 const char *packet_reader_path(const packet_reader *r)

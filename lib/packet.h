@@ -89,6 +89,8 @@ xchg_status packet_reader_read(void *r, void *buf, size_t cap, size_t *got,
  */
 xchg_status packet_reader_verify(packet_reader *r, const unsigned char *pk,
 				 xchg_err *err);
+/* How much of the message is read, of its size as the archive says (0 if it does not). */
+void packet_reader_progress(const packet_reader *r, uint64_t *read, uint64_t *size);
 const char *packet_reader_path(const packet_reader *r);
 void packet_reader_free(packet_reader *r);
 

@@ -239,12 +239,15 @@ xchg_status xchg_import_with(xchg_db *db, const char *const *paths, size_t npath
 	if (o->flags & ~(unsigned)XCHG_IMPORT_FILE)
 		return xerr(err, XCHG_EUSAGE, "xchg_import_with: unknown flags 0x%x",
 			    o->flags & ~(unsigned)XCHG_IMPORT_FILE);
+	db->progress = (progress){.cb = o->progress, .ctx = o->progress_ctx};
 	if (!(o->flags & XCHG_IMPORT_FILE))
-		return xchg_import(db, paths, npaths, o->ack_dir, cb, ctx, err);
-	if (!(rc = db_ready(db, err)) && !(rc = nodes_peers(db->st, &peers, &n, err)) &&
-	    !(rc = import_filed(db, paths, npaths, o->ack_dir, peers, n, &run, &first, &later, err)) &&
-	    first)
+		rc = xchg_import(db, paths, npaths, o->ack_dir, cb, ctx, err);
+	else if (!(rc = db_ready(db, err)) && !(rc = nodes_peers(db->st, &peers, &n, err)) &&
+		 !(rc = import_filed(db, paths, npaths, o->ack_dir, peers, n, &run, &first, &later,
+				     err)) &&
+		 first)
 		rc = xerr(err, first, "%s", later.msg);
+	db->progress.cb = NULL;
 	run_free(&run);
 	node_rows_free(peers, n);
 	return rc;

@@ -165,6 +165,15 @@ xchg_status xchg_node_remove(xchg_db *db, const char *code, xchg_err *err);
  */
 xchg_status xchg_node_revoke(xchg_db *db, const char *code, xchg_err *err);
 
+/*
+ * How far a long export or import has come, for a progress display: done
+ * entities of total (0 while the total is unknown; for an import it is an
+ * estimate from the bytes read). Called every 1,024 entities, and once at
+ * the end with done == total when it was called before; never for a packet
+ * of fewer entities.
+ */
+typedef void (*xchg_progress_cb)(int64_t done, int64_t total, void *ctx);
+
 typedef struct xchg_export_result {
 	char *path;          /* the published packet file */
 	int64_t packet_no;
@@ -190,6 +199,8 @@ xchg_status xchg_export(xchg_db *db, const char *peer, const char *out_dir,
 typedef struct xchg_export_opts {
 	const char *out_dir; /* the folder to write into; NULL for "." */
 	unsigned flags;      /* XCHG_EXPORT_* */
+	xchg_progress_cb progress; /* NULL: none */
+	void *progress_ctx;
 } xchg_export_opts;
 
 /* xchg_export with options; opts NULL means the defaults (a plain packet in "."). */
@@ -284,6 +295,8 @@ xchg_status xchg_sync(xchg_db *db, const char *dir, xchg_import_cb cb, void *ctx
 typedef struct xchg_import_opts {
 	const char *ack_dir; /* as xchg_import's */
 	unsigned flags;      /* XCHG_IMPORT_* */
+	xchg_progress_cb progress; /* NULL: none; reports each packet's entities */
+	void *progress_ctx;
 } xchg_import_opts;
 
 /* xchg_import with options. */
