@@ -87,6 +87,15 @@ typedef struct store store;
  */
 #define CAPTURE_FOR "is_self = 0 AND revoked_at IS NULL"
 /*
+ * The peers a change applied from origin (an SQL expression, NULL for a
+ * local write) may go to: every active one but the origin itself, unless
+ * the origin is a desktop, which the center may owe an EVICT (routing). A
+ * desktop applying its center's packet, its only peer, captures nothing:
+ * a million rows of a first packet are not logged to be thrown away.
+ */
+#define CAPTURE_BESIDES(origin) \
+	CAPTURE_FOR " AND (" origin " IS NULL OR id <> " origin " OR role <> 'master')"
+/*
  * Whether peer n (an expression of its id) receives a row whose subset
  * value is v (formats/PLAN.md, "Subsets"): a row with none goes to every
  * peer, and so does every row to a peer with no subset of its own.

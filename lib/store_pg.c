@@ -484,7 +484,7 @@ static const char pg_schema[] =
 	"  IF was IS NOT DISTINCT FROM u THEN was := NULL; END IF;"
 	" END IF;"
 	" IF parent <> '' OR TG_ARGV[0] <> '' THEN u := xchg_uuid_text(u); was := xchg_uuid_text(was); END IF;"
-	" IF (u IS NOT NULL OR was IS NOT NULL) AND EXISTS (SELECT 1 FROM sync_nodes WHERE " CAPTURE_FOR ") THEN"
+	" IF (u IS NOT NULL OR was IS NOT NULL) AND EXISTS (SELECT 1 FROM sync_nodes WHERE " CAPTURE_BESIDES("origin") ") THEN"
 	"  IF parent = '' AND coalesce(TG_ARGV[4], '') <> '' THEN"
 	"   IF TG_OP <> 'INSERT' THEN sub_was := to_jsonb(OLD)->>TG_ARGV[4]; END IF;"
 	"   IF TG_OP = 'DELETE' THEN sub := sub_was;"
