@@ -18,6 +18,7 @@ xchg_status changes_find(store *s, const char *peer_id, const char *type,
 	xvalue p[6] = {xv_text(peer_id), xv_text(type), xv_text(uuid),
 		       xv_text(type), xv_text(uuid), xv_text(peer_id)}, v;
 	store_stmt *st = NULL;
+	int has_row = 0;
 	xchg_status rc;
 
 	/*
@@ -26,14 +27,18 @@ xchg_status changes_find(store *s, const char *peer_id, const char *type,
 	 * one it came from, as routing will make it.
 	 */
 	changed_at[0] = '\0';
-	if ((rc = store_query(s, "SELECT changed_at FROM sync_changes WHERE node_id = ?"
-				 " AND entity_type = ? AND entity_uuid = ?"
+	*found = 0;
+	/* An aggregate, not ORDER BY: SQLite would sort in a temporary table for every entity. */
+	if ((rc = store_query(s, "SELECT count(*), max(changed_at) FROM (SELECT changed_at"
+				 " FROM sync_changes WHERE node_id = ? AND entity_type = ? AND entity_uuid = ?"
 				 " UNION ALL SELECT changed_at FROM sync_capture WHERE entity_type = ?"
-				 " AND entity_uuid = ? AND (origin_id IS NULL OR origin_id <> ?)"
-				 " ORDER BY 1 DESC", p, 6, &st, err)))
+				 " AND entity_uuid = ? AND (origin_id IS NULL OR origin_id <> ?)) f",
+			       p, 6, &st, err)))
 		return rc;
-	if (!(rc = store_step(st, found, err)) && *found) {
+	if (!(rc = store_step(st, &has_row, err)) && has_row) {
 		store_col(st, 0, &v);
+		*found = v.type == XV_INT && v.i > 0;
+		store_col(st, 1, &v);
 		if (v.type == XV_TEXT)
 			snprintf(changed_at, 40, "%s", v.s);
 	}

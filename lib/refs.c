@@ -68,15 +68,17 @@ xchg_status refs_read_sql(xchg_db *db, xbuf *sql, const char *table, const char 
 static xchg_status local_id_of(xchg_db *db, const plan_entity *t, const char *pk,
 			       const char *uuid, int64_t *id, int *found, xchg_err *err)
 {
-	char *sql, spelled[FORMS_SPELLINGS][37];
+	char spelled[FORMS_SPELLINGS][37];
 	xvalue keys[FORMS_SPELLINGS];
+	xbuf sql = {0};
 	xchg_status rc;
 
-	if (!(sql = xstrdup_printf("SELECT \"%s\" FROM \"%s\" WHERE uuid " STORE_UUID_IN, pk, t->table)))
-		return xerr(err, XCHG_ENOMEM, "out of memory");
+	xbuf_printf(&sql, "SELECT \"%s\" FROM \"%s\" WHERE ", pk, t->table);
+	store_uuid_eq_sql(&sql, t->table, "uuid");
 	store_uuid_params(uuid, spelled, keys);
-	rc = store_int(db->st, sql, keys, FORMS_SPELLINGS, id, found, err);
-	free(sql);
+	rc = sql.data ? store_int(db->st, sql.data, keys, FORMS_SPELLINGS, id, found, err)
+		      : xerr(err, XCHG_ENOMEM, "out of memory");
+	xbuf_free(&sql);
 	return rc;
 }
 
@@ -224,7 +226,9 @@ static xchg_status unlink_refs(xchg_db *db, const char *table, const char *colum
 	xbuf id = {0}, sql = {0};
 	xchg_status rc;
 
-	xbuf_printf(&id, "(SELECT \"%s\" FROM \"%s\" WHERE uuid " STORE_UUID_IN ")", d->pk, d->table);
+	xbuf_printf(&id, "(SELECT \"%s\" FROM \"%s\" WHERE ", d->pk, d->table);
+	store_uuid_eq_sql(&id, d->table, "uuid");
+	xbuf_addc(&id, ')');
 	xbuf_printf(&sql, "INSERT INTO sync_refs (table_name, row_uuid, column_name, target_type,"
 		    " target_uuid) SELECT '%s', ", table);
 	store_canonical_sql(db->st, &sql, FORM_UUID, "uuid");

@@ -126,7 +126,13 @@ static xchg_status select_sql(xchg_db *db, table_meta *m, const char *lead,
 		xbuf_free(&sql);
 		return rc;
 	}
-	xbuf_printf(&sql, " WHERE \"%s\" " STORE_UUID_IN "%s", key, order);
+	if (parent_column) {
+		xbuf_printf(&sql, " WHERE \"%s\" " STORE_UUID_IN, key);
+	} else {
+		xbuf_adds(&sql, " WHERE ");
+		store_uuid_eq_sql(&sql, m->table, "uuid");
+	}
+	xbuf_adds(&sql, order);
 	return keep_sql(&m->select_sql, &sql, out, err);
 }
 
@@ -484,8 +490,8 @@ static xchg_status write_row(xchg_db *db, const table_meta *m, const char *const
 		xbuf_printf(&sets, "%s\"%s\" = ?", n > 1 ? ", " : "", m->cols[c].name);
 	}
 	store_uuid_params(key, spelled, &vals[n]);
-	xbuf_printf(&sql, "UPDATE \"%s\" SET %s WHERE uuid " STORE_UUID_IN, m->table,
-		    sets.data ? sets.data : "");
+	xbuf_printf(&sql, "UPDATE \"%s\" SET %s WHERE ", m->table, sets.data ? sets.data : "");
+	store_uuid_eq_sql(&sql, m->table, "uuid");
 	if (!sql.data || !cols.data || !sets.data) {
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 		goto done;
@@ -520,19 +526,23 @@ static xchg_status replace_children(xchg_db *db, const plan_child *c, const char
 	const char *fixed[1] = {c->parent_column};
 	char spelled[FORMS_SPELLINGS][37];
 	xvalue keys[FORMS_SPELLINGS], parent = xv_text(uuid);
-	char *sql;
+	xbuf sql = {0};
+	int64_t gone = 1;
 	xchg_status rc;
 
 	if (rows && !cJSON_IsArray(rows))
 		return xerr(err, XCHG_EPACKET, "child \"%s\" must be an array of rows", c->name);
 	if ((rc = db_meta(db, c->table, &m, err)))
 		return rc;
-	if (!(sql = xstrdup_printf("DELETE FROM \"%s\" WHERE \"%s\" " STORE_UUID_IN, c->table,
-				   c->parent_column)))
+	xbuf_printf(&sql, "DELETE FROM \"%s\" WHERE ", c->table);
+	store_uuid_eq_sql(&sql, c->table, c->parent_column);
+	if (!sql.data)
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	store_uuid_params(uuid, spelled, keys);
-	rc = store_run(db->st, sql, keys, FORMS_SPELLINGS, NULL, err);
-	free(sql);
+	/* Once per spelling of the parent's uuid that its children hold: most often one, or none. */
+	while (!rc && gone > 0)
+		rc = store_run(db->st, sql.data, keys, FORMS_SPELLINGS, &gone, err);
+	xbuf_free(&sql);
 	cJSON_ArrayForEach(row, rows) {
 		if (rc)
 			break;
@@ -571,20 +581,22 @@ xchg_status row_json_delete(xchg_db *db, const plan_entity *e, const char *uuid,
 			    const char *updated_at, xchg_err *err)
 {
 	table_meta *m;
-	char at[FORMS_TEXT_MAX], *sql;
+	char at[FORMS_TEXT_MAX];
 	xvalue p[2 + FORMS_SPELLINGS] = {xv_bool(1), xv_text(updated_at)};
 	char spelled[FORMS_SPELLINGS][37];
+	xbuf sql = {0};
 	xchg_status rc;
 
 	if ((rc = db_meta(db, e->table, &m, err)))
 		return rc;
 	to_column(db_column_form(m, "updated_at"), &p[1], at);
 	store_uuid_params(uuid, spelled, &p[2]);
-	if (!(sql = xstrdup_printf("UPDATE \"%s\" SET is_deleted = ?, updated_at = coalesce(?, updated_at)"
-				   " WHERE uuid " STORE_UUID_IN, e->table)))
-		return xerr(err, XCHG_ENOMEM, "out of memory");
-	rc = store_run(db->st, sql, p, 2 + FORMS_SPELLINGS, NULL, err);
-	free(sql);
+	xbuf_printf(&sql, "UPDATE \"%s\" SET is_deleted = ?, updated_at = coalesce(?, updated_at)"
+		    " WHERE ", e->table);
+	store_uuid_eq_sql(&sql, e->table, "uuid");
+	rc = sql.data ? store_run(db->st, sql.data, p, 2 + FORMS_SPELLINGS, NULL, err)
+		      : xerr(err, XCHG_ENOMEM, "out of memory");
+	xbuf_free(&sql);
 	return rc;
 }
 

@@ -341,6 +341,17 @@ xchg_status store_install_triggers(store *s, const plan *p, const sync_forms *fo
 	return run_script(s, &sql, err);
 }
 
+void store_uuid_eq_sql(xbuf *b, const char *table, const char *column)
+{
+	size_t i;
+
+	xbuf_printf(b, "\"%s\" = (", column);
+	for (i = 0; i < FORMS_SPELLINGS; i++)
+		xbuf_printf(b, "%sSELECT \"%s\" FROM \"%s\" WHERE \"%s\" = ?", i ? " UNION ALL " : "",
+			    column, table, column);
+	xbuf_adds(b, " LIMIT 1)");
+}
+
 void store_uuid_params(const char *uuid, char buf[FORMS_SPELLINGS][37],
 		       xvalue out[FORMS_SPELLINGS])
 {

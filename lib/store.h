@@ -338,6 +338,15 @@ xchg_status store_install_triggers(store *s, const plan *p, const sync_forms *fo
  * spelling wrote it. buf holds the spelled texts.
  */
 #define STORE_UUID_IN "IN (?, ?, ?, ?)"
+/*
+ * The same key as "column = (SELECT column ... LIMIT 1)": the first of
+ * uuid's spellings that table holds, with STORE_UUID_IN's parameters. SQLite
+ * builds a temporary index for an IN list in every statement, a good part
+ * of an import's time; this uses the column's index alone. Where a column
+ * may hold several spellings of one uuid (a parent column), a statement
+ * that must reach every row runs again until it changes none.
+ */
+void store_uuid_eq_sql(xbuf *b, const char *table, const char *column);
 void store_uuid_params(const char *uuid, char buf[FORMS_SPELLINGS][37],
 		       xvalue out[FORMS_SPELLINGS]);
 /*
