@@ -97,6 +97,9 @@ void db_forget_meta(xchg_db *db)
 		for (j = 0; j < 4; j++)
 			free(db->metas[i].scan_sql[j]);
 		free(db->metas[i].select_cols);
+		free(db->metas[i].write_cols);
+		free(db->metas[i].update_sql);
+		free(db->metas[i].insert_sql);
 		store_columns_free(db->metas[i].cols, db->metas[i].ncols);
 	}
 	free(db->metas);

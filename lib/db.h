@@ -18,6 +18,10 @@ typedef struct table_meta {
 	/* row_json_each's first and next page, of every row and of a peer's
 	 * subset, built on first use */
 	char *scan_sql[4];
+	/* row_json's UPDATE and INSERT for the columns it wrote last, in that order */
+	size_t *write_cols;
+	size_t nwrite_cols;
+	char *update_sql, *insert_sql;
 } table_meta;
 
 struct xchg_db {
