@@ -100,6 +100,7 @@ void db_forget_meta(xchg_db *db)
 		free(db->metas[i].write_cols);
 		free(db->metas[i].update_sql);
 		free(db->metas[i].insert_sql);
+		free(db->metas[i].delete_sql);
 		store_columns_free(db->metas[i].cols, db->metas[i].ncols);
 	}
 	free(db->metas);

@@ -22,6 +22,9 @@ typedef struct table_meta {
 	size_t *write_cols;
 	size_t nwrite_cols;
 	char *update_sql, *insert_sql;
+	/* a child table's: the DELETE of one parent's rows, and the member of the plan it is for */
+	char *delete_sql;
+	const void *delete_for;
 } table_meta;
 
 struct xchg_db {

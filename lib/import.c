@@ -618,6 +618,8 @@ static xchg_status import_once(void *ctx, xchg_err *err)
 	/* A desktop that owes the center its own full state keeps every row: each is on its way. */
 	run->pruning = o.h->full_state && !nodes_is_master(&run->self) && nodes_is_master(&sender) &&
 		       sender.full_state == NODE_FULL_NONE;
+	if (run->pruning && (rc = prune_needed(run->db, &run->pruning, err)))
+		goto done;
 	/* The ack goes first: a change the peer has confirmed is no conflict. */
 	if ((rc = take_ack(run, &sender, o.h, err)))
 		goto done;

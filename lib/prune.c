@@ -6,6 +6,25 @@
 #include "changes.h"
 #include "row_json.h"
 
+xchg_status prune_needed(xchg_db *db, int *needed, xchg_err *err)
+{
+	int64_t any = 0;
+	size_t i;
+	char *sql;
+	xchg_status rc = XCHG_OK;
+
+	*needed = 0;
+	for (i = 0; i < db->plan->nentities && !rc && !*needed; i++) {
+		if (!(sql = xstrdup_printf("SELECT count(*) FROM (SELECT 1 FROM \"%s\" LIMIT 1) t",
+					   db->plan->entities[i].table)))
+			return xerr(err, XCHG_ENOMEM, "out of memory");
+		if (!(rc = store_int(db->st, sql, NULL, 0, &any, NULL, err)))
+			*needed = any > 0;
+		free(sql);
+	}
+	return rc;
+}
+
 /* A temporary table: a full state may carry millions of rows, and memory stays flat. */
 xchg_status prune_begin(store *s, xchg_err *err)
 {

@@ -11,6 +11,12 @@
 #include "db.h"
 #include "nodes.h"
 
+/*
+ * Whether a full state has anything here to prune: a row of an entity of
+ * the plan (children go with them). A new desktop's first packet, the
+ * largest, then keeps no list.
+ */
+xchg_status prune_needed(xchg_db *db, int *needed, xchg_err *err);
 /* Before the full state's entities: an empty list of what it carries. */
 xchg_status prune_begin(store *s, xchg_err *err);
 /* One entity the full state carries (canonical uuid). */

@@ -568,15 +568,19 @@ static xchg_status replace_children(xchg_db *db, const plan_child *c, const char
 		return xerr(err, XCHG_EPACKET, "child \"%s\" must be an array of rows", c->name);
 	if ((rc = db_meta(db, c->table, &m, err)))
 		return rc;
-	xbuf_printf(&sql, "DELETE FROM \"%s\" WHERE ", c->table);
-	store_uuid_eq_sql(&sql, c->table, c->parent_column);
-	if (!sql.data)
-		return xerr(err, XCHG_ENOMEM, "out of memory");
+	if (m->delete_for != c) {
+		xbuf_printf(&sql, "DELETE FROM \"%s\" WHERE ", c->table);
+		store_uuid_eq_sql(&sql, c->table, c->parent_column);
+		if (!sql.data)
+			return xerr(err, XCHG_ENOMEM, "out of memory");
+		free(m->delete_sql);
+		m->delete_sql = xbuf_detach(&sql);
+		m->delete_for = c;
+	}
 	store_uuid_params(uuid, spelled, keys);
 	/* Once per spelling of the parent's uuid that its children hold: most often one, or none. */
 	while (!rc && gone > 0)
-		rc = store_run(db->st, sql.data, keys, FORMS_SPELLINGS, &gone, err);
-	xbuf_free(&sql);
+		rc = store_run(db->st, m->delete_sql, keys, FORMS_SPELLINGS, &gone, err);
 	cJSON_ArrayForEach(row, rows) {
 		if (rc)
 			break;
