@@ -38,7 +38,7 @@ static xchg_status weigh_and_write(xchg_db *db, const node_row *self, const node
 				   int outside, apply_result *r, xchg_err *err)
 {
 	char now[32], changed_at[40];
-	int found = 0, conflict = 0, wins = 1;
+	int found = 0, conflict = 0, wins = 1, absent = 0;
 	local_version local;
 	xchg_status rc;
 
@@ -65,6 +65,7 @@ static xchg_status weigh_and_write(xchg_db *db, const node_row *self, const node
 		       outside)) {
 		if ((rc = conflict_compare(db, e, in, &local, err)))
 			return rc;
+		absent = !local.found;
 		/*
 		 * A full state carries back what the sender received from here: a row
 		 * written again, unchanged, would only be sent on to every other peer.
@@ -94,7 +95,7 @@ static xchg_status weigh_and_write(xchg_db *db, const node_row *self, const node
 		rc = row_json_delete(db, e, in->uuid, in->updated_at ? in->updated_at : now, err);
 	else
 		rc = row_json_apply(db, e, in->uuid, in->updated_at ? in->updated_at : now,
-				    in->data, err);
+				    in->data, absent, err);
 	r->applied = !rc;
 	return rc;
 }

@@ -257,7 +257,7 @@ xchg_status xchg_conflict_restore(xchg_db *db, int64_t id, xchg_err *err)
 	in_tx = 1;
 	/* Stamped now, so that last-writer-wins sees the restore as the newest edit. */
 	xnow_iso(now);
-	rc = data ? row_json_apply(db, e, c->entity_uuid, now, data, err)
+	rc = data ? row_json_apply(db, e, c->entity_uuid, now, data, 0, err)
 		  : row_json_delete(db, e, c->entity_uuid, now, err);
 	if (rc || (rc = set_status(db, id, "restored", err)) || (rc = store_commit(db->st, err)))
 		goto done;

@@ -476,7 +476,7 @@ static xchg_status write_sql(table_meta *m, const size_t *cols, size_t n, xchg_e
 static xchg_status write_row(xchg_db *db, table_meta *m, const char *const *fixed,
 			     const xvalue *fixed_vals, size_t nfixed, const char *key,
 			     const char *parent_column, const cJSON *obj, const plan_entity *skip,
-			     xchg_err *err)
+			     int absent, xchg_err *err)
 {
 	xvalue *vals = NULL;
 	size_t *cols = NULL;
@@ -539,7 +539,8 @@ static xchg_status write_row(xchg_db *db, table_meta *m, const char *const *fixe
 	}
 	store_uuid_params(key, spelled, &vals[n]);
 	if ((rc = write_sql(m, cols, n, err)) ||
-	    (rc = store_run(db->st, m->update_sql, vals, (int)(n + FORMS_SPELLINGS), &changed, err)) ||
+	    (!absent &&
+	     (rc = store_run(db->st, m->update_sql, vals, (int)(n + FORMS_SPELLINGS), &changed, err))) ||
 	    changed > 0)
 		goto done;
 	rc = store_run(db->st, m->insert_sql, vals, (int)n, NULL, err);
@@ -589,14 +590,15 @@ static xchg_status replace_children(xchg_db *db, const plan_child *c, const char
 		if (!cJSON_IsObject(row) || !cJSON_IsString(row_uuid))
 			return xerr(err, XCHG_EPACKET, "child \"%s\": each row must be an object with a \"uuid\"",
 				    c->name);
+		/* Never absent: a child row may move here from another parent. */
 		rc = write_row(db, m, fixed, &parent, 1, row_uuid->valuestring, c->parent_column, row,
-			       NULL, err);
+			       NULL, 0, err);
 	}
 	return rc;
 }
 
 xchg_status row_json_apply(xchg_db *db, const plan_entity *e, const char *uuid,
-			   const char *updated_at, const cJSON *data, xchg_err *err)
+			   const char *updated_at, const cJSON *data, int absent, xchg_err *err)
 {
 	static const char *const fixed[3] = {"uuid", "updated_at", "is_deleted"};
 	table_meta *m;
@@ -607,7 +609,7 @@ xchg_status row_json_apply(xchg_db *db, const plan_entity *e, const char *uuid,
 	if (!cJSON_IsObject(data))
 		return xerr(err, XCHG_EPACKET, "data must be an object");
 	if ((rc = db_meta(db, e->table, &m, err)) ||
-	    (rc = write_row(db, m, fixed, vals, 3, uuid, NULL, data, e, err)))
+	    (rc = write_row(db, m, fixed, vals, 3, uuid, NULL, data, e, absent, err)))
 		return rc;
 	for (i = 0; i < e->nchildren && !rc; i++)
 		rc = replace_children(db, &e->children[i], uuid,

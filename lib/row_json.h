@@ -38,9 +38,13 @@ typedef xchg_status (*row_json_fn)(void *ctx, const char *uuid, const row_state 
 xchg_status row_json_each(xchg_db *db, const plan_entity *e, const char *peer_id,
 			  row_json_fn fn, void *ctx, xchg_err *err);
 
-/* Inserts or updates the row from data and replaces its children with the set in data. */
+/*
+ * Inserts or updates the row from data and replaces its children with the
+ * set in data. absent: the caller has just looked, and no row holds uuid,
+ * so the row is inserted without trying an update first.
+ */
 xchg_status row_json_apply(xchg_db *db, const plan_entity *e, const char *uuid,
-			   const char *updated_at, const cJSON *data, xchg_err *err);
+			   const char *updated_at, const cJSON *data, int absent, xchg_err *err);
 
 /* Marks the row deleted (is_deleted = true); a row never seen is left absent. */
 xchg_status row_json_delete(xchg_db *db, const plan_entity *e, const char *uuid,

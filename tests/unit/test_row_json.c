@@ -403,7 +403,7 @@ static xchg_status apply(node *n, const char *uuid, const char *json, xchg_err *
 
 	cr_assert_not_null(data, "bad JSON in the test: %s", json);
 	memset(err, 0, sizeof(*err));
-	rc = row_json_apply(n->db, e, uuid, "2026-11-25T09:30:00.000Z", data, err);
+	rc = row_json_apply(n->db, e, uuid, "2026-11-25T09:30:00.000Z", data, 0, err);
 	cJSON_Delete(data);
 	return rc;
 }
