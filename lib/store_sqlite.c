@@ -17,7 +17,6 @@
 
 /* Writers (the desktop application, a watcher) may hold the lock a while. */
 #define SQ_BUSY_TIMEOUT_MS 30000
-#define SQ_STMT_JOURNAL_BYTES (4 << 20)
 #define SQ_CACHE_MAX 64
 
 typedef struct sq_stmt {
@@ -788,15 +787,6 @@ xchg_status store_sqlite_open(store **out, const char *path, int create,
 		sq_close(&s->base);
 		return rc;
 	}
-	/*
-	 * Every row a packet writes fires the capture triggers, so SQLite keeps
-	 * a statement journal for it; past 64 KiB, once, that journal becomes
-	 * a temporary file for the rest of the transaction, and a large import
-	 * wrote every row's pages there (a fifth of its time). Kept in memory
-	 * up to 4 MiB, what one statement of ours never reaches. Only SQLite's
-	 * first user in a process can set it; later calls change nothing.
-	 */
-	sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, SQ_STMT_JOURNAL_BYTES);
 	if (sqlite3_open_v2(path, &s->db, flags, NULL) != SQLITE_OK) {
 		rc = s->db ? sq_fail(s, err, "cannot open")
 			   : xerr(err, XCHG_ENOMEM, "%s: out of memory", path);
