@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -159,28 +158,7 @@ static xchg_status writer_create_temp(packet_writer *w, xchg_err *err)
 		return xerr(err, XCHG_EIO, "%s: cannot create: %s", w->tmp_path,
 			    strerror(errno));
 	w->tmp_exists = 1;
-	/*
-	 * Held until the packet is published or dropped, and released by the
-	 * kernel when this process dies: a sweeper that can take it knows the
-	 * temp is a dead export's (packet_temp_orphaned). Where the folder's
-	 * file system has no locks, sweepers go by age alone.
-	 */
-	(void)flock(w->fd, LOCK_EX | LOCK_NB);
 	return XCHG_OK;
-}
-
-int packet_temp_orphaned(const char *path)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), orphaned;
-
-	if (fd < 0)
-		return -1;
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0)
-		orphaned = 1;
-	else
-		orphaned = errno == EWOULDBLOCK ? 0 : -1;
-	close(fd);
-	return orphaned;
 }
 
 static xchg_status writer_start_archive(packet_writer *w, xchg_err *err)
@@ -337,15 +315,17 @@ static xchg_status writer_seal(packet_writer *w, const unsigned char *sig,
 	return XCHG_OK;
 }
 
-/*
- * Flushed before the caller commits: the commit must not outlive the bytes.
- * The file stays open, and locked, until it is published.
- */
+/* Flushed before the caller commits: the commit must not outlive the bytes. */
 static xchg_status writer_sync_temp(packet_writer *w, xchg_err *err)
 {
+	xchg_status rc = XCHG_OK;
+
 	if (fsync(w->fd) != 0)
-		return xerr(err, XCHG_EIO, "%s: cannot flush: %s", w->tmp_path, strerror(errno));
-	return XCHG_OK;
+		rc = xerr(err, XCHG_EIO, "%s: cannot flush: %s", w->tmp_path, strerror(errno));
+	if (close(w->fd) != 0 && !rc)
+		rc = xerr(err, XCHG_EIO, "%s: cannot close: %s", w->tmp_path, strerror(errno));
+	w->fd = -1;
+	return rc;
 }
 
 xchg_status packet_writer_finish(packet_writer *w, xchg_err *err)
@@ -420,8 +400,6 @@ xchg_status packet_writer_publish(packet_writer *w, xchg_err *err)
 	}
 	w->state = W_PUBLISHED;
 	w->tmp_exists = 0;
-	close(w->fd); /* flushed already: nothing is left to fail */
-	w->fd = -1;
 	return sync_dir(w->dir, err);
 }
 

@@ -57,12 +57,6 @@ xchg_status packet_writer_write(void *w, const void *data, size_t len,
 xchg_status packet_writer_finish(packet_writer *w, xchg_err *err);
 /* Renames the temp file to dir/name and fsyncs dir. */
 xchg_status packet_writer_publish(packet_writer *w, xchg_err *err);
-/*
- * Whether the temporary file at path (.pkt_*.tmp) is a dead export's: 1 when
- * no writer holds it, 0 when one does, -1 when the folder cannot say (no
- * locks on its file system, or the file is gone).
- */
-int packet_temp_orphaned(const char *path);
 /* The final path (dir/name); owned by the writer. */
 const char *packet_writer_path(const packet_writer *w);
 /* Removes the temp file unless published. */

@@ -17,7 +17,6 @@
 #include "db.h"
 #include "exchange.h"
 #include "nodes.h"
-#include "packet.h"
 #include "sync.h"
 
 /* A packet import read from a folder, and what became of it. */
@@ -275,12 +274,7 @@ static xchg_status has_news(xchg_db *db, const node_row *peer, const sync_run *r
 
 /* How long a second sync waits for the first before it says so and stops. */
 #define SYNC_WAIT_MS 5000
-/*
- * An export's hidden temporary that no writer holds (packet_temp_orphaned)
- * and that is a few seconds old is what a crash left; where the folder
- * cannot tell, one this old is.
- */
-#define ORPHANED_TEMPORARY_S 2
+/* An export's hidden temporary this old is what a crash left, not one being written. */
 #define STALE_TEMPORARY_S (60 * 60)
 
 static xchg_status lock_sync(xchg_db *db, const char *code, xchg_err *err)
@@ -297,7 +291,7 @@ static xchg_status lock_sync(xchg_db *db, const char *code, xchg_err *err)
 	return rc;
 }
 
-/* Removes what a crashed export left in dir: .pkt_*.tmp, once no writer holds it. */
+/* Removes what a crashed export left in dir: .pkt_*.tmp, once old. */
 static void sweep_temporaries(const char *dir, sync_run *run)
 {
 	struct dirent *e;
@@ -314,9 +308,7 @@ static void sweep_temporaries(const char *dir, sync_run *run)
 		if (strncmp(e->d_name, ".pkt_", 5) != 0 || n < 4 || strcmp(e->d_name + n - 4, ".tmp") != 0 ||
 		    !(path = xstrdup_printf("%s/%s", dir, e->d_name)))
 			continue;
-		if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) &&
-		    (now - sb.st_mtime > STALE_TEMPORARY_S ||
-		     (now - sb.st_mtime >= ORPHANED_TEMPORARY_S && packet_temp_orphaned(path) == 1)) &&
+		if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && now - sb.st_mtime > STALE_TEMPORARY_S &&
 		    unlink(path) == 0) {
 			xchg_import_event ev = {.outcome = XCHG_DELETED, .path = path};
 
