@@ -167,7 +167,6 @@ static xchg_status writer_start_archive(packet_writer *w, xchg_err *err)
 		return xerr(err, XCHG_ENOMEM, "%s: out of memory", w->tmp_path);
 	/* The end-of-central-directory record must be the file's last bytes. */
 	if (archive_write_set_format_zip(w->a) != ARCHIVE_OK ||
-	    archive_write_set_format_option(w->a, "zip", "compression-level", "9") != ARCHIVE_OK ||
 	    archive_write_set_bytes_in_last_block(w->a, 1) != ARCHIVE_OK)
 		return writer_fail(w, "the archive", err);
 	return writer_check(w, archive_write_open2(w->a, w, NULL, writer_out, NULL, NULL),
