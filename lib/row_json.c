@@ -126,12 +126,11 @@ static xchg_status select_sql(xchg_db *db, table_meta *m, const char *lead,
 		xbuf_free(&sql);
 		return rc;
 	}
-	if (parent_column) {
-		xbuf_printf(&sql, " WHERE \"%s\" " STORE_UUID_IN, key);
-	} else {
-		xbuf_adds(&sql, " WHERE ");
+	xbuf_adds(&sql, " WHERE ");
+	if (parent_column)
+		xbuf_printf(&sql, "\"%s\" " STORE_UUID_IN, key);
+	else
 		store_uuid_eq_sql(&sql, m->table, "uuid");
-	}
 	xbuf_adds(&sql, order);
 	return keep_sql(&m->select_sql, &sql, out, err);
 }
@@ -420,17 +419,6 @@ static xchg_status json_to_value(const cJSON *item, xvalue *out, const char *tab
 }
 
 /*
- * Writes one row: the fixed columns first, then every member of obj that
- * names a travelling column, each uuid and time in its column's form. An
- * existing row (by uuid, key, however it is spelled there) is updated with
- * exactly those columns; only a row that is not there is inserted. An
- * INSERT ... ON CONFLICT would not do: both databases check NOT NULL before
- * they look for the conflict, so an update of a row whose NOT NULL column is
- * local (or not in the packet) would fail. Members naming a child (skip) are
- * left to the caller; any other member is refused, because a packet must not
- * carry data this node cannot store.
- */
-/*
  * m's UPDATE (by uuid) and INSERT of the columns cols, in that order. Built
  * again only when they change: the rows of a packet give their members in
  * one order, and formatting two statements per row cost an import a tenth
@@ -473,6 +461,17 @@ static xchg_status write_sql(table_meta *m, const size_t *cols, size_t n, xchg_e
 	return XCHG_OK;
 }
 
+/*
+ * Writes one row: the fixed columns first, then every member of obj that
+ * names a travelling column, each uuid and time in its column's form. An
+ * existing row (by uuid, key, however it is spelled there) is updated with
+ * exactly those columns; only a row that is not there is inserted. An
+ * INSERT ... ON CONFLICT would not do: both databases check NOT NULL before
+ * they look for the conflict, so an update of a row whose NOT NULL column is
+ * local (or not in the packet) would fail. Members naming a child (skip) are
+ * left to the caller; any other member is refused, because a packet must not
+ * carry data this node cannot store.
+ */
 static xchg_status write_row(xchg_db *db, table_meta *m, const char *const *fixed,
 			     const xvalue *fixed_vals, size_t nfixed, const char *key,
 			     const char *parent_column, const cJSON *obj, const plan_entity *skip,
