@@ -1,6 +1,8 @@
 #include "changes.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 xchg_status changes_purge(store *s, const char *peer_id, int64_t ack, xchg_err *err)
 {
@@ -43,6 +45,57 @@ xchg_status changes_find(store *s, const char *peer_id, const char *type,
 			snprintf(changed_at, 40, "%s", v.s);
 	}
 	store_release(st);
+	return rc;
+}
+
+xchg_status changes_find_many(store *s, const char *peer_id, const char *type,
+			      const char *const *uuids, size_t n, unsigned char *found,
+			      xchg_err *err)
+{
+	xvalue *p = NULL, v;
+	store_stmt *st = NULL;
+	xbuf in = {0}, sql = {0};
+	size_t i, k, m;
+	int has_row = 0;
+	xchg_status rc = XCHG_OK;
+
+	memset(found, 0, n);
+	if (!(p = calloc(2 * STORE_UUIDS_PER_QUERY + 4, sizeof(*p))))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	for (i = 0; i < n && !rc; i += m) {
+		m = n - i < STORE_UUIDS_PER_QUERY ? n - i : STORE_UUIDS_PER_QUERY;
+		xbuf_reset(&in);
+		xbuf_reset(&sql);
+		for (k = 0; k < m; k++)
+			xbuf_adds(&in, k ? ", ?" : "?");
+		if (!in.data)
+			break;
+		/* Few rows come back, if any: a packet's new rows have no registrations. */
+		xbuf_printf(&sql, "SELECT entity_uuid FROM sync_changes WHERE node_id = ? AND"
+			    " entity_type = ? AND entity_uuid IN (%s) UNION ALL SELECT entity_uuid"
+			    " FROM sync_capture WHERE entity_type = ? AND (origin_id IS NULL OR"
+			    " origin_id <> ?) AND entity_uuid IN (%s)", in.data, in.data);
+		p[0] = xv_text(peer_id);
+		p[1] = p[m + 2] = xv_text(type);
+		p[m + 3] = xv_text(peer_id);
+		for (k = 0; k < m; k++)
+			p[2 + k] = p[m + 4 + k] = xv_text(uuids[i + k]);
+		if (!sql.data || (rc = store_query(s, sql.data, p, (int)(2 * m + 4), &st, err)))
+			break;
+		while (!(rc = store_step(st, &has_row, err)) && has_row) {
+			store_col(st, 0, &v);
+			for (k = 0; v.type == XV_TEXT && k < m; k++)
+				if (strcmp(v.s, uuids[i + k]) == 0)
+					found[i + k] = 1;
+		}
+		store_release(st);
+		st = NULL;
+	}
+	if (!rc && i < n)
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+	xbuf_free(&in);
+	xbuf_free(&sql);
+	free(p);
 	return rc;
 }
 

@@ -18,6 +18,14 @@ xchg_status changes_purge(store *s, const char *peer_id, int64_t ack, xchg_err *
  */
 xchg_status changes_find(store *s, const char *peer_id, const char *type,
 			 const char *uuid, int *found, char changed_at[40], xchg_err *err);
+/*
+ * changes_find's answer for n canonical uuids of one type at once, a
+ * statement per STORE_UUIDS_PER_QUERY of them: found[i] is set for each
+ * that is registered or captured so.
+ */
+xchg_status changes_find_many(store *s, const char *peer_id, const char *type,
+			      const char *const *uuids, size_t n, unsigned char *found,
+			      xchg_err *err);
 xchg_status changes_drop(store *s, const char *peer_id, const char *type,
 			 const char *uuid, xchg_err *err);
 /* Registers (type, uuid) for peer anew, as not yet sent, whatever was there. */

@@ -1216,6 +1216,14 @@ xchg_status env_reader_next(env_reader *r, const env_entity **e, xchg_err *err)
 	return rc;
 }
 
+cJSON *env_reader_take(env_reader *r)
+{
+	cJSON *tree = r->tree;
+
+	r->tree = NULL;
+	return tree;
+}
+
 void env_reader_free(env_reader *r)
 {
 	if (!r)

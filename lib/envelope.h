@@ -92,6 +92,12 @@ xchg_status env_reader_header(env_reader *r, const env_header **h, xchg_err *err
  * rest of the message has been read and checked to be well formed.
  */
 xchg_status env_reader_next(env_reader *r, const env_entity **e, xchg_err *err);
+/*
+ * Hands the caller what the entity env_reader_next read last points into
+ * (the caller frees it with cJSON_Delete): the entity's strings and data
+ * stay valid until then, past the next env_reader_next.
+ */
+cJSON *env_reader_take(env_reader *r);
 void env_reader_free(env_reader *r);
 
 #endif

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "apply.h"
+#include "bulk.h"
 #include "changes.h"
 #include "conflict.h"
 #include "envelope.h"
@@ -399,6 +400,23 @@ static xchg_status hold(held_list *l, const env_entity *in, xchg_err *err)
 	return XCHG_OK;
 }
 
+/* Counts what r says of entity in, keeping a refused row aside. */
+static xchg_status settle(import_run *run, const node_row *sender, const env_entity *in,
+			  const apply_result *r, applied *a, xchg_err *err)
+{
+	xchg_status rc;
+
+	if (r->refused && (rc = apply_log_refused(run->db, sender, in, r->reason, err)))
+		return rc;
+	if (r->applied && run->open_refused &&
+	    (rc = conflict_log_supersede(run->db, sender->id, in->type, in->uuid, NULL, err)))
+		return rc;
+	a->entities += r->applied;
+	a->conflicts += r->conflicts;
+	a->refused += r->refused;
+	return XCHG_OK;
+}
+
 /*
  * One entity; later is where one that runs into a unique key, or misses a
  * row it references, waits (NULL: it is decided now).
@@ -411,34 +429,48 @@ static xchg_status apply_one(import_run *run, const node_row *sender, const env_
 			 (run->full_state ? APPLY_FULL_STATE : 0) | (run->suspect ? APPLY_SUSPECT : 0);
 	xchg_status rc;
 
-	if ((rc = apply_entity(run->db, &run->self, sender, in, flags, &r, err))) {
-		if (!run->guarded && rc == XCHG_EDB &&
-		    store_last_fault(run->db->st, NULL) != STORE_FAULT_OTHER)
-			run->row_fault = 1;
+	if ((rc = apply_entity(run->db, &run->self, sender, in, flags, &r, err)))
 		return rc;
-	}
 	if (r.collided)
 		return hold(later, in, err);
-	if (r.refused && (rc = apply_log_refused(run->db, sender, in, r.reason, err)))
-		return rc;
-	if (r.applied && run->open_refused &&
-	    (rc = conflict_log_supersede(run->db, sender->id, in->type, in->uuid, NULL, err)))
-		return rc;
-	a->entities += r.applied;
-	a->conflicts += r.conflicts;
-	a->refused += r.refused;
-	return XCHG_OK;
+	return settle(run, sender, in, &r, a, err);
+}
+
+/* What the entities of one packet are applied with. */
+typedef struct applying {
+	import_run *run;
+	const node_row *sender;
+	held_list later;
+	applied *a;
+} applying;
+
+/* Each entity in the packet's order: bulk wrote it (inserted), or it is applied now. */
+static xchg_status apply_taken(void *ctx, const env_entity *in, int inserted, xchg_err *err)
+{
+	applying *ap = ctx;
+	apply_result r = {.applied = 1};
+	xchg_status rc;
+
+	if (inserted)
+		return settle(ap->run, ap->sender, in, &r, ap->a, err);
+	if ((rc = apply_one(ap->run, ap->sender, in, &ap->later, ap->a, err)))
+		xerr_prefix(err, "entity %zu (%s %s)", in->index + 1, in->type, in->uuid);
+	return rc;
 }
 
 static xchg_status apply_entities(import_run *run, const node_row *sender, opened *o,
 				  applied *a, xchg_err *err)
 {
 	const env_entity *in = NULL;
-	held_list later = {0};
+	applying ap = {run, sender, {0}, a};
+	bulk *b = NULL;
 	size_t i;
 	xchg_status rc;
 
 	if (run->pruning && (rc = prune_begin(run->db->st, err)))
+		return rc;
+	/* A row fault fails the packet unguarded, and it runs again entity by entity. */
+	if (!run->guarded && (rc = bulk_new(&b, run->db, sender->id, apply_taken, &ap, err)))
 		return rc;
 	progress_start(&run->db->progress, 0);
 	while (!(rc = env_reader_next(o->er, &in, err)) && in) {
@@ -446,20 +478,24 @@ static xchg_status apply_entities(import_run *run, const node_row *sender, opene
 		uint64_t read, size;
 
 		a->received++;
-		if ((run->pruning &&
-		     (rc = prune_seen(run->db->st, in->type,
-				      forms_uuid_parse(in->uuid, canonical, NULL) ? canonical : in->uuid,
-				      err))) ||
-		    (rc = apply_one(run, sender, in, &later, a, err))) {
+		if (run->pruning &&
+		    (rc = prune_seen(run->db->st, in->type,
+				     forms_uuid_parse(in->uuid, canonical, NULL) ? canonical : in->uuid,
+				     err))) {
 			xerr_prefix(err, "%s: entity %zu (%s %s)", packet_reader_path(o->pr),
 				    in->index + 1, in->type, in->uuid);
 			goto done;
 		}
+		if ((rc = b ? bulk_add(b, in, env_reader_take(o->er), err)
+			    : apply_taken(&ap, in, 0, err)))
+			goto failed;
 		packet_reader_progress(o->pr, &read, &size);
 		progress_estimate(&run->db->progress, read, size);
 		progress_step(&run->db->progress);
 		xkill_point("import.entity_applied");
 	}
+	if (!rc && b && (rc = bulk_flush(b, err)))
+		goto failed;
 	if (!rc)
 		progress_end(&run->db->progress);
 	/*
@@ -469,8 +505,8 @@ static xchg_status apply_entities(import_run *run, const node_row *sender, opene
 	 * a foreign key looked for may have come after it too (a sender that
 	 * orders its entities otherwise): only one still missing now refuses it.
 	 */
-	for (i = 0; i < later.n && !rc; i++) {
-		const held *h = &later.v[i];
+	for (i = 0; i < ap.later.n && !rc; i++) {
+		const held *h = &ap.later.v[i];
 		env_entity again = {h->type, h->uuid, h->operation, h->updated_at, h->data, h->index};
 
 		if ((rc = apply_one(run, sender, &again, NULL, a, err)))
@@ -479,8 +515,14 @@ static xchg_status apply_entities(import_run *run, const node_row *sender, opene
 	}
 	if (!rc && run->pruning)
 		rc = prune_rest(run->db, sender, &a->pruned, err);
+	goto done;
+failed:
+	xerr_prefix(err, "%s", packet_reader_path(o->pr));
+	if (!run->guarded && rc == XCHG_EDB && store_last_fault(run->db->st, NULL) != STORE_FAULT_OTHER)
+		run->row_fault = 1;
 done:
-	held_free(&later);
+	bulk_free(b);
+	held_free(&ap.later);
 	return rc;
 }
 

@@ -462,41 +462,64 @@ static xchg_status write_sql(table_meta *m, const size_t *cols, size_t n, xchg_e
 }
 
 /*
- * Writes one row: the fixed columns first, then every member of obj that
- * names a travelling column, each uuid and time in its column's form. An
- * existing row (by uuid, key, however it is spelled there) is updated with
- * exactly those columns; only a row that is not there is inserted. An
- * INSERT ... ON CONFLICT would not do: both databases check NOT NULL before
- * they look for the conflict, so an update of a row whose NOT NULL column is
- * local (or not in the packet) would fail. Members naming a child (skip) are
- * left to the caller; any other member is refused, because a packet must not
- * carry data this node cannot store.
+ * A row's values as its statements bind them: vals[i] goes to column
+ * cols[i] of the table; bufs[i] holds the text of vals[i] when it had to be
+ * put in its column's form. Room for cap values.
  */
-static xchg_status write_row(xchg_db *db, table_meta *m, const char *const *fixed,
-			     const xvalue *fixed_vals, size_t nfixed, const char *key,
-			     const char *parent_column, const cJSON *obj, const plan_entity *skip,
-			     int absent, xchg_err *err)
+typedef struct row_values {
+	xvalue *vals;
+	size_t *cols;
+	char (*bufs)[FORMS_TEXT_MAX];
+	size_t n, cap;
+} row_values;
+
+/* Room for cap values; the caller frees with row_values_free. */
+static int row_values_alloc(row_values *rv, size_t cap)
 {
-	xvalue *vals = NULL;
-	size_t *cols = NULL;
-	char (*bufs)[FORMS_TEXT_MAX] = NULL, spelled[FORMS_SPELLINGS][37];
-	const cJSON *item;
-	/* Per column of m, then per child of skip: given already. */
-	unsigned char *seen = NULL;
-	size_t n = 0, cap = nfixed + (size_t)cJSON_GetArraySize(obj) + FORMS_SPELLINGS, i;
+	memset(rv, 0, sizeof(*rv));
+	rv->cap = cap;
+	return (rv->vals = calloc(cap, sizeof(*rv->vals))) &&
+	       (rv->cols = calloc(cap, sizeof(*rv->cols))) &&
+	       (rv->bufs = calloc(cap, sizeof(*rv->bufs)));
+}
+
+static void row_values_free(row_values *rv)
+{
+	free(rv->vals);
+	free(rv->cols);
+	free(rv->bufs);
+}
+
+/* The most values a row gives: its fixed columns and its members. */
+static size_t row_values_bound(size_t nfixed, const cJSON *obj)
+{
+	return nfixed + (size_t)cJSON_GetArraySize(obj);
+}
+
+/*
+ * Appends the values of one row to rv: the fixed columns first, then every
+ * member of obj that names a travelling column, each uuid and time in its
+ * column's form, each integer reference as the local id (key: the row's
+ * uuid, which a reference still waiting is kept for). Members naming a
+ * child of skip are left to the caller; any other member is refused,
+ * because a packet must not carry data this node cannot store. rv has room
+ * for row_values_bound more.
+ */
+static xchg_status row_values_add(xchg_db *db, table_meta *m, const char *const *fixed,
+				  const xvalue *fixed_vals, size_t nfixed, const char *key,
+				  const char *parent_column, const cJSON *obj,
+				  const plan_entity *skip, row_values *rv, xchg_err *err)
+{
 	const plan_refs *refs = plan_table_refs(db->plan, m->table);
+	const cJSON *item;
 	const char *type;
-	int64_t changed = 0;
+	/* Per column of m, then per child of skip: given already. */
+	unsigned char *seen;
+	size_t i, n = rv->n;
 	xchg_status rc = XCHG_OK;
 
-	if (!(vals = calloc(cap, sizeof(*vals))) || !(bufs = calloc(cap, sizeof(*bufs))) ||
-	    !(cols = calloc(cap, sizeof(*cols))) ||
-	    !(seen = calloc(m->ncols + (skip ? skip->nchildren : 0) + 1, 1))) {
-		free(vals);
-		free(bufs);
-		free(cols);
+	if (!(seen = calloc(m->ncols + (skip ? skip->nchildren : 0) + 1, 1)))
 		return xerr(err, XCHG_ENOMEM, "out of memory");
-	}
 	for (i = 0; i < nfixed; i++) {
 		long c = column_named(m, fixed[i]);
 
@@ -504,9 +527,9 @@ static xchg_status write_row(xchg_db *db, table_meta *m, const char *const *fixe
 			rc = xerr(err, XCHG_EDB, "table \"%s\" has no column \"%s\"", m->table, fixed[i]);
 			goto done;
 		}
-		cols[n] = (size_t)c;
-		vals[n] = fixed_vals[i];
-		to_column(db_column_form(m, fixed[i]), &vals[n], bufs[n]);
+		rv->cols[n] = (size_t)c;
+		rv->vals[n] = fixed_vals[i];
+		to_column(db_column_form(m, fixed[i]), &rv->vals[n], rv->bufs[n]);
 		n++;
 	}
 	cJSON_ArrayForEach(item, obj) {
@@ -526,28 +549,56 @@ static xchg_status write_row(xchg_db *db, table_meta *m, const char *const *fixe
 		}
 		if (child)
 			continue;
-		if ((rc = json_to_value(item, &vals[n], m->table, m->cols[c].name, err)))
+		if ((rc = json_to_value(item, &rv->vals[n], m->table, m->cols[c].name, err)))
 			goto done;
 		if ((type = plan_ref_type(refs, m->cols[c].name))) {
-			if ((rc = refs_to_local(db, m->table, m->cols[c].name, type, key, &vals[n], err)))
+			if ((rc = refs_to_local(db, m->table, m->cols[c].name, type, key, &rv->vals[n], err)))
 				goto done;
 		} else {
-			to_column(&m->forms[c], &vals[n], bufs[n]);
+			to_column(&m->forms[c], &rv->vals[n], rv->bufs[n]);
 		}
-		cols[n++] = (size_t)c;
+		rv->cols[n++] = (size_t)c;
 	}
-	store_uuid_params(key, spelled, &vals[n]);
-	if ((rc = write_sql(m, cols, n, err)) ||
-	    (!absent &&
-	     (rc = store_run(db->st, m->update_sql, vals, (int)(n + FORMS_SPELLINGS), &changed, err))) ||
-	    changed > 0)
-		goto done;
-	rc = store_run(db->st, m->insert_sql, vals, (int)n, NULL, err);
+	rv->n = n;
 done:
 	free(seen);
-	free(vals);
-	free(bufs);
-	free(cols);
+	return rc;
+}
+
+/*
+ * Writes one row (row_values_add says which values). An existing row (by
+ * uuid, key, however it is spelled there) is updated with exactly those
+ * columns; only a row that is not there is inserted. An INSERT ... ON
+ * CONFLICT would not do: both databases check NOT NULL before they look for
+ * the conflict, so an update of a row whose NOT NULL column is local (or
+ * not in the packet) would fail.
+ */
+static xchg_status write_row(xchg_db *db, table_meta *m, const char *const *fixed,
+			     const xvalue *fixed_vals, size_t nfixed, const char *key,
+			     const char *parent_column, const cJSON *obj, const plan_entity *skip,
+			     int absent, xchg_err *err)
+{
+	char spelled[FORMS_SPELLINGS][37];
+	row_values rv;
+	int64_t changed = 0;
+	xchg_status rc;
+
+	if (!row_values_alloc(&rv, row_values_bound(nfixed, obj) + FORMS_SPELLINGS)) {
+		row_values_free(&rv);
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	}
+	if ((rc = row_values_add(db, m, fixed, fixed_vals, nfixed, key, parent_column, obj, skip,
+				 &rv, err)))
+		goto done;
+	store_uuid_params(key, spelled, &rv.vals[rv.n]);
+	if ((rc = write_sql(m, rv.cols, rv.n, err)) ||
+	    (!absent && (rc = store_run(db->st, m->update_sql, rv.vals,
+				       (int)(rv.n + FORMS_SPELLINGS), &changed, err))) ||
+	    changed > 0)
+		goto done;
+	rc = store_run(db->st, m->insert_sql, rv.vals, (int)rv.n, NULL, err);
+done:
+	row_values_free(&rv);
 	return rc;
 }
 
@@ -614,6 +665,179 @@ xchg_status row_json_apply(xchg_db *db, const plan_entity *e, const char *uuid,
 		rc = replace_children(db, &e->children[i], uuid,
 				      cJSON_GetObjectItemCaseSensitive(data, e->children[i].name), err);
 	return rc ? rc : refs_arrived(db, e, uuid, err);
+}
+
+/*
+ * Rows of one table gathered into multi-row INSERTs, as many at a time as
+ * a statement's parameters allow, each statement of rows that give the
+ * same columns in the same order.
+ */
+typedef struct inserter {
+	xchg_db *db;
+	table_meta *m;
+	const char *parent_column;
+	row_values rv;
+	size_t *seq, nseq; /* the columns of the rows gathered, in order */
+	size_t rows;
+	int row_fault; /* the last inserter_add failed on its row's data, not a statement */
+} inserter;
+
+static xchg_status inserter_run(inserter *ins, xchg_err *err)
+{
+	xbuf sql = {0};
+	size_t r, i;
+	xchg_status rc;
+
+	if (!ins->rows)
+		return XCHG_OK;
+	xbuf_printf(&sql, "INSERT INTO \"%s\" (", ins->m->table);
+	for (i = 0; i < ins->nseq; i++)
+		xbuf_printf(&sql, "%s\"%s\"", i ? ", " : "", ins->m->cols[ins->seq[i]].name);
+	xbuf_adds(&sql, ") VALUES ");
+	for (r = 0; r < ins->rows; r++)
+		for (i = 0; i < ins->nseq; i++)
+			xbuf_adds(&sql, i ? ", ?" : r ? "), (?" : "(?");
+	xbuf_addc(&sql, ')');
+	rc = sql.data ? store_run(ins->db->st, sql.data, ins->rv.vals, (int)ins->rv.n, NULL, err)
+		      : xerr(err, XCHG_ENOMEM, "out of memory");
+	xbuf_free(&sql);
+	ins->rv.n = ins->rows = 0;
+	return rc;
+}
+
+/* Gathers one row (row_values_add's arguments), running what was gathered first when it must. */
+static xchg_status inserter_add(inserter *ins, const char *const *fixed, const xvalue *fixed_vals,
+				size_t nfixed, const char *key, const cJSON *obj,
+				const plan_entity *skip, xchg_err *err)
+{
+	size_t bound = row_values_bound(nfixed, obj), from = ins->rv.n, n;
+	xchg_status rc;
+
+	ins->row_fault = 0;
+	if (from + bound > ins->rv.cap) {
+		if ((rc = inserter_run(ins, err)))
+			return rc;
+		if (bound > ins->rv.cap) {
+			row_values_free(&ins->rv);
+			if (!row_values_alloc(&ins->rv, bound))
+				return xerr(err, XCHG_ENOMEM, "out of memory");
+		}
+		from = 0;
+	}
+	if ((rc = row_values_add(ins->db, ins->m, fixed, fixed_vals, nfixed, key,
+				 ins->parent_column, obj, skip, &ins->rv, err))) {
+		ins->row_fault = 1;
+		return rc;
+	}
+	n = ins->rv.n - from;
+	if (ins->rows && (n != ins->nseq || memcmp(ins->seq, &ins->rv.cols[from], n * sizeof(size_t)))) {
+		/* Another sequence of columns: what came before goes first, then this row again. */
+		ins->rv.n = from;
+		if ((rc = inserter_run(ins, err)) ||
+		    (rc = row_values_add(ins->db, ins->m, fixed, fixed_vals, nfixed, key,
+					 ins->parent_column, obj, skip, &ins->rv, err)))
+			return rc; /* the row's data was read once already */
+		from = 0;
+	}
+	if (!ins->rows) {
+		free(ins->seq);
+		if (!(ins->seq = malloc((n ? n : 1) * sizeof(size_t))))
+			return xerr(err, XCHG_ENOMEM, "out of memory");
+		memcpy(ins->seq, &ins->rv.cols[from], n * sizeof(size_t));
+		ins->nseq = n;
+	}
+	ins->rows++;
+	return XCHG_OK;
+}
+
+static void inserter_free(inserter *ins)
+{
+	row_values_free(&ins->rv);
+	free(ins->seq);
+}
+
+/* Parameters a statement of row_json_insert binds at most: SQLite's smallest limit. */
+#define INSERT_PARAMS 999
+
+static xchg_status insert_children(xchg_db *db, const plan_child *c, const row_json_new *rows,
+				   size_t n, size_t *at, xchg_err *err)
+{
+	const char *fixed[1] = {c->parent_column};
+	inserter ins = {db, NULL, c->parent_column, {0}, NULL, 0, 0, 0};
+	const cJSON *list, *row, *row_uuid;
+	xvalue parent;
+	size_t i;
+	xchg_status rc;
+
+	if ((rc = db_meta(db, c->table, &ins.m, err)))
+		return rc;
+	if (!row_values_alloc(&ins.rv, INSERT_PARAMS)) {
+		inserter_free(&ins);
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	}
+	for (i = 0; i < n && !rc; i++) {
+		list = cJSON_GetObjectItemCaseSensitive(rows[i].data, c->name);
+		parent = xv_text(rows[i].uuid);
+		ins.row_fault = 1;
+		if (list && !cJSON_IsArray(list))
+			rc = xerr(err, XCHG_EPACKET, "child \"%s\" must be an array of rows", c->name);
+		cJSON_ArrayForEach(row, list) {
+			if (rc)
+				break;
+			row_uuid = cJSON_GetObjectItemCaseSensitive(row, "uuid");
+			if (!cJSON_IsObject(row) || !cJSON_IsString(row_uuid))
+				rc = xerr(err, XCHG_EPACKET, "child \"%s\": each row must be an object"
+					  " with a \"uuid\"", c->name);
+			else
+				rc = inserter_add(&ins, fixed, &parent, 1, row_uuid->valuestring, row,
+						  NULL, err);
+		}
+		*at = rc && ins.row_fault ? i : n;
+	}
+	if (!rc)
+		rc = inserter_run(&ins, err);
+	inserter_free(&ins);
+	return rc;
+}
+
+xchg_status row_json_insert(xchg_db *db, const plan_entity *e, const row_json_new *rows,
+			    size_t n, size_t *at, xchg_err *err)
+{
+	static const char *const fixed[3] = {"uuid", "updated_at", "is_deleted"};
+	inserter ins = {db, NULL, NULL, {0}, NULL, 0, 0, 0};
+	xvalue vals[3];
+	size_t i;
+	xchg_status rc = XCHG_OK;
+
+	*at = n;
+	/* The children's first: db_meta may move every table's, and ins.m is held throughout. */
+	for (i = 0; i < e->nchildren && !rc; i++)
+		rc = db_meta(db, e->children[i].table, &ins.m, err);
+	if (rc || (rc = db_meta(db, e->table, &ins.m, err)))
+		return rc;
+	if (!row_values_alloc(&ins.rv, INSERT_PARAMS)) {
+		inserter_free(&ins);
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	}
+	for (i = 0; i < n && !rc; i++) {
+		vals[0] = xv_text(rows[i].uuid);
+		vals[1] = xv_text(rows[i].updated_at);
+		vals[2] = xv_bool(0);
+		ins.row_fault = 1;
+		if (!cJSON_IsObject(rows[i].data))
+			rc = xerr(err, XCHG_EPACKET, "data must be an object");
+		else
+			rc = inserter_add(&ins, fixed, vals, 3, rows[i].uuid, rows[i].data, e, err);
+		if (rc && ins.row_fault)
+			*at = i;
+	}
+	if (!rc)
+		rc = inserter_run(&ins, err);
+	inserter_free(&ins);
+	/* Parents first: a child's foreign key may name its parent. */
+	for (i = 0; i < e->nchildren && !rc; i++)
+		rc = insert_children(db, &e->children[i], rows, n, at, err);
+	return rc;
 }
 
 xchg_status row_json_delete(xchg_db *db, const plan_entity *e, const char *uuid,

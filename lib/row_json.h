@@ -46,6 +46,22 @@ xchg_status row_json_each(xchg_db *db, const plan_entity *e, const char *peer_id
 xchg_status row_json_apply(xchg_db *db, const plan_entity *e, const char *uuid,
 			   const char *updated_at, const cJSON *data, int absent, xchg_err *err);
 
+/* A row that is not here yet: its canonical uuid and time, and its data object. */
+typedef struct row_json_new {
+	const char *uuid;
+	const char *updated_at;
+	const cJSON *data;
+} row_json_new;
+
+/*
+ * What row_json_apply does for each of n rows of entity e, none of which,
+ * nor any of whose child rows, is here: they are inserted, children and
+ * all, as many to a statement as its parameters allow. When a row's data
+ * is at fault *at is its index, else n.
+ */
+xchg_status row_json_insert(xchg_db *db, const plan_entity *e, const row_json_new *rows,
+			    size_t n, size_t *at, xchg_err *err);
+
 /* Marks the row deleted (is_deleted = true); a row never seen is left absent. */
 xchg_status row_json_delete(xchg_db *db, const plan_entity *e, const char *uuid,
 			    const char *updated_at, xchg_err *err);

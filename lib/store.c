@@ -392,11 +392,80 @@ static xchg_status lock_with(store *s, const char *format, const char *table,
 xchg_status store_lock_rows(store *s, const char *table, const char *column,
 			    const char *value, xchg_err *err)
 {
-	char spelled[FORMS_SPELLINGS][37];
+	char spelled[FORMS_SPELLINGS][37], *sql;
 	xvalue keys[FORMS_SPELLINGS];
+	xchg_status rc;
 
+	if (!s->ops->lock_rows_suffix)
+		return XCHG_OK;
 	store_uuid_params(value, spelled, keys);
-	return lock_with(s, s->ops->lock_row_sql, table, column, keys, FORMS_SPELLINGS, err);
+	if (!(sql = xstrdup_printf("SELECT 1 FROM \"%s\" WHERE \"%s\" " STORE_UUID_IN "%s", table,
+				   column, s->ops->lock_rows_suffix)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	rc = store_run(s, sql, keys, FORMS_SPELLINGS, NULL, err);
+	free(sql);
+	return rc;
+}
+
+static int uuid_order(const void *a, const void *b)
+{
+	return strcmp(**(const char *const *const *)a, **(const char *const *const *)b);
+}
+
+xchg_status store_uuids_held(store *s, const char *table, const char *column,
+			     const char *const *uuids, size_t n, unsigned char *held,
+			     xchg_err *err)
+{
+	char (*spelled)[FORMS_SPELLINGS][37] = NULL, canonical[37];
+	const char *key = canonical, *const *hit = &key, *const **sorted = NULL;
+	const char *const *const *found;
+	xvalue *keys = NULL, v;
+	store_stmt *st = NULL;
+	xbuf sql = {0};
+	size_t i, k, m;
+	int has_row = 0;
+	xchg_status rc = XCHG_OK;
+
+	memset(held, 0, n);
+	if (!(spelled = calloc(STORE_UUIDS_PER_QUERY, sizeof(*spelled))) ||
+	    !(keys = calloc(STORE_UUIDS_PER_QUERY * FORMS_SPELLINGS, sizeof(*keys))) ||
+	    !(sorted = calloc(STORE_UUIDS_PER_QUERY, sizeof(*sorted)))) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (i = 0; i < n && !rc; i += m) {
+		m = n - i < STORE_UUIDS_PER_QUERY ? n - i : STORE_UUIDS_PER_QUERY;
+		xbuf_reset(&sql);
+		xbuf_printf(&sql, "SELECT \"%s\" FROM \"%s\" WHERE \"%s\" IN (", column, table, column);
+		for (k = 0; k < m * FORMS_SPELLINGS; k++)
+			xbuf_adds(&sql, k ? ", ?" : "?");
+		xbuf_printf(&sql, ")%s", s->ops->lock_rows_suffix ? s->ops->lock_rows_suffix : "");
+		if (!sql.data) {
+			rc = xerr(err, XCHG_ENOMEM, "out of memory");
+			break;
+		}
+		for (k = 0; k < m; k++) {
+			store_uuid_params(uuids[i + k], spelled[k], &keys[k * FORMS_SPELLINGS]);
+			sorted[k] = &uuids[i + k];
+		}
+		qsort(sorted, m, sizeof(*sorted), uuid_order);
+		if ((rc = store_query(s, sql.data, keys, (int)(m * FORMS_SPELLINGS), &st, err)))
+			break;
+		while (!(rc = store_step(st, &has_row, err)) && has_row) {
+			store_col(st, 0, &v);
+			if (v.type == XV_TEXT && forms_uuid_parse(v.s, canonical, NULL) &&
+			    (found = bsearch(&hit, sorted, m, sizeof(*sorted), uuid_order)))
+				held[*found - uuids] = 1;
+		}
+		store_release(st);
+		st = NULL;
+	}
+done:
+	xbuf_free(&sql);
+	free(sorted);
+	free(keys);
+	free(spelled);
+	return rc;
 }
 
 xchg_status store_lock_table(store *s, const char *table, xchg_err *err)

@@ -207,13 +207,12 @@ typedef struct store_ops {
 	 */
 	const char *route_sql;
 	/*
-	 * Where other writers run beside xchg (PostgreSQL): the format of a
-	 * statement that waits for and then holds the rows of table %s whose
-	 * column %s holds a uuid (STORE_UUID_IN), and of one that holds a
-	 * whole table %s against writers. NULL where xchg's transaction already excludes every other
-	 * writer (SQLite).
+	 * Where other writers run beside xchg (PostgreSQL): what makes a
+	 * SELECT wait for and then hold the rows it reads, and the format of
+	 * a statement that holds a whole table %s against writers. NULL where
+	 * xchg's transaction already excludes every other writer (SQLite).
 	 */
-	const char *lock_row_sql;
+	const char *lock_rows_suffix;
 	const char *lock_table_sql;
 	/* Starts a transaction that writes. */
 	const char *begin_sql;
@@ -361,6 +360,17 @@ xchg_status store_set_origin(store *s, const char *node_id, xchg_err *err);
  * processes never interleave an export or import for the same peer.
  */
 xchg_status store_lock(store *s, const char *name, xchg_err *err);
+
+/* Uuids store_uuids_held looks for in one statement: four spellings each. */
+#define STORE_UUIDS_PER_QUERY 240
+/*
+ * Which of the n canonical uuids (no two alike) some row of table holds in
+ * column, in any spelling: held[i] is set for each. The rows are held as store_lock_rows
+ * holds them. One statement per STORE_UUIDS_PER_QUERY uuids.
+ */
+xchg_status store_uuids_held(store *s, const char *table, const char *column,
+			     const char *const *uuids, size_t n, unsigned char *held,
+			     xchg_err *err);
 
 /*
  * Holds the rows of table whose column equals value until the transaction

@@ -786,7 +786,7 @@ static const store_ops pg_ops = {
 		" ORDER BY 1, 3",
 	.schema_sql = pg_schema,
 	.route_sql = pg_route,
-	.lock_row_sql = "SELECT 1 FROM \"%s\" WHERE \"%s\" " STORE_UUID_IN " FOR UPDATE",
+	.lock_rows_suffix = " FOR UPDATE",
 	/* SHARE waits for writers in flight and holds new ones off. */
 	.lock_table_sql = "LOCK TABLE \"%s\" IN SHARE MODE",
 	.begin_sql = "BEGIN",

@@ -1,0 +1,305 @@
+#include "bulk.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "changes.h"
+#include "forms.h"
+#include "row_json.h"
+
+/* Entities a batch holds: each lookup is then one statement per table. */
+#define BULK_MAX STORE_UUIDS_PER_QUERY
+
+typedef struct held_entity {
+	env_entity in; /* as the packet gives it; points into tree */
+	cJSON *tree;
+	char uuid[37]; /* canonical, as the sync tables know it */
+	char updated_at[FORMS_TEXT_MAX];
+} held_entity;
+
+struct bulk {
+	xchg_db *db;
+	char *sender_id;
+	bulk_fn fn;
+	void *ctx;
+	const plan_entity *e; /* the type of the entities held */
+	held_entity v[BULK_MAX];
+	size_t n;
+	/* whether batchable's answer for `checked` is yes */
+	const plan_entity *checked;
+	int check;
+};
+
+xchg_status bulk_new(bulk **out, xchg_db *db, const char *sender_id, bulk_fn fn, void *ctx,
+		     xchg_err *err)
+{
+	bulk *b;
+
+	*out = NULL;
+	if (!(b = calloc(1, sizeof(*b))) || !(b->sender_id = strdup(sender_id))) {
+		free(b);
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	}
+	b->db = db;
+	b->fn = fn;
+	b->ctx = ctx;
+	*out = b;
+	return XCHG_OK;
+}
+
+static int refs_name(const plan_refs *r, const char *type)
+{
+	size_t k;
+
+	for (k = 0; k < r->n; k++)
+		if (strcmp(r->types[k], type) == 0)
+			return 1;
+	return 0;
+}
+
+/*
+ * Whether rows of e may be inserted in a batch: no integer reference
+ * leaves or names them, since one is mapped to a local id, or waits for
+ * its row, as each row is written (refs.c).
+ */
+static int batchable(const plan *p, const plan_entity *e)
+{
+	size_t i, j;
+
+	if (e->refs.n)
+		return 0;
+	for (j = 0; j < e->nchildren; j++)
+		if (e->children[j].refs.n)
+			return 0;
+	for (i = 0; i < p->nentities; i++) {
+		if (refs_name(&p->entities[i].refs, e->type))
+			return 0;
+		for (j = 0; j < p->entities[i].nchildren; j++)
+			if (refs_name(&p->entities[i].children[j].refs, e->type))
+				return 0;
+	}
+	return 1;
+}
+
+/* A uuid of a row and the entity of the batch it belongs to. */
+typedef struct owned {
+	const char *uuid;
+	size_t owner;
+} owned;
+
+static int owned_order(const void *a, const void *b)
+{
+	return strcmp(((const owned *)a)->uuid, ((const owned *)b)->uuid);
+}
+
+/*
+ * Sorts the n uuids and takes every entity owning one that appears twice
+ * out of the batch: applied in turn, the second would update what the
+ * first wrote.
+ */
+static void drop_twice(owned *o, size_t n, unsigned char *fresh)
+{
+	size_t i;
+
+	qsort(o, n, sizeof(*o), owned_order);
+	for (i = 1; i < n; i++)
+		if (strcmp(o[i - 1].uuid, o[i].uuid) == 0)
+			fresh[o[i - 1].owner] = fresh[o[i].owner] = 0;
+}
+
+/*
+ * Takes out of the batch every entity that has a row of child c here
+ * already, or whose rows of c are not what row_json_insert can write
+ * (applied alone, it is refused with the reason): a row may move to
+ * another parent, and the parent's children are replaced.
+ */
+static xchg_status check_children(bulk *b, const plan_child *c, unsigned char *fresh,
+				  xchg_err *err)
+{
+	const char *uuids[BULK_MAX];
+	unsigned char held[BULK_MAX], *in_use = NULL;
+	owned *rows = NULL;
+	char (*canonical)[37] = NULL;
+	const char **distinct = NULL;
+	const cJSON *list, *row;
+	size_t i, n = 0, cap = 0, m = 0;
+	xchg_status rc;
+
+	for (i = 0; i < b->n; i++)
+		uuids[i] = b->v[i].uuid;
+	if ((rc = store_uuids_held(b->db->st, c->table, c->parent_column, uuids, b->n, held, err)))
+		return rc;
+	for (i = 0; i < b->n; i++) {
+		fresh[i] &= !held[i];
+		list = cJSON_GetObjectItemCaseSensitive(b->v[i].in.data, c->name);
+		if (list && !cJSON_IsArray(list))
+			fresh[i] = 0;
+		cap += (size_t)cJSON_GetArraySize(list);
+	}
+	if (!cap)
+		return XCHG_OK;
+	if (!(rows = calloc(cap, sizeof(*rows))) || !(canonical = calloc(cap, sizeof(*canonical))) ||
+	    !(distinct = calloc(cap, sizeof(*distinct))) || !(in_use = calloc(cap, 1))) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (i = 0; i < b->n; i++) {
+		list = cJSON_GetObjectItemCaseSensitive(b->v[i].in.data, c->name);
+		if (!cJSON_IsArray(list))
+			continue;
+		cJSON_ArrayForEach(row, list) {
+			const char *u = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "uuid"));
+
+			if (!cJSON_IsObject(row) || !u || !forms_uuid_parse(u, canonical[n], NULL)) {
+				fresh[i] = 0;
+				continue;
+			}
+			rows[n].uuid = canonical[n];
+			rows[n++].owner = i;
+		}
+	}
+	drop_twice(rows, n, fresh);
+	for (i = 0; i < n; i++)
+		if (!i || strcmp(rows[i - 1].uuid, rows[i].uuid) != 0)
+			distinct[m++] = rows[i].uuid;
+	if ((rc = store_uuids_held(b->db->st, c->table, "uuid", distinct, m, in_use, err)))
+		goto done;
+	/* distinct and rows are in the same order: walk both. */
+	for (i = 0, m = 0; i < n; i++) {
+		if (i && strcmp(rows[i - 1].uuid, rows[i].uuid) != 0)
+			m++;
+		if (in_use[m])
+			fresh[rows[i].owner] = 0;
+	}
+done:
+	free(in_use);
+	free(distinct);
+	free(canonical);
+	free(rows);
+	return rc;
+}
+
+/* Inserts the run of entities idx[0..n) and reports each to fn as inserted. */
+static xchg_status insert_run(bulk *b, const size_t *idx, size_t n, xchg_err *err)
+{
+	row_json_new rows[BULK_MAX] = {{0}};
+	size_t i, at;
+	xchg_status rc;
+
+	if (!n)
+		return XCHG_OK;
+	for (i = 0; i < n; i++) {
+		rows[i].uuid = b->v[idx[i]].uuid;
+		rows[i].updated_at = b->v[idx[i]].updated_at;
+		rows[i].data = b->v[idx[i]].in.data;
+	}
+	if ((rc = row_json_insert(b->db, b->e, rows, n, &at, err))) {
+		if (at < n)
+			return xerr_prefix(err, "entity %zu (%s %s)", b->v[idx[at]].in.index + 1,
+					   b->e->type, b->v[idx[at]].in.uuid);
+		return xerr_prefix(err, "entities %zu to %zu (%s)", b->v[idx[0]].in.index + 1,
+				   b->v[idx[n - 1]].in.index + 1, b->e->type);
+	}
+	for (i = 0; i < n && !rc; i++)
+		rc = b->fn(b->ctx, &b->v[idx[i]].in, 1, err);
+	return rc;
+}
+
+/*
+ * Which of the held entities are new here in every respect (fresh), then
+ * each in the packet's order: a run of fresh ones inserted together, any
+ * other applied alone after the run before it.
+ */
+static xchg_status write_held(bulk *b, xchg_err *err)
+{
+	const char *uuids[BULK_MAX];
+	unsigned char fresh[BULK_MAX], held[BULK_MAX];
+	owned own[BULK_MAX];
+	size_t run[BULK_MAX], nrun = 0, i;
+	xchg_status rc;
+
+	for (i = 0; i < b->n; i++) {
+		uuids[i] = b->v[i].uuid;
+		own[i] = (owned){b->v[i].uuid, i};
+		fresh[i] = 1;
+	}
+	drop_twice(own, b->n, fresh);
+	if ((rc = store_uuids_held(b->db->st, b->e->table, "uuid", uuids, b->n, held, err)))
+		return rc;
+	for (i = 0; i < b->n; i++)
+		fresh[i] &= !held[i];
+	if ((rc = changes_find_many(b->db->st, b->sender_id, b->e->type, uuids, b->n, held, err)))
+		return rc;
+	for (i = 0; i < b->n; i++)
+		fresh[i] &= !held[i];
+	for (i = 0; i < b->e->nchildren && !rc; i++)
+		rc = check_children(b, &b->e->children[i], fresh, err);
+	for (i = 0; i < b->n && !rc; i++) {
+		if (fresh[i]) {
+			run[nrun++] = i;
+			continue;
+		}
+		if (!(rc = insert_run(b, run, nrun, err)))
+			rc = b->fn(b->ctx, &b->v[i].in, 0, err);
+		nrun = 0;
+	}
+	return rc ? rc : insert_run(b, run, nrun, err);
+}
+
+xchg_status bulk_flush(bulk *b, xchg_err *err)
+{
+	size_t i;
+	xchg_status rc = b->n ? write_held(b, err) : XCHG_OK;
+
+	for (i = 0; i < b->n; i++)
+		cJSON_Delete(b->v[i].tree);
+	b->n = 0;
+	return rc;
+}
+
+xchg_status bulk_add(bulk *b, const env_entity *in, cJSON *tree, xchg_err *err)
+{
+	const plan_entity *e = plan_find(b->db->plan, in->type);
+	held_entity *h;
+	char uuid[37], at[FORMS_TEXT_MAX];
+	xchg_status rc;
+
+	if (e && e != b->checked) {
+		b->checked = e;
+		b->check = batchable(b->db->plan, e);
+	}
+	if (!e || !b->check || !in->data || !in->updated_at ||
+	    (strcmp(in->operation, "INSERT") != 0 && strcmp(in->operation, "UPDATE") != 0) ||
+	    !forms_uuid_parse(in->uuid, uuid, NULL) ||
+	    strlen(forms_canonical(&FORMS_TIME_XCHG, in->updated_at, at)) >= sizeof(at)) {
+		if (!(rc = bulk_flush(b, err)))
+			rc = b->fn(b->ctx, in, 0, err);
+		cJSON_Delete(tree);
+		return rc;
+	}
+	if (b->n && (b->e != e || b->n == BULK_MAX) && (rc = bulk_flush(b, err))) {
+		cJSON_Delete(tree);
+		return rc;
+	}
+	b->e = e;
+	h = &b->v[b->n++];
+	h->in = *in;
+	h->tree = tree;
+	memcpy(h->uuid, uuid, sizeof(uuid));
+	snprintf(h->updated_at, sizeof(h->updated_at), "%s",
+		 forms_canonical(&FORMS_TIME_XCHG, in->updated_at, at));
+	return XCHG_OK;
+}
+
+void bulk_free(bulk *b)
+{
+	size_t i;
+
+	if (!b)
+		return;
+	for (i = 0; i < b->n; i++)
+		cJSON_Delete(b->v[i].tree);
+	free(b->sender_id);
+	free(b);
+}
