@@ -271,8 +271,12 @@ done:
 	return rc;
 }
 
-/* Rows a page of row_json_each reads: few enough that a page's result is small on any driver. */
-#define SCAN_PAGE 500
+/*
+ * Rows a page of row_json_each reads: few enough that a page's result is
+ * small on any driver, and that one statement per child table reads the
+ * children of the whole page.
+ */
+#define SCAN_PAGE STORE_UUIDS_PER_QUERY
 
 /*
  * The page statements of row_json_each: the first, and the one after the
@@ -301,16 +305,130 @@ static xchg_status scan_sql(xchg_db *db, table_meta *m, const plan_entity *e, in
 	return keep_sql(slot, &sql, out, err);
 }
 
+/* A page of row_json_each: each row's state and own members, and its children apart. */
+typedef struct page {
+	char uuid[SCAN_PAGE][37]; /* canonical */
+	const char *uuids[SCAN_PAGE];
+	const char *const *sorted[SCAN_PAGE];
+	row_state state[SCAN_PAGE];
+	size_t at[SCAN_PAGE], len[SCAN_PAGE]; /* the row's own members, in text */
+	size_t n;
+	xbuf text;
+	/* per row, per child table of the entity: its child rows' objects, comma-separated */
+	xbuf *kids;
+	size_t nkids;
+} page;
+
+/*
+ * The rows of child c (the entity's k-th) of every row of page p, with one
+ * statement, each to its parent, in uuid order as read_children reads them.
+ */
+static xchg_status page_children(xchg_db *db, const plan_child *c, size_t k, page *p,
+				 xchg_err *err)
+{
+	char (*spelled)[FORMS_SPELLINGS][37] = NULL;
+	xvalue *keys = NULL, v;
+	store_stmt *st = NULL;
+	table_meta *m;
+	xbuf lead = {0}, sql = {0}, *kid;
+	size_t i, n = 0;
+	long row;
+	int has_row = 0;
+	xchg_status rc;
+
+	if ((rc = db_meta(db, c->table, &m, err)))
+		return rc;
+	if (!(spelled = calloc(p->n, sizeof(*spelled))) ||
+	    !(keys = calloc(p->n * FORMS_SPELLINGS, sizeof(*keys))) ||
+	    xbuf_printf(&lead, "\"%s\"", c->parent_column)) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (i = 0; i < p->n; i++)
+		if (!p->state[i].is_deleted) {
+			store_uuid_params(p->uuid[i], spelled[n], &keys[FORMS_SPELLINGS * n]);
+			n++;
+		}
+	if (!n || (rc = select_from(db, m, lead.data, c->parent_column, &sql, err)))
+		goto done;
+	xbuf_printf(&sql, " WHERE \"%s\" IN (", c->parent_column);
+	for (i = 0; i < n * FORMS_SPELLINGS; i++)
+		xbuf_adds(&sql, i ? ", ?" : "?");
+	xbuf_adds(&sql, ") ORDER BY uuid");
+	if (!sql.data) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
+	}
+	if ((rc = store_query(db->st, sql.data, keys, (int)(n * FORMS_SPELLINGS), &st, err)))
+		goto done;
+	while (!(rc = store_step(st, &has_row, err)) && has_row) {
+		store_col(st, 0, &v);
+		if (v.type != XV_TEXT ||
+		    (row = store_uuid_index_find(v.s, p->uuids, p->sorted, p->n)) < 0)
+			continue;
+		kid = &p->kids[(size_t)row * p->nkids + k];
+		if ((kid->len && xbuf_addc(kid, ',')) || xbuf_addc(kid, '{') ||
+		    row_members(kid, st, 1, m) || xbuf_addc(kid, '}')) {
+			rc = xerr(err, XCHG_ENOMEM, "out of memory");
+			break;
+		}
+	}
+done:
+	store_release(st);
+	xbuf_free(&sql);
+	xbuf_free(&lead);
+	free(keys);
+	free(spelled);
+	return rc;
+}
+
+/* Hands every row of page p, its children read, to fn. */
+static xchg_status page_write(xchg_db *db, const plan_entity *e, page *p, row_json_fn fn,
+			      void *ctx, xbuf *data, xchg_err *err)
+{
+	size_t i, k;
+	int bad;
+	xchg_status rc = XCHG_OK;
+
+	for (i = 0; i < p->n * p->nkids; i++)
+		xbuf_reset(&p->kids[i]);
+	for (i = 0; i < p->n; i++)
+		p->uuids[i] = p->uuid[i];
+	store_uuid_index(p->uuids, p->n, p->sorted);
+	for (k = 0; k < e->nchildren && !rc; k++)
+		rc = page_children(db, &e->children[k], k, p, err);
+	for (i = 0; i < p->n && !rc; i++) {
+		if (p->state[i].is_deleted) {
+			rc = fn(ctx, p->uuid[i], &p->state[i], NULL, err);
+			continue;
+		}
+		xbuf_reset(data);
+		bad = xbuf_addc(data, '{') || xbuf_add(data, p->text.data + p->at[i], p->len[i]);
+
+		for (k = 0; k < e->nchildren && !bad; k++) {
+			const xbuf *kid = &p->kids[i * p->nkids + k];
+
+			bad = xbuf_printf(data, ",\"%s\":[", e->children[k].name) ||
+			      xbuf_add(data, kid->data ? kid->data : "", kid->len) ||
+			      xbuf_addc(data, ']');
+		}
+		if (bad || xbuf_addc(data, '}'))
+			return xerr(err, XCHG_ENOMEM, "out of memory");
+		rc = fn(ctx, p->uuid[i], &p->state[i], data->data, err);
+	}
+	return rc;
+}
+
 xchg_status row_json_each(xchg_db *db, const plan_entity *e, const char *peer_id,
 			  row_json_fn fn, void *ctx, xchg_err *err)
 {
 	table_meta *m;
 	store_stmt *st = NULL;
 	const char *sql = NULL;
-	char last[FORMS_TEXT_MAX] = "", canonical[37];
+	char last[FORMS_TEXT_MAX] = "";
 	xbuf data = {0};
 	xvalue params[3], v;
-	row_state state;
+	page *p;
 	size_t i;
 	int has_row = 0, rows, subset = peer_id && e->subset_column, n;
 	xchg_status rc = XCHG_OK;
@@ -320,6 +438,12 @@ xchg_status row_json_each(xchg_db *db, const plan_entity *e, const char *peer_id
 		rc = db_meta(db, e->children[i].table, &m, err);
 	if (rc || (rc = db_meta(db, e->table, &m, err)))
 		return rc;
+	if (!(p = calloc(1, sizeof(*p))) ||
+	    (e->nchildren && !(p->kids = calloc(SCAN_PAGE * e->nchildren, sizeof(*p->kids))))) {
+		free(p);
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	}
+	p->nkids = e->nchildren;
 	/*
 	 * A page at a time, each after the last uuid of the one before: no
 	 * driver holds more than a page, and a row written meanwhile is either
@@ -328,6 +452,8 @@ xchg_status row_json_each(xchg_db *db, const plan_entity *e, const char *peer_id
 	 */
 	do {
 		rows = n = 0;
+		p->n = 0;
+		xbuf_reset(&p->text);
 		if (subset) {
 			params[n++] = xv_text(peer_id);
 			params[n++] = xv_text(peer_id);
@@ -346,18 +472,27 @@ xchg_status row_json_each(xchg_db *db, const plan_entity *e, const char *peer_id
 				break;
 			}
 			memcpy(last, v.s, v.len + 1);
-			if (!forms_uuid_parse(v.s, canonical, NULL))
+			if (!forms_uuid_parse(v.s, p->uuid[p->n], NULL))
 				continue; /* not a uuid: no peer could name this row */
-			read_state(m, st, 1, &state);
-			xbuf_reset(&data);
-			if (!state.is_deleted && (rc = read_data(db, e, m, st, 3, canonical, &data, err)))
+			read_state(m, st, 1, &p->state[p->n]);
+			p->at[p->n] = p->text.len;
+			if (!p->state[p->n].is_deleted && row_members(&p->text, st, 3, m)) {
+				rc = xerr(err, XCHG_ENOMEM, "out of memory");
 				break;
-			if ((rc = fn(ctx, canonical, &state, state.is_deleted ? NULL : data.data, err)))
-				break;
+			}
+			p->len[p->n] = p->text.len - p->at[p->n];
+			p->n++;
 		}
 		store_release(st);
 		st = NULL;
+		if (!rc)
+			rc = page_write(db, e, p, fn, ctx, &data, err);
 	} while (!rc && rows == SCAN_PAGE);
+	for (i = 0; i < SCAN_PAGE * p->nkids; i++)
+		xbuf_free(&p->kids[i]);
+	free(p->kids);
+	xbuf_free(&p->text);
+	free(p);
 	xbuf_free(&data);
 	return rc;
 }

@@ -412,17 +412,39 @@ static int uuid_order(const void *a, const void *b)
 	return strcmp(**(const char *const *const *)a, **(const char *const *const *)b);
 }
 
+void store_uuid_index(const char *const *uuids, size_t n, const char *const **sorted)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		sorted[i] = &uuids[i];
+	qsort(sorted, n, sizeof(*sorted), uuid_order);
+}
+
+long store_uuid_index_find(const char *value, const char *const *uuids,
+			   const char *const *const *sorted, size_t n)
+{
+	char canonical[37];
+	const char *key = canonical, *const *hit = &key;
+	const char *const *const *found;
+
+	if (!forms_uuid_parse(value, canonical, NULL) ||
+	    !(found = bsearch(&hit, sorted, n, sizeof(*sorted), uuid_order)))
+		return -1;
+	return (long)(*found - uuids);
+}
+
 xchg_status store_uuids_held(store *s, const char *table, const char *column,
 			     const char *const *uuids, size_t n, unsigned char *held,
 			     xchg_err *err)
 {
-	char (*spelled)[FORMS_SPELLINGS][37] = NULL, canonical[37];
-	const char *key = canonical, *const *hit = &key, *const **sorted = NULL;
-	const char *const *const *found;
+	char (*spelled)[FORMS_SPELLINGS][37] = NULL;
+	const char *const **sorted = NULL;
 	xvalue *keys = NULL, v;
 	store_stmt *st = NULL;
 	xbuf sql = {0};
 	size_t i, k, m;
+	long at;
 	int has_row = 0;
 	xchg_status rc = XCHG_OK;
 
@@ -444,18 +466,15 @@ xchg_status store_uuids_held(store *s, const char *table, const char *column,
 			rc = xerr(err, XCHG_ENOMEM, "out of memory");
 			break;
 		}
-		for (k = 0; k < m; k++) {
+		for (k = 0; k < m; k++)
 			store_uuid_params(uuids[i + k], spelled[k], &keys[k * FORMS_SPELLINGS]);
-			sorted[k] = &uuids[i + k];
-		}
-		qsort(sorted, m, sizeof(*sorted), uuid_order);
+		store_uuid_index(&uuids[i], m, sorted);
 		if ((rc = store_query(s, sql.data, keys, (int)(m * FORMS_SPELLINGS), &st, err)))
 			break;
 		while (!(rc = store_step(st, &has_row, err)) && has_row) {
 			store_col(st, 0, &v);
-			if (v.type == XV_TEXT && forms_uuid_parse(v.s, canonical, NULL) &&
-			    (found = bsearch(&hit, sorted, m, sizeof(*sorted), uuid_order)))
-				held[*found - uuids] = 1;
+			if (v.type == XV_TEXT && (at = store_uuid_index_find(v.s, &uuids[i], sorted, m)) >= 0)
+				held[i + (size_t)at] = 1;
 		}
 		store_release(st);
 		st = NULL;

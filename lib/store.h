@@ -361,6 +361,15 @@ xchg_status store_set_origin(store *s, const char *node_id, xchg_err *err);
  */
 xchg_status store_lock(store *s, const char *name, xchg_err *err);
 
+/*
+ * An index of n canonical uuids (no two alike) by value: sorted receives
+ * pointers to the elements of uuids, in order. store_uuid_index_find gives
+ * the index in uuids of the uuid that value spells, in any spelling, or -1.
+ */
+void store_uuid_index(const char *const *uuids, size_t n, const char *const **sorted);
+long store_uuid_index_find(const char *value, const char *const *uuids,
+			   const char *const *const *sorted, size_t n);
+
 /* Uuids store_uuids_held looks for in one statement: four spellings each. */
 #define STORE_UUIDS_PER_QUERY 240
 /*

@@ -393,6 +393,66 @@ Test(row_json, read_writes_children_without_id_or_parent_link)
 	cr_expect_null(strstr(j, "\"id\""), "the local primary key travels: %s", j);
 }
 
+typedef struct each_seen {
+	node *n;
+	const plan_entity *e;
+	int rows, deleted;
+} each_seen;
+
+static xchg_status same_as_read(void *ctx, const char *uuid, const row_state *state,
+				const char *data, xchg_err *err)
+{
+	each_seen *s = ctx;
+	xbuf one = {0};
+	row_state alone;
+
+	cr_assert_eq(row_json_read(s->n->db, s->e, uuid, &one, &alone, err), XCHG_OK, "%s", err->msg);
+	cr_assert_eq(state->is_deleted, alone.is_deleted, "row %s", uuid);
+	cr_assert_str_eq(state->updated_at, alone.updated_at, "row %s", uuid);
+	if (state->is_deleted)
+		cr_assert_null(data, "deleted row %s has data", uuid);
+	else
+		cr_assert_str_eq(data, one.data, "row %s read page-wise and alone differ", uuid);
+	xbuf_free(&one);
+	s->rows++;
+	s->deleted += state->is_deleted;
+	return XCHG_OK;
+}
+
+/*
+ * Catches: a page's children read together landing under the wrong parent,
+ * in another order than alone, or missed when a child spells its parent's
+ * uuid otherwise; across pages, with a deleted row among them.
+ */
+Test(row_json, each_gives_every_row_the_data_read_gives_it)
+{
+	each_seen seen = {0};
+	const char *uuid;
+	xchg_err err = {0};
+	int i, k;
+
+	stage();
+	for (i = 0; i < 600; i++) {
+		sql_exec(C, "INSERT INTO samples (label, v_int) VALUES ('p%d', %d)", i, i);
+		uuid = sql_text(C, "SELECT uuid FROM samples WHERE label = 'p%d'", i);
+		for (k = 0; k < i % 4; k++)
+			sql_exec(C, "INSERT INTO sample_parts (sample_uuid, label, v_int) VALUES"
+				    " ('%s', 'x%d-%d', %d)", uuid, i, k, k);
+	}
+	uuid = sql_text(C, "SELECT uuid FROM samples WHERE label = 'p11'");
+	sql_exec(C, "UPDATE sample_parts SET sample_uuid = upper(sample_uuid) WHERE sample_uuid = '%s'",
+		 uuid);
+	sql_exec(C, "UPDATE samples SET is_deleted = 1 WHERE label = 'p13'");
+	seen.n = C;
+	seen.e = plan_find(C->db->plan, "Sample");
+	cr_assert_eq(row_json_each(C->db, seen.e, NULL, same_as_read, &seen, &err), XCHG_OK, "%s",
+		     err.msg);
+	cr_assert_eq(seen.rows, 600);
+	cr_assert_eq(seen.deleted, 1);
+	cr_assert(strstr(row_data(C, "p11"), "\"label\":\"x11-2\""),
+		  "a child spelling its parent's uuid in capitals is not read: %s", row_data(C, "p11"));
+}
+
 /* ---- what row_json_apply refuses ---------------------------------------------- */
 
 static xchg_status apply(node *n, const char *uuid, const char *json, xchg_err *err)
