@@ -169,6 +169,24 @@ xchg_status restore_check(store *s, node_row *sender, const env_header *h, resto
 			sender->code, (long long)h->ack_packet_no,
 			(long long)sender->acked_packet_no), seen, err);
 	}
+	/*
+	 * While the link recovers, a number not received yet in a packet
+	 * written before the last one received: the sender wrote it, went back
+	 * to a copy from before it, and has written since (a courier brought
+	 * this one late). What it carries is real, but the sender may no
+	 * longer hold it, and this node's full state, sent meanwhile, did not
+	 * carry it either. So it is applied as no one's, and every change goes
+	 * back to the sender too. (Outside a recovery such a packet only tells
+	 * of a clock set back.)
+	 */
+	if (sender->recovering && h->packet_no > sender->received_packet_no &&
+	    !restore_written_later(sender, h)) {
+		seen->stale = seen->suspect = 1;
+		return say(seen, xstrdup_printf(
+			"%s went back in time after writing packet %lld (written before the last one"
+			" received); it is applied, and what it changes goes back to %s too",
+			sender->code, (long long)h->packet_no, sender->code), err);
+	}
 	/* Asked again while one is on its way: that one answers. */
 	if (h->resync && h->packet_no > sender->received_packet_no &&
 	    sender->full_state == NODE_FULL_NONE)

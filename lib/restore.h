@@ -13,6 +13,8 @@ typedef struct restore_seen {
 			  it is new all the same, and is applied */
 	int suspect;   /* the sender went back, or asks for the full state as one that did:
 			  its entities may be older than what they would replace */
+	int stale;     /* the sender went back after writing this packet: what it carries
+			  may be gone there, so it is applied as no one's (goes back to it) */
 	char *message; /* what was seen and what is done about it; NULL when nothing */
 } restore_seen;
 

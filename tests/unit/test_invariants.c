@@ -513,6 +513,49 @@ Test(invariants, ack_beyond_what_was_sent_means_this_node_went_back)
 	cr_assert(answer->resync, "the answer does not ask for the peer's full state");
 }
 
+/*
+ * Catches: a packet its sender wrote before it went back to a copy,
+ * brought late, after this node had sent it its full state: applied as the
+ * sender's own, what it carries goes nowhere back to the sender, which no
+ * longer holds it, and the row ends at the center and not at the desktop
+ * that made it (PACKET.md 6.3, found by the convergence soak, seed 9811).
+ */
+Test(invariants, a_late_packet_from_before_a_restore_goes_back_to_its_sender)
+{
+	const char *copy, *lost;
+	exported late;
+	const import_log *log;
+	const import_event *ev;
+
+	star();
+	add_brigade(D, "First");
+	deliver(D, C, share);
+	copy = node_backup(D);
+	add_brigade(D, "Second");
+	deliver(D, C, share);
+	lost = add_brigade(D, "Lost");
+	late = export_packet(D, "CENTER", make_folder("late"));
+	node_restore(D, copy);
+	/* Packet 2 again, written after: the center finds D went back and owes it its full state. */
+	log = import_paths(C, share, export_packet(D, "CENTER", make_folder("again")).path, NULL);
+	cr_assert_eq(count_outcome(log, XCHG_APPLIED), 1, "%s", log->err.msg);
+	/* D applies it (and numbers its acknowledgement 3), then acknowledges it in packet 4. */
+	log = import_paths(D, make_folder("ack"), export_packet(C, "DESKTOP-1", make_folder("full")).path,
+			   NULL);
+	cr_assert_eq(count_outcome(log, XCHG_APPLIED), 1, "%s", log->err.msg);
+	log = import_paths(C, share, late.path, export_packet(D, "CENTER", make_folder("four")).path,
+			   NULL);
+	cr_assert_eq(count_outcome(log, XCHG_APPLIED), 2, "the late packet: %s", log->err.msg);
+	cr_assert(ev = find_event(log, XCHG_NOTICE, late.packet_no), "the import does not say what it saw");
+	cr_assert(strstr(ev->message, "went back in time after writing packet"), "%s", ev->message);
+	cr_assert_eq(sql_int(C, "SELECT count(*) FROM brigades WHERE uuid = '%s'", lost), 1);
+	/* D numbered its acknowledgement 3 too: it learns that its packet 3 reached the center. */
+	log = import_paths(D, share, export_packet(C, "DESKTOP-1", make_folder("back")).path, NULL);
+	cr_assert_eq(count_outcome(log, XCHG_APPLIED), 1, "%s", log->err.msg);
+	cr_assert_eq(sql_int(D, "SELECT count(*) FROM brigades WHERE uuid = '%s'", lost), 1,
+		     "the row D made before it went back is at the center, and never came back to D");
+}
+
 /* ---- 6. Commit, then publish ------------------------------------------------- */
 
 /* Catches: a number or marks committed for a packet that was never written. */
