@@ -188,12 +188,23 @@ int forms_time_parse(const char *s, xinstant *t, col_form *shape)
 	return 1;
 }
 
+/* Writes v in exactly width digits at p (v < 10^width); returns the end. */
+static char *put_digits(char *p, unsigned v, int width)
+{
+	int i;
+
+	for (i = width - 1; i >= 0; i--, v /= 10)
+		p[i] = (char)('0' + v % 10);
+	return p + width;
+}
+
+/* Every time an import or export writes goes through here: digits by hand, not snprintf. */
 void forms_time_render(const xinstant *t, const col_form *f, char out[FORMS_TEXT_MAX])
 {
 	static const int scale[] = {1000000, 100000, 10000, 1000, 100, 10, 1};
 	int64_t days = t->sec / 86400, rest = t->sec % 86400;
 	int y, m, d, digits;
-	size_t n;
+	char *p = out;
 
 	if (f->native) {
 		forms_time_canonical(t, out);
@@ -204,15 +215,26 @@ void forms_time_render(const xinstant *t, const col_form *f, char out[FORMS_TEXT
 		days--;
 	}
 	civil_from_days(days, &y, &m, &d);
-	n = (size_t)snprintf(out, FORMS_TEXT_MAX, "%04d-%02d-%02d%c%02d:%02d:%02d", y, m, d,
-			     f->space ? ' ' : 'T', (int)(rest / 3600), (int)(rest / 60 % 60),
-			     (int)(rest % 60));
+	if (y < 0 || y > 9999)
+		p += snprintf(out, FORMS_TEXT_MAX, "%04d", y);
+	else
+		p = put_digits(p, (unsigned)y, 4);
+	*p++ = '-';
+	p = put_digits(p, (unsigned)m, 2);
+	*p++ = '-';
+	p = put_digits(p, (unsigned)d, 2);
+	*p++ = f->space ? ' ' : 'T';
+	p = put_digits(p, (unsigned)(rest / 3600), 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)(rest / 60 % 60), 2);
+	*p++ = ':';
+	p = put_digits(p, (unsigned)(rest % 60), 2);
 	digits = f->digits > 6 ? 6 : f->digits;
-	if (digits)
-		n += (size_t)snprintf(out + n, FORMS_TEXT_MAX - n, ".%0*d", digits,
-				      t->usec / scale[digits]);
-	snprintf(out + n, FORMS_TEXT_MAX - n, "%s",
-		 f->zone == 'Z' ? "Z" : f->zone == '+' ? "+00:00" : "");
+	if (digits) {
+		*p++ = '.';
+		p = put_digits(p, (unsigned)(t->usec / scale[digits]), digits);
+	}
+	strcpy(p, f->zone == 'Z' ? "Z" : f->zone == '+' ? "+00:00" : "");
 }
 
 void forms_time_canonical(const xinstant *t, char out[FORMS_TEXT_MAX])

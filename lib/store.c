@@ -445,10 +445,19 @@ xchg_status store_uuids_held(store *s, const char *table, const char *column,
 	xbuf sql = {0};
 	size_t i, k, m;
 	long at;
+	char *probe;
+	int64_t rows = 0;
 	int has_row = 0;
 	xchg_status rc = XCHG_OK;
 
 	memset(held, 0, n);
+	/* An empty table (a new node's, a child table no row uses) needs no IN list built. */
+	if (!(probe = xstrdup_printf("SELECT count(*) FROM (SELECT 1 FROM \"%s\" LIMIT 1) t", table)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	rc = store_int(s, probe, NULL, 0, &rows, NULL, err);
+	free(probe);
+	if (rc || !rows)
+		return rc;
 	if (!(spelled = calloc(STORE_UUIDS_PER_QUERY, sizeof(*spelled))) ||
 	    !(keys = calloc(STORE_UUIDS_PER_QUERY * FORMS_SPELLINGS, sizeof(*keys))) ||
 	    !(sorted = calloc(STORE_UUIDS_PER_QUERY, sizeof(*sorted)))) {
