@@ -334,9 +334,9 @@ static xchg_status page_children(xchg_db *db, const plan_child *c, size_t k, pag
 	size_t i, n = 0;
 	long row;
 	int has_row = 0;
-	xchg_status rc;
+	xchg_status rc = XCHG_OK;
 
-	if ((rc = db_meta(db, c->table, &m, err)))
+	if (!p->n || (rc = db_meta(db, c->table, &m, err)))
 		return rc;
 	if (!(spelled = calloc(p->n, sizeof(*spelled))) ||
 	    !(keys = calloc(p->n * FORMS_SPELLINGS, sizeof(*keys))) ||
@@ -885,28 +885,46 @@ static xchg_status inserter_add(inserter *ins, const char *const *fixed, const x
 	return XCHG_OK;
 }
 
+/*
+ * Readies ins for rows of m; room: how many values they give in all (the
+ * sum of their row_values_bound), of which a statement takes what the
+ * database lets it bind.
+ */
+static int inserter_open(inserter *ins, xchg_db *db, table_meta *m, const char *parent_column,
+			 size_t room)
+{
+	size_t most = db->st->max_params > 0 ? (size_t)db->st->max_params : 999;
+
+	memset(ins, 0, sizeof(*ins));
+	ins->db = db;
+	ins->m = m;
+	ins->parent_column = parent_column;
+	return row_values_alloc(&ins->rv, room < most ? (room ? room : 1) : most);
+}
+
 static void inserter_free(inserter *ins)
 {
 	row_values_free(&ins->rv);
 	free(ins->seq);
 }
 
-/* Parameters a statement of row_json_insert binds at most: SQLite's smallest limit. */
-#define INSERT_PARAMS 999
-
 static xchg_status insert_children(xchg_db *db, const plan_child *c, const row_json_new *rows,
 				   size_t n, size_t *at, xchg_err *err)
 {
 	const char *fixed[1] = {c->parent_column};
-	inserter ins = {db, NULL, c->parent_column, {0}, NULL, 0, 0, 0};
+	inserter ins;
+	table_meta *m;
 	const cJSON *list, *row, *row_uuid;
 	xvalue parent;
-	size_t i;
+	size_t i, room = 0;
 	xchg_status rc;
 
-	if ((rc = db_meta(db, c->table, &ins.m, err)))
+	if ((rc = db_meta(db, c->table, &m, err)))
 		return rc;
-	if (!row_values_alloc(&ins.rv, INSERT_PARAMS)) {
+	for (i = 0; i < n; i++)
+		cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(rows[i].data, c->name))
+			room += row_values_bound(1, row);
+	if (!inserter_open(&ins, db, m, c->parent_column, room)) {
 		inserter_free(&ins);
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	}
@@ -939,18 +957,21 @@ xchg_status row_json_insert(xchg_db *db, const plan_entity *e, const row_json_ne
 			    size_t n, size_t *at, xchg_err *err)
 {
 	static const char *const fixed[3] = {"uuid", "updated_at", "is_deleted"};
-	inserter ins = {db, NULL, NULL, {0}, NULL, 0, 0, 0};
+	inserter ins;
+	table_meta *m;
 	xvalue vals[3];
-	size_t i;
+	size_t i, room = 0;
 	xchg_status rc = XCHG_OK;
 
 	*at = n;
-	/* The children's first: db_meta may move every table's, and ins.m is held throughout. */
+	/* The children's first: db_meta may move every table's, and m is held throughout. */
 	for (i = 0; i < e->nchildren && !rc; i++)
-		rc = db_meta(db, e->children[i].table, &ins.m, err);
-	if (rc || (rc = db_meta(db, e->table, &ins.m, err)))
+		rc = db_meta(db, e->children[i].table, &m, err);
+	if (rc || (rc = db_meta(db, e->table, &m, err)))
 		return rc;
-	if (!row_values_alloc(&ins.rv, INSERT_PARAMS)) {
+	for (i = 0; i < n; i++)
+		room += row_values_bound(3, rows[i].data);
+	if (!inserter_open(&ins, db, m, NULL, room)) {
 		inserter_free(&ins);
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	}

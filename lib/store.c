@@ -373,22 +373,6 @@ xchg_status store_lock(store *s, const char *name, xchg_err *err)
 	return s->ops->lock(s, name, err);
 }
 
-/* Runs a lock statement whose format takes table (and column, keys bound). */
-static xchg_status lock_with(store *s, const char *format, const char *table,
-			     const char *column, const xvalue *keys, int nkeys, xchg_err *err)
-{
-	char *sql;
-	xchg_status rc;
-
-	if (!format)
-		return XCHG_OK;
-	if (!(sql = xstrdup_printf(format, table, column)))
-		return xerr(err, XCHG_ENOMEM, "out of memory");
-	rc = store_run(s, sql, keys, nkeys, NULL, err);
-	free(sql);
-	return rc;
-}
-
 xchg_status store_lock_rows(store *s, const char *table, const char *column,
 			    const char *value, xchg_err *err)
 {
@@ -498,7 +482,16 @@ done:
 
 xchg_status store_lock_table(store *s, const char *table, xchg_err *err)
 {
-	return lock_with(s, s->ops->lock_table_sql, table, NULL, NULL, 0, err);
+	char *sql;
+	xchg_status rc;
+
+	if (!s->ops->lock_table_sql)
+		return XCHG_OK;
+	if (!(sql = xstrdup_printf(s->ops->lock_table_sql, table)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	rc = store_run(s, sql, NULL, 0, NULL, err);
+	free(sql);
+	return rc;
 }
 
 #define STORE_RETRIES 6

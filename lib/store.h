@@ -265,7 +265,8 @@ typedef struct store_ops {
 
 struct store {
 	const store_ops *ops;
-	char *name; /* for messages: the file or the connection target */
+	char *name;     /* for messages: the file or the connection target */
+	int max_params; /* the most parameters one statement may bind */
 };
 
 /* url: "sqlite:PATH", a plain path, or "postgresql://..." */
@@ -374,8 +375,9 @@ long store_uuid_index_find(const char *value, const char *const *uuids,
 #define STORE_UUIDS_PER_QUERY 240
 /*
  * Which of the n canonical uuids (no two alike) some row of table holds in
- * column, in any spelling: held[i] is set for each. The rows are held as store_lock_rows
- * holds them. One statement per STORE_UUIDS_PER_QUERY uuids.
+ * column, in any spelling: held[i] is set for each. The rows are held as
+ * store_lock_rows holds them. One statement per STORE_UUIDS_PER_QUERY uuids
+ * (none when the table is empty).
  */
 xchg_status store_uuids_held(store *s, const char *table, const char *column,
 			     const char *const *uuids, size_t n, unsigned char *held,

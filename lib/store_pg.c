@@ -839,6 +839,7 @@ xchg_status store_pg_open(store **out, const char *url, xchg_err *err)
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	}
 	s->base.ops = &pg_ops;
+	s->base.max_params = 65535; /* the protocol counts them in 16 bits */
 	if (!(s->conn = PQconnectdbParams(keys, values, 1)) || PQstatus(s->conn) != CONNECTION_OK) {
 		rc = s->conn ? pg_fail(s, err, "cannot connect", NULL)
 			     : xerr(err, XCHG_ENOMEM, "out of memory");
