@@ -158,8 +158,7 @@ xchg_status changes_take(store *s, const char *peer_id, const char *type,
 {
 	xvalue p[3] = {xv_int(packet_no), xv_text(peer_id), xv_text(type)};
 
-	return store_query(s, "UPDATE sync_changes SET packet_no = coalesce(packet_no, ?)"
-			      " WHERE node_id = ? AND entity_type = ?"
+	return store_query(s, "UPDATE sync_changes SET packet_no = ? WHERE node_id = ? AND entity_type = ?"
 			      " RETURNING entity_uuid, operation, changed_at", p, 3, out, err);
 }
 
@@ -167,16 +166,15 @@ xchg_status changes_take_all(store *s, const char *peer_id, int64_t packet_no, x
 {
 	xvalue p[2] = {xv_int(packet_no), xv_text(peer_id)};
 
-	return store_run(s, "UPDATE sync_changes SET packet_no = coalesce(packet_no, ?) WHERE node_id = ?",
-			 p, 2, NULL, err);
+	return store_run(s, "UPDATE sync_changes SET packet_no = ? WHERE node_id = ?", p, 2, NULL, err);
 }
 
 xchg_status changes_deletions(store *s, const char *peer_id, const char *type,
-			      store_stmt **out, xchg_err *err)
+			      int64_t packet_no, store_stmt **out, xchg_err *err)
 {
-	xvalue p[2] = {xv_text(peer_id), xv_text(type)};
+	xvalue p[3] = {xv_text(peer_id), xv_text(type), xv_int(packet_no)};
 
 	return store_query(s, "SELECT entity_uuid, changed_at, operation FROM sync_changes"
-			      " WHERE node_id = ? AND entity_type = ? AND packet_no IS NOT NULL"
-			      " AND operation IN ('DELETE', 'EVICT')", p, 2, out, err);
+			      " WHERE node_id = ? AND entity_type = ? AND packet_no = ?"
+			      " AND operation IN ('DELETE', 'EVICT')", p, 3, out, err);
 }

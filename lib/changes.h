@@ -38,28 +38,23 @@ xchg_status changes_requeue(store *s, const char *peer_id, const char *type,
 xchg_status changes_count(store *s, const char *peer_id, int64_t *unsent, int64_t *unacked,
 			  xchg_err *err);
 /*
- * Steps through every registration of one entity type for peer (packets
- * are cumulative): uuid, operation, changed_at; and stamps with packet_no
- * those no packet carried yet. One that a packet carried before keeps that
- * packet's number: the acknowledgement of that packet forgets it (PACKET.md
- * rule 5), whichever later packets carried it again. Stamped with the last
- * packet instead, a change would outlive every acknowledgement while the
- * two ends' packets cross, and travel back and forth for ever. One
- * statement marks and returns, so what a packet carries is exactly what it
- * marked, however the application writes meanwhile.
+ * Stamps every registration of one entity type for peer with packet_no
+ * (packets are cumulative) and steps through them: uuid, operation,
+ * changed_at. One statement marks and returns, so what a packet carries is
+ * exactly what it marked, however the application writes meanwhile.
  */
 xchg_status changes_take(store *s, const char *peer_id, const char *type,
 			 int64_t packet_no, store_stmt **out, xchg_err *err);
 
 /*
  * A full-state packet (PACKET.md 6.2): stamps every registration for peer
- * as changes_take does, as the rows it reads carry them all, and then steps
- * through the deletions and EVICTs of one type stamped by now (uuid,
+ * with packet_no, as the rows it reads carry them all, and then steps
+ * through the deletions and EVICTs of one type it stamped (uuid,
  * changed_at, operation): a row deleted outright is in no table the packet
  * reads, and one that left the peer's subset in none it reads for the peer.
  */
 xchg_status changes_take_all(store *s, const char *peer_id, int64_t packet_no, xchg_err *err);
 xchg_status changes_deletions(store *s, const char *peer_id, const char *type,
-			      store_stmt **out, xchg_err *err);
+			      int64_t packet_no, store_stmt **out, xchg_err *err);
 
 #endif

@@ -180,7 +180,7 @@ static xchg_status write_full_state(xchg_db *db, const node_row *peer, int64_t p
 		full_state_run run = {&db->plan->entities[i], w, count, &db->progress};
 
 		if ((rc = row_json_each(db, run.e, peer->id, write_row, &run, err)) ||
-		    (rc = changes_deletions(db->st, peer->id, run.e->type, &st, err)))
+		    (rc = changes_deletions(db->st, peer->id, run.e->type, packet_no, &st, err)))
 			break;
 		while (!(rc = store_step(st, &has_row, err)) && has_row) {
 			store_col(st, 0, &uuid);
