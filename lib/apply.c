@@ -61,16 +61,18 @@ static xchg_status weigh_and_write(xchg_db *db, const node_row *self, const node
 		r->applied = !rc;
 		return rc;
 	}
-	if (!found && ((flags & (APPLY_FULL_STATE | APPLY_SUSPECT)) || sender->full_state > 0 ||
-		       outside)) {
+	if (!found) {
 		if ((rc = conflict_compare(db, e, in, &local, err)))
 			return rc;
 		absent = !local.found;
 		/*
-		 * A full state carries back what the sender received from here: a row
-		 * written again, unchanged, would only be sent on to every other peer.
+		 * A version that is exactly this node's changes nothing here, such as
+		 * what a full state carries back, or a change the sender carries again
+		 * until its packet is acknowledged. Written again it would only be
+		 * captured and sent on to every other peer, where it could overtake
+		 * what they changed since.
 		 */
-		if ((flags & APPLY_FULL_STATE) && local.same)
+		if (local.same)
 			return XCHG_OK;
 		/*
 		 * This node's full state on its way to the sender counts as every row
@@ -80,8 +82,7 @@ static xchg_status weigh_and_write(xchg_db *db, const node_row *self, const node
 		 * before it went back, whatever its time says: every difference is
 		 * decided by the policy, and the loser kept in the conflict log.
 		 */
-		found = local.found && !local.same &&
-			(sender->full_state > 0 || (flags & APPLY_SUSPECT) || outside);
+		found = local.found && (sender->full_state > 0 || (flags & APPLY_SUSPECT) || outside);
 	}
 	if (found) {
 		if ((rc = conflict_resolve(db, self, sender, e, in, changed_at, &conflict, &wins, err)))

@@ -444,6 +444,31 @@ Test(invariants, ack_of_a_skipped_duplicate_is_honoured)
 }
 
 /*
+ * Catches: a version the sender carries again (its packet not yet
+ * acknowledged) written again at the center, captured, and sent on to the
+ * other desktops, where it may overtake what they changed since: answers
+ * that cross, each acknowledging the packet before, resend it every round.
+ */
+Test(invariants, a_resent_version_is_not_sent_on_again)
+{
+	const char *uuid;
+
+	star();
+	D2 = desktop_new("DESKTOP-2");
+	link_nodes(C, D2);
+	uuid = add_brigade(D, "Alpha");
+	deliver(D, C, share);
+	deliver(C, D2, share);
+	deliver(D2, C, share);
+	cr_assert_eq(queued_uuid(C, "DESKTOP-2", uuid), 0, "D2's acknowledgement was not taken");
+	/* D has heard nothing from the center: its next packet carries Alpha again. */
+	deliver(D, C, share);
+	route(C);
+	cr_assert_eq(queued_uuid(C, "DESKTOP-2", uuid), 0,
+		     "the center sends D2 again a version D2 has, only because D carried it again");
+}
+
+/*
  * Catches: acknowledgements taken without checking their signature, and
  * answering an ack with an ack (two nodes would ping-pong empty packets).
  * The ack arrives after the center has sent two more packets.
