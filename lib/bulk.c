@@ -10,6 +10,11 @@
 
 /* Entities a batch holds: each lookup is then one statement per table. */
 #define BULK_MAX STORE_UUIDS_PER_QUERY
+/*
+ * The JSON text a batch holds at most, parsed: a packet's memory stays
+ * flat however large its entities are (one may be 64 MiB, ENV_MAX_ENTITY_BYTES).
+ */
+#define BULK_MAX_BYTES (4u * 1024u * 1024u)
 
 typedef struct held_entity {
 	env_entity in; /* as the packet gives it; points into tree */
@@ -26,6 +31,7 @@ struct bulk {
 	const plan_entity *e; /* the type of the entities held */
 	held_entity v[BULK_MAX];
 	size_t n;
+	size_t bytes; /* the JSON text of the entities held */
 	/* whether batchable's answer for `checked` is yes */
 	const plan_entity *checked;
 	int check;
@@ -254,7 +260,7 @@ xchg_status bulk_flush(bulk *b, xchg_err *err)
 
 	for (i = 0; i < b->n; i++)
 		cJSON_Delete(b->v[i].tree);
-	b->n = 0;
+	b->n = b->bytes = 0;
 	return rc;
 }
 
@@ -278,11 +284,13 @@ xchg_status bulk_add(bulk *b, const env_entity *in, cJSON *tree, xchg_err *err)
 		cJSON_Delete(tree);
 		return rc;
 	}
-	if (b->n && (b->e != e || b->n == BULK_MAX) && (rc = bulk_flush(b, err))) {
+	if (b->n && (b->e != e || b->n == BULK_MAX || b->bytes + in->bytes > BULK_MAX_BYTES) &&
+	    (rc = bulk_flush(b, err))) {
 		cJSON_Delete(tree);
 		return rc;
 	}
 	b->e = e;
+	b->bytes += in->bytes;
 	h = &b->v[b->n++];
 	h->in = *in;
 	h->tree = tree;

@@ -295,7 +295,7 @@ static xchg_status retry_once(void *ctx, xchg_err *err)
 	xchg_db *db = job->db;
 	const xchg_conflict *c = job->c;
 	env_entity in = {c->entity_type, c->entity_uuid, c->losing_operation, c->remote_updated_at,
-			 job->data, 0};
+			 job->data, 0, 0};
 	node_row self = {0}, peer = {0};
 	apply_result r;
 	int found = 0, in_tx = 0;

@@ -1099,6 +1099,7 @@ static xchg_status parse_entity(env_reader *r, xchg_err *err)
 	e->updated_at = cJSON_GetStringValue(updated);
 	e->data = cJSON_IsObject(data) ? data : NULL;
 	e->index = r->count++;
+	e->bytes = r->cap.len;
 	return XCHG_OK;
 }
 

@@ -78,6 +78,7 @@ typedef struct env_entity {
 	const char *updated_at;  /* may be NULL */
 	const cJSON *data;       /* an object, or NULL for "data": null */
 	size_t index;            /* 0-based position in the packet */
+	size_t bytes;            /* the length of its JSON text */
 } env_entity;
 
 typedef struct env_reader env_reader;

@@ -507,7 +507,7 @@ static xchg_status apply_entities(import_run *run, const node_row *sender, opene
 	 */
 	for (i = 0; i < ap.later.n && !rc; i++) {
 		const held *h = &ap.later.v[i];
-		env_entity again = {h->type, h->uuid, h->operation, h->updated_at, h->data, h->index};
+		env_entity again = {h->type, h->uuid, h->operation, h->updated_at, h->data, h->index, 0};
 
 		if ((rc = apply_one(run, sender, &again, NULL, a, err)))
 			xerr_prefix(err, "%s: entity %zu (%s %s)", packet_reader_path(o->pr),
