@@ -30,6 +30,7 @@ struct bulk {
 	void *ctx;
 	const plan_entity *e; /* the type of the entities held */
 	held_entity v[BULK_MAX];
+	const char *uuids[BULK_MAX]; /* v[i].uuid: what the lookups take */
 	size_t n;
 	size_t bytes; /* the JSON text of the entities held */
 	/* whether batchable's answer for `checked` is yes */
@@ -99,6 +100,15 @@ static int owned_order(const void *a, const void *b)
 	return strcmp(((const owned *)a)->uuid, ((const owned *)b)->uuid);
 }
 
+/* Takes out of the batch every entity a lookup found held here. */
+static void drop_held(unsigned char *fresh, const unsigned char *held, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		fresh[i] &= !held[i];
+}
+
 /*
  * Sorts the n uuids and takes every entity owning one that appears twice
  * out of the batch: applied in turn, the second would update what the
@@ -123,7 +133,6 @@ static void drop_twice(owned *o, size_t n, unsigned char *fresh)
 static xchg_status check_children(bulk *b, const plan_child *c, unsigned char *fresh,
 				  xchg_err *err)
 {
-	const char *uuids[BULK_MAX];
 	unsigned char held[BULK_MAX], *in_use = NULL;
 	owned *rows = NULL;
 	char (*canonical)[37] = NULL;
@@ -132,12 +141,10 @@ static xchg_status check_children(bulk *b, const plan_child *c, unsigned char *f
 	size_t i, n = 0, cap = 0, m = 0;
 	xchg_status rc;
 
-	for (i = 0; i < b->n; i++)
-		uuids[i] = b->v[i].uuid;
-	if ((rc = store_uuids_held(b->db->st, c->table, c->parent_column, uuids, b->n, held, err)))
+	if ((rc = store_uuids_held(b->db->st, c->table, c->parent_column, b->uuids, b->n, held, err)))
 		return rc;
+	drop_held(fresh, held, b->n);
 	for (i = 0; i < b->n; i++) {
-		fresh[i] &= !held[i];
 		list = cJSON_GetObjectItemCaseSensitive(b->v[i].in.data, c->name);
 		if (list && !cJSON_IsArray(list))
 			fresh[i] = 0;
@@ -219,26 +226,22 @@ static xchg_status insert_run(bulk *b, const size_t *idx, size_t n, xchg_err *er
  */
 static xchg_status write_held(bulk *b, xchg_err *err)
 {
-	const char *uuids[BULK_MAX];
 	unsigned char fresh[BULK_MAX], held[BULK_MAX];
 	owned own[BULK_MAX];
 	size_t run[BULK_MAX], nrun = 0, i;
 	xchg_status rc;
 
 	for (i = 0; i < b->n; i++) {
-		uuids[i] = b->v[i].uuid;
 		own[i] = (owned){b->v[i].uuid, i};
 		fresh[i] = 1;
 	}
 	drop_twice(own, b->n, fresh);
-	if ((rc = store_uuids_held(b->db->st, b->e->table, "uuid", uuids, b->n, held, err)))
+	if ((rc = store_uuids_held(b->db->st, b->e->table, "uuid", b->uuids, b->n, held, err)))
 		return rc;
-	for (i = 0; i < b->n; i++)
-		fresh[i] &= !held[i];
-	if ((rc = changes_find_many(b->db->st, b->sender_id, b->e->type, uuids, b->n, held, err)))
+	drop_held(fresh, held, b->n);
+	if ((rc = changes_find_many(b->db->st, b->sender_id, b->e->type, b->uuids, b->n, held, err)))
 		return rc;
-	for (i = 0; i < b->n; i++)
-		fresh[i] &= !held[i];
+	drop_held(fresh, held, b->n);
 	for (i = 0; i < b->e->nchildren && !rc; i++)
 		rc = check_children(b, &b->e->children[i], fresh, err);
 	for (i = 0; i < b->n && !rc; i++) {
@@ -295,6 +298,7 @@ xchg_status bulk_add(bulk *b, const env_entity *in, cJSON *tree, xchg_err *err)
 	h->in = *in;
 	h->tree = tree;
 	memcpy(h->uuid, uuid, sizeof(uuid));
+	b->uuids[b->n - 1] = h->uuid;
 	snprintf(h->updated_at, sizeof(h->updated_at), "%s",
 		 forms_canonical(&FORMS_TIME_XCHG, in->updated_at, at));
 	return XCHG_OK;

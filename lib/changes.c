@@ -14,6 +14,19 @@ xchg_status changes_purge(store *s, const char *peer_id, int64_t ack, xchg_err *
 			 p, 2, NULL, err);
 }
 
+/*
+ * The registrations of an entity (or entities) for a peer, in column col:
+ * parameters the peer, the type, the uuid(s) (uuid_pred's), the type, the
+ * uuid(s), the peer. A change an application committed after the last
+ * routing is in the capture log still: it counts as registered for every
+ * peer but the one it came from, as routing will make it.
+ */
+#define REGISTERED_SQL(col, uuid_pred)                                                  \
+	"SELECT " col " FROM sync_changes WHERE node_id = ? AND entity_type = ?"         \
+	" AND entity_uuid " uuid_pred " UNION ALL SELECT " col " FROM sync_capture"       \
+	" WHERE entity_type = ? AND entity_uuid " uuid_pred                              \
+	" AND (origin_id IS NULL OR origin_id <> ?)"
+
 xchg_status changes_find(store *s, const char *peer_id, const char *type,
 			 const char *uuid, int *found, char changed_at[40], xchg_err *err)
 {
@@ -23,19 +36,11 @@ xchg_status changes_find(store *s, const char *peer_id, const char *type,
 	int has_row = 0;
 	xchg_status rc;
 
-	/*
-	 * A change an application committed after the last routing is in the
-	 * capture log still: it counts as registered for every peer but the
-	 * one it came from, as routing will make it.
-	 */
 	changed_at[0] = '\0';
 	*found = 0;
 	/* An aggregate, not ORDER BY: SQLite would sort in a temporary table for every entity. */
-	if ((rc = store_query(s, "SELECT count(*), max(changed_at) FROM (SELECT changed_at"
-				 " FROM sync_changes WHERE node_id = ? AND entity_type = ? AND entity_uuid = ?"
-				 " UNION ALL SELECT changed_at FROM sync_capture WHERE entity_type = ?"
-				 " AND entity_uuid = ? AND (origin_id IS NULL OR origin_id <> ?)) f",
-			       p, 6, &st, err)))
+	if ((rc = store_query(s, "SELECT count(*), max(changed_at) FROM ("
+				 REGISTERED_SQL("changed_at", "= ?") ") f", p, 6, &st, err)))
 		return rc;
 	if (!(rc = store_step(st, &has_row, err)) && has_row) {
 		store_col(st, 0, &v);
@@ -71,15 +76,11 @@ xchg_status changes_find_many(store *s, const char *peer_id, const char *type,
 		if (!in.data)
 			break;
 		/* Few rows come back, if any: a packet's new rows have no registrations. */
-		xbuf_printf(&sql, "SELECT entity_uuid FROM sync_changes WHERE node_id = ? AND"
-			    " entity_type = ? AND entity_uuid IN (%s) UNION ALL SELECT entity_uuid"
-			    " FROM sync_capture WHERE entity_type = ? AND (origin_id IS NULL OR"
-			    " origin_id <> ?) AND entity_uuid IN (%s)", in.data, in.data);
-		p[0] = xv_text(peer_id);
+		xbuf_printf(&sql, REGISTERED_SQL("entity_uuid", "IN (%s)"), in.data, in.data);
+		p[0] = p[2 * m + 3] = xv_text(peer_id);
 		p[1] = p[m + 2] = xv_text(type);
-		p[m + 3] = xv_text(peer_id);
 		for (k = 0; k < m; k++)
-			p[2 + k] = p[m + 4 + k] = xv_text(uuids[i + k]);
+			p[2 + k] = p[m + 3 + k] = xv_text(uuids[i + k]);
 		if (!sql.data || (rc = store_query(s, sql.data, p, (int)(2 * m + 4), &st, err)))
 			break;
 		while (!(rc = store_step(st, &has_row, err)) && has_row) {

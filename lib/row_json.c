@@ -107,13 +107,11 @@ static xchg_status keep_sql(char **slot, xbuf *sql, const char **out, xchg_err *
 }
 
 /*
- * select_from's statement for the rows whose column key holds a uuid (in
- * any of its spellings), built once per table: an export reads every row
- * of a packet with it.
+ * The statement that reads an entity's row by its uuid (in any of its
+ * spellings), its state first; built once per table, since an import
+ * reads the row of nearly every entity it weighs.
  */
-static xchg_status select_sql(xchg_db *db, table_meta *m, const char *lead,
-			      const char *parent_column, const char *key,
-			      const char *order, const char **out, xchg_err *err)
+static xchg_status row_sql(xchg_db *db, table_meta *m, const char **out, xchg_err *err)
 {
 	xbuf sql = {0};
 	xchg_status rc;
@@ -122,17 +120,38 @@ static xchg_status select_sql(xchg_db *db, table_meta *m, const char *lead,
 		*out = m->select_sql;
 		return XCHG_OK;
 	}
-	if ((rc = select_from(db, m, lead, parent_column, &sql, err))) {
+	if ((rc = select_from(db, m, "updated_at, is_deleted", NULL, &sql, err))) {
 		xbuf_free(&sql);
 		return rc;
 	}
 	xbuf_adds(&sql, " WHERE ");
-	if (parent_column)
-		xbuf_printf(&sql, "\"%s\" " STORE_UUID_IN, key);
-	else
-		store_uuid_eq_sql(&sql, m->table, "uuid");
-	xbuf_adds(&sql, order);
+	store_uuid_eq_sql(&sql, m->table, "uuid");
 	return keep_sql(&m->select_sql, &sql, out, err);
+}
+
+/*
+ * The statement that reads the rows of child c (table m) of n parents,
+ * each parent's uuid in any of its spellings (FORMS_SPELLINGS parameters
+ * a parent), in uuid order, each row's parent column first.
+ */
+static xchg_status children_sql(xchg_db *db, const plan_child *c, table_meta *m, size_t n,
+				xbuf *sql, xchg_err *err)
+{
+	xbuf lead = {0};
+	size_t i;
+	xchg_status rc;
+
+	if (xbuf_printf(&lead, "\"%s\"", c->parent_column))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	rc = select_from(db, m, lead.data, c->parent_column, sql, err);
+	xbuf_free(&lead);
+	if (rc)
+		return rc;
+	xbuf_printf(sql, " WHERE \"%s\" IN (", c->parent_column);
+	for (i = 0; i < n * FORMS_SPELLINGS; i++)
+		xbuf_adds(sql, i ? ", ?" : "?");
+	xbuf_adds(sql, ") ORDER BY uuid");
+	return sql->data ? XCHG_OK : xerr(err, XCHG_ENOMEM, "out of memory");
 }
 
 /* v as it travels: a uuid or time of column form f in the canonical form. */
@@ -185,22 +204,21 @@ static xchg_status read_children(xchg_db *db, const plan_child *c, const char *u
 {
 	table_meta *m;
 	store_stmt *st = NULL;
-	const char *sql = NULL;
+	xbuf sql = {0};
 	char spelled[FORMS_SPELLINGS][37];
 	xvalue key[FORMS_SPELLINGS];
 	int has_row = 0, n = 0;
 	xchg_status rc;
 
-	if ((rc = db_meta(db, c->table, &m, err)) ||
-	    (rc = select_sql(db, m, NULL, c->parent_column, c->parent_column, " ORDER BY uuid", &sql, err)))
-		return rc;
+	if ((rc = db_meta(db, c->table, &m, err)) || (rc = children_sql(db, c, m, 1, &sql, err)))
+		goto done;
 	store_uuid_params(uuid, spelled, key);
-	if ((rc = store_query(db->st, sql, key, FORMS_SPELLINGS, &st, err)))
+	if ((rc = store_query(db->st, sql.data, key, FORMS_SPELLINGS, &st, err)))
 		goto done;
 	xbuf_printf(data, ",\"%s\":[", c->name);
 	while (!(rc = store_step(st, &has_row, err)) && has_row) {
 		if ((n++ && xbuf_addc(data, ',')) || xbuf_addc(data, '{') ||
-		    row_members(data, st, 0, m) || xbuf_addc(data, '}')) {
+		    row_members(data, st, 1, m) || xbuf_addc(data, '}')) {
 			rc = xerr(err, XCHG_ENOMEM, "out of memory");
 			break;
 		}
@@ -209,6 +227,7 @@ static xchg_status read_children(xchg_db *db, const plan_child *c, const char *u
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 done:
 	store_release(st);
+	xbuf_free(&sql);
 	return rc;
 }
 
@@ -257,7 +276,7 @@ xchg_status row_json_read(xchg_db *db, const plan_entity *e, const char *uuid,
 
 	memset(state, 0, sizeof(*state));
 	if ((rc = db_meta(db, e->table, &m, err)) ||
-	    (rc = select_sql(db, m, "updated_at, is_deleted", NULL, "uuid", "", &sql, err)))
+	    (rc = row_sql(db, m, &sql, err)))
 		return rc;
 	store_uuid_params(uuid, spelled, key);
 	if ((rc = store_query(db->st, sql, key, FORMS_SPELLINGS, &st, err)) ||
@@ -330,7 +349,7 @@ static xchg_status page_children(xchg_db *db, const plan_child *c, size_t k, pag
 	xvalue *keys = NULL, v;
 	store_stmt *st = NULL;
 	table_meta *m;
-	xbuf lead = {0}, sql = {0}, *kid;
+	xbuf sql = {0}, *kid;
 	size_t i, n = 0;
 	long row;
 	int has_row = 0;
@@ -339,8 +358,7 @@ static xchg_status page_children(xchg_db *db, const plan_child *c, size_t k, pag
 	if (!p->n || (rc = db_meta(db, c->table, &m, err)))
 		return rc;
 	if (!(spelled = calloc(p->n, sizeof(*spelled))) ||
-	    !(keys = calloc(p->n * FORMS_SPELLINGS, sizeof(*keys))) ||
-	    xbuf_printf(&lead, "\"%s\"", c->parent_column)) {
+	    !(keys = calloc(p->n * FORMS_SPELLINGS, sizeof(*keys)))) {
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 		goto done;
 	}
@@ -349,17 +367,8 @@ static xchg_status page_children(xchg_db *db, const plan_child *c, size_t k, pag
 			store_uuid_params(p->uuid[i], spelled[n], &keys[FORMS_SPELLINGS * n]);
 			n++;
 		}
-	if (!n || (rc = select_from(db, m, lead.data, c->parent_column, &sql, err)))
-		goto done;
-	xbuf_printf(&sql, " WHERE \"%s\" IN (", c->parent_column);
-	for (i = 0; i < n * FORMS_SPELLINGS; i++)
-		xbuf_adds(&sql, i ? ", ?" : "?");
-	xbuf_adds(&sql, ") ORDER BY uuid");
-	if (!sql.data) {
-		rc = xerr(err, XCHG_ENOMEM, "out of memory");
-		goto done;
-	}
-	if ((rc = store_query(db->st, sql.data, keys, (int)(n * FORMS_SPELLINGS), &st, err)))
+	if (!n || (rc = children_sql(db, c, m, n, &sql, err)) ||
+	    (rc = store_query(db->st, sql.data, keys, (int)(n * FORMS_SPELLINGS), &st, err)))
 		goto done;
 	while (!(rc = store_step(st, &has_row, err)) && has_row) {
 		store_col(st, 0, &v);
@@ -376,7 +385,6 @@ static xchg_status page_children(xchg_db *db, const plan_child *c, size_t k, pag
 done:
 	store_release(st);
 	xbuf_free(&sql);
-	xbuf_free(&lead);
 	free(keys);
 	free(spelled);
 	return rc;
