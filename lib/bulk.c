@@ -193,21 +193,28 @@ done:
 	return rc;
 }
 
-/* Inserts the run of entities idx[0..n) and reports each to fn as inserted. */
+/*
+ * Inserts the run of entities idx[0..n), captured once each
+ * (store_capture_hold), and reports each to fn as inserted.
+ */
 static xchg_status insert_run(bulk *b, const size_t *idx, size_t n, xchg_err *err)
 {
 	row_json_new rows[BULK_MAX] = {{0}};
-	size_t i, at;
+	const char *uuids[BULK_MAX];
+	size_t i, at = n;
 	xchg_status rc;
 
 	if (!n)
 		return XCHG_OK;
 	for (i = 0; i < n; i++) {
-		rows[i].uuid = b->v[idx[i]].uuid;
+		rows[i].uuid = uuids[i] = b->v[idx[i]].uuid;
 		rows[i].updated_at = b->v[idx[i]].updated_at;
 		rows[i].data = b->v[idx[i]].in.data;
 	}
-	if ((rc = row_json_insert(b->db, b->e, rows, n, &at, err))) {
+	if ((rc = store_capture_hold(b->db->st, err)) ||
+	    (rc = row_json_insert(b->db, b->e, rows, n, &at, err)) ||
+	    (rc = store_capture_inserted(b->db->st, b->e->type, b->e->table, b->e->subset_column,
+					 uuids, n, err))) {
 		if (at < n)
 			return xerr_prefix(err, "entity %zu (%s %s)", b->v[idx[at]].in.index + 1,
 					   b->e->type, b->v[idx[at]].in.uuid);

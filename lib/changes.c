@@ -71,8 +71,7 @@ xchg_status changes_find_many(store *s, const char *peer_id, const char *type,
 		m = n - i < STORE_UUIDS_PER_QUERY ? n - i : STORE_UUIDS_PER_QUERY;
 		xbuf_reset(&in);
 		xbuf_reset(&sql);
-		for (k = 0; k < m; k++)
-			xbuf_adds(&in, k ? ", ?" : "?");
+		store_params_sql(&in, m);
 		if (!in.data)
 			break;
 		/* Few rows come back, if any: a packet's new rows have no registrations. */

@@ -138,7 +138,6 @@ static xchg_status children_sql(xchg_db *db, const plan_child *c, table_meta *m,
 				xbuf *sql, xchg_err *err)
 {
 	xbuf lead = {0};
-	size_t i;
 	xchg_status rc;
 
 	if (xbuf_printf(&lead, "\"%s\"", c->parent_column))
@@ -148,8 +147,7 @@ static xchg_status children_sql(xchg_db *db, const plan_child *c, table_meta *m,
 	if (rc)
 		return rc;
 	xbuf_printf(sql, " WHERE \"%s\" IN (", c->parent_column);
-	for (i = 0; i < n * FORMS_SPELLINGS; i++)
-		xbuf_adds(sql, i ? ", ?" : "?");
+	store_params_sql(sql, n * FORMS_SPELLINGS);
 	xbuf_adds(sql, ") ORDER BY uuid");
 	return sql->data ? XCHG_OK : xerr(err, XCHG_ENOMEM, "out of memory");
 }

@@ -418,6 +418,14 @@ long store_uuid_index_find(const char *value, const char *const *uuids,
 	return (long)(*found - uuids);
 }
 
+void store_params_sql(xbuf *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		xbuf_adds(b, i ? ", ?" : "?");
+}
+
 xchg_status store_uuids_held(store *s, const char *table, const char *column,
 			     const char *const *uuids, size_t n, unsigned char *held,
 			     xchg_err *err)
@@ -452,8 +460,7 @@ xchg_status store_uuids_held(store *s, const char *table, const char *column,
 		m = n - i < STORE_UUIDS_PER_QUERY ? n - i : STORE_UUIDS_PER_QUERY;
 		xbuf_reset(&sql);
 		xbuf_printf(&sql, "SELECT \"%s\" FROM \"%s\" WHERE \"%s\" IN (", column, table, column);
-		for (k = 0; k < m * FORMS_SPELLINGS; k++)
-			xbuf_adds(&sql, k ? ", ?" : "?");
+		store_params_sql(&sql, m * FORMS_SPELLINGS);
 		xbuf_printf(&sql, ")%s", s->ops->lock_rows_suffix ? s->ops->lock_rows_suffix : "");
 		if (!sql.data) {
 			rc = xerr(err, XCHG_ENOMEM, "out of memory");
@@ -525,4 +532,18 @@ void store_run_unlock(store *s, const char *name)
 xchg_status store_revive(store *s, xchg_err *err)
 {
 	return s->ops->revive ? s->ops->revive(s, err) : XCHG_OK;
+}
+
+xchg_status store_capture_hold(store *s, xchg_err *err)
+{
+	return s->ops->capture_hold ? s->ops->capture_hold(s, err) : XCHG_OK;
+}
+
+xchg_status store_capture_inserted(store *s, const char *type, const char *table,
+				   const char *subset_column, const char *const *uuids, size_t n,
+				   xchg_err *err)
+{
+	if (!s->ops->capture_inserted || !n)
+		return XCHG_OK;
+	return s->ops->capture_inserted(s, type, table, subset_column, uuids, n, err);
 }

@@ -260,6 +260,11 @@ typedef struct store_ops {
 	store_fault (*fault)(store *s, const char **message);
 	/* See store_revive; NULL where there is no connection to lose. */
 	xchg_status (*revive)(store *s, xchg_err *err);
+	/* See store_capture_hold; both NULL where the triggers capture cheaply. */
+	xchg_status (*capture_hold)(store *s, xchg_err *err);
+	xchg_status (*capture_inserted)(store *s, const char *type, const char *table,
+					const char *subset_column, const char *const *uuids,
+					size_t n, xchg_err *err);
 	void (*close)(store *s);
 } store_ops;
 
@@ -370,6 +375,26 @@ xchg_status store_lock(store *s, const char *name, xchg_err *err);
 void store_uuid_index(const char *const *uuids, size_t n, const char *const **sorted);
 long store_uuid_index_find(const char *value, const char *const *uuids,
 			   const char *const *const *sorted, size_t n);
+
+/* Appends n parameters to an IN list: "?, ?, ...". */
+void store_params_sql(xbuf *b, size_t n);
+
+/*
+ * Rows inserted many at a time (bulk.c) are captured once an entity, not
+ * once a row by the triggers, where a trigger's capture costs as much as
+ * the row (PostgreSQL: two statements of PL/pgSQL). After
+ * store_capture_hold, the triggers of this transaction capture nothing;
+ * store_capture_inserted then captures each of the n entities of table
+ * (canonical uuids, at most STORE_UUIDS_PER_QUERY) as an INSERT from the
+ * transaction's origin, with its subset_column's value (NULL: none), as
+ * their triggers would have, child rows included, and lets the triggers
+ * capture again. Where triggers are plain SQL (SQLite) both do nothing and
+ * the triggers capture.
+ */
+xchg_status store_capture_hold(store *s, xchg_err *err);
+xchg_status store_capture_inserted(store *s, const char *type, const char *table,
+				   const char *subset_column, const char *const *uuids, size_t n,
+				   xchg_err *err);
 
 /* Uuids store_uuids_held looks for in one statement: four spellings each. */
 #define STORE_UUIDS_PER_QUERY 240

@@ -444,7 +444,9 @@ static const char pg_schema[] =
 	 *    while there are none): routing (route.c) registers it for them
 	 *    later, outside the writer's transaction. The uuid is canonical, so
 	 *    a row is one entity however it is spelled. A row that a constraint
-	 *    refuses next fails its statement, capture and all.
+	 *    refuses next fails its statement, capture and all. Rows an import
+	 *    inserts many at a time are captured once an entity by the importer
+	 *    instead (xchg.capture held: pg_capture_inserted).
 	 * TG_ARGV: the forms of uuid and updated_at ('' for the native types:
 	 * pg_triggers_sql), the entity type, and for a child table the column
 	 * holding its parent's uuid: a change to a child row is a change of its
@@ -484,7 +486,9 @@ static const char pg_schema[] =
 	"  IF was IS NOT DISTINCT FROM u THEN was := NULL; END IF;"
 	" END IF;"
 	" IF parent <> '' OR TG_ARGV[0] <> '' THEN u := xchg_uuid_text(u); was := xchg_uuid_text(was); END IF;"
-	" IF (u IS NOT NULL OR was IS NOT NULL) AND EXISTS (SELECT 1 FROM sync_nodes WHERE " CAPTURE_BESIDES("origin") ") THEN"
+	" IF (u IS NOT NULL OR was IS NOT NULL)"
+	"  AND coalesce(current_setting('xchg.capture', true), '') <> 'held'"
+	"  AND EXISTS (SELECT 1 FROM sync_nodes WHERE " CAPTURE_BESIDES("origin") ") THEN"
 	"  IF parent = '' AND coalesce(TG_ARGV[4], '') <> '' THEN"
 	"   IF TG_OP <> 'INSERT' THEN sub_was := to_jsonb(OLD)->>TG_ARGV[4]; END IF;"
 	"   IF TG_OP = 'DELETE' THEN sub := sub_was;"
@@ -642,6 +646,55 @@ static xchg_status pg_set_origin(store *base, const char *node_id, xchg_err *err
 	xvalue id = xv_text(node_id ? node_id : "");
 
 	return store_run(base, "SELECT set_config('xchg.origin', ?, true)", &id, 1, NULL, err);
+}
+
+static xchg_status pg_capture_hold(store *base, xchg_err *err)
+{
+	return pg_exec(base, "SELECT set_config('xchg.capture', 'held', true)", err);
+}
+
+/*
+ * The capture xchg_row makes of an entity's new row, and of each of its
+ * new child rows (the same entity again), once, in one statement.
+ */
+static xchg_status pg_capture_inserted(store *base, const char *type, const char *table,
+				       const char *subset_column, const char *const *uuids,
+				       size_t n, xchg_err *err)
+{
+	char (*spelled)[FORMS_SPELLINGS][37] = calloc(n, sizeof(*spelled));
+	xvalue *p = calloc(1 + n * FORMS_SPELLINGS, sizeof(*p));
+	xbuf sql = {0};
+	size_t i;
+	xchg_status rc;
+
+	if (!spelled || !p) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
+	}
+	p[0] = xv_text(type);
+	for (i = 0; i < n; i++)
+		store_uuid_params(uuids[i], spelled[i], &p[1 + i * FORMS_SPELLINGS]);
+	xbuf_adds(&sql, "INSERT INTO sync_capture (entity_type, entity_uuid, operation, origin_id,"
+			" changed_at, subset, moved) SELECT ?, xchg_uuid_text(t.uuid::text), 'INSERT', o.id,"
+			" date_trunc('milliseconds', clock_timestamp()), ");
+	if (subset_column)
+		xbuf_printf(&sql, "to_jsonb(t)->>'%s'", subset_column);
+	else
+		xbuf_adds(&sql, "NULL");
+	xbuf_printf(&sql, ", 0 FROM \"%s\" t, (SELECT nullif(current_setting('xchg.origin', true),"
+			  " '')::uuid AS id) o WHERE EXISTS (SELECT 1 FROM sync_nodes WHERE "
+			  CAPTURE_BESIDES("o.id") ") AND t.uuid IN (", table);
+	store_params_sql(&sql, n * FORMS_SPELLINGS);
+	xbuf_adds(&sql, ")");
+	if (!sql.data)
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+	else if (!(rc = store_run(base, sql.data, p, (int)(1 + n * FORMS_SPELLINGS), NULL, err)))
+		rc = pg_exec(base, "SELECT set_config('xchg.capture', '', true)", err);
+done:
+	xbuf_free(&sql);
+	free(p);
+	free(spelled);
+	return rc;
 }
 
 /*
@@ -811,6 +864,8 @@ static const store_ops pg_ops = {
 	.retryable = pg_retryable,
 	.fault = pg_fault,
 	.revive = pg_revive,
+	.capture_hold = pg_capture_hold,
+	.capture_inserted = pg_capture_inserted,
 	.close = pg_close,
 };
 

@@ -221,6 +221,33 @@ Test(bulk, children_move_and_are_never_doubled)
 }
 
 /*
+ * Catches: rows a batch inserts at the center not routed on to the other
+ * desktop, or routed back to their sender (on PostgreSQL the importer
+ * captures them, once an entity, in place of the triggers).
+ */
+Test(bulk, new_rows_go_on_to_the_other_desktop_and_not_back)
+{
+	enum { N = 300 };
+	pkt_entity e[N];
+	const char *wide = wide_sql();
+	node *D2;
+
+	star(NULL);
+	D2 = node_create("DESKTOP-2", 0, tmp_path("bulk-plan.json"), wide);
+	free((char *)wide);
+	link_nodes(C, D2);
+	reports(e, N);
+	applied_event(to_center(e, N));
+	route(C);
+	cr_assert_eq(queued(C, "DESKTOP-2"), N, "%lld registrations for DESKTOP-2, expected %d",
+		     (long long)queued(C, "DESKTOP-2"), N);
+	cr_assert_eq(queued(C, "DESKTOP-1"), 0, "new rows registered back for their sender");
+	expect_applied(deliver(C, D2, make_folder("down")), "the center's packet to DESKTOP-2");
+	cr_assert_eq(sql_int(D2, "SELECT count(*) FROM daily_reports"), N);
+	cr_assert_eq(sql_int(D2, "SELECT count(*) FROM daily_report_lines"), 2 * N);
+}
+
+/*
  * Catches: a row the schema refuses failing the batch's other rows with
  * it: the packet runs again entity by entity, the refused row is kept
  * aside and every other row applied.
