@@ -14,11 +14,12 @@ DEBS = gcc make pkg-config zlib1g-dev libarchive-dev libsqlite3-dev libpq-dev \
        postgresql postgresql-client clang libclang-rt-14-dev valgrind
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+# The export deflates on a thread of its own (lib/handoff.c).
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -pthread
 
 WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS ?= -O2 -g
-XCFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Ilib/include -Ilib $(PKG_CFLAGS) $(CFLAGS)
+XCFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Ilib/include -Ilib $(PKG_CFLAGS) $(CFLAGS)
 
 LIB_SRC = $(wildcard lib/*.c)
 CLI_SRC = $(wildcard cli/*.c)

@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "handoff.h"
 #include "harness.h"
 #include "keys.h"
 #include "packet.h"
@@ -757,10 +758,14 @@ Test(seal, peek_reads_the_claimed_recipient_without_a_key)
 
 /* ---- the writer ------------------------------------------------------ */
 
-/* While it is written, and once finished, the temp file holds only ciphertext. */
+/*
+ * While it is written, and once finished, the temp file holds only
+ * ciphertext. A writer holds at most HANDOFF_SLOTS chunks of the message:
+ * past them, what came first has been written.
+ */
 Test(seal, zip_never_reaches_the_disk_in_the_clear)
 {
-	size_t len = 6 * SEAL_CHUNK, flen;
+	size_t len = 4 * HANDOFF_SLOTS * HANDOFF_CHUNK, flen;
 	unsigned char *msg = make_noise(len), *file;
 	const char *tmp = tmp_path(".c.zip.sealed.tmp");
 	packet_writer *w = NULL;
