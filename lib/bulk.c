@@ -36,6 +36,10 @@ struct bulk {
 	/* whether batchable's answer for `checked` is yes */
 	const plan_entity *checked;
 	int check;
+	/* the tables this packet's lookups have met, and which were empty then */
+	const char **tables;
+	unsigned char *fresh;
+	size_t ntables;
 };
 
 xchg_status bulk_new(bulk **out, xchg_db *db, const char *sender_id, bulk_fn fn, void *ctx,
@@ -100,6 +104,51 @@ static int owned_order(const void *a, const void *b)
 	return strcmp(((const owned *)a)->uuid, ((const owned *)b)->uuid);
 }
 
+/*
+ * The one spelling a lookup in column of table may look for (NULL: any):
+ * the column's own when it is a native uuid, or when writers take turns
+ * and the table was empty the first time this packet looked, since every
+ * row it holds since is one this import wrote, in the column's form.
+ */
+static xchg_status lookup_form(bulk *b, const char *table, const char *column,
+			       const col_form **form, xchg_err *err)
+{
+	table_meta *m;
+	const col_form *f;
+	const char **tables;
+	unsigned char *fresh;
+	size_t i;
+	int empty = 0;
+	xchg_status rc;
+
+	*form = NULL;
+	if ((rc = db_meta(b->db, table, &m, err)))
+		return rc;
+	if (!(f = db_column_form(m, column)) || f->kind != FORM_UUID)
+		return XCHG_OK;
+	if (f->native || !b->db->st->serial) {
+		*form = f->native ? f : NULL;
+		return XCHG_OK;
+	}
+	for (i = 0; i < b->ntables; i++)
+		if (strcmp(b->tables[i], table) == 0) {
+			*form = b->fresh[i] ? f : NULL;
+			return XCHG_OK;
+		}
+	if ((rc = store_table_empty(b->db->st, table, &empty, err)))
+		return rc;
+	if (!(tables = realloc(b->tables, (b->ntables + 1) * sizeof(*tables))))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	b->tables = tables;
+	if (!(fresh = realloc(b->fresh, b->ntables + 1)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	b->fresh = fresh;
+	b->tables[b->ntables] = table;
+	b->fresh[b->ntables++] = (unsigned char)empty;
+	*form = empty ? f : NULL;
+	return XCHG_OK;
+}
+
 /* Takes out of the batch every entity a lookup found held here. */
 static void drop_held(unsigned char *fresh, const unsigned char *held, size_t n)
 {
@@ -134,6 +183,7 @@ static xchg_status check_children(bulk *b, const plan_child *c, unsigned char *f
 				  xchg_err *err)
 {
 	unsigned char held[BULK_MAX], *in_use = NULL;
+	const col_form *form;
 	owned *rows = NULL;
 	char (*canonical)[37] = NULL;
 	const char **distinct = NULL;
@@ -141,7 +191,9 @@ static xchg_status check_children(bulk *b, const plan_child *c, unsigned char *f
 	size_t i, n = 0, cap = 0, m = 0;
 	xchg_status rc;
 
-	if ((rc = store_uuids_held(b->db->st, c->table, c->parent_column, b->uuids, b->n, held, err)))
+	if ((rc = lookup_form(b, c->table, c->parent_column, &form, err)) ||
+	    (rc = store_uuids_held(b->db->st, c->table, c->parent_column, form, b->uuids, b->n, held,
+				   err)))
 		return rc;
 	drop_held(fresh, held, b->n);
 	for (i = 0; i < b->n; i++) {
@@ -176,7 +228,8 @@ static xchg_status check_children(bulk *b, const plan_child *c, unsigned char *f
 	for (i = 0; i < n; i++)
 		if (!i || strcmp(rows[i - 1].uuid, rows[i].uuid) != 0)
 			distinct[m++] = rows[i].uuid;
-	if ((rc = store_uuids_held(b->db->st, c->table, "uuid", distinct, m, in_use, err)))
+	if ((rc = lookup_form(b, c->table, "uuid", &form, err)) ||
+	    (rc = store_uuids_held(b->db->st, c->table, "uuid", form, distinct, m, in_use, err)))
 		goto done;
 	/* distinct and rows are in the same order: walk both. */
 	for (i = 0, m = 0; i < n; i++) {
@@ -234,6 +287,7 @@ static xchg_status insert_run(bulk *b, const size_t *idx, size_t n, xchg_err *er
 static xchg_status write_held(bulk *b, xchg_err *err)
 {
 	unsigned char fresh[BULK_MAX], held[BULK_MAX];
+	const col_form *form;
 	owned own[BULK_MAX];
 	size_t run[BULK_MAX], nrun = 0, i;
 	xchg_status rc;
@@ -243,7 +297,8 @@ static xchg_status write_held(bulk *b, xchg_err *err)
 		fresh[i] = 1;
 	}
 	drop_twice(own, b->n, fresh);
-	if ((rc = store_uuids_held(b->db->st, b->e->table, "uuid", b->uuids, b->n, held, err)))
+	if ((rc = lookup_form(b, b->e->table, "uuid", &form, err)) ||
+	    (rc = store_uuids_held(b->db->st, b->e->table, "uuid", form, b->uuids, b->n, held, err)))
 		return rc;
 	drop_held(fresh, held, b->n);
 	if ((rc = changes_find_many(b->db->st, b->sender_id, b->e->type, b->uuids, b->n, held, err)))
@@ -319,6 +374,8 @@ void bulk_free(bulk *b)
 		return;
 	for (i = 0; i < b->n; i++)
 		cJSON_Delete(b->v[i].tree);
+	free(b->tables);
+	free(b->fresh);
 	free(b->sender_id);
 	free(b);
 }

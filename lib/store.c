@@ -426,10 +426,25 @@ void store_params_sql(xbuf *b, size_t n)
 		xbuf_adds(b, i ? ", ?" : "?");
 }
 
-xchg_status store_uuids_held(store *s, const char *table, const char *column,
-			     const char *const *uuids, size_t n, unsigned char *held,
-			     xchg_err *err)
+xchg_status store_table_empty(store *s, const char *table, int *empty, xchg_err *err)
 {
+	char *sql = xstrdup_printf("SELECT count(*) FROM (SELECT 1 FROM \"%s\" LIMIT 1) t", table);
+	int64_t rows = 0;
+	xchg_status rc;
+
+	if (!sql)
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	rc = store_int(s, sql, NULL, 0, &rows, NULL, err);
+	free(sql);
+	*empty = rows == 0;
+	return rc;
+}
+
+xchg_status store_uuids_held(store *s, const char *table, const char *column,
+			     const col_form *form, const char *const *uuids, size_t n,
+			     unsigned char *held, xchg_err *err)
+{
+	size_t per = form ? 1 : FORMS_SPELLINGS;
 	char (*spelled)[FORMS_SPELLINGS][37] = NULL;
 	const char *const **sorted = NULL;
 	xvalue *keys = NULL, v;
@@ -437,19 +452,10 @@ xchg_status store_uuids_held(store *s, const char *table, const char *column,
 	xbuf sql = {0};
 	size_t i, k, m;
 	long at;
-	char *probe;
-	int64_t rows = 0;
 	int has_row = 0;
 	xchg_status rc = XCHG_OK;
 
 	memset(held, 0, n);
-	/* An empty table (a new node's, a child table no row uses) needs no IN list built. */
-	if (!(probe = xstrdup_printf("SELECT count(*) FROM (SELECT 1 FROM \"%s\" LIMIT 1) t", table)))
-		return xerr(err, XCHG_ENOMEM, "out of memory");
-	rc = store_int(s, probe, NULL, 0, &rows, NULL, err);
-	free(probe);
-	if (rc || !rows)
-		return rc;
 	if (!(spelled = calloc(STORE_UUIDS_PER_QUERY, sizeof(*spelled))) ||
 	    !(keys = calloc(STORE_UUIDS_PER_QUERY * FORMS_SPELLINGS, sizeof(*keys))) ||
 	    !(sorted = calloc(STORE_UUIDS_PER_QUERY, sizeof(*sorted)))) {
@@ -460,16 +466,20 @@ xchg_status store_uuids_held(store *s, const char *table, const char *column,
 		m = n - i < STORE_UUIDS_PER_QUERY ? n - i : STORE_UUIDS_PER_QUERY;
 		xbuf_reset(&sql);
 		xbuf_printf(&sql, "SELECT \"%s\" FROM \"%s\" WHERE \"%s\" IN (", column, table, column);
-		store_params_sql(&sql, m * FORMS_SPELLINGS);
+		store_params_sql(&sql, m * per);
 		xbuf_printf(&sql, ")%s", s->ops->lock_rows_suffix ? s->ops->lock_rows_suffix : "");
 		if (!sql.data) {
 			rc = xerr(err, XCHG_ENOMEM, "out of memory");
 			break;
 		}
-		for (k = 0; k < m; k++)
-			store_uuid_params(uuids[i + k], spelled[k], &keys[k * FORMS_SPELLINGS]);
+		for (k = 0; k < m; k++) {
+			if (form)
+				keys[k] = xv_text(forms_for_column(form, uuids[i + k], spelled[k][0]));
+			else
+				store_uuid_params(uuids[i + k], spelled[k], &keys[k * FORMS_SPELLINGS]);
+		}
 		store_uuid_index(&uuids[i], m, sorted);
-		if ((rc = store_query(s, sql.data, keys, (int)(m * FORMS_SPELLINGS), &st, err)))
+		if ((rc = store_query(s, sql.data, keys, (int)(m * per), &st, err)))
 			break;
 		while (!(rc = store_step(st, &has_row, err)) && has_row) {
 			store_col(st, 0, &v);

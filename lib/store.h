@@ -272,6 +272,11 @@ struct store {
 	const store_ops *ops;
 	char *name;     /* for messages: the file or the connection target */
 	int max_params; /* the most parameters one statement may bind */
+	/*
+	 * Writers take turns (SQLite): what a transaction finds in a table that
+	 * was empty when it first looked, it wrote itself.
+	 */
+	int serial;
 };
 
 /* url: "sqlite:PATH", a plain path, or "postgresql://..." */
@@ -400,13 +405,17 @@ xchg_status store_capture_inserted(store *s, const char *type, const char *table
 #define STORE_UUIDS_PER_QUERY 240
 /*
  * Which of the n canonical uuids (no two alike) some row of table holds in
- * column, in any spelling: held[i] is set for each. The rows are held as
- * store_lock_rows holds them. One statement per STORE_UUIDS_PER_QUERY uuids
- * (none when the table is empty).
+ * column: held[i] is set for each. The rows are held as store_lock_rows
+ * holds them. One statement per STORE_UUIDS_PER_QUERY uuids. form: the one
+ * spelling the column's rows are known to use (a native uuid column, or rows
+ * xchg alone wrote); NULL looks for any spelling.
  */
 xchg_status store_uuids_held(store *s, const char *table, const char *column,
-			     const char *const *uuids, size_t n, unsigned char *held,
-			     xchg_err *err);
+			     const col_form *form, const char *const *uuids, size_t n,
+			     unsigned char *held, xchg_err *err);
+
+/* Whether table holds no row (*empty). */
+xchg_status store_table_empty(store *s, const char *table, int *empty, xchg_err *err);
 
 /*
  * Holds the rows of table whose column equals value until the transaction

@@ -795,6 +795,7 @@ xchg_status store_sqlite_open(store **out, const char *path, int create,
 	}
 	sqlite3_busy_timeout(s->db, SQ_BUSY_TIMEOUT_MS);
 	s->base.max_params = sqlite3_limit(s->db, SQLITE_LIMIT_VARIABLE_NUMBER, -1);
+	s->base.serial = 1;
 	/* Reading the schema tells a database from any other file right away. */
 	if ((rc = sq_exec(&s->base, "SELECT count(*) FROM sqlite_master", err))) {
 		sq_close(&s->base);

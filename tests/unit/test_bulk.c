@@ -141,6 +141,51 @@ Test(bulk, the_same_row_twice_ends_as_the_later)
 			 "second");
 }
 
+/*
+ * Catches: a lookup that looks for one spelling of a uuid where a row
+ * here may be spelled another way (written by the application), and one
+ * that misses a row an earlier batch of the same packet inserted into a
+ * table that was empty.
+ */
+Test(bulk, rows_are_found_however_spelled_and_across_batches)
+{
+	enum { N = 600 };
+	pkt_entity e[N];
+	const char *upper = "0B3E7A3C-8A5B-4C1E-9F00-C00000000007";
+	const import_log *log;
+	int i;
+
+	star(NULL);
+	/* Sent and acknowledged long ago: no change of it is registered, so only the lookup finds it. */
+	sql_exec(C, "INSERT INTO brigades (name, uuid) VALUES ('Upper', '%s')", upper);
+	sql_exec(C, "INSERT INTO brigades (name) VALUES ('One'), ('Two'), ('Three')");
+	sql_exec(C, "DELETE FROM sync_capture");
+	for (i = 0; i < N; i++)
+		e[i] = (pkt_entity){"DailyReport", uuid_of('d', i), "INSERT", "2026-11-01T10:00:00.000Z",
+				    hstr("{\"report_date\":\"2026-11-01\",\"notes\":\"r%d\"}", i)};
+	e[500].uuid = uuid_of('d', 10);
+	applied_event(to_center(e, N));
+	cr_assert_eq(sql_int(C, "SELECT count(*) FROM daily_reports"), N - 1,
+		     "a report given twice, 490 entities apart, is held twice");
+	cr_assert_str_eq(sql_text(C, "SELECT notes FROM daily_reports WHERE uuid = '%s'", uuid_of('d', 10)),
+			 "r500");
+
+	for (i = 0; i < 50; i++)
+		e[i] = (pkt_entity){"Brigade", uuid_of('b', i), "INSERT", "2026-11-01T10:00:00.000Z",
+				    hstr("{\"name\":\"B%d\"}", i)};
+	/* The rows here are spelled two ways: whichever one a lookup takes for the table, one misses. */
+	e[20].uuid = sql_text(C, "SELECT uuid FROM brigades WHERE name = 'One'");
+	e[20].data = "{\"name\":\"One again\"}";
+	e[30].uuid = "0b3e7a3c-8a5b-4c1e-9f00-c00000000007";
+	e[30].data = "{\"name\":\"Upper again\"}";
+	log = import_paths(C, make_folder("acks2"),
+			   write_packet(D, make_folder("hand2"), "CENTER", 2, 0, e, 50), NULL);
+	cr_assert_not_null(find_event(log, XCHG_APPLIED, 2), "packet 2 not applied: %s", log->err.msg);
+	/* Four here, 48 new. */
+	cr_assert_eq(sql_int(C, "SELECT count(*) FROM brigades"), 52,
+		     "a row here spelled another way is held twice: %s", sql_rows(C, "SELECT name || ':' || uuid FROM brigades WHERE name NOT LIKE 'B%%'"));
+}
+
 /* n new reports of two lines each, report i volume i on its first line. */
 static void reports(pkt_entity *e, int n)
 {
