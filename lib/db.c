@@ -94,6 +94,7 @@ void db_forget_meta(xchg_db *db)
 		free(db->metas[i].local);
 		free(db->metas[i].forms);
 		free(db->metas[i].select_sql);
+		free(db->metas[i].children_sql);
 		for (j = 0; j < 4; j++)
 			free(db->metas[i].scan_sql[j]);
 		free(db->metas[i].select_cols);

@@ -14,6 +14,7 @@ typedef struct table_meta {
 	unsigned char *local; /* per column: stays on this node, never travels (PLAN.md) */
 	col_form *forms;      /* per column: how it holds uuids and times (PLAN.md, "Value forms") */
 	char *select_sql;     /* row_json's reading statement, built on first use */
+	char *children_sql;   /* a child table's: the rows of one parent, the same */
 	size_t *select_cols;  /* per column it reads after its lead: the index in cols */
 	/* row_json_each's first and next page, of every row and of a peer's
 	 * subset, built on first use */

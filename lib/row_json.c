@@ -202,16 +202,22 @@ static xchg_status read_children(xchg_db *db, const plan_child *c, const char *u
 {
 	table_meta *m;
 	store_stmt *st = NULL;
-	xbuf sql = {0};
+	xbuf built = {0};
+	const char *sql = NULL;
 	char spelled[FORMS_SPELLINGS][37];
 	xvalue key[FORMS_SPELLINGS];
 	int has_row = 0, n = 0;
 	xchg_status rc;
 
-	if ((rc = db_meta(db, c->table, &m, err)) || (rc = children_sql(db, c, m, 1, &sql, err)))
+	/* Built once per table: an import reads the children of nearly every entity it weighs. */
+	if ((rc = db_meta(db, c->table, &m, err)))
+		return rc;
+	if (!(sql = m->children_sql) &&
+	    ((rc = children_sql(db, c, m, 1, &built, err)) ||
+	     (rc = keep_sql(&m->children_sql, &built, &sql, err))))
 		goto done;
 	store_uuid_params(uuid, spelled, key);
-	if ((rc = store_query(db->st, sql.data, key, FORMS_SPELLINGS, &st, err)))
+	if ((rc = store_query(db->st, sql, key, FORMS_SPELLINGS, &st, err)))
 		goto done;
 	xbuf_printf(data, ",\"%s\":[", c->name);
 	while (!(rc = store_step(st, &has_row, err)) && has_row) {
@@ -225,7 +231,7 @@ static xchg_status read_children(xchg_db *db, const plan_child *c, const char *u
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 done:
 	store_release(st);
-	xbuf_free(&sql);
+	xbuf_free(&built);
 	return rc;
 }
 
