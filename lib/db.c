@@ -155,6 +155,7 @@ static const struct {
 	{"sync_capture", "subset", "ALTER TABLE sync_capture ADD COLUMN subset TEXT"},
 	{"sync_capture", "moved", "ALTER TABLE sync_capture ADD COLUMN moved INTEGER NOT NULL DEFAULT 0"},
 	{"sync_capture", "moved_from", "ALTER TABLE sync_capture ADD COLUMN moved_from TEXT"},
+	{"sync_sent", "listed_received", "ALTER TABLE sync_sent ADD COLUMN listed_received BIGINT"},
 };
 
 /* Whether the table of added_columns[i] lacks its column; not when the table does not exist. */
@@ -187,10 +188,11 @@ static xchg_status db_upgrade(store *s, xchg_err *err)
 
 	if ((rc = store_table_exists(s, "sync_capture", &capture, err)) ||
 	    (capture && (rc = store_table_exists(s, "sync_sent", &capture, err))) ||
-	    (capture && (rc = store_table_exists(s, "sync_refs", &capture, err))))
+	    (capture && (rc = store_table_exists(s, "sync_refs", &capture, err))) ||
+	    (capture && (rc = store_table_exists(s, "sync_received", &capture, err))))
 		return rc;
 	if (!capture && (rc = store_create_schema(s, err)) &&
-	    (store_table_exists(s, "sync_refs", &capture, err) || !capture))
+	    (store_table_exists(s, "sync_received", &capture, err) || !capture))
 		return xerr_prefix(err, "creating the sync tables that an older xchg did not");
 	for (i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
 		if ((rc = column_missing(s, i, &missing, err)))

@@ -472,6 +472,24 @@ static xchg_status check_header(const env_header *h, xchg_err *err)
 	return XCHG_OK;
 }
 
+static xchg_status put_received(env_writer *w, const env_header *h, xchg_err *err)
+{
+	char num[24];
+	size_t i;
+	xchg_status rc;
+
+	if ((rc = put_text(w, ",\"received\":[", err)))
+		return rc;
+	for (i = 0; i < h->n_received; i++) {
+		snprintf(num, sizeof(num), "%" PRId64, h->received[i].packet_no);
+		if ((rc = put_text(w, i ? ",{\"packet_no\":" : "{\"packet_no\":", err)) ||
+		    (rc = put_text(w, num, err)) || (rc = put_text(w, ",\"created_at\":", err)) ||
+		    (rc = put_string(w, h->received[i].created_at, err)) || (rc = put_text(w, "}", err)))
+			return rc;
+	}
+	return put_text(w, "]", err);
+}
+
 static xchg_status put_header(env_writer *w, const env_header *h, xchg_err *err)
 {
 	const hfield *f;
@@ -501,6 +519,8 @@ static xchg_status put_header(env_writer *w, const env_header *h, xchg_err *err)
 		return rc;
 	if (h->ack_created_at && ((rc = put_text(w, ",\"ack_created_at\":", err)) ||
 				  (rc = put_string(w, h->ack_created_at, err))))
+		return rc;
+	if (h->n_received && (rc = put_received(w, h, err)))
 		return rc;
 	if ((rc = put_text(w, "}", err)))
 		return rc;
@@ -950,9 +970,46 @@ static xchg_status take_int(env_reader *r, const cJSON *obj, const char *key,
 	return XCHG_OK;
 }
 
+/*
+ * "received": up to ENV_MAX_RECEIVED packets, ascending by number, each a
+ * number and the time it was written; what they mean is restore.c's.
+ */
+static xchg_status parse_received(env_reader *r, const cJSON *list, xchg_err *err)
+{
+	env_header *h = &r->header;
+	const cJSON *it;
+	int n;
+	xchg_status rc;
+
+	if (!cJSON_IsArray(list))
+		return bad(r, err, "\"received\" is not an array");
+	if ((n = cJSON_GetArraySize(list)) > ENV_MAX_RECEIVED)
+		return bad(r, err, "\"received\" lists %d packets, more than %d", n, ENV_MAX_RECEIVED);
+	if (n && !(h->received = calloc((size_t)n, sizeof(*h->received))))
+		return reader_nomem(r, err);
+	cJSON_ArrayForEach(it, list) {
+		env_received *e = &h->received[h->n_received];
+
+		set_where(r, "header: received[%zu]", h->n_received);
+		if (!cJSON_IsObject(it))
+			return bad(r, err, "must be an object");
+		if ((rc = take_int(r, it, "packet_no", &e->packet_no, err)) ||
+		    (rc = take_string(r, it, "created_at", &e->created_at, err)))
+			return rc;
+		h->n_received++;
+		if (e->packet_no < 1 || e->packet_no > ENV_MAX_INT)
+			return bad(r, err, "\"packet_no\" must be between 1 and 9007199254740991");
+		if (h->n_received > 1 && e->packet_no <= e[-1].packet_no)
+			return bad(r, err, "\"packet_no\" %" PRId64 " does not follow %" PRId64,
+				   e->packet_no, e[-1].packet_no);
+	}
+	set_where(r, "header");
+	return XCHG_OK;
+}
+
 static xchg_status parse_header(env_reader *r, const cJSON *obj, xchg_err *err)
 {
-	const cJSON *chain, *format, *full, *resync, *acked;
+	const cJSON *chain, *format, *full, *resync, *acked, *received;
 	const char *why;
 	const hfield *f;
 	xchg_status rc;
@@ -997,7 +1054,9 @@ static xchg_status parse_header(env_reader *r, const cJSON *obj, xchg_err *err)
 		return bad(r, err, "\"ack_created_at\" is not a string");
 	if (acked && !(r->header.ack_created_at = strdup(acked->valuestring)))
 		return reader_nomem(r, err);
-	return XCHG_OK;
+	if ((rc = member(r, obj, "received", &received, err)))
+		return rc;
+	return received ? parse_received(r, received, err) : XCHG_OK;
 }
 
 /* "header" must come before "body": that is what lets a reader stream the entities. */
@@ -1247,21 +1306,38 @@ xchg_status env_header_copy(env_header *dst, const env_header *src, xchg_err *er
 			*(int64_t *)field_at(dst, f) = *(const int64_t *)field_at(src, f);
 		} else if (*(char **)field_at(src, f) &&
 			   !(*(char **)field_at(dst, f) = strdup(*(char **)field_at(src, f)))) {
-			env_header_clear(dst);
-			return xerr(err, XCHG_ENOMEM, "out of memory");
+			goto nomem;
 		}
 	}
-	if (src->key_chain && !(dst->key_chain = strdup(src->key_chain))) {
-		env_header_clear(dst);
-		return xerr(err, XCHG_ENOMEM, "out of memory");
-	}
+	if (src->key_chain && !(dst->key_chain = strdup(src->key_chain)))
+		goto nomem;
 	dst->full_state = src->full_state;
 	dst->resync = src->resync;
-	if (src->ack_created_at && !(dst->ack_created_at = strdup(src->ack_created_at))) {
-		env_header_clear(dst);
-		return xerr(err, XCHG_ENOMEM, "out of memory");
+	if (src->ack_created_at && !(dst->ack_created_at = strdup(src->ack_created_at)))
+		goto nomem;
+	if (src->n_received && !(dst->received = calloc(src->n_received, sizeof(*dst->received))))
+		goto nomem;
+	for (; dst->n_received < src->n_received; dst->n_received++) {
+		const env_received *from = &src->received[dst->n_received];
+		env_received *to = &dst->received[dst->n_received];
+
+		to->packet_no = from->packet_no;
+		if (!(to->created_at = strdup(from->created_at)))
+			goto nomem;
 	}
 	return XCHG_OK;
+nomem:
+	env_header_clear(dst);
+	return xerr(err, XCHG_ENOMEM, "out of memory");
+}
+
+void env_received_free(env_received *list, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(list[i].created_at);
+	free(list);
 }
 
 void env_header_clear(env_header *h)
@@ -1275,5 +1351,6 @@ void env_header_clear(env_header *h)
 			free(*(char **)field_at(h, f));
 	free(h->key_chain);
 	free(h->ack_created_at);
+	env_received_free(h->received, h->n_received);
 	memset(h, 0, sizeof(*h));
 }

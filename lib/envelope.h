@@ -21,9 +21,16 @@
 #define ENV_MAX_HEADER_BYTES (64u * 1024u)
 #define ENV_MAX_ENTITY_BYTES (64u * 1024u * 1024u)
 #define ENV_MAX_DEPTH 32
+#define ENV_MAX_RECEIVED 256 /* entries of a header's "received" */
 
 /* The version of formats/PACKET.md this code reads and writes. */
 #define ENV_PACKET_FORMAT 2
+
+/* One packet the sender received from the recipient: PACKET.md section 6.3. */
+typedef struct env_received {
+	int64_t packet_no;
+	char *created_at; /* as that packet gave it */
+} env_received;
 
 typedef struct env_header {
 	char *sender_id;    /* node ids: one uuid per node, the same in every database */
@@ -41,9 +48,13 @@ typedef struct env_header {
 	int resync;      /* optional: the sender asks for the recipient's full state (PACKET.md
 			    section 6.3) */
 	char *ack_created_at; /* optional: when the packet ack_packet_no names was written (6.3) */
+	env_received *received; /* optional: packets received from the recipient that it has
+				   not yet seen listed, by number (6.3) */
+	size_t n_received;
 } env_header;
 
 void env_header_clear(env_header *h);
+void env_received_free(env_received *list, size_t n);
 /* A deep copy; dst needs env_header_clear afterwards. */
 xchg_status env_header_copy(env_header *dst, const env_header *src, xchg_err *err);
 

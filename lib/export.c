@@ -277,7 +277,9 @@ static xchg_status export_once(void *ctx, xchg_err *err)
 	res->packet_no = peer.sent_packet_no + 1;
 	res->ack_packet_no = peer.received_packet_no;
 	created = xnow_iso_seconds(now);
-	if ((rc = nodes_record_sent(db->st, peer.id, res->packet_no, now, err)))
+	if ((rc = nodes_received_listed(db->st, peer.id, &h.received, &h.n_received, err)) ||
+	    (rc = nodes_record_sent(db->st, peer.id, res->packet_no, now,
+				    h.n_received ? h.received[h.n_received - 1].packet_no : 0, err)))
 		goto done;
 	xkill_point("export.numbered");
 	xuuid4(msgid);
@@ -342,6 +344,7 @@ done:
 	packet_writer_free(pw);
 	keys_wipe(&kp);
 	node_row_clear(&peer);
+	env_received_free(h.received, h.n_received);
 	free(name);
 	return rc;
 }

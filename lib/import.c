@@ -670,8 +670,8 @@ static xchg_status import_once(void *ctx, xchg_err *err)
 		if ((rc = conflict_log_refused_open(run->db, sender.id, &run->open_refused, err)) ||
 		    (rc = store_set_origin(run->db->st, a->restore.stale ? NULL : sender.id, err)) ||
 		    (rc = apply_entities(run, &sender, &o, a, err)) ||
-		    (rc = nodes_record_received(run->db->st, sender.id, o.h->packet_no,
-						restore_written_later(&sender, o.h) ? o.h->created_at : NULL, err)) ||
+		    (rc = nodes_record_received(run->db->st, sender.id, o.h->packet_no, o.h->created_at,
+						restore_written_later(&sender, o.h), err)) ||
 		    (rc = store_set_origin(run->db->st, NULL, err)))
 			goto done;
 	}

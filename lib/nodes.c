@@ -198,10 +198,11 @@ xchg_status nodes_full_state_acked(store *s, const char *peer_id, int64_t ack, x
 }
 
 xchg_status nodes_record_sent(store *s, const char *peer_id, int64_t packet_no,
-			      const char *created_at, xchg_err *err)
+			      const char *created_at, int64_t listed_received, xchg_err *err)
 {
 	char now[32];
-	xvalue p[3], q[3] = {xv_text(peer_id), xv_int(packet_no), xv_text(created_at)};
+	xvalue p[3], q[4] = {xv_text(peer_id), xv_int(packet_no), xv_text(created_at),
+			     listed_received ? xv_int(listed_received) : xv_text(NULL)};
 	xchg_status rc;
 
 	xnow_iso(now);
@@ -215,15 +216,22 @@ xchg_status nodes_record_sent(store *s, const char *peer_id, int64_t packet_no,
 	if ((rc = store_run(s, "DELETE FROM sync_sent WHERE node_id = ? AND packet_no >= ?", q, 2, NULL,
 			    err)))
 		return rc;
-	return store_run(s, "INSERT INTO sync_sent (node_id, packet_no, created_at) VALUES (?, ?, ?)",
-			 q, 3, NULL, err);
+	return store_run(s, "INSERT INTO sync_sent (node_id, packet_no, created_at, listed_received)"
+			    " VALUES (?, ?, ?, ?)", q, 4, NULL, err);
 }
 
 xchg_status nodes_sent_acked(store *s, const char *peer_id, int64_t ack, xchg_err *err)
 {
-	xvalue p[2] = {xv_text(peer_id), xv_int(ack)};
+	xvalue p[3] = {xv_text(peer_id), xv_text(peer_id), xv_int(ack)};
+	xchg_status rc;
 
-	return store_run(s, "DELETE FROM sync_sent WHERE node_id = ? AND packet_no <= ?", p, 2, NULL, err);
+	/* The peer has read, and checked, the packets of its own that those listed. */
+	if ((rc = store_run(s, "DELETE FROM sync_received WHERE node_id = ? AND packet_no <= (SELECT"
+			       " max(listed_received) FROM sync_sent WHERE node_id = ? AND packet_no <= ?)",
+			    p, 3, NULL, err)))
+		return rc;
+	return store_run(s, "DELETE FROM sync_sent WHERE node_id = ? AND packet_no <= ?", &p[1], 2, NULL,
+			 err);
 }
 
 xchg_status nodes_sent_created(store *s, const char *peer_id, int64_t packet_no, char **created_at,
@@ -245,22 +253,62 @@ xchg_status nodes_sent_created(store *s, const char *peer_id, int64_t packet_no,
 }
 
 xchg_status nodes_record_received(store *s, const char *peer_id, int64_t packet_no,
-				  const char *created_at, xchg_err *err)
+				  const char *created_at, int latest, xchg_err *err)
 {
 	char now[32];
-	xvalue p[5];
+	xvalue p[5], q[3] = {xv_text(peer_id), xv_int(packet_no), xv_text(created_at)};
+	xchg_status rc;
 
 	xnow_iso(now);
 	p[0] = xv_int(packet_no);
 	p[1] = xv_int(packet_no);
 	p[2] = xv_text(now);
-	p[3] = xv_text(created_at);
+	p[3] = xv_text(latest ? created_at : NULL);
 	p[4] = xv_text(peer_id);
 	/* A peer that went back in time sends numbers received before (PACKET.md section 6.3). */
-	return store_run(s, "UPDATE sync_nodes SET received_packet_no = CASE WHEN received_packet_no > ?"
-			    " THEN received_packet_no ELSE ? END, last_sync_in = ?,"
-			    " received_created_at = coalesce(?, received_created_at) WHERE id = ?",
-			 p, 5, NULL, err);
+	if ((rc = store_run(s, "UPDATE sync_nodes SET received_packet_no = CASE WHEN received_packet_no > ?"
+			       " THEN received_packet_no ELSE ? END, last_sync_in = ?,"
+			       " received_created_at = coalesce(?, received_created_at) WHERE id = ?",
+			    p, 5, NULL, err)))
+		return rc;
+	return store_run(s, "INSERT INTO sync_received (node_id, packet_no, created_at) VALUES (?, ?, ?)"
+			    " ON CONFLICT (node_id, packet_no) DO UPDATE SET created_at = excluded.created_at",
+			 q, 3, NULL, err);
+}
+
+xchg_status nodes_received_listed(store *s, const char *peer_id, env_received **out, size_t *n,
+				  xchg_err *err)
+{
+	xvalue p[2] = {xv_text(peer_id), xv_int(ENV_MAX_RECEIVED)};
+	store_stmt *st = NULL;
+	env_received *list = NULL;
+	int has_row = 0;
+	xchg_status rc;
+
+	*out = NULL;
+	*n = 0;
+	if (!(list = calloc(ENV_MAX_RECEIVED, sizeof(*list))))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	/* The oldest first: a packet the peer no longer holds is among them, if any is. */
+	if ((rc = store_query(s, "SELECT packet_no, created_at FROM sync_received WHERE node_id = ?"
+				 " ORDER BY packet_no LIMIT ?", p, 2, &st, err)))
+		goto done;
+	while (!(rc = store_step(st, &has_row, err)) && has_row) {
+		list[*n].packet_no = col_int(st, 0);
+		if (!(list[(*n)++].created_at = col_text(st, 1))) {
+			rc = xerr(err, XCHG_ENOMEM, "out of memory");
+			break;
+		}
+	}
+done:
+	store_release(st);
+	if (rc || !*n) {
+		env_received_free(list, *n);
+		*n = 0;
+		return rc;
+	}
+	*out = list;
+	return XCHG_OK;
 }
 
 xchg_status nodes_note_problem(store *s, const char *code, const char *packet,
@@ -637,6 +685,7 @@ xchg_status xchg_node_remove(xchg_db *db, const char *code, xchg_err *err)
 			  (long long)peer.received_packet_no, code);
 	else if (!(rc = store_run(db->st, "DELETE FROM sync_changes WHERE node_id = ?", &id, 1, NULL, err)) &&
 		 !(rc = store_run(db->st, "DELETE FROM sync_sent WHERE node_id = ?", &id, 1, NULL, err)) &&
+		 !(rc = store_run(db->st, "DELETE FROM sync_received WHERE node_id = ?", &id, 1, NULL, err)) &&
 		 !(rc = store_run(db->st, "DELETE FROM sync_conflicts WHERE peer_id = ?", &id, 1, NULL, err)) &&
 		 !(rc = store_run(db->st, "DELETE FROM sync_nodes WHERE id = ?", &id, 1, NULL, err)))
 		rc = store_commit(db->st, err);

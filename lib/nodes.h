@@ -3,6 +3,7 @@
 #define XCHG_NODES_H
 
 #include "common.h"
+#include "envelope.h"
 #include "store.h"
 
 /* The last packet from a peer that was not applied, and why (sync_nodes.problem_*). */
@@ -63,22 +64,36 @@ xchg_status nodes_by_id(store *s, const char *id, node_row *out, int *found, xch
 xchg_status nodes_peers(store *s, node_row **out, size_t *n, xchg_err *err);
 /* Inserts n, owed n->full_state (NODE_FULL_NONE for this node itself). */
 xchg_status nodes_insert(store *s, const node_row *n, xchg_err *err);
-/* Records packet n as the last generated for the peer, now, and when it was written (created_at). */
+/*
+ * Records packet n as the last generated for the peer, now, when it was
+ * written (created_at), and the highest number of the peer's packets it
+ * lists as received (0: none).
+ */
 xchg_status nodes_record_sent(store *s, const char *peer_id, int64_t packet_no,
-			      const char *created_at, xchg_err *err);
-/* The peer acknowledged packet ack: when packets up to it were written is no longer kept. */
+			      const char *created_at, int64_t listed_received, xchg_err *err);
+/*
+ * The peer acknowledged packet ack: when packets up to it were written is
+ * no longer kept, nor the peer's packets they listed as received.
+ */
 xchg_status nodes_sent_acked(store *s, const char *peer_id, int64_t ack, xchg_err *err);
 /* When packet n to the peer was written, if it is not acknowledged yet; *created_at NULL if unknown. */
 xchg_status nodes_sent_created(store *s, const char *peer_id, int64_t packet_no, char **created_at,
 			       xchg_err *err);
 /*
- * Records packet n as received from the peer now, and created_at (unless
- * NULL) as the latest time a packet from it was written. The number does
- * not go back: a peer that went back in time sends numbers received
- * before (PACKET.md section 6.3).
+ * Records packet n as received from the peer now, written at created_at,
+ * and that time as the latest a packet from it was written when latest is
+ * set. The number does not go back: a peer that went back in time sends
+ * numbers received before (PACKET.md section 6.3).
  */
 xchg_status nodes_record_received(store *s, const char *peer_id, int64_t packet_no,
-				  const char *created_at, xchg_err *err);
+				  const char *created_at, int latest, xchg_err *err);
+/*
+ * The packets received from the peer that it has not yet seen listed, the
+ * oldest first, at most ENV_MAX_RECEIVED; *out (NULL when there are none)
+ * is freed with env_received_free.
+ */
+xchg_status nodes_received_listed(store *s, const char *peer_id, env_received **out, size_t *n,
+				  xchg_err *err);
 /* Packet packet_no carries the full state the peer is owed. */
 xchg_status nodes_full_state_sent(store *s, const char *peer_id, int64_t packet_no,
 				  xchg_err *err);

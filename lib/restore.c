@@ -2,10 +2,11 @@
  * A database restored from a copy has its counters where the copy left
  * them, while its peers remember more. Each packet tells its receiver
  * whether either end went back (PACKET.md section 6.3): this node, when
- * the peer acknowledges a packet it never wrote (a number beyond its last,
- * or one written later than the packet acknowledged); the peer, when a
- * number received before comes in a packet written after the last one
- * received, or when the peer acknowledges less than it did before.
+ * the peer acknowledges or lists as received a packet it never wrote (a
+ * number beyond its last, or one written before this node's packet under
+ * that number); the peer, when a number received before comes in a packet
+ * written after the last one received, or when the peer acknowledges less
+ * than it did before.
  * Whichever went back is given the full state of the other, so nothing
  * either had is lost.
  */
@@ -100,29 +101,33 @@ static xchg_status owe_full_state(store *s, node_row *peer, char *why, restore_s
 }
 
 /*
- * The peer acknowledges a number this node wrote, but a packet written
- * before the one this node wrote under it: the peer had that number from
- * this node before it went back, and the packet since is not the same.
+ * The peer acknowledges, or lists as received, packet n of this node's,
+ * written at created, but this node wrote the packet it has under that
+ * number later: the peer had that number from this node before it went
+ * back, and the packet since is not the same. An acknowledgement can skip
+ * a number (two packets applied in one import), so the peer lists every
+ * packet it received until this node has read the list (PACKET.md 6.3).
  */
-static xchg_status acknowledges_another(store *s, node_row *peer, const env_header *h,
-					restore_seen *seen, xchg_err *err)
+static xchg_status names_another(store *s, node_row *peer, const env_header *h, int64_t n,
+				 const char *created, int listed, int *back, restore_seen *seen,
+				 xchg_err *err)
 {
 	char *mine = NULL;
 	xchg_status rc;
 
-	if (!h->ack_created_at || h->ack_packet_no <= peer->acked_packet_no ||
-	    h->ack_packet_no > peer->sent_packet_no)
+	if (*back || !created || n <= peer->acked_packet_no || n > peer->sent_packet_no)
 		return XCHG_OK;
-	if ((rc = nodes_sent_created(s, peer->id, h->ack_packet_no, &mine, err)) || !mine ||
-	    forms_time_cmp(h->ack_created_at, mine) >= 0) {
+	if ((rc = nodes_sent_created(s, peer->id, n, &mine, err)) || !mine ||
+	    forms_time_cmp(created, mine) >= 0) {
 		free(mine);
 		return rc;
 	}
+	*back = 1;
 	rc = went_back_here(s, peer, h, xstrdup_printf(
-		"this node went back in time: %s acknowledges a packet %lld written at %s, but this"
-		" node's packet %lld was written at %s (restored from a copy?); its changes for %s"
-		" travel again, and every peer is asked for its full state", peer->code,
-		(long long)h->ack_packet_no, h->ack_created_at, (long long)h->ack_packet_no, mine,
+		"this node went back in time: %s %s a packet %lld written at %s, but this node's"
+		" packet %lld was written at %s (restored from a copy?); its changes for %s travel"
+		" again, and every peer is asked for its full state", peer->code,
+		listed ? "lists as received" : "acknowledges", (long long)n, created, (long long)n, mine,
 		peer->code), seen, err);
 	free(mine);
 	return rc;
@@ -139,19 +144,24 @@ xchg_status restore_check(store *s, node_row *sender, const env_header *h, resto
 {
 	/* A copy of any packet received before was written no later than the latest of them. */
 	int written_later = sender->received_created_at && restore_written_later(sender, h);
+	int back = h->ack_packet_no > sender->sent_packet_no;
+	size_t i;
 	xchg_status rc;
 
 	memset(seen, 0, sizeof(*seen));
-	if (h->ack_packet_no > sender->sent_packet_no &&
-	    (rc = went_back_here(s, sender, h, xstrdup_printf(
+	if (back && (rc = went_back_here(s, sender, h, xstrdup_printf(
 			"this node went back in time: %s acknowledges packet %lld, but this node wrote"
 			" only %lld (restored from a copy?); its numbering jumps to %lld, its changes for"
 			" %s travel again, and every peer is asked for its full state", sender->code,
 			(long long)h->ack_packet_no, (long long)sender->sent_packet_no,
 			(long long)h->ack_packet_no, sender->code), seen, err)))
 		return rc;
-	if ((rc = acknowledges_another(s, sender, h, seen, err)))
+	if ((rc = names_another(s, sender, h, h->ack_packet_no, h->ack_created_at, 0, &back, seen, err)))
 		return rc;
+	for (i = 0; i < h->n_received; i++)
+		if ((rc = names_another(s, sender, h, h->received[i].packet_no,
+					h->received[i].created_at, 1, &back, seen, err)))
+			return rc;
 	seen->suspect = h->resync;
 	if (h->packet_no <= sender->received_packet_no && written_later) {
 		seen->reused = seen->suspect = 1;

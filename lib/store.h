@@ -179,6 +179,25 @@ typedef struct store_capture {
 	" PRIMARY KEY (table_name, row_uuid, column_name));"                              \
 	"CREATE INDEX IF NOT EXISTS sync_refs_target ON sync_refs (target_type, target_uuid);"
 
+/*
+ * A link's packets in flight, for PACKET.md section 6.3: the time each
+ * packet sent and not yet acknowledged was written, with the highest
+ * number of the peer's packets it listed as received; and the packets
+ * received from the peer that the peer has not yet seen so listed.
+ */
+#define SYNC_SENT_RECEIVED_DDL(id_type, int_type)                                          \
+	"CREATE TABLE IF NOT EXISTS sync_sent ("                                          \
+	" node_id " id_type " NOT NULL REFERENCES sync_nodes(id),"                        \
+	" packet_no " int_type " NOT NULL,"                                               \
+	" created_at TEXT NOT NULL,"                                                      \
+	" listed_received " int_type ","                                                  \
+	" PRIMARY KEY (node_id, packet_no));"                                             \
+	"CREATE TABLE IF NOT EXISTS sync_received ("                                      \
+	" node_id " id_type " NOT NULL REFERENCES sync_nodes(id),"                        \
+	" packet_no " int_type " NOT NULL,"                                               \
+	" created_at TEXT NOT NULL,"                                                      \
+	" PRIMARY KEY (node_id, packet_no));"
+
 /* Every driver's statement starts with this, so the seam can find its ops. */
 typedef struct store_stmt {
 	store *owner;

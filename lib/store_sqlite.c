@@ -347,12 +347,7 @@ static const char sq_schema[] =
 	/* An import looks up each entity's unrouted changes (changes_find): no scan per row. */
 	"CREATE INDEX IF NOT EXISTS sync_capture_entity ON sync_capture (entity_uuid);"
 	SYNC_SUBSETS_REFS_DDL("TEXT")
-	/* The time each packet not yet acknowledged was written: PACKET.md section 6.3. */
-	"CREATE TABLE IF NOT EXISTS sync_sent ("
-	" node_id TEXT NOT NULL REFERENCES sync_nodes(id),"
-	" packet_no INTEGER NOT NULL,"
-	" created_at TEXT NOT NULL,"
-	" PRIMARY KEY (node_id, packet_no));"
+	SYNC_SENT_RECEIVED_DDL("TEXT", "INTEGER")
 	"CREATE TABLE IF NOT EXISTS sync_changes ("
 	" id INTEGER PRIMARY KEY AUTOINCREMENT,"
 	" node_id TEXT NOT NULL REFERENCES sync_nodes(id),"

@@ -196,14 +196,18 @@ scenario_writers_do_not_wait() {
 		AND entity_uuid NOT IN (SELECT uuid::text FROM brigades WHERE name = 'Concrete team')")"
 }
 
-# A node an older xchg set up (no capture log, no full_state_no) is upgraded
-# by the next command and exchanges on.
+# A node an older xchg set up (no capture log, no full_state_no, no list of
+# packets received) is upgraded by the next command and exchanges on.
 scenario_upgrade() {
-	sql d1 "DROP TABLE sync_capture; ALTER TABLE sync_nodes DROP COLUMN full_state_no;
-		ALTER TABLE sync_nodes DROP COLUMN added_at"
+	sql d1 "DROP TABLE sync_received; ALTER TABLE sync_sent DROP COLUMN listed_received;
+		ALTER TABLE sync_nodes DROP COLUMN full_state_no; ALTER TABLE sync_nodes DROP COLUMN added_at;
+		DROP TABLE sync_capture"
 	check "status on an older node works" x d1 status
 	eq "and gives it the capture log" 0 "$(count d1 sync_capture)"
 	eq "and the full-state column" 1 "$(count d1 "pragma_table_info('sync_nodes') WHERE name = 'full_state_no'")"
+	eq "and the packets received" 0 "$(count d1 sync_received)"
+	eq "and what each packet sent listed" 1 \
+		"$(count d1 "pragma_table_info('sync_sent') WHERE name = 'listed_received'")"
 	sql d1 "INSERT INTO brigades (name, foreman, headcount) VALUES ('Upgraded', 'Park', 9)"
 	up d1
 	eq "a change made after the upgrade reaches the center" 9 \

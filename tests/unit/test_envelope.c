@@ -330,6 +330,37 @@ Test(envelope, round_trip_largest_header_numbers)
 	xbuf_free(&s.out);
 }
 
+/* The packets a sender lists as received travel in order, and a header copy keeps them. */
+Test(envelope, round_trip_of_the_packets_received)
+{
+	env_received got[] = {{4, "2026-11-25T09:00:00.001Z"}, {6, "2026-11-25T09:10:00Z"}};
+	env_header h = sample_header(), copy;
+	source src = {0};
+	const env_header *read = NULL;
+	env_reader *r = NULL;
+	xchg_err err = {0};
+	sink s = {0};
+	size_t i;
+
+	h.received = got;
+	h.n_received = N(got);
+	write_ents(&s, &h, valid_ents, N(valid_ents));
+	cr_expect(strstr(s.out.data, ",\"received\":[{\"packet_no\":4,\"created_at\":"
+				     "\"2026-11-25T09:00:00.001Z\"},{\"packet_no\":6,"), "%s", s.out.data);
+	src = (source){s.out.data, s.out.len, 0, 0, 0};
+	cr_assert_eq(env_reader_new(&r, source_read, &src, "t.zip", &err), XCHG_OK);
+	cr_assert_eq(env_reader_header(r, &read, &err), XCHG_OK, "%s", err.msg);
+	cr_assert_eq(env_header_copy(&copy, read, &err), XCHG_OK, "%s", err.msg);
+	env_reader_free(r);
+	cr_assert_eq(copy.n_received, N(got));
+	for (i = 0; i < N(got); i++) {
+		cr_expect_eq(copy.received[i].packet_no, got[i].packet_no);
+		cr_expect_str_eq(copy.received[i].created_at, got[i].created_at);
+	}
+	env_header_clear(&copy);
+	xbuf_free(&s.out);
+}
+
 Test(envelope, reader_handles_every_chunk_boundary)
 {
 	env_header h = sample_header();
@@ -816,6 +847,42 @@ Test(envelope, refuses_bad_header_strings)
 			    "\"d0000000-0000-4000-8000-0000000000012\"", "\"recipient_node_id\" is not a node id");
 	expect_edit_refused("\"sender_node_id\":\"c0000000-0000-4000-8000-000000000001\",", "",
 			    "\"sender_node_id\" is missing or not a string");
+}
+
+Test(envelope, refuses_a_bad_list_of_packets_received)
+{
+	const char *at = "\"ack_packet_no\":3,";
+
+	expect_edit_refused(at, "\"ack_packet_no\":3,\"received\":{},", "\"received\" is not an array");
+	expect_edit_refused(at, "\"ack_packet_no\":3,\"received\":[3],",
+			    "header: received[0]: must be an object");
+	expect_edit_refused(at, "\"ack_packet_no\":3,\"received\":[{\"packet_no\":0,\"created_at\":\"t\"}],",
+			    "header: received[0]: \"packet_no\" must be between 1");
+	expect_edit_refused(at, "\"ack_packet_no\":3,\"received\":[{\"packet_no\":2}],",
+			    "header: received[0]: \"created_at\" is missing or not a string");
+	expect_edit_refused(at, "\"ack_packet_no\":3,\"received\":[{\"packet_no\":2,\"created_at\":\"t\"},"
+				"{\"packet_no\":2,\"created_at\":\"u\"}],",
+			    "header: received[1]: \"packet_no\" 2 does not follow 2");
+	expect_edit_accepted(at, "\"ack_packet_no\":3,\"received\":[],");
+	expect_edit_accepted(at, "\"ack_packet_no\":3,\"received\":[{\"created_at\":\"t\",\"packet_no\":2,"
+				 "\"later\":1}],");
+}
+
+/* More than ENV_MAX_RECEIVED packets received is refused, naming the limit. */
+Test(envelope, refuses_more_packets_received_than_the_limit)
+{
+	xbuf list = {0};
+	char *text;
+	int i;
+
+	xbuf_adds(&list, "\"ack_packet_no\":3,\"received\":[");
+	for (i = 1; i <= ENV_MAX_RECEIVED + 1; i++)
+		xbuf_printf(&list, "%s{\"packet_no\":%d,\"created_at\":\"t\"}", i > 1 ? "," : "", i);
+	xbuf_adds(&list, "],");
+	text = edit("\"ack_packet_no\":3,", list.data);
+	expect_refused(text, "\"received\" lists 257 packets, more than 256");
+	free(text);
+	xbuf_free(&list);
 }
 
 /* A packet of another version of the format says so, rather than what it lacks. */

@@ -1204,11 +1204,11 @@ static const char *injected(enum field f, const char *p, int64_t no)
  * What applying a packet moves besides its rows: the received number, and
  * (through the acknowledgement written back) the sent number and the
  * packet_no of the registrations that acknowledgement carries and the time
- * it was written (sync_sent), and the capture log, which holds the applied
- * rows for the other peers. The rest of sync_nodes and sync_changes is
+ * it was written (sync_sent), the packet received (sync_received), and the
+ * capture log, which holds the applied rows for the other peers. The rest of sync_nodes and sync_changes is
  * compared as NODES_SQL and CHANGES_SQL.
  */
-#define APPLY_MOVES " daily_reports daily_report_lines sync_nodes sync_changes sync_capture sync_sent "
+#define APPLY_MOVES " daily_reports daily_report_lines sync_nodes sync_changes sync_capture sync_sent sync_received "
 #define NODES_SQL "SELECT id, code, role, public_key, acked_packet_no FROM sync_nodes ORDER BY 1"
 #define CHANGES_SQL "SELECT id, node_id, entity_type, entity_uuid, operation, changed_at" \
 		    " FROM sync_changes ORDER BY 1"

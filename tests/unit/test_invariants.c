@@ -581,6 +581,52 @@ Test(invariants, a_late_packet_from_before_a_restore_goes_back_to_its_sender)
 		     "the row D made before it went back is at the center, and never came back to D");
 }
 
+/*
+ * Catches: a desktop restored from a copy whose reused number never tells:
+ * its packet 2 from before the restore, carrying a row, and its packet 3
+ * from after reach the center in one import (the new packet 2 is lost),
+ * so no acknowledgement ever names the old packet 2, and the center keeps
+ * the row as the desktop's own, never to send it back (found by the
+ * convergence soak, seed 10511). The center lists the packets it received
+ * until the desktop has read the list, and the desktop finds its packet 2
+ * among them, written before its own.
+ */
+Test(invariants, a_reused_number_never_acknowledged_still_tells_the_sender)
+{
+	const char *copy, *lost;
+	exported old2, new3, down, up;
+	const import_log *log;
+	const import_event *ev;
+
+	star();
+	add_brigade(D, "First");
+	deliver(D, C, share);
+	copy = node_backup(D);
+	lost = add_brigade(D, "Lost");
+	old2 = export_packet(D, "CENTER", make_folder("old"));
+	node_restore(D, copy);
+	(void)export_packet(D, "CENTER", make_folder("lost"));
+	new3 = export_packet(D, "CENTER", make_folder("new"));
+	log = import_paths(C, share, old2.path, new3.path, NULL);
+	cr_assert_eq(count_outcome(log, XCHG_APPLIED), 2, "%s", log->err.msg);
+	cr_assert_eq(sql_int(C, "SELECT count(*) FROM brigades WHERE uuid = '%s'", lost), 1);
+	down = export_packet(C, "DESKTOP-1", make_folder("down"));
+	cr_assert_eq(read_packet(down.path)->ack_packet_no, 3, "the center acknowledges packet 3");
+	log = import_paths(D, share, down.path, NULL);
+	cr_assert_eq(count_outcome(log, XCHG_APPLIED), 1, "%s", log->err.msg);
+	cr_assert(ev = find_event(log, XCHG_NOTICE, down.packet_no),
+		  "the desktop does not see that it went back");
+	cr_assert(strstr(ev->message, "lists as received a packet 2"), "%s", ev->message);
+	/* Its next packet asks for the center's full state, which brings the row back. */
+	up = export_packet(D, "CENTER", make_folder("up"));
+	cr_assert(read_packet(up.path)->resync, "the desktop does not ask for the full state");
+	log = import_paths(C, share, up.path, NULL);
+	cr_assert_eq(count_outcome(log, XCHG_APPLIED), 1, "%s", log->err.msg);
+	expect_applied(deliver(C, D, share), "the center's full state");
+	cr_assert_eq(sql_int(D, "SELECT count(*) FROM brigades WHERE uuid = '%s'", lost), 1,
+		     "the row D made before it went back is at the center, and never came back to D");
+}
+
 /* ---- 6. Commit, then publish ------------------------------------------------- */
 
 /* Catches: a number or marks committed for a packet that was never written. */
