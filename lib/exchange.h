@@ -13,4 +13,13 @@ xchg_status exchange_export(xchg_db *db, const node_row *self, const char *peer_
 			    const char *dir, unsigned flags, xchg_export_result *res,
 			    xchg_err *err);
 
+/*
+ * Removes dir/name when it is the hidden temporary of a packet to peer that
+ * this node never committed (a crashed export's); *removed says whether it
+ * did. A temporary that an export is writing or publishing stays.
+ */
+xchg_status exchange_remove_abandoned(xchg_db *db, const node_row *self, const char *peer_code,
+				      const char *dir, const char *name, int *removed,
+				      xchg_err *err);
+
 #endif

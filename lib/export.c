@@ -4,8 +4,10 @@
  */
 #include "exchange.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "changes.h"
 #include "envelope.h"
@@ -364,6 +366,61 @@ char *exchange_packet_name(const char *sender, const char *recipient, int64_t pa
 	/* Not .zip alone: a sealed file is no ZIP until it is opened (PACKET.md 8). */
 	return xstrdup_printf("pkt_%s_%s_%lld.zip%s", sender, recipient, (long long)packet_no,
 			      sealed ? SEAL_SUFFIX : "");
+}
+
+/* N of .pkt_<sender>_<recipient>_<N>.zip[.sealed].tmp; 0 for any other name. */
+static int64_t temporary_number(const char *name, const char *sender, const char *recipient)
+{
+	size_t ns = strlen(sender), nr = strlen(recipient);
+	const char *p = name, *end;
+	int64_t n = 0;
+
+	if (strncmp(p, ".pkt_", 5) != 0 || strncmp(p += 5, sender, ns) != 0 || p[ns] != '_' ||
+	    strncmp(p += ns + 1, recipient, nr) != 0 || p[nr] != '_')
+		return 0;
+	for (p += nr + 1; *p >= '0' && *p <= '9' && n < (INT64_MAX - 9) / 10; p++)
+		n = n * 10 + (*p - '0');
+	end = strncmp(p, ".zip", 4) == 0 ? p + 4 : NULL;
+	if (end && strncmp(end, SEAL_SUFFIX, strlen(SEAL_SUFFIX)) == 0)
+		end += strlen(SEAL_SUFFIX);
+	return end && strcmp(end, ".tmp") == 0 ? n : 0;
+}
+
+/*
+ * An export holds the link's lock from taking its number to its commit, so
+ * under the lock a temporary numbered past the last number committed is no
+ * export's any more. One at or below it is being published, or a crash
+ * left it between the commit and the rename: sync sweeps that by its age.
+ */
+xchg_status exchange_remove_abandoned(xchg_db *db, const node_row *self, const char *peer_code,
+				      const char *dir, const char *name, int *removed,
+				      xchg_err *err)
+{
+	int64_t n = temporary_number(name, self->code, peer_code);
+	node_row peer = {0};
+	char *path = NULL;
+	int found = 0;
+	xchg_status rc;
+
+	*removed = 0;
+	if (!n)
+		return XCHG_OK;
+	if (!(path = xstrdup_printf("%s/%s", dir, name)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	if (!(rc = store_begin(db->st, err))) {
+		if (!(rc = store_lock(db->st, peer_code, err)) &&
+		    !(rc = nodes_by_code(db->st, peer_code, &peer, &found, err)) && found &&
+		    n > peer.sent_packet_no) {
+			if (unlink(path) == 0)
+				*removed = 1;
+			else if (errno != ENOENT)
+				rc = xerr(err, XCHG_EIO, "%s: cannot remove: %s", path, strerror(errno));
+		}
+		store_rollback(db->st);
+	}
+	node_row_clear(&peer);
+	free(path);
+	return rc;
 }
 
 xchg_status xchg_export(xchg_db *db, const char *peer, const char *out_dir,

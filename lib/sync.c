@@ -291,25 +291,41 @@ static xchg_status lock_sync(xchg_db *db, const char *code, xchg_err *err)
 	return rc;
 }
 
-/* Removes what a crashed export left in dir: .pkt_*.tmp, once old. */
-static void sweep_temporaries(const char *dir, sync_run *run)
+/*
+ * Removes what a crashed export left in dir: .pkt_*.tmp of a packet to a
+ * peer whose packets go there that was never committed, and any once old.
+ * A link may stay quiet long after the crash, and only an export of the
+ * same number would write over it otherwise.
+ */
+static void sweep_temporaries(xchg_db *db, const node_row *self, const node_row *peers, size_t n,
+			      const char *dir, const char *default_dir, sync_run *run)
 {
 	struct dirent *e;
 	struct stat sb;
 	char *path;
 	DIR *d = opendir(dir);
 	time_t now = time(NULL);
+	xchg_err ignored = {0};
+	size_t i;
+	int gone;
 
 	if (!d)
 		return; /* the import said why already */
 	while ((e = readdir(d))) {
-		size_t n = strlen(e->d_name);
+		size_t len = strlen(e->d_name);
 
-		if (strncmp(e->d_name, ".pkt_", 5) != 0 || n < 4 || strcmp(e->d_name + n - 4, ".tmp") != 0 ||
+		if (strncmp(e->d_name, ".pkt_", 5) != 0 || len < 4 || strcmp(e->d_name + len - 4, ".tmp") != 0 ||
 		    !(path = xstrdup_printf("%s/%s", dir, e->d_name)))
 			continue;
-		if (stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && now - sb.st_mtime > STALE_TEMPORARY_S &&
-		    unlink(path) == 0) {
+		gone = stat(path, &sb) == 0 && S_ISREG(sb.st_mode) && now - sb.st_mtime > STALE_TEMPORARY_S &&
+		       unlink(path) == 0;
+		/* Best effort: a database fault shows in the exports that follow. */
+		for (i = 0; i < n && !gone; i++)
+			if (!peers[i].revoked_at &&
+			    strcmp(peers[i].link_dir ? peers[i].link_dir : default_dir, dir) == 0 &&
+			    exchange_remove_abandoned(db, self, peers[i].code, dir, e->d_name, &gone, &ignored))
+				gone = 0;
+		if (gone) {
 			xchg_import_event ev = {.outcome = XCHG_DELETED, .path = path};
 
 			run->cb(&ev, run->ctx);
@@ -372,7 +388,7 @@ xchg_status xchg_sync(xchg_db *db, const char *dir, xchg_import_cb cb, void *ctx
 	if (ndirs && (rc = import_filed(db, dirs, ndirs, NULL, peers, n, &run, &first, &later, err)))
 		goto done;
 	for (i = 0; i < ndirs; i++)
-		sweep_temporaries(dirs[i], &run);
+		sweep_temporaries(db, &self, peers, n, dirs[i], dir, &run);
 	/* Each export routes what was captured; has_news counts it unrouted. */
 	for (i = 0; i < n && !rc; i++) {
 		xchg_export_result res = {0};

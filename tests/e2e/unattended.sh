@@ -165,6 +165,20 @@ scenario_lock_and_sweep() {
 	check "an export's temporary left for hours is removed" test ! -e "$SH/.pkt_D1_CENTER_77.zip.tmp"
 	check "and said so" has "$OUT" "deleted $SH/.pkt_D1_CENTER_77.zip.tmp"
 	check "a fresh one, perhaps being written, stays" test -e "$SH/.pkt_D1_CENTER_78.zip.tmp"
+	# The center's own: numbered past what it committed, no export is writing it any more.
+	local sent
+	sent=$(sql center "SELECT sent_packet_no FROM sync_nodes WHERE code = 'D1'")
+	: >"$SH/.pkt_CENTER_D1_$((sent + 1)).zip.tmp"
+	: >"$SH/.pkt_CENTER_D1_$((sent + 5)).zip.sealed.tmp"
+	: >"$SH/.pkt_CENTER_D1_$sent.zip.tmp"
+	x center sync
+	check "a fresh temporary of a number never committed is removed" \
+		test ! -e "$SH/.pkt_CENTER_D1_$((sent + 1)).zip.tmp"
+	check "a sealed one too" test ! -e "$SH/.pkt_CENTER_D1_$((sent + 5)).zip.sealed.tmp"
+	check "and said so" has "$OUT" "deleted $SH/.pkt_CENTER_D1_$((sent + 1)).zip.tmp"
+	check "one of a number committed, perhaps being published, stays" \
+		test -e "$SH/.pkt_CENTER_D1_$sent.zip.tmp"
+	rm -f "$SH/.pkt_CENTER_D1_$sent.zip.tmp" "$SH/.pkt_D1_CENTER_78.zip.tmp"
 }
 
 scenario_by_hand() {
