@@ -356,6 +356,23 @@ typedef struct applied {
 	int64_t pruned;    /* rows here that the center's full state did not carry, removed */
 } applied;
 
+/*
+ * Whether an applied packet is answered (PACKET.md rule 5). One that
+ * changed nothing here needs no answer: an acknowledgement, or changes
+ * its sender carries again until it hears of them (rule 2) that are each
+ * this node's version already. Answering them would keep two nodes that
+ * answer each other at once trading packets forever, since each answer
+ * carries again what the other's crossing answer could not acknowledge
+ * yet. The acknowledgement waits for the next packet either way. A full
+ * state is answered all the same (its sender writes one until it is
+ * acknowledged), and so is a packet in which either end's restore shows.
+ */
+static int needs_answer(const applied *a, const env_header *h)
+{
+	return a->entities || a->conflicts || a->refused || a->pruned || h->full_state ||
+	       a->restore.suspect || a->restore.message;
+}
+
 /* An entity held back until the rest of its packet is applied, in a copy of its own. */
 typedef struct held {
 	char *type, *uuid, *operation, *updated_at;
@@ -824,9 +841,7 @@ static xchg_status apply_all(import_run *run, candidates *c, const char *ack_dir
 			continue;
 		}
 		emit(run, XCHG_APPLIED, cd->path, &cd->h, a.entities, a.conflicts, a.refused, NULL);
-		/* A packet without entities (an acknowledgement) needs no answer:
-		 * answering it would make two nodes ping-pong empty packets. */
-		if (a.received == 0)
+		if (!needs_answer(&a, &cd->h))
 			continue;
 		if (nacks == 0 || strcmp(acks[nacks - 1].sender, cd->h.sender) != 0)
 			acks[nacks++].sender = cd->h.sender;

@@ -36,6 +36,13 @@ in_step() { [ "$(dump_tables center)" == "$(dump_tables d1)" ] && [ "$(dump_tabl
 # diverged: what differs, for a failure's message
 diverged() { diff <(dump_tables center) <(dump_tables "$1") | head -n 6 | tr '\n' ' '; }
 no_packets_left() { ! ls "$SH"/pkt_* >/dev/null 2>&1; }
+# at_rest: nothing is in the folder, and no packet is written for three intervals
+at_rest() {
+	local n
+	n=$(ls "$SH/archive" | wc -l)
+	sleep 3
+	no_packets_left && [ "$(ls "$SH/archive" | wc -l)" = "$n" ]
+}
 logged() { grep -qF -- "$2" "$W/$1.log"; }
 brigade() { sql "$1" "SELECT headcount FROM brigades WHERE name = '$2'"; }
 # headcount_is NODE NAME N: the brigade's headcount on NODE is N (for await)
@@ -56,6 +63,7 @@ scenario_converge() {
 	await "an edit at one desktop reaches the other through the center" 60 \
 		headcount_is d1 'D1 crew' 6
 	await "and the folder holds no packet once all are taken" 60 no_packets_left
+	await "and the watchers come to rest: no packet once everything is acknowledged" 30 at_rest
 	check "applied packets are archived, not left in the folder" test -n "$(ls "$SH/archive")"
 	check "every line of the log begins with its UTC time" \
 		bash -c "! grep -vE '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z ' '$W/center.log'"
