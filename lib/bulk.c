@@ -254,11 +254,14 @@ static xchg_status insert_run(bulk *b, const size_t *idx, size_t n, xchg_err *er
 {
 	row_json_new rows[BULK_MAX] = {{0}};
 	const char *uuids[BULK_MAX];
+	const col_form *form;
 	size_t i, at = n;
 	xchg_status rc;
 
 	if (!n)
 		return XCHG_OK;
+	if ((rc = lookup_form(b, b->e->table, "uuid", &form, err)))
+		return rc;
 	for (i = 0; i < n; i++) {
 		rows[i].uuid = uuids[i] = b->v[idx[i]].uuid;
 		rows[i].updated_at = b->v[idx[i]].updated_at;
@@ -267,7 +270,7 @@ static xchg_status insert_run(bulk *b, const size_t *idx, size_t n, xchg_err *er
 	if ((rc = store_capture_hold(b->db->st, err)) ||
 	    (rc = row_json_insert(b->db, b->e, rows, n, &at, err)) ||
 	    (rc = store_capture_inserted(b->db->st, b->e->type, b->e->table, b->e->subset_column,
-					 uuids, n, err))) {
+					 form, uuids, n, err))) {
 		if (at < n)
 			return xerr_prefix(err, "entity %zu (%s %s)", b->v[idx[at]].in.index + 1,
 					   b->e->type, b->v[idx[at]].in.uuid);

@@ -363,6 +363,20 @@ void store_uuid_params(const char *uuid, char buf[FORMS_SPELLINGS][37],
 		out[i] = xv_text(spelled[i]);
 }
 
+size_t store_uuid_keys(const col_form *form, const char *const *uuids, size_t n,
+		       char (*spelled)[FORMS_SPELLINGS][37], xvalue *keys)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (form)
+			keys[i] = xv_text(forms_for_column(form, uuids[i], spelled[i][0]));
+		else
+			store_uuid_params(uuids[i], spelled[i], &keys[i * FORMS_SPELLINGS]);
+	}
+	return form ? 1 : FORMS_SPELLINGS;
+}
+
 xchg_status store_set_origin(store *s, const char *node_id, xchg_err *err)
 {
 	return s->ops->set_origin(s, node_id, err);
@@ -450,7 +464,7 @@ xchg_status store_uuids_held(store *s, const char *table, const char *column,
 	xvalue *keys = NULL, v;
 	store_stmt *st = NULL;
 	xbuf sql = {0};
-	size_t i, k, m;
+	size_t i, m;
 	long at;
 	int has_row = 0;
 	xchg_status rc = XCHG_OK;
@@ -472,12 +486,7 @@ xchg_status store_uuids_held(store *s, const char *table, const char *column,
 			rc = xerr(err, XCHG_ENOMEM, "out of memory");
 			break;
 		}
-		for (k = 0; k < m; k++) {
-			if (form)
-				keys[k] = xv_text(forms_for_column(form, uuids[i + k], spelled[k][0]));
-			else
-				store_uuid_params(uuids[i + k], spelled[k], &keys[k * FORMS_SPELLINGS]);
-		}
+		store_uuid_keys(form, &uuids[i], m, spelled, keys);
 		store_uuid_index(&uuids[i], m, sorted);
 		if ((rc = store_query(s, sql.data, keys, (int)(m * per), &st, err)))
 			break;
@@ -550,10 +559,10 @@ xchg_status store_capture_hold(store *s, xchg_err *err)
 }
 
 xchg_status store_capture_inserted(store *s, const char *type, const char *table,
-				   const char *subset_column, const char *const *uuids, size_t n,
-				   xchg_err *err)
+				   const char *subset_column, const col_form *form,
+				   const char *const *uuids, size_t n, xchg_err *err)
 {
 	if (!s->ops->capture_inserted || !n)
 		return XCHG_OK;
-	return s->ops->capture_inserted(s, type, table, subset_column, uuids, n, err);
+	return s->ops->capture_inserted(s, type, table, subset_column, form, uuids, n, err);
 }

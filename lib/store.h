@@ -282,8 +282,8 @@ typedef struct store_ops {
 	/* See store_capture_hold; both NULL where the triggers capture cheaply. */
 	xchg_status (*capture_hold)(store *s, xchg_err *err);
 	xchg_status (*capture_inserted)(store *s, const char *type, const char *table,
-					const char *subset_column, const char *const *uuids,
-					size_t n, xchg_err *err);
+					const char *subset_column, const col_form *form,
+					const char *const *uuids, size_t n, xchg_err *err);
 	void (*close)(store *s);
 } store_ops;
 
@@ -379,6 +379,14 @@ void store_uuid_eq_sql(xbuf *b, const char *table, const char *column);
 void store_uuid_params(const char *uuid, char buf[FORMS_SPELLINGS][37],
 		       xvalue out[FORMS_SPELLINGS]);
 /*
+ * The keys that find n canonical uuids in a column: each in form alone (a
+ * native uuid column, or rows xchg alone wrote), or with form NULL each in
+ * every spelling (STORE_UUID_IN's). Returns the keys per uuid; spelled
+ * holds their text.
+ */
+size_t store_uuid_keys(const col_form *form, const char *const *uuids, size_t n,
+		       char (*spelled)[FORMS_SPELLINGS][37], xvalue *keys);
+/*
  * Names the peer whose packet this transaction applies (NULL: none), which
  * the triggers capture as the changes' origin, so that routing does not
  * send them back to it. Visible to this transaction only: a concurrent
@@ -409,7 +417,8 @@ void store_params_sql(xbuf *b, size_t n);
  * the row (PostgreSQL: two statements of PL/pgSQL). After
  * store_capture_hold, the triggers of this transaction capture nothing;
  * store_capture_inserted then captures each of the n entities of table
- * (canonical uuids, at most STORE_UUIDS_PER_QUERY) as an INSERT from the
+ * (canonical uuids, at most STORE_UUIDS_PER_QUERY, found by form as
+ * store_uuid_keys finds them) as an INSERT from the
  * transaction's origin, with its subset_column's value (NULL: none), as
  * their triggers would have, child rows included, and lets the triggers
  * capture again. Where triggers are plain SQL (SQLite) both do nothing and
@@ -417,8 +426,8 @@ void store_params_sql(xbuf *b, size_t n);
  */
 xchg_status store_capture_hold(store *s, xchg_err *err);
 xchg_status store_capture_inserted(store *s, const char *type, const char *table,
-				   const char *subset_column, const char *const *uuids, size_t n,
-				   xchg_err *err);
+				   const char *subset_column, const col_form *form,
+				   const char *const *uuids, size_t n, xchg_err *err);
 
 /* Uuids store_uuids_held looks for in one statement: four spellings each. */
 #define STORE_UUIDS_PER_QUERY 240

@@ -653,13 +653,13 @@ static xchg_status pg_capture_hold(store *base, xchg_err *err)
  * new child rows (the same entity again), once, in one statement.
  */
 static xchg_status pg_capture_inserted(store *base, const char *type, const char *table,
-				       const char *subset_column, const char *const *uuids,
-				       size_t n, xchg_err *err)
+				       const char *subset_column, const col_form *form,
+				       const char *const *uuids, size_t n, xchg_err *err)
 {
 	char (*spelled)[FORMS_SPELLINGS][37] = calloc(n, sizeof(*spelled));
 	xvalue *p = calloc(1 + n * FORMS_SPELLINGS, sizeof(*p));
 	xbuf sql = {0};
-	size_t i;
+	size_t keys;
 	xchg_status rc;
 
 	if (!spelled || !p) {
@@ -667,8 +667,7 @@ static xchg_status pg_capture_inserted(store *base, const char *type, const char
 		goto done;
 	}
 	p[0] = xv_text(type);
-	for (i = 0; i < n; i++)
-		store_uuid_params(uuids[i], spelled[i], &p[1 + i * FORMS_SPELLINGS]);
+	keys = n * store_uuid_keys(form, uuids, n, spelled, &p[1]);
 	xbuf_adds(&sql, "INSERT INTO sync_capture (entity_type, entity_uuid, operation, origin_id,"
 			" changed_at, subset, moved) SELECT ?, xchg_uuid_text(t.uuid::text), 'INSERT', o.id,"
 			" date_trunc('milliseconds', clock_timestamp()), ");
@@ -679,11 +678,11 @@ static xchg_status pg_capture_inserted(store *base, const char *type, const char
 	xbuf_printf(&sql, ", 0 FROM \"%s\" t, (SELECT nullif(current_setting('xchg.origin', true),"
 			  " '')::uuid AS id) o WHERE EXISTS (SELECT 1 FROM sync_nodes WHERE "
 			  CAPTURE_BESIDES("o.id") ") AND t.uuid IN (", table);
-	store_params_sql(&sql, n * FORMS_SPELLINGS);
+	store_params_sql(&sql, keys);
 	xbuf_adds(&sql, ")");
 	if (!sql.data)
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
-	else if (!(rc = store_run(base, sql.data, p, (int)(1 + n * FORMS_SPELLINGS), NULL, err)))
+	else if (!(rc = store_run(base, sql.data, p, (int)(1 + keys), NULL, err)))
 		rc = pg_exec(base, "SELECT set_config('xchg.capture', '', true)", err);
 done:
 	xbuf_free(&sql);
