@@ -520,10 +520,17 @@ static const plan_child *child_named(const plan_entity *e, const char *name)
 }
 
 /* The index of the column called name, or -1. */
-static long column_named(const table_meta *m, const char *name)
+/*
+ * The index of m's column name, or -1. guess is tried first: a writer
+ * gives a row's members in the table's order, so the column after the
+ * last one found is nearly always the next.
+ */
+static long column_named(const table_meta *m, const char *name, size_t guess)
 {
 	size_t i;
 
+	if (guess < m->ncols && strcmp(m->cols[guess].name, name) == 0)
+		return (long)guess;
 	for (i = 0; i < m->ncols; i++)
 		if (strcmp(m->cols[i].name, name) == 0)
 			return (long)i;
@@ -662,13 +669,13 @@ static xchg_status row_values_add(xchg_db *db, table_meta *m, const char *const 
 	const char *type;
 	/* Per column of m, then per child of skip: given already. */
 	unsigned char *seen;
-	size_t i, n = rv->n;
+	size_t i, n = rv->n, guess = 0;
 	xchg_status rc = XCHG_OK;
 
 	if (!(seen = calloc(m->ncols + (skip ? skip->nchildren : 0) + 1, 1)))
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	for (i = 0; i < nfixed; i++) {
-		long c = column_named(m, fixed[i]);
+		long c = column_named(m, fixed[i], m->ncols);
 
 		if (c < 0) {
 			rc = xerr(err, XCHG_EDB, "table \"%s\" has no column \"%s\"", m->table, fixed[i]);
@@ -676,12 +683,12 @@ static xchg_status row_values_add(xchg_db *db, table_meta *m, const char *const 
 		}
 		rv->cols[n] = (size_t)c;
 		rv->vals[n] = fixed_vals[i];
-		to_column(db_column_form(m, fixed[i]), &rv->vals[n], rv->bufs[n]);
+		to_column(&m->forms[c], &rv->vals[n], rv->bufs[n]);
 		n++;
 	}
 	cJSON_ArrayForEach(item, obj) {
 		const plan_child *child = skip ? child_named(skip, item->string) : NULL;
-		long c = child ? -1 : column_named(m, item->string);
+		long c = child ? -1 : column_named(m, item->string, guess);
 
 		if (!child && (c < 0 || !travels(m, (size_t)c, parent_column))) {
 			rc = xerr(err, XCHG_EPACKET, "table \"%s\" has no column \"%.64s\" that takes synchronized data",
@@ -696,6 +703,7 @@ static xchg_status row_values_add(xchg_db *db, table_meta *m, const char *const 
 		}
 		if (child)
 			continue;
+		guess = (size_t)c + 1;
 		if ((rc = json_to_value(item, &rv->vals[n], m->table, m->cols[c].name, err)))
 			goto done;
 		if ((type = plan_ref_type(refs, m->cols[c].name))) {
@@ -1052,7 +1060,7 @@ xchg_status row_json_key_holder(xchg_db *db, const plan_entity *e, const char *u
 	vals[0] = xv_text(uuid);
 	for (i = 0; i < ncols; i++) {
 		const cJSON *item = cJSON_GetObjectItemCaseSensitive(data, cols[i]);
-		long c = column_named(m, cols[i]);
+		long c = column_named(m, cols[i], m->ncols);
 
 		/* A key the row does not give in full (or gives as NULL) holds nothing. */
 		if (c < 0 || !item || cJSON_IsNull(item))
