@@ -20,6 +20,7 @@
 #include "keys.h"
 #include "forms.h"
 #include "packet.h"
+#include "prefetch.h"
 #include "prune.h"
 #include "restore.h"
 #include "route.h"
@@ -475,25 +476,44 @@ static xchg_status apply_taken(void *ctx, const env_entity *in, int inserted, xc
 	return rc;
 }
 
+/* The packet's next entity, on prefetch's thread: it alone reads the packet meanwhile. */
+static xchg_status read_entity(void *ctx, prefetch_item *item, int *more, xchg_err *err)
+{
+	opened *o = ctx;
+	const env_entity *in;
+	xchg_status rc;
+
+	if ((rc = env_reader_next(o->er, &in, err)) || !(*more = in != NULL))
+		return rc;
+	item->e = *in;
+	item->owner = env_reader_take(o->er);
+	packet_reader_progress(o->pr, &item->read, &item->size);
+	return XCHG_OK;
+}
+
 static xchg_status apply_entities(import_run *run, const node_row *sender, opened *o,
 				  applied *a, xchg_err *err)
 {
 	const env_entity *in = NULL;
 	applying ap = {run, sender, {0}, a};
+	prefetch *pf = NULL;
+	prefetch_item item;
 	bulk *b = NULL;
 	size_t i;
+	int more = 0;
 	xchg_status rc;
 
 	if (run->pruning && (rc = prune_begin(run->db->st, err)))
 		return rc;
 	/* A row fault fails the packet unguarded, and it runs again entity by entity. */
-	if (!run->guarded && (rc = bulk_new(&b, run->db, sender->id, apply_taken, &ap, err)))
-		return rc;
+	if ((!run->guarded && (rc = bulk_new(&b, run->db, sender->id, apply_taken, &ap, err))) ||
+	    (rc = prefetch_new(&pf, read_entity, o, err)))
+		goto done;
 	progress_start(&run->db->progress, 0);
-	while (!(rc = env_reader_next(o->er, &in, err)) && in) {
+	while (!(rc = prefetch_next(pf, &item, &more, err)) && more) {
 		char canonical[37];
-		uint64_t read, size;
 
+		in = &item.e;
 		a->received++;
 		if (run->pruning &&
 		    (rc = prune_seen(run->db->st, in->type,
@@ -501,16 +521,24 @@ static xchg_status apply_entities(import_run *run, const node_row *sender, opene
 				     err))) {
 			xerr_prefix(err, "%s: entity %zu (%s %s)", packet_reader_path(o->pr),
 				    in->index + 1, in->type, in->uuid);
+			cJSON_Delete(item.owner);
 			goto done;
 		}
-		if ((rc = b ? bulk_add(b, in, env_reader_take(o->er), err)
-			    : apply_taken(&ap, in, 0, err)))
+		if (b) {
+			rc = bulk_add(b, in, item.owner, err);
+		} else {
+			rc = apply_taken(&ap, in, 0, err);
+			cJSON_Delete(item.owner);
+		}
+		if (rc)
 			goto failed;
-		packet_reader_progress(o->pr, &read, &size);
-		progress_estimate(&run->db->progress, read, size);
+		progress_estimate(&run->db->progress, item.read, item.size);
 		progress_step(&run->db->progress);
 		xkill_point("import.entity_applied");
 	}
+	/* Read to its end: the packet is this thread's again (packet_reader_verify). */
+	prefetch_free(pf);
+	pf = NULL;
 	if (!rc && b && (rc = bulk_flush(b, err)))
 		goto failed;
 	if (!rc)
@@ -538,6 +566,7 @@ failed:
 	if (!run->guarded && rc == XCHG_EDB && store_last_fault(run->db->st, NULL) != STORE_FAULT_OTHER)
 		run->row_fault = 1;
 done:
+	prefetch_free(pf);
 	bulk_free(b);
 	held_free(&ap.later);
 	return rc;
