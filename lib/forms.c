@@ -6,43 +6,52 @@
 const col_form FORMS_UUID_CANONICAL = {.kind = FORM_UUID};
 const col_form FORMS_TIME_XCHG = {.kind = FORM_TIME, .digits = 3, .zone = 'Z'};
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+/* Each byte's value as a hex digit, or -1; bit 4 marks an upper-case letter, bit 5 a lower. */
+static const signed char hex_value[256] = {
+	['0'] = 0, ['1'] = 1, ['2'] = 2, ['3'] = 3, ['4'] = 4, ['5'] = 5, ['6'] = 6, ['7'] = 7,
+	['8'] = 8, ['9'] = 9, ['a'] = 32 + 10, ['b'] = 32 + 11, ['c'] = 32 + 12, ['d'] = 32 + 13,
+	['e'] = 32 + 14, ['f'] = 32 + 15, ['A'] = 16 + 10, ['B'] = 16 + 11, ['C'] = 16 + 12,
+	['D'] = 16 + 13, ['E'] = 16 + 14, ['F'] = 16 + 15,
+};
+/* Which bytes hex_value knows: its zero is also '0''s. */
+static const unsigned char is_hex[256] = {
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1,
+	['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+	['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1,
+};
 
+/*
+ * Every uuid of a packet passes here, several times on its way into a
+ * row: one table lookup a character, and the dashes checked where the
+ * canonical form has them.
+ */
 int forms_uuid_parse(const char *s, char out[37], col_form *shape)
 {
 	static const char digits[] = "0123456789abcdef";
 	char canon[37];
 	size_t len, i, k = 0;
-	int upper = 0, lower = 0, v;
+	int cases = 0, v;
 
 	if (!s)
 		return 0;
 	len = strnlen(s, 37);
 	if (len != 36 && len != 32)
 		return 0;
+	if (len == 36 && (s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-'))
+		return 0;
 	for (i = 0; i < len; i++) {
-		if (len == 36 && (i == 8 || i == 13 || i == 18 || i == 23)) {
-			if (s[i] != '-')
-				return 0;
+		unsigned char c = (unsigned char)s[i];
+
+		if (len == 36 && (i == 8 || i == 13 || i == 18 || i == 23))
 			continue;
-		}
-		if ((v = hex_digit(s[i])) < 0)
+		if (!is_hex[c])
 			return 0;
-		upper |= s[i] >= 'A' && s[i] <= 'F';
-		lower |= s[i] >= 'a' && s[i] <= 'f';
+		v = hex_value[c];
+		cases |= v;
 		/* Dashes go where the canonical form has them, whatever s had. */
 		if (k == 8 || k == 13 || k == 18 || k == 23)
 			canon[k++] = '-';
-		canon[k++] = digits[v];
+		canon[k++] = digits[v & 15];
 	}
 	canon[36] = '\0';
 	if (out)
@@ -52,7 +61,7 @@ int forms_uuid_parse(const char *s, char out[37], col_form *shape)
 		shape->kind = FORM_UUID;
 		shape->hex = len == 32;
 		/* A uuid of digits alone has no case; one of mixed case is read as lower. */
-		shape->upper = upper && !lower;
+		shape->upper = (cases & 16) && !(cases & 32);
 	}
 	return 1;
 }
