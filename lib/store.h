@@ -89,12 +89,16 @@ typedef struct store store;
 /*
  * The peers a change applied from origin (an SQL expression, NULL for a
  * local write) may go to: every active one but the origin itself, unless
- * the origin is a desktop, which the center may owe an EVICT (routing). A
- * desktop applying its center's packet, its only peer, captures nothing:
- * a million rows of a first packet are not logged to be thrown away.
+ * the origin is a desktop and the row has a subset (evictable, an SQL
+ * condition): the center may owe that desktop an EVICT (routing). Nothing
+ * else is routed back to the origin. So a desktop applying its center's
+ * packet, its only peer, captures nothing, nor does a center with a single
+ * desktop applying that desktop's rows of an entity without a subset: a
+ * million rows of a first packet are not logged to be thrown away.
  */
-#define CAPTURE_BESIDES(origin) \
-	CAPTURE_FOR " AND (" origin " IS NULL OR id <> " origin " OR role <> 'master')"
+#define CAPTURE_BESIDES(origin, evictable)                                                 \
+	CAPTURE_FOR " AND (" origin " IS NULL OR id <> " origin " OR (role <> 'master' AND "   \
+	evictable "))"
 /*
  * Whether peer n (an expression of its id) receives a row whose subset
  * value is v (formats/PLAN.md, "Subsets"): a row with none goes to every

@@ -483,7 +483,8 @@ static const char pg_schema[] =
 	" IF parent <> '' OR TG_ARGV[0] <> '' THEN u := xchg_uuid_text(u); was := xchg_uuid_text(was); END IF;"
 	" IF (u IS NOT NULL OR was IS NOT NULL)"
 	"  AND coalesce(current_setting('xchg.capture', true), '') <> 'held'"
-	"  AND EXISTS (SELECT 1 FROM sync_nodes WHERE " CAPTURE_BESIDES("origin") ") THEN"
+	"  AND EXISTS (SELECT 1 FROM sync_nodes WHERE "
+	CAPTURE_BESIDES("origin", "coalesce(TG_ARGV[4], '') <> ''") ") THEN"
 	"  IF parent = '' AND coalesce(TG_ARGV[4], '') <> '' THEN"
 	"   IF TG_OP <> 'INSERT' THEN sub_was := to_jsonb(OLD)->>TG_ARGV[4]; END IF;"
 	"   IF TG_OP = 'DELETE' THEN sub := sub_was;"
@@ -677,7 +678,8 @@ static xchg_status pg_capture_inserted(store *base, const char *type, const char
 		xbuf_adds(&sql, "NULL");
 	xbuf_printf(&sql, ", 0 FROM \"%s\" t, (SELECT nullif(current_setting('xchg.origin', true),"
 			  " '')::uuid AS id) o WHERE EXISTS (SELECT 1 FROM sync_nodes WHERE "
-			  CAPTURE_BESIDES("o.id") ") AND t.uuid IN (", table);
+			  CAPTURE_BESIDES("o.id", "%s") ") AND t.uuid IN (", table,
+		    subset_column ? "1 = 1" : "1 = 0");
 	store_params_sql(&sql, keys);
 	xbuf_adds(&sql, ")");
 	if (!sql.data)

@@ -456,8 +456,8 @@ static void sq_register(xbuf *b, const char *type, const char *uuid_expr,
 		    " FROM (SELECT %s AS u) r"
 		    " WHERE r.u IS NOT NULL AND (%s)"
 		    " AND EXISTS (SELECT 1 FROM sync_nodes WHERE "
-		    CAPTURE_BESIDES("(SELECT node_id FROM sync_apply LIMIT 1)") ");",
-		    uuid_expr, cond);
+		    CAPTURE_BESIDES("(SELECT node_id FROM sync_apply LIMIT 1)", "%s") ");",
+		    uuid_expr, cond, sub ? "1 = 1" : "1 = 0");
 }
 
 /*

@@ -837,6 +837,42 @@ Test(invariants, tampered_packet_changes_nothing)
 
 /* ---- 8. No echo ----------------------------------------------------------------- */
 
+/* Counts, in capture_seen, every row the node's capture log is given. */
+static void watch_capture(node *n)
+{
+	if (n->pg)
+		sql_exec(n, "CREATE TABLE capture_seen (entity_type text, origin_id text);"
+			    "CREATE FUNCTION capture_seen() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+			    " INSERT INTO capture_seen VALUES (NEW.entity_type, NEW.origin_id); RETURN NEW;"
+			    " END $$;"
+			    "CREATE TRIGGER capture_seen AFTER INSERT ON sync_capture FOR EACH ROW"
+			    " EXECUTE FUNCTION capture_seen();");
+	else
+		sql_exec(n, "CREATE TABLE capture_seen (entity_type TEXT, origin_id TEXT);"
+			    "CREATE TRIGGER capture_seen AFTER INSERT ON sync_capture BEGIN"
+			    " INSERT INTO capture_seen VALUES (NEW.entity_type, NEW.origin_id); END;");
+}
+
+/*
+ * Catches: a center with a single desktop logging every row that desktop
+ * sends, to be thrown away by routing (a first packet's million rows), or
+ * one that stops logging the rows of an entity with a subset, which the
+ * center may owe that desktop an EVICT for (rule 13).
+ */
+Test(invariants, a_center_logs_a_desktops_rows_only_where_they_may_go)
+{
+	star();
+	watch_capture(C);
+	add_brigade(D, "Only to the center");
+	sql_exec(D, "INSERT INTO estimates (number, title, site) VALUES ('E-1', 'Roof', 'north')");
+	deliver(D, C, share);
+	cr_assert_eq(sql_int(C, "SELECT count(*) FROM capture_seen WHERE entity_type = 'Brigade'"), 0,
+		     "a brigade the desktop sent was logged at a center with no other desktop");
+	cr_assert_eq(sql_int(C, "SELECT count(*) FROM capture_seen WHERE entity_type = 'Estimate'"), 1,
+		     "an estimate, which has a subset, was not logged");
+	cr_assert_eq(brigades(C), 1);
+}
+
 /*
  * Catches: triggers that register applied changes for the peer they came
  * from (an endless echo), a center that does not forward to the other
