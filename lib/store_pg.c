@@ -459,6 +459,10 @@ static const char pg_schema[] =
 	" u text; was text; stamp boolean := false;"
 	" sub text; sub_was text; moved boolean := false;"
 	" BEGIN"
+	/* An importer's batch gives each row all this reads and captures the rows itself. */
+	" IF TG_OP = 'INSERT' AND NEW.uuid IS NOT NULL AND NEW.updated_at IS NOT NULL"
+	"  AND NEW.is_deleted IS NOT NULL AND current_setting('xchg.capture', true) = 'held' THEN"
+	"  RETURN NEW; END IF;"
 	" IF TG_OP = 'INSERT' THEN"
 	"  stamp := NEW.updated_at IS NULL;"
 	"  IF NEW.is_deleted IS NULL THEN NEW.is_deleted := '0'; END IF;"
