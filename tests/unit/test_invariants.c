@@ -576,6 +576,15 @@ Test(invariants, ack_beyond_what_was_sent_means_this_node_went_back)
 	cr_assert(answer->resync, "the answer does not ask for the peer's full state");
 }
 
+/* A star whose desktop has delivered one brigade, and a copy of the desktop then. */
+static const char *backup_after_a_delivery(void)
+{
+	star();
+	add_brigade(D, "First");
+	deliver(D, C, share);
+	return node_backup(D);
+}
+
 /*
  * Catches: a packet its sender wrote before it went back to a copy,
  * brought late, after this node had sent it its full state: applied as the
@@ -590,10 +599,7 @@ Test(invariants, a_late_packet_from_before_a_restore_goes_back_to_its_sender)
 	const import_log *log;
 	const import_event *ev;
 
-	star();
-	add_brigade(D, "First");
-	deliver(D, C, share);
-	copy = node_backup(D);
+	copy = backup_after_a_delivery();
 	add_brigade(D, "Second");
 	deliver(D, C, share);
 	lost = add_brigade(D, "Lost");
@@ -636,10 +642,7 @@ Test(invariants, a_reused_number_never_acknowledged_still_tells_the_sender)
 	const import_log *log;
 	const import_event *ev;
 
-	star();
-	add_brigade(D, "First");
-	deliver(D, C, share);
-	copy = node_backup(D);
+	copy = backup_after_a_delivery();
 	lost = add_brigade(D, "Lost");
 	old2 = export_packet(D, "CENTER", make_folder("old"));
 	node_restore(D, copy);
