@@ -339,6 +339,11 @@ static void node_open(node *n, unsigned flags)
 		n->key_path = hdup(n->db->key_path);
 }
 
+int centers_are_pg(void)
+{
+	return pg_centers;
+}
+
 node *node_create(const char *code, int master, const char *plan_path, const char *extra_sql)
 {
 	node *n = hkeep(calloc(1, sizeof(*n)));

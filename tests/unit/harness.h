@@ -69,6 +69,8 @@ typedef struct node {
  * database) of its own, so two nodes may share a code (an impostor).
  */
 node *node_create(const char *code, int master, const char *plan_path, const char *extra_sql);
+/* Whether node_create makes centers on PostgreSQL (XCHG_TEST_CENTER=pg). */
+int centers_are_pg(void);
 node *center_new(const char *code);
 node *desktop_new(const char *code);
 /* Each side registers the other with its public key. */
