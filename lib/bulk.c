@@ -1,5 +1,6 @@
 #include "bulk.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,14 @@
  * flat however large its entities are (one may be 64 MiB, ENV_MAX_ENTITY_BYTES).
  */
 #define BULK_MAX_BYTES (4u * 1024u * 1024u)
+/*
+ * The uuids this packet wrote rows under, as a Bloom filter of 2^24 bits
+ * (2 MiB), four bits a uuid: at a million uuids about one lookup in 500
+ * asks the database for nothing; past several million most ask, as
+ * without it.
+ */
+#define WRITTEN_BITS (1u << 24)
+#define WRITTEN_HASHES 4
 
 typedef struct held_entity {
 	env_entity in; /* as the packet gives it; points into tree */
@@ -40,6 +49,13 @@ struct bulk {
 	const char **tables;
 	unsigned char *fresh;
 	size_t ntables;
+	/*
+	 * Where writers take turns: the canonical uuids of every row this
+	 * packet wrote, entities' and child rows' (WRITTEN_BITS). A table that
+	 * was empty at the packet's first look holds no other rows, so a
+	 * lookup there asks the database only of the uuids this may hold.
+	 */
+	uint64_t *written;
 };
 
 xchg_status bulk_new(bulk **out, xchg_db *db, const char *sender_id, bulk_fn fn, void *ctx,
@@ -52,11 +68,78 @@ xchg_status bulk_new(bulk **out, xchg_db *db, const char *sender_id, bulk_fn fn,
 		free(b);
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	}
+	if (db->st->serial && !(b->written = calloc(WRITTEN_BITS / 64, sizeof(uint64_t)))) {
+		free(b->sender_id);
+		free(b);
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	}
 	b->db = db;
 	b->fn = fn;
 	b->ctx = ctx;
 	*out = b;
 	return XCHG_OK;
+}
+
+/* The filter's bits for a canonical uuid (FNV-1a, two halves for double hashing). */
+static void written_bits(const char *uuid, uint32_t bit[WRITTEN_HASHES])
+{
+	uint64_t h = 14695981039346656037u;
+	uint32_t h1, h2;
+	size_t i;
+
+	for (; *uuid; uuid++)
+		h = (h ^ (unsigned char)*uuid) * 1099511628211u;
+	h1 = (uint32_t)h;
+	h2 = (uint32_t)(h >> 32) | 1;
+	for (i = 0; i < WRITTEN_HASHES; i++)
+		bit[i] = (h1 + (uint32_t)i * h2) & (WRITTEN_BITS - 1);
+}
+
+static void written_add(bulk *b, const char *uuid)
+{
+	uint32_t bit[WRITTEN_HASHES];
+	size_t i;
+
+	written_bits(uuid, bit);
+	for (i = 0; i < WRITTEN_HASHES; i++)
+		b->written[bit[i] / 64] |= UINT64_C(1) << (bit[i] % 64);
+}
+
+static int written_may_hold(const bulk *b, const char *uuid)
+{
+	uint32_t bit[WRITTEN_HASHES];
+	size_t i;
+
+	written_bits(uuid, bit);
+	for (i = 0; i < WRITTEN_HASHES; i++)
+		if (!(b->written[bit[i] / 64] & (UINT64_C(1) << (bit[i] % 64))))
+			return 0;
+	return 1;
+}
+
+/* Notes entity uuid of e (as the packet gives it) and its child rows' as written. */
+static void note_written(bulk *b, const plan_entity *e, const char *uuid, const cJSON *data)
+{
+	char canonical[37];
+	const cJSON *row;
+	size_t i;
+
+	if (!b->written)
+		return;
+	if (forms_uuid_parse(uuid, canonical, NULL))
+		written_add(b, canonical);
+	for (i = 0; e && i < e->nchildren; i++)
+		cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(data, e->children[i].name))
+			if (forms_uuid_parse(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, "uuid")),
+					     canonical, NULL))
+				written_add(b, canonical);
+}
+
+/* Hands in to fn, noting what it writes. */
+static xchg_status write_alone(bulk *b, const plan_entity *e, const env_entity *in, xchg_err *err)
+{
+	note_written(b, e, in->uuid, in->data);
+	return b->fn(b->ctx, in, 0, err);
 }
 
 static int refs_name(const plan_refs *r, const char *type)
@@ -111,7 +194,7 @@ static int owned_order(const void *a, const void *b)
  * row it holds since is one this import wrote, in the column's form.
  */
 static xchg_status lookup_form(bulk *b, const char *table, const char *column,
-			       const col_form **form, xchg_err *err)
+			       const col_form **form, int *was_empty, xchg_err *err)
 {
 	table_meta *m;
 	const col_form *f;
@@ -122,6 +205,7 @@ static xchg_status lookup_form(bulk *b, const char *table, const char *column,
 	xchg_status rc;
 
 	*form = NULL;
+	*was_empty = 0;
 	if ((rc = db_meta(b->db, table, &m, err)))
 		return rc;
 	if (!(f = db_column_form(m, column)) || f->kind != FORM_UUID)
@@ -133,6 +217,7 @@ static xchg_status lookup_form(bulk *b, const char *table, const char *column,
 	for (i = 0; i < b->ntables; i++)
 		if (strcmp(b->tables[i], table) == 0) {
 			*form = b->fresh[i] ? f : NULL;
+			*was_empty = b->fresh[i];
 			return XCHG_OK;
 		}
 	if ((rc = store_table_empty(b->db->st, table, &empty, err)))
@@ -146,7 +231,52 @@ static xchg_status lookup_form(bulk *b, const char *table, const char *column,
 	b->tables[b->ntables] = table;
 	b->fresh[b->ntables++] = (unsigned char)empty;
 	*form = empty ? f : NULL;
+	*was_empty = empty;
 	return XCHG_OK;
+}
+
+/*
+ * store_uuids_held of the n uuids in column of table; in a table that was
+ * empty at the packet's first look, asking only of those this packet may
+ * have written there.
+ */
+static xchg_status uuids_held(bulk *b, const char *table, const char *column,
+			      const char *const *uuids, size_t n, unsigned char *held, xchg_err *err)
+{
+	const col_form *form;
+	const char **maybe = NULL;
+	size_t *at = NULL, m = 0, i;
+	unsigned char *got = NULL;
+	int was_empty;
+	xchg_status rc;
+
+	if ((rc = lookup_form(b, table, column, &form, &was_empty, err)))
+		return rc;
+	if (!was_empty || !b->written)
+		return store_uuids_held(b->db->st, table, column, form, uuids, n, held, err);
+	memset(held, 0, n);
+	for (i = 0; i < n; i++)
+		m += (size_t)written_may_hold(b, uuids[i]);
+	if (!m)
+		return XCHG_OK;
+	if (!(maybe = calloc(m, sizeof(*maybe))) || !(at = calloc(m, sizeof(*at))) ||
+	    !(got = calloc(m, 1))) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
+	}
+	for (i = 0, m = 0; i < n; i++)
+		if (written_may_hold(b, uuids[i])) {
+			maybe[m] = uuids[i];
+			at[m++] = i;
+		}
+	if (!(rc = store_uuids_held(b->db->st, table, column, form, maybe, m, got, err)))
+		for (i = 0; i < m; i++)
+			held[at[i]] = got[i];
+done:
+	free(got);
+	free(at);
+	free(maybe);
+	return rc;
 }
 
 /* Takes out of the batch every entity a lookup found held here. */
@@ -183,7 +313,6 @@ static xchg_status check_children(bulk *b, const plan_child *c, unsigned char *f
 				  xchg_err *err)
 {
 	unsigned char held[BULK_MAX], *in_use = NULL;
-	const col_form *form;
 	owned *rows = NULL;
 	char (*canonical)[37] = NULL;
 	const char **distinct = NULL;
@@ -191,9 +320,7 @@ static xchg_status check_children(bulk *b, const plan_child *c, unsigned char *f
 	size_t i, n = 0, cap = 0, m = 0;
 	xchg_status rc;
 
-	if ((rc = lookup_form(b, c->table, c->parent_column, &form, err)) ||
-	    (rc = store_uuids_held(b->db->st, c->table, c->parent_column, form, b->uuids, b->n, held,
-				   err)))
+	if ((rc = uuids_held(b, c->table, c->parent_column, b->uuids, b->n, held, err)))
 		return rc;
 	drop_held(fresh, held, b->n);
 	for (i = 0; i < b->n; i++) {
@@ -228,8 +355,7 @@ static xchg_status check_children(bulk *b, const plan_child *c, unsigned char *f
 	for (i = 0; i < n; i++)
 		if (!i || strcmp(rows[i - 1].uuid, rows[i].uuid) != 0)
 			distinct[m++] = rows[i].uuid;
-	if ((rc = lookup_form(b, c->table, "uuid", &form, err)) ||
-	    (rc = store_uuids_held(b->db->st, c->table, "uuid", form, distinct, m, in_use, err)))
+	if ((rc = uuids_held(b, c->table, "uuid", distinct, m, in_use, err)))
 		goto done;
 	/* distinct and rows are in the same order: walk both. */
 	for (i = 0, m = 0; i < n; i++) {
@@ -256,16 +382,18 @@ static xchg_status insert_run(bulk *b, const size_t *idx, size_t n, xchg_err *er
 	const char *uuids[BULK_MAX];
 	const col_form *form;
 	size_t i, at = n;
+	int was_empty;
 	xchg_status rc;
 
 	if (!n)
 		return XCHG_OK;
-	if ((rc = lookup_form(b, b->e->table, "uuid", &form, err)))
+	if ((rc = lookup_form(b, b->e->table, "uuid", &form, &was_empty, err)))
 		return rc;
 	for (i = 0; i < n; i++) {
 		rows[i].uuid = uuids[i] = b->v[idx[i]].uuid;
 		rows[i].updated_at = b->v[idx[i]].updated_at;
 		rows[i].data = b->v[idx[i]].in.data;
+		note_written(b, b->e, rows[i].uuid, rows[i].data);
 	}
 	if ((rc = store_capture_hold(b->db->st, err)) ||
 	    (rc = row_json_insert(b->db, b->e, rows, n, &at, err)) ||
@@ -290,7 +418,6 @@ static xchg_status insert_run(bulk *b, const size_t *idx, size_t n, xchg_err *er
 static xchg_status write_held(bulk *b, xchg_err *err)
 {
 	unsigned char fresh[BULK_MAX], held[BULK_MAX];
-	const col_form *form;
 	owned own[BULK_MAX];
 	size_t run[BULK_MAX], nrun = 0, i;
 	xchg_status rc;
@@ -300,8 +427,7 @@ static xchg_status write_held(bulk *b, xchg_err *err)
 		fresh[i] = 1;
 	}
 	drop_twice(own, b->n, fresh);
-	if ((rc = lookup_form(b, b->e->table, "uuid", &form, err)) ||
-	    (rc = store_uuids_held(b->db->st, b->e->table, "uuid", form, b->uuids, b->n, held, err)))
+	if ((rc = uuids_held(b, b->e->table, "uuid", b->uuids, b->n, held, err)))
 		return rc;
 	drop_held(fresh, held, b->n);
 	if ((rc = changes_find_many(b->db->st, b->sender_id, b->e->type, b->uuids, b->n, held, err)))
@@ -315,7 +441,7 @@ static xchg_status write_held(bulk *b, xchg_err *err)
 			continue;
 		}
 		if (!(rc = insert_run(b, run, nrun, err)))
-			rc = b->fn(b->ctx, &b->v[i].in, 0, err);
+			rc = write_alone(b, b->e, &b->v[i].in, err);
 		nrun = 0;
 	}
 	return rc ? rc : insert_run(b, run, nrun, err);
@@ -348,7 +474,7 @@ xchg_status bulk_add(bulk *b, const env_entity *in, cJSON *tree, xchg_err *err)
 	    !forms_uuid_parse(in->uuid, uuid, NULL) ||
 	    strlen(forms_canonical(&FORMS_TIME_XCHG, in->updated_at, at)) >= sizeof(at)) {
 		if (!(rc = bulk_flush(b, err)))
-			rc = b->fn(b->ctx, in, 0, err);
+			rc = write_alone(b, e, in, err);
 		cJSON_Delete(tree);
 		return rc;
 	}
@@ -379,6 +505,7 @@ void bulk_free(bulk *b)
 		cJSON_Delete(b->v[i].tree);
 	free(b->tables);
 	free(b->fresh);
+	free(b->written);
 	free(b->sender_id);
 	free(b);
 }
