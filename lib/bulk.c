@@ -255,21 +255,17 @@ static xchg_status uuids_held(bulk *b, const char *table, const char *column,
 	if (!was_empty || !b->written)
 		return store_uuids_held(b->db->st, table, column, form, uuids, n, held, err);
 	memset(held, 0, n);
-	for (i = 0; i < n; i++)
-		m += (size_t)written_may_hold(b, uuids[i]);
-	if (!m)
-		return XCHG_OK;
-	if (!(maybe = calloc(m, sizeof(*maybe))) || !(at = calloc(m, sizeof(*at))) ||
-	    !(got = calloc(m, 1))) {
+	if (!(maybe = calloc(n, sizeof(*maybe))) || !(at = calloc(n, sizeof(*at))) ||
+	    !(got = calloc(n, 1))) {
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 		goto done;
 	}
-	for (i = 0, m = 0; i < n; i++)
+	for (i = 0; i < n; i++)
 		if (written_may_hold(b, uuids[i])) {
 			maybe[m] = uuids[i];
 			at[m++] = i;
 		}
-	if (!(rc = store_uuids_held(b->db->st, table, column, form, maybe, m, got, err)))
+	if (m && !(rc = store_uuids_held(b->db->st, table, column, form, maybe, m, got, err)))
 		for (i = 0; i < m; i++)
 			held[at[i]] = got[i];
 done:

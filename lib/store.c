@@ -458,13 +458,12 @@ xchg_status store_uuids_held(store *s, const char *table, const char *column,
 			     const col_form *form, const char *const *uuids, size_t n,
 			     unsigned char *held, xchg_err *err)
 {
-	size_t per = form ? 1 : FORMS_SPELLINGS;
 	char (*spelled)[FORMS_SPELLINGS][37] = NULL;
 	const char *const **sorted = NULL;
 	xvalue *keys = NULL, v;
 	store_stmt *st = NULL;
 	xbuf sql = {0};
-	size_t i, m;
+	size_t i, m, per;
 	long at;
 	int has_row = 0;
 	xchg_status rc = XCHG_OK;
@@ -478,6 +477,7 @@ xchg_status store_uuids_held(store *s, const char *table, const char *column,
 	}
 	for (i = 0; i < n && !rc; i += m) {
 		m = n - i < STORE_UUIDS_PER_QUERY ? n - i : STORE_UUIDS_PER_QUERY;
+		per = store_uuid_keys(form, &uuids[i], m, spelled, keys);
 		xbuf_reset(&sql);
 		xbuf_printf(&sql, "SELECT \"%s\" FROM \"%s\" WHERE \"%s\" IN (", column, table, column);
 		store_params_sql(&sql, m * per);
@@ -486,7 +486,6 @@ xchg_status store_uuids_held(store *s, const char *table, const char *column,
 			rc = xerr(err, XCHG_ENOMEM, "out of memory");
 			break;
 		}
-		store_uuid_keys(form, &uuids[i], m, spelled, keys);
 		store_uuid_index(&uuids[i], m, sorted);
 		if ((rc = store_query(s, sql.data, keys, (int)(m * per), &st, err)))
 			break;

@@ -291,6 +291,12 @@ static xchg_status lock_sync(xchg_db *db, const char *code, xchg_err *err)
 	return rc;
 }
 
+/* The folder of peer's packets: its own, else the one given (dir, perhaps NULL). */
+static const char *peer_folder(const node_row *peer, const char *dir)
+{
+	return peer->link_dir ? peer->link_dir : dir;
+}
+
 /*
  * Removes what a crashed export left in dir: .pkt_*.tmp of a packet to a
  * peer whose packets go there that was never committed, and any once old.
@@ -322,7 +328,7 @@ static void sweep_temporaries(xchg_db *db, const node_row *self, const node_row 
 		/* Best effort: a database fault shows in the exports that follow. */
 		for (i = 0; i < n && !gone; i++)
 			if (!peers[i].revoked_at &&
-			    strcmp(peers[i].link_dir ? peers[i].link_dir : default_dir, dir) == 0 &&
+			    strcmp(peer_folder(&peers[i], default_dir), dir) == 0 &&
 			    exchange_remove_abandoned(db, self, peers[i].code, dir, e->d_name, &gone, &ignored))
 				gone = 0;
 		if (gone) {
@@ -346,7 +352,7 @@ xchg_status sync_folders(const node_row *peers, size_t n, const char *dir, const
 	if (!(dirs = calloc(n ? n : 1, sizeof(*dirs))))
 		return xerr(err, XCHG_ENOMEM, "out of memory");
 	for (i = 0; i < n; i++) {
-		const char *d = peers[i].link_dir ? peers[i].link_dir : dir;
+		const char *d = peer_folder(&peers[i], dir);
 
 		if (peers[i].revoked_at)
 			continue;
@@ -397,7 +403,7 @@ xchg_status xchg_sync(xchg_db *db, const char *dir, xchg_import_cb cb, void *ctx
 		if (peers[i].revoked_at || (rc = has_news(db, &peers[i], &run, &news, err)) || !news)
 			continue;
 		if (!(rc = exchange_export(db, &self, peers[i].code,
-					   peers[i].link_dir ? peers[i].link_dir : dir, 0, &res, err))) {
+					   peer_folder(&peers[i], dir), 0, &res, err))) {
 			ev.path = res.path;
 			ev.sender = peers[i].code;
 			ev.packet_no = res.packet_no;
