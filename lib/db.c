@@ -207,6 +207,20 @@ static xchg_status db_upgrade(store *s, xchg_err *err)
 	return XCHG_OK;
 }
 
+/*
+ * A stored plan that no longer parses (damaged, or written by an xchg that
+ * took what this one refuses) is the database's fault, not the caller's
+ * arguments; init with a corrected plan replaces it without reading it.
+ */
+static xchg_status stored_plan_refused(const xchg_db *db, xchg_err *err)
+{
+	char why[XCHG_ERRMSG_MAX];
+
+	snprintf(why, sizeof(why), "%s", err->msg);
+	return xerr(err, XCHG_EDB, "%s: %s; run xchg init --plan with a corrected plan", db->st->name,
+		    why);
+}
+
 static xchg_status load_plan(xchg_db *db, xchg_err *err)
 {
 	store_stmt *st = NULL;
@@ -221,8 +235,8 @@ static xchg_status load_plan(xchg_db *db, xchg_err *err)
 		if (!has_row || v.type != XV_TEXT)
 			rc = xerr(err, XCHG_EDB, "%s: the stored plan is missing; run xchg init",
 				  db->st->name);
-		else
-			rc = plan_parse(&db->plan, v.s, v.len, "stored plan", err);
+		else if ((rc = plan_parse(&db->plan, v.s, v.len, "stored plan", err)) == XCHG_EUSAGE)
+			rc = stored_plan_refused(db, err);
 	}
 	store_release(st);
 	return rc;

@@ -14,7 +14,6 @@ typedef struct table_meta {
 	unsigned char *local; /* per column: stays on this node, never travels (PLAN.md) */
 	col_form *forms;      /* per column: how it holds uuids and times (PLAN.md, "Value forms") */
 	char *select_sql;     /* row_json's reading statement, built on first use */
-	char *children_sql;   /* a child table's: the rows of one parent, the same */
 	size_t *select_cols;  /* per column it reads after its lead: the index in cols */
 	/* row_json_each's first and next page, of every row and of a peer's
 	 * subset, built on first use */
@@ -23,9 +22,12 @@ typedef struct table_meta {
 	size_t *write_cols;
 	size_t nwrite_cols;
 	char *update_sql, *insert_sql;
-	/* a child table's: the DELETE of one parent's rows, and the member of the plan it is for */
-	char *delete_sql;
-	const void *delete_for;
+	/*
+	 * a child table's: the rows of one parent, and the DELETE of them, for
+	 * the member of the plan named (its parent column), built on first use
+	 */
+	char *children_sql, *delete_sql;
+	const void *child_for;
 } table_meta;
 
 struct xchg_db {

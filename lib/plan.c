@@ -393,26 +393,61 @@ static xchg_status parse_children(plan_entity *e, const cJSON *arr,
 	return XCHG_OK;
 }
 
-/* Two entities on one table, or one type twice, would make routing ambiguous. */
+/*
+ * Whether a table is used before entity i's child k (k == nchildren: the
+ * entity's own table): a table's triggers speak for one place in the plan,
+ * so a table given twice would leave the first place's edits unregistered.
+ * Sets *child when the earlier use is a child's.
+ */
+static int table_used_before(const plan *p, size_t i, size_t k, const char *table, int *child)
+{
+	size_t j, m;
+
+	for (j = 0; j <= i; j++) {
+		const plan_entity *e = &p->entities[j];
+		size_t upto = j < i ? e->nchildren : k;
+
+		if (j < i && strcmp(e->table, table) == 0) {
+			*child = 0;
+			return 1;
+		}
+		for (m = 0; m < upto; m++)
+			if (strcmp(e->children[m].table, table) == 0) {
+				*child = 1;
+				return 1;
+			}
+	}
+	return 0;
+}
+
+/* One type, one table, one child name under an entity: anything else makes routing ambiguous. */
 static xchg_status check_unique(const plan *p, const char *name, xchg_err *err)
 {
 	size_t i, j, k;
+	int child;
 
 	for (i = 0; i < p->nentities; i++) {
 		const plan_entity *a = &p->entities[i];
 
-		for (j = 0; j < i; j++) {
+		for (j = 0; j < i; j++)
 			if (strcmp(a->type, p->entities[j].type) == 0)
 				return xerr(err, XCHG_EUSAGE, "%s: entity type \"%s\" is listed twice", name, a->type);
-			if (strcmp(a->table, p->entities[j].table) == 0)
-				return xerr(err, XCHG_EUSAGE, "%s: table \"%s\" belongs to two entities", name, a->table);
+		if (table_used_before(p, i, a->nchildren, a->table, &child))
+			return xerr(err, XCHG_EUSAGE, child ? "%s: table \"%s\" is both an entity's and a child's"
+					    : "%s: table \"%s\" belongs to two entities", name, a->table);
+		for (k = 0; k < a->nchildren; k++) {
+			const plan_child *c = &a->children[k];
+
+			for (j = 0; j < k; j++)
+				if (strcmp(c->name, a->children[j].name) == 0)
+					return xerr(err, XCHG_EUSAGE, "%s: entity \"%s\": child \"%s\" is listed twice",
+						    name, a->type, c->name);
+			if (table_used_before(p, i, k, c->table, &child))
+				return xerr(err, XCHG_EUSAGE, child ? "%s: entity \"%s\": child table \"%s\" is"
+						    " already a child table; a table may appear once in a plan"
+						    : "%s: entity \"%s\": child table \"%s\" is also an entity table",
+					    name, a->type, c->table);
 		}
-		for (k = 0; k < a->nchildren; k++)
-			for (j = 0; j < p->nentities; j++)
-				if (strcmp(a->children[k].table, p->entities[j].table) == 0)
-					return xerr(err, XCHG_EUSAGE,
-						    "%s: entity \"%s\": child table \"%s\" is also an entity table",
-						    name, a->type, a->children[k].table);
 	}
 	return XCHG_OK;
 }

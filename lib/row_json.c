@@ -197,6 +197,20 @@ static int row_members(xbuf *b, store_stmt *st, int from, const table_meta *m)
 	return rc;
 }
 
+/*
+ * Makes m's child statements those of c: they read and delete by c's parent
+ * column, so statements built for another member of a plan do not serve.
+ */
+static void child_statements_for(table_meta *m, const plan_child *c)
+{
+	if (m->child_for == c)
+		return;
+	free(m->children_sql);
+	free(m->delete_sql);
+	m->children_sql = m->delete_sql = NULL;
+	m->child_for = c;
+}
+
 static xchg_status read_children(xchg_db *db, const plan_child *c, const char *uuid,
 				 xbuf *data, xchg_err *err)
 {
@@ -212,6 +226,7 @@ static xchg_status read_children(xchg_db *db, const plan_child *c, const char *u
 	/* Built once per table: an import reads the children of nearly every entity it weighs. */
 	if ((rc = db_meta(db, c->table, &m, err)))
 		return rc;
+	child_statements_for(m, c);
 	if (!(sql = m->children_sql) &&
 	    ((rc = children_sql(db, c, m, 1, &built, err)) ||
 	     (rc = keep_sql(&m->children_sql, &built, &sql, err))))
@@ -519,7 +534,6 @@ static const plan_child *child_named(const plan_entity *e, const char *name)
 	return NULL;
 }
 
-/* The index of the column called name, or -1. */
 /*
  * The index of m's column name, or -1. guess is tried first: a writer
  * gives a row's members in the table's order, so the column after the
@@ -763,7 +777,7 @@ static xchg_status replace_children(xchg_db *db, const plan_child *c, const char
 {
 	table_meta *m;
 	const cJSON *row;
-	const char *fixed[1] = {c->parent_column};
+	const char *fixed[1] = {c->parent_column}, *del;
 	char spelled[FORMS_SPELLINGS][37];
 	xvalue keys[FORMS_SPELLINGS], parent = xv_text(uuid);
 	xbuf sql = {0};
@@ -774,19 +788,17 @@ static xchg_status replace_children(xchg_db *db, const plan_child *c, const char
 		return xerr(err, XCHG_EPACKET, "child \"%s\" must be an array of rows", c->name);
 	if ((rc = db_meta(db, c->table, &m, err)))
 		return rc;
-	if (m->delete_for != c) {
+	child_statements_for(m, c);
+	if (!(del = m->delete_sql)) {
 		xbuf_printf(&sql, "DELETE FROM \"%s\" WHERE ", c->table);
 		store_uuid_eq_sql(&sql, c->table, c->parent_column);
-		if (!sql.data)
-			return xerr(err, XCHG_ENOMEM, "out of memory");
-		free(m->delete_sql);
-		m->delete_sql = xbuf_detach(&sql);
-		m->delete_for = c;
+		if ((rc = keep_sql(&m->delete_sql, &sql, &del, err)))
+			return rc;
 	}
 	store_uuid_params(uuid, spelled, keys);
 	/* Once per spelling of the parent's uuid that its children hold: most often one, or none. */
 	while (!rc && gone > 0)
-		rc = store_run(db->st, m->delete_sql, keys, FORMS_SPELLINGS, &gone, err);
+		rc = store_run(db->st, del, keys, FORMS_SPELLINGS, &gone, err);
 	cJSON_ArrayForEach(row, rows) {
 		if (rc)
 			break;

@@ -289,6 +289,32 @@ scenario_failed_init() {
 	check "and keeps the database that existed before" test -s "$W/keyfail.db"
 }
 
+# 1d. A table appears once in a plan: a child table under two entities would
+# keep only the second's triggers, and edits to the first's child rows would
+# never be registered. init refuses such a plan naming the table; a stored
+# plan that this xchg refuses (an older one took it) is a database error
+# until init with a corrected plan replaces it.
+scenario_plan_table_twice() {
+	local twice=$W/plan-child-twice.json before
+	jq '.entities |= map(if .type == "Brigade" then . + {children: [{name: "lines",
+		table: "daily_report_lines", parent_column: "report_uuid"}]} else . end)' \
+		"$plan" >"$twice" || { bad "plan with a child table twice" "jq failed"; return; }
+	load_schema twice
+	before=$(db_sum twice)
+	x twice init --code TWICE --plan "$twice"
+	eq "init with a child table under two entities exits 2" 2 "$RC"
+	check "and names the table" grep -q 'child table "daily_report_lines" is already a child table' <<<"$ERR"
+	eq "and leaves the database as it was" "$before" "$(db_sum twice)"
+	check "init twice with the plan" x twice init --code TWICE --plan "$plan"
+	sql twice "UPDATE sync_plan SET plan = '$(jq -c . "$twice")'"
+	x twice status
+	eq "a stored plan this xchg refuses is a database error (exit 3)" 3 "$RC"
+	check "which names the stored plan and what to do" grep -q \
+		'stored plan: .*"daily_report_lines" is already a child table.*; run xchg init --plan' <<<"$ERR"
+	check "init with a corrected plan replaces it" x twice init --code TWICE --plan "$plan"
+	check "and the node opens again" x twice status
+}
+
 # 2. Edits on every node, with values that are easy to damage, round-trip
 # exactly; D1's change reaches D2 through the center; no echo to the origin.
 scenario_edits() {
@@ -862,6 +888,7 @@ if setup; then
 	scenario_initial
 	scenario_empty_url
 	scenario_failed_init
+	scenario_plan_table_twice
 	scenario_edits
 	scenario_reimport
 	scenario_order

@@ -97,3 +97,64 @@ Test(plan, subset_columns_and_references_are_checked)
 		cr_assert_null(p);
 	}
 }
+
+/*
+ * Catches: a table given twice in a plan, where the second place's
+ * triggers replace the first's and its edits go unregistered (a child
+ * table under two entities was taken); a child name given twice, which
+ * would put two lists under one key of the parent's data.
+ */
+Test(plan, a_table_appears_once_and_a_child_name_once_under_its_entity)
+{
+#define CHILD(name, table) "{\"name\": \"" name "\", \"table\": \"" table "\", \"parent_column\": \"p_uuid\"}"
+	static const struct {
+		const char *entities;
+		const char *why;
+	} bad[] = {
+		{"{\"type\": \"A\", \"table\": \"a\", \"children\": [" CHILD("l", "lines") "]},"
+		 "{\"type\": \"B\", \"table\": \"b\", \"children\": [" CHILD("l", "lines") "]}",
+		 "entity \"B\": child table \"lines\" is already a child table"},
+		{"{\"type\": \"A\", \"table\": \"a\", \"children\": [" CHILD("l", "lines") ", "
+		 CHILD("m", "lines") "]}",
+		 "entity \"A\": child table \"lines\" is already a child table"},
+		{"{\"type\": \"A\", \"table\": \"a\", \"children\": [" CHILD("l", "lines") ", "
+		 CHILD("l", "others") "]}",
+		 "entity \"A\": child \"l\" is listed twice"},
+		{"{\"type\": \"A\", \"table\": \"a\"}, {\"type\": \"B\", \"table\": \"b\", \"children\": ["
+		 CHILD("l", "a") "]}",
+		 "entity \"B\": child table \"a\" is also an entity table"},
+		{"{\"type\": \"A\", \"table\": \"a\", \"children\": [" CHILD("l", "b") "]},"
+		 "{\"type\": \"B\", \"table\": \"b\"}",
+		 "table \"b\" is both an entity's and a child's"},
+		{"{\"type\": \"A\", \"table\": \"a\", \"children\": [" CHILD("l", "a") "]}",
+		 "table \"a\" is both an entity's and a child's"},
+		{"{\"type\": \"A\", \"table\": \"a\"}, {\"type\": \"B\", \"table\": \"a\"}",
+		 "table \"a\" belongs to two entities"},
+		{"{\"type\": \"A\", \"table\": \"a\"}, {\"type\": \"A\", \"table\": \"b\"}",
+		 "entity type \"A\" is listed twice"},
+	};
+	char text[1024];
+	size_t i;
+	plan *p;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		xchg_err err = {0};
+
+		p = NULL;
+		snprintf(text, sizeof(text), "{\"schema_version\": \"1.0.0\", \"entities\": [%s]}",
+			 bad[i].entities);
+		cr_assert_eq(plan_parse(&p, text, strlen(text), "plan.json", &err), XCHG_EUSAGE,
+			     "%s was taken", bad[i].entities);
+		cr_assert(strstr(err.msg, bad[i].why), "%s: \"%s\" lacks \"%s\"", bad[i].entities,
+			  err.msg, bad[i].why);
+		cr_assert_null(p);
+	}
+	/* The same names in other places are no duplicates: each entity's child "l" has a table of its own. */
+	p = parsed("{\"schema_version\": \"1.0.0\", \"entities\": ["
+		   "{\"type\": \"A\", \"table\": \"a\", \"children\": [" CHILD("l", "a_lines") "]},"
+		   "{\"type\": \"B\", \"table\": \"b\", \"children\": [" CHILD("l", "b_lines") ", "
+		   CHILD("m", "b_more") "]}]}");
+	cr_assert_eq(p->nentities, 2);
+	plan_free(p);
+#undef CHILD
+}

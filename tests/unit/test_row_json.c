@@ -219,9 +219,9 @@ Test(row_json, untyped_column_keeps_every_value)
 
 /* ---- the wire form, straight from row_json_read -------------------------------- */
 
-static const char *row_data(node *n, const char *label)
+/* The data row_json_read gives sample `label` as entity e (Sample, or a variant of it). */
+static const char *row_data_as(node *n, const plan_entity *e, const char *label)
 {
-	const plan_entity *e = plan_find(n->db->plan, "Sample");
 	const char *uuid = sql_text(n, "SELECT uuid FROM samples WHERE label = '%s'", label);
 	xbuf data = {0};
 	row_state st;
@@ -235,6 +235,11 @@ static const char *row_data(node *n, const char *label)
 	out = hstr("%s", data.data ? data.data : "");
 	xbuf_free(&data);
 	return out;
+}
+
+static const char *row_data(node *n, const char *label)
+{
+	return row_data_as(n, plan_find(n->db->plan, "Sample"), label);
 }
 
 static void expect_member(const char *json, const char *member)
@@ -394,6 +399,40 @@ Test(row_json, read_writes_children_without_id_or_parent_link)
 	expect_member(j, "\"updated_at\":\"");
 	cr_expect_null(strstr(j, "sample_uuid"), "the parent link travels: %s", j);
 	cr_expect_null(strstr(j, "\"id\""), "the local primary key travels: %s", j);
+}
+
+/*
+ * Catches: a child table's reading statement cached by the table alone, so
+ * that a member of a plan with another parent column (a plan renewed in
+ * the same process) reads the rows of the first one's parent column.
+ */
+Test(row_json, a_child_tables_statement_reads_by_the_parent_column_it_was_built_for)
+{
+	const plan_entity *e;
+	plan_entity other;
+	plan_child by_other;
+	const char *p, *q, *j;
+
+	stage();
+	e = plan_find(C->db->plan, "Sample");
+	sql_exec(C, "ALTER TABLE sample_parts ADD COLUMN other_uuid TEXT");
+	sql_exec(C, "INSERT INTO samples (label) VALUES ('p'), ('q')");
+	p = sql_text(C, "SELECT uuid FROM samples WHERE label = 'p'");
+	q = sql_text(C, "SELECT uuid FROM samples WHERE label = 'q'");
+	sql_exec(C, "INSERT INTO sample_parts (sample_uuid, other_uuid, label) VALUES ('%s', '%s', 'x'),"
+		    " ('%s', '%s', 'y')", p, q, q, p);
+	other = *e;
+	by_other = e->children[0];
+	by_other.parent_column = "other_uuid";
+	other.children = &by_other;
+	other.nchildren = 1;
+	j = row_data_as(C, e, "p");
+	cr_expect(strstr(j, "\"label\":\"x\"") && !strstr(j, "\"label\":\"y\""), "by sample_uuid: %s", j);
+	j = row_data_as(C, &other, "p");
+	cr_expect(strstr(j, "\"label\":\"y\"") && !strstr(j, "\"label\":\"x\""), "by other_uuid: %s", j);
+	j = row_data_as(C, e, "p");
+	cr_expect(strstr(j, "\"label\":\"x\"") && !strstr(j, "\"label\":\"y\""), "by sample_uuid again: %s",
+		  j);
 }
 
 typedef struct each_seen {
