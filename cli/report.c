@@ -3,6 +3,7 @@
  * stdout, failures on stderr; quiet, only the failures and one line of
  * counts; as a log (watch), every line on stderr behind its time.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +19,7 @@ static void say(const cli_reporter *r, enum line_kind kind, const char *fmt, ...
 static void say(const cli_reporter *r, enum line_kind kind, const char *fmt, ...)
 {
 	FILE *out = kind == FAILURE || r->log ? stderr : stdout;
+	char line[2 * XCHG_ERRMSG_MAX + PATH_MAX];
 	va_list ap;
 
 	if (r->quiet && kind == EVENT)
@@ -32,10 +34,11 @@ static void say(const cli_reporter *r, enum line_kind kind, const char *fmt, ...
 		strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
 		fprintf(out, "%s ", stamp);
 	}
+	/* The path is a name found in a shared folder: shown scrubbed, as the messages are. */
 	va_start(ap, fmt);
-	vfprintf(out, fmt, ap);
+	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	fputc('\n', out);
+	fprintf(out, "%s\n", xchg_scrub(line));
 	fflush(out);
 }
 

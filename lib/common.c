@@ -19,6 +19,7 @@ xchg_status xerr(xchg_err *err, xchg_status code, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 		va_end(ap);
+		xchg_scrub(err->msg);
 	}
 	return code;
 }
@@ -40,6 +41,7 @@ xchg_status xerr_prefix(xchg_err *err, const char *fmt, ...)
 		n = XCHG_ERRMSG_MAX - 1;
 	snprintf(joined + n, sizeof(joined) - (size_t)n, ": %s", err->msg);
 	snprintf(err->msg, sizeof(err->msg), "%.*s", XCHG_ERRMSG_MAX - 1, joined);
+	xchg_scrub(err->msg);
 	return err->code;
 }
 
@@ -319,15 +321,59 @@ void xkill_point(const char *name)
 		raise(SIGKILL);
 }
 
-char *xscrub(char *s)
+/* The length of the valid UTF-8 sequence at p (RFC 3629), or 0. */
+static size_t utf8_length(const unsigned char *p)
 {
-	unsigned char *p;
+	size_t n, i;
+	unsigned char lo = 0x80, hi = 0xBF;
 
-	for (p = (unsigned char *)s; *p; p++) {
-		if (p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F)
-			p[0] = p[1] = '?';
-		else if (*p < 0x20 || *p == 0x7F)
-			*p = '?';
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xC2 && p[0] <= 0xDF)
+		n = 2;
+	else if (p[0] >= 0xE0 && p[0] <= 0xEF)
+		n = 3;
+	else if (p[0] >= 0xF0 && p[0] <= 0xF4)
+		n = 4;
+	else
+		return 0;
+	/* No overlong forms, no surrogates, nothing past U+10FFFF. */
+	if (p[0] == 0xE0)
+		lo = 0xA0;
+	else if (p[0] == 0xED)
+		hi = 0x9F;
+	else if (p[0] == 0xF0)
+		lo = 0x90;
+	else if (p[0] == 0xF4)
+		hi = 0x8F;
+	if (p[1] < lo || p[1] > hi)
+		return 0;
+	for (i = 2; i < n; i++)
+		if (p[i] < 0x80 || p[i] > 0xBF)
+			return 0;
+	return n;
+}
+
+char *xchg_scrub(char *s)
+{
+	const unsigned char *r = (const unsigned char *)s;
+	unsigned char *w = (unsigned char *)s;
+	size_t n;
+
+	if (!s)
+		return NULL;
+	while (*r) {
+		n = utf8_length(r);
+		if (n == 0 || (n == 1 && (*r < 0x20 || *r == 0x7F)) ||
+		    (n == 2 && r[0] == 0xC2 && r[1] <= 0x9F)) {
+			*w++ = '?';
+			r += n ? n : 1;
+		} else {
+			memmove(w, r, n);
+			w += n;
+			r += n;
+		}
 	}
+	*w = '\0';
 	return s;
 }

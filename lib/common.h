@@ -65,13 +65,6 @@ void xuuid4(char out[37]);
 /* True for a uuid in the form xuuid4 writes: 8-4-4-4-12 lower-case hex digits. */
 int xuuid_valid(const char *s);
 
-/*
- * Makes s safe to show on a terminal, in place, and returns it: a message
- * may quote a packet's strings or a file's name, and a terminal obeys the
- * control characters in what it is shown: C0, DEL and C1 (U+0080 to
- * U+009F) become '?'.
- */
-char *xscrub(char *s);
 
 /* The longest node code, in bytes. */
 #define XCODE_MAX 64

@@ -165,9 +165,33 @@ static xchg_status select_conflicts(xchg_db *db, const char *where, const xvalue
 	return XCHG_OK;
 }
 
+/*
+ * What the log shows is safe to show: a losing version and an entity type
+ * came in a packet. Only the reports are scrubbed; a restore reads the
+ * log itself.
+ */
+static void shown(xchg_conflict *c)
+{
+	char *const fields[] = {
+		c->kind, c->entity_type, c->entity_uuid, c->peer, c->policy, c->winner,
+		c->losing_origin, c->local_updated_at, c->remote_updated_at, c->losing_operation,
+		c->losing_version, c->winning_version, c->current_version, c->decided_at,
+		c->status, c->reason,
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		xchg_scrub(fields[i]);
+}
+
 xchg_status xchg_conflicts_list(xchg_db *db, xchg_conflict **out, size_t *n, xchg_err *err)
 {
-	return select_conflicts(db, "", NULL, 0, out, n, err);
+	size_t i;
+	xchg_status rc = select_conflicts(db, "", NULL, 0, out, n, err);
+
+	for (i = 0; !rc && i < *n; i++)
+		shown(&(*out)[i]);
+	return rc;
 }
 
 static xchg_status one_conflict(xchg_db *db, int64_t id, xchg_conflict **out, xchg_err *err)
@@ -193,8 +217,10 @@ xchg_status xchg_conflict_get(xchg_db *db, int64_t id, xchg_conflict **out, xchg
 
 	if ((rc = one_conflict(db, id, out, err)))
 		return rc;
-	if (!(e = plan_find(db->plan, (*out)->entity_type)))
-		return XCHG_OK; /* the plan no longer has it: nothing current to show */
+	if (!(e = plan_find(db->plan, (*out)->entity_type))) {
+		shown(*out); /* the plan no longer has it: nothing current to show */
+		return XCHG_OK;
+	}
 	if ((rc = row_json_read(db, e, (*out)->entity_uuid, &data, &state, err))) {
 		xchg_conflicts_free(*out, 1);
 		*out = NULL;
@@ -202,6 +228,7 @@ xchg_status xchg_conflict_get(xchg_db *db, int64_t id, xchg_conflict **out, xchg
 	}
 	(*out)->current_version = data.len ? xbuf_detach(&data) : NULL;
 	xbuf_free(&data);
+	shown(*out);
 	return XCHG_OK;
 }
 

@@ -128,7 +128,7 @@ static void emit(import_run *run, xchg_outcome outcome, const char *path, const 
 		ev.sender = claimed;
 	if (message && (named = strncmp(message, path, strlen(path)) != 0 ?
 				xstrdup_printf("%s: %s", path, message) : xstrdup(message)))
-		ev.message = xscrub(named);
+		ev.message = xchg_scrub(named);
 	else if (message)
 		ev.message = "out of memory";
 	if (run->cb)

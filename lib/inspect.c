@@ -30,6 +30,8 @@ static xchg_status count_entity(xchg_inspect_report *rep, const env_entity *e, x
 	grown->count = 1;
 	if (!grown->entity_type || !grown->operation)
 		return xerr(err, XCHG_ENOMEM, "out of memory");
+	xchg_scrub(grown->entity_type);
+	xchg_scrub(grown->operation);
 	return XCHG_OK;
 }
 
@@ -75,7 +77,7 @@ static xchg_status open_with(void *ctx, const unsigned char **sk, xchg_err *err)
 	return rc;
 }
 
-/* Moves the header's strings into the report. */
+/* Moves the header's strings into the report, each safe to show. */
 static xchg_status take_header(xchg_inspect_report *rep, const env_header *h, xchg_err *err)
 {
 	env_header copy;
@@ -93,6 +95,13 @@ static xchg_status take_header(xchg_inspect_report *rep, const env_header *h, xc
 	rep->packet_no = copy.packet_no;
 	rep->ack_packet_no = copy.ack_packet_no;
 	rep->full_state = copy.full_state;
+	xchg_scrub(rep->message_id);
+	xchg_scrub(rep->schema_version);
+	xchg_scrub(rep->sender);
+	xchg_scrub(rep->recipient);
+	xchg_scrub(rep->sender_id);
+	xchg_scrub(rep->recipient_id);
+	xchg_scrub(rep->created_at);
 	/* What the report does not show is freed with the copy. */
 	copy.message_id = copy.schema_version = copy.sender = copy.recipient = NULL;
 	copy.sender_id = copy.recipient_id = copy.created_at = NULL;

@@ -26,17 +26,6 @@ static const char *aerr(struct archive *a)
 	return s ? s : "unknown libarchive error";
 }
 
-/* Member names come from the file: keep control bytes out of messages and logs. */
-static const char *printable(char *out, size_t cap, const char *s)
-{
-	size_t i;
-
-	for (i = 0; s[i] && i + 1 < cap; i++)
-		out[i] = (unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f ? s[i] : '?';
-	out[i] = '\0';
-	return out;
-}
-
 /* ---- writer ---------------------------------------------------------- */
 
 enum writer_state { W_WRITING, W_FINISHED, W_PUBLISHED, W_BROKEN };
@@ -565,7 +554,6 @@ static xchg_status reader_member(packet_reader *r, const char *want,
 {
 	struct archive_entry *e;
 	const char *name;
-	char shown[80];
 	int ar;
 
 	if ((ar = archive_read_next_header(r->a, &e)) == ARCHIVE_EOF)
@@ -575,8 +563,7 @@ static xchg_status reader_member(packet_reader *r, const char *want,
 	if (!(name = archive_entry_pathname(e)))
 		return refuse(r, err, "a member with an unreadable name where %s belongs", want);
 	if (strcmp(name, want) != 0)
-		return refuse(r, err, "member \"%s\" where %s belongs",
-			      printable(shown, sizeof(shown), name), want);
+		return refuse(r, err, "member \"%.80s\" where %s belongs", name, want);
 	if (archive_entry_filetype(e) != AE_IFREG)
 		return refuse(r, err, "%s is not a regular file", want);
 	if (archive_entry_is_encrypted(e))
@@ -714,7 +701,6 @@ static xchg_status reader_signature(packet_reader *r,
 static xchg_status reader_expect_end(packet_reader *r, xchg_err *err)
 {
 	struct archive_entry *e;
-	char shown[80];
 	const char *name;
 	int ar;
 
@@ -724,9 +710,9 @@ static xchg_status reader_expect_end(packet_reader *r, xchg_err *err)
 		return refuse(r, err, "cannot read past %s: %s", PACKET_MEMBER_SIGNATURE,
 			      aerr(r->a));
 	name = archive_entry_pathname(e);
-	return refuse(r, err, "unexpected member \"%s\" after %s",
-		      printable(shown, sizeof(shown), name ? name : "?"),
-		      PACKET_MEMBER_SIGNATURE);
+	if (!name)
+		return refuse(r, err, "an unexpected member after %s", PACKET_MEMBER_SIGNATURE);
+	return refuse(r, err, "unexpected member \"%.80s\" after %s", name, PACKET_MEMBER_SIGNATURE);
 }
 
 xchg_status packet_reader_verify(packet_reader *r, const unsigned char *pk,

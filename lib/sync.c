@@ -64,7 +64,7 @@ static void note_problem(sync_run *run, const xchg_import_event *ev)
 	/* The message is scrubbed already, and begins with the path, scrubbed too. */
 	if (strlen(reason) > n + 2 && strncmp(reason + n, ": ", 2) == 0)
 		reason += n + 2;
-	nodes_note_problem(run->db->st, ev->sender, xscrub(name),
+	nodes_note_problem(run->db->st, ev->sender, xchg_scrub(name),
 			   ev->outcome == XCHG_REFUSED ? NODE_PROBLEM_REFUSED : NODE_PROBLEM_FAILED,
 			   reason, &ignored);
 	free(name);

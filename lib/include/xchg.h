@@ -79,6 +79,17 @@ const char *xchg_key_file(const xchg_db *db);
 /* True when code is a valid node code: 1 to 64 of [A-Za-z0-9._-]. */
 int xchg_code_valid(const char *code);
 
+/*
+ * Makes s safe to show on a terminal or in a log line, in place, and
+ * returns it: every byte a terminal would act on or that is no part of
+ * valid UTF-8 (C0 controls, newlines included, DEL, C1 controls U+0080 to
+ * U+009F, stray bytes) becomes one '?' each. A packet's strings may hold
+ * escape sequences; every message libxchg records has passed through
+ * this, and so should anything else a caller shows of a packet's or the
+ * database's contents. NULL stays NULL.
+ */
+char *xchg_scrub(char *s);
+
 typedef struct xchg_init_opts {
 	const char *code;      /* this node's code */
 	const char *name;      /* display name; NULL for the code */
@@ -426,7 +437,8 @@ typedef struct xchg_inspect_report {
 } xchg_inspect_report;
 
 /*
- * Reads a packet without changing anything. db may be NULL; then the
+ * Reads a packet without changing anything; the report's strings are the
+ * packet's, made safe to show (xchg_scrub). db may be NULL; then the
  * signature cannot be checked against a known key, and a sealed packet
  * cannot be opened (only its recipient's key opens it).
  */
@@ -471,7 +483,10 @@ typedef struct xchg_conflict {
 				    message; NULL for a plain conflict */
 } xchg_conflict;
 
-/* Every logged conflict, newest first. */
+/*
+ * Every logged conflict, newest first. The strings of these reports are
+ * made safe to show (xchg_scrub): a losing version came in a packet.
+ */
 xchg_status xchg_conflicts_list(xchg_db *db, xchg_conflict **out, size_t *n,
 				xchg_err *err);
 /* One conflict with the current version of its entity. */

@@ -1094,6 +1094,69 @@ Test(hostile, messages_carry_no_control_characters_from_the_packet)
 	refuse_edits("control", e, N(e));
 }
 
+/*
+ * Catches: an inspect that shows a packet's strings as they came (import
+ * scrubbed its messages, inspect printed entity types raw), in either form
+ * of its report: text and JSON print the report's strings.
+ */
+Test(hostile, inspect_shows_no_control_characters_from_the_packet)
+{
+	static const char *const types[] = {
+		"\"\\u001b]0;owned\\u0007\\u001b[2J\"", "\"\\u009b2J\\u0085\"", "\"Ghost\\nforged line\"",
+	};
+	size_t i, k;
+
+	stage();
+	for (i = 0; i < N(types); i++) {
+		const char *path = signed_packet(hstr("inspect-%zu.zip", i),
+						 swap(good_message(), "\"Brigade\"", types[i]));
+		xchg_inspect_report *rep = NULL;
+		xchg_err err = {0};
+
+		cr_assert_eq(xchg_inspect(C->db, path, &rep, &err), XCHG_OK, "%s: %s", types[i], err.msg);
+		for (k = 0; k < rep->ncounts; k++) {
+			cr_assert(printable_text(rep->counts[k].entity_type), "%s: shown as %s", types[i],
+				  rep->counts[k].entity_type);
+			cr_assert(printable_text(rep->counts[k].operation));
+		}
+		cr_assert(printable_text(rep->sender) && printable_text(rep->created_at) &&
+			  printable_text(rep->schema_version) && printable_text(rep->message_id));
+		xchg_inspect_free(rep);
+	}
+}
+
+/*
+ * Catches: a sanitizer that lets through what a terminal acts on (C0, DEL,
+ * C1 in UTF-8, a stray byte that a terminal in an 8-bit locale reads as
+ * C1), or that mangles text people write (Cyrillic, a four-byte emoji).
+ */
+Test(hostile, the_one_sanitizer_keeps_text_and_drops_what_a_terminal_obeys)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{"\x1b]0;owned\x07", "?]0;owned?"},
+		{"a\nb\r\tc\x7f", "a?b??c?"},
+		{"\xc2\x9b" "2J \xc2\x85", "?2J ?"},
+		{"\x9b" "2J", "?2J"},
+		{"\xd0\x91\xd1\x80\xd0\xb8\xd0\xb3\xd0\xb0\xd0\xb4\xd0\xb0", "\xd0\x91\xd1\x80\xd0\xb8\xd0\xb3\xd0\xb0\xd0\xb4\xd0\xb0"},
+		{"\xc2\xa0\xe2\x82\xac\xf0\x9f\x98\x80", "\xc2\xa0\xe2\x82\xac\xf0\x9f\x98\x80"},
+		{"\xc0\x80", "??"},             /* an overlong NUL */
+		{"\xed\xa0\x80", "???"},        /* a surrogate */
+		{"\xf4\x90\x80\x80", "????"},  /* past U+10FFFF */
+		{"cut \xd0", "cut ?"},            /* a sequence cut short, as %.80s may cut one */
+		{"", ""},
+	};
+	char buf[64];
+	size_t i;
+
+	for (i = 0; i < N(cases); i++) {
+		snprintf(buf, sizeof(buf), "%s", cases[i].in);
+		cr_expect_str_eq(xchg_scrub(buf), cases[i].out, "case %zu", i);
+	}
+	cr_expect_null(xchg_scrub(NULL));
+}
+
 /* ---- SQL injection ------------------------------------------------------ */
 
 static const char *const payloads[] = {
