@@ -59,6 +59,55 @@ static int find_short(const cli_cmd *cmd, const char *arg)
 	return -1;
 }
 
+/*
+ * The edit distance between a and b (insertions, deletions, substitutions
+ * and swaps of two neighbours), or a value above limit once it must be.
+ */
+static size_t edit_distance(const char *a, size_t la, const char *b, size_t lb, size_t limit)
+{
+	size_t d[CLI_NAME_MAX + 1][CLI_NAME_MAX + 1], i, j;
+
+	if (la > CLI_NAME_MAX || lb > CLI_NAME_MAX || (la > lb ? la - lb : lb - la) > limit)
+		return limit + 1;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++)
+		for (j = 1; j <= lb; j++) {
+			size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < best)
+				best = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < best)
+				best = d[i][j - 1] + 1;
+			if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+			    d[i - 2][j - 2] + 1 < best)
+				best = d[i - 2][j - 2] + 1;
+			d[i][j] = best;
+		}
+	return d[la][lb];
+}
+
+const char *cli_closest(const char *word, size_t len, const char *const *names, size_t n)
+{
+	/* One slip in a short name, two in a longer one: further off is another word. */
+	size_t limit = len < 5 ? 1 : 2, best = limit + 1, i, dist, ties = 0;
+	const char *found = NULL;
+
+	for (i = 0; i < n; i++) {
+		dist = edit_distance(word, len, names[i], strlen(names[i]), limit);
+		if (dist < best) {
+			best = dist;
+			found = names[i];
+			ties = 0;
+		} else if (dist == best && strcmp(names[i], found ? found : "") != 0) {
+			ties++;
+		}
+	}
+	return best <= limit && !ties ? found : NULL;
+}
+
 int cli_duration(const char *s, int64_t *seconds)
 {
 	static const struct {
@@ -206,13 +255,38 @@ int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...)
 	return XCHG_EUSAGE;
 }
 
+void cli_wrap(FILE *out, int column, int indent, const char *text)
+{
+	int width = CLI_HELP_WIDTH;
+
+	while (*text) {
+		int room = width - column, len = (int)strlen(text), cut = len;
+
+		if (len > room) {
+			/* The last space that keeps the line within the width, else the first after it. */
+			for (cut = room; cut > 0 && text[cut] != ' '; cut--)
+				;
+			if (cut == 0)
+				cut = (int)strcspn(text, " ");
+		}
+		fprintf(out, "%.*s\n", cut, text);
+		text += cut;
+		while (*text == ' ')
+			text++;
+		if (*text)
+			fprintf(out, "%*s", indent, "");
+		column = indent;
+	}
+}
+
 void cli_help(const cli_cmd *cmd, FILE *out)
 {
 	int i, n = slot_count(cmd) + NCOMMON;
 	char left[64];
 
-	fprintf(out, "usage: xchg %s [OPTIONS]%s%s\n\n%s\n", cmd->name,
-		cmd->operands ? " " : "", cmd->operands ? cmd->operands : "", cmd->summary);
+	fprintf(out, "usage: xchg %s [OPTIONS]%s%s\n\n", cmd->name,
+		cmd->operands ? " " : "", cmd->operands ? cmd->operands : "");
+	cli_wrap(out, 0, 0, cmd->summary);
 	if (cmd->details)
 		fprintf(out, "\n%s", cmd->details);
 	fprintf(out, "\noptions:\n");
@@ -227,8 +301,22 @@ void cli_help(const cli_cmd *cmd, FILE *out)
 				snprintf(letter, sizeof(letter), "-%c, ", short_opts[k].letter);
 		snprintf(left, sizeof(left), "%s--%s%s%s", letter, o->name, o->arg ? " " : "",
 			 o->arg ? o->arg : "");
-		fprintf(out, "  %-22s %s\n", left, o->help);
+		fprintf(out, "  %-22s ", left);
+		cli_wrap(out, 25, 25, o->help);
 	}
+}
+
+/* An option the command lacks, with the one it likely meant. */
+static int unknown_option(const cli_cmd *cmd, const char *arg, const char *name, size_t len)
+{
+	const char *names[CLI_MAX_OPTS + NCOMMON], *guess;
+	int i, n = slot_count(cmd) + NCOMMON;
+
+	for (i = 0; i < n; i++)
+		names[i] = slot_opt(cmd, i)->name;
+	if ((guess = cli_closest(name, len, names, (size_t)n)))
+		return cli_usage_error(cmd, "unknown option '%s'; did you mean '--%s'?", arg, guess);
+	return cli_usage_error(cmd, "unknown option '%s'", arg);
 }
 
 static int parse(const cli_cmd *cmd, int argc, char **argv, cli_args *a, int *help)
@@ -253,13 +341,13 @@ static int parse(const cli_cmd *cmd, int argc, char **argv, cli_args *a, int *he
 		}
 		if (strncmp(arg, "--", 2) != 0) {
 			if ((slot = find_short(cmd, arg)) < 0)
-				return cli_usage_error(cmd, "unknown option '%s'", arg);
+				return unknown_option(cmd, arg, arg + 1, strlen(arg + 1));
 			eq = NULL;
 		} else {
 			eq = strchr(arg + 2, '=');
 			len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
 			if ((slot = find_slot(cmd, arg + 2, len)) < 0)
-				return cli_usage_error(cmd, "unknown option '%s'", arg);
+				return unknown_option(cmd, arg, arg + 2, len);
 		}
 		if (strcmp(slot_opt(cmd, slot)->name, "help") == 0) {
 			*help = 1;

@@ -7,6 +7,8 @@
 #include "xchg.h"
 
 #define CLI_MAX_OPTS 12
+/* The longest command word or option name. */
+#define CLI_NAME_MAX 32
 #define CLI_DEFAULT_DB "xchg.db"
 
 typedef struct cli_opt {
@@ -36,6 +38,13 @@ extern const cli_cmd cmd_init, cmd_key, cmd_key_rotate, cmd_node_add, cmd_node_l
 	cmd_node_set, cmd_node_set_key, cmd_node_remove, cmd_node_revoke, cmd_node_resync, cmd_export, cmd_import,
 	cmd_sync, cmd_watch, cmd_status,
 	cmd_inspect, cmd_conflicts;
+
+/*
+ * Of names, the one word (len bytes, not NUL-terminated) was most likely
+ * meant to be: a typing slip or two away, and closer than any other; NULL
+ * when none is, or two are as close.
+ */
+const char *cli_closest(const char *word, size_t len, const char *const *names, size_t n);
 
 /* The value of option name, or NULL when not given. */
 const char *cli_get(const cli_cmd *cmd, const cli_args *a, const char *name);
@@ -83,6 +92,13 @@ int cli_fail(const xchg_err *err);
 int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void cli_help(const cli_cmd *cmd, FILE *out);
+/* Help fits a terminal of this many columns. */
+#define CLI_HELP_WIDTH 80
+/*
+ * Prints text from column on, words wrapped to CLI_HELP_WIDTH, each next
+ * line indented to indent, and ends the line.
+ */
+void cli_wrap(FILE *out, int column, int indent, const char *text);
 /* Prints root as indented JSON on stdout and frees it. */
 struct cJSON;
 int cli_print_json(struct cJSON *root);

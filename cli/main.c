@@ -1,10 +1,9 @@
 /* xchg: dispatches to one subcommand per file; the library does the work. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
-
-#define XCHG_VERSION "0.1.0"
 
 static const cli_cmd *const commands[] = {
 	&cmd_init, &cmd_key, &cmd_key_rotate, &cmd_node_add, &cmd_node_list, &cmd_node_set, &cmd_node_set_key,
@@ -20,8 +19,10 @@ static void usage(FILE *out)
 	fprintf(out, "usage: xchg COMMAND [OPTIONS]\n\n"
 		     "Keeps a center and its desktops in step through signed packet files.\n\n"
 		     "commands:\n");
-	for (i = 0; i < NCOMMANDS; i++)
-		fprintf(out, "  %-14s %s\n", commands[i]->name, commands[i]->summary);
+	for (i = 0; i < NCOMMANDS; i++) {
+		fprintf(out, "  %-14s ", commands[i]->name);
+		cli_wrap(out, 17, 17, commands[i]->summary);
+	}
 	fprintf(out, "\nEvery command takes --db URL (sqlite:PATH, PATH or postgresql://...;\n"
 		     "default $XCHG_DB, else ./" CLI_DEFAULT_DB ") and --help. The node's secret key\n"
 		     "is the file $XCHG_KEY_FILE, else DB.key beside a SQLite database, else\n"
@@ -71,8 +72,10 @@ static size_t group_help(const char *word, FILE *out)
 			continue;
 		if (out && n == 0)
 			fprintf(out, "usage: xchg %s SUBCOMMAND [OPTIONS]\n\nsubcommands:\n", word);
-		if (out)
-			fprintf(out, "  %-16s %s\n", commands[i]->name, commands[i]->summary);
+		if (out) {
+			fprintf(out, "  %-16s ", commands[i]->name);
+			cli_wrap(out, 19, 19, commands[i]->summary);
+		}
 		n++;
 	}
 	if (out && n)
@@ -80,44 +83,120 @@ static size_t group_help(const char *word, FILE *out)
 	return n;
 }
 
-static int unknown(const char *word)
+/* The words that may follow "xchg" (or "xchg group"), each once. */
+typedef struct word_list {
+	char text[NCOMMANDS][CLI_NAME_MAX + 1];
+	const char *names[NCOMMANDS];
+	size_t n;
+} word_list;
+
+static void command_words(const char *group, word_list *w)
 {
-	fprintf(stderr, "xchg: unknown command '%s'; try 'xchg --help'\n", word);
+	size_t i, j, len;
+	const char *name;
+
+	w->n = 0;
+	for (i = 0; i < NCOMMANDS; i++) {
+		name = commands[i]->name;
+		if (group && !in_group(name, group))
+			continue;
+		if (group)
+			name += strlen(group) + 1;
+		len = strcspn(name, " ");
+		if (len > CLI_NAME_MAX)
+			continue;
+		for (j = 0; j < w->n && !(strlen(w->names[j]) == len && strncmp(w->names[j], name, len) == 0);
+		     j++)
+			;
+		if (j < w->n)
+			continue;
+		memcpy(w->text[w->n], name, len);
+		w->text[w->n][len] = '\0';
+		w->names[w->n] = w->text[w->n];
+		w->n++;
+	}
+}
+
+/* A command word xchg (or its group) lacks, with the one likely meant. */
+static int unknown(const char *group, const char *word)
+{
+	word_list w;
+	const char *guess;
+
+	command_words(group, &w);
+	guess = cli_closest(word, strlen(word), w.names, w.n);
+	fprintf(stderr, "xchg: unknown command '%s%s%s'", group ? group : "", group ? " " : "", word);
+	if (guess)
+		fprintf(stderr, "; did you mean '%s%s%s'?\n", group ? group : "", group ? " " : "", guess);
+	else
+		fprintf(stderr, "%s\n", group ? "" : "; try 'xchg --help'");
+	if (!guess && group)
+		group_help(group, stderr);
 	return XCHG_EUSAGE;
 }
 
-int main(int argc, char **argv)
-{
-	size_t i, used;
 
-	if (argc < 2) {
+/* The command argv names, and how many words its name took; NULL when none. */
+static const cli_cmd *find_command(int argc, char **argv, int *used)
+{
+	size_t i;
+
+	/* "node add": a two-word command is looked for before a one-word one ("key rotate", "key"). */
+	for (*used = 2; *used >= 1; (*used)--)
+		for (i = 0; i < NCOMMANDS; i++)
+			if (argc >= *used && names_command(commands[i]->name, argv[0],
+							   *used == 2 ? argv[1] : NULL))
+				return commands[i];
+	return NULL;
+}
+
+static int dispatch(int argc, char **argv)
+{
+	const cli_cmd *cmd;
+	int used, help;
+
+	if (argc < 1) {
 		usage(stderr);
 		return XCHG_EUSAGE;
 	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+	if (strcmp(argv[0], "--version") == 0 || strcmp(argv[0], "-V") == 0) {
+		printf("xchg %s\n", xchg_version());
+		return 0;
+	}
+	/* "xchg help CMD" is "xchg CMD --help". */
+	if ((help = strcmp(argv[0], "help") == 0) && argc > 1) {
+		argc--;
+		argv++;
+	} else if (help || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
 		usage(stdout);
 		return 0;
 	}
-	if (strcmp(argv[1], "--version") == 0) {
-		printf("xchg %s\n", XCHG_VERSION);
-		return 0;
+	if ((cmd = find_command(argc, argv, &used))) {
+		if (help) {
+			cli_help(cmd, stdout);
+			return 0;
+		}
+		return cli_run(cmd, argc - used, argv + used);
 	}
-	/* "node add": a two-word command is looked for before a one-word one ("key rotate", "key"). */
-	for (used = 3; used >= 2; used--)
-		for (i = 0; i < NCOMMANDS; i++)
-			if (argc > (int)used - 1 && names_command(commands[i]->name, argv[1],
-								   used == 3 ? argv[2] : NULL))
-				return cli_run(commands[i], argc - (int)used, argv + used);
 	/*
 	 * A group word alone ("xchg node", "xchg node --db X") asks what it
 	 * holds; followed by a word it lacks, it is a mistake.
 	 */
-	if (argc == 2 || argv[2][0] == '-')
-		return group_help(argv[1], stdout) ? 0 : unknown(argv[1]);
-	if (group_help(argv[1], NULL)) {
-		fprintf(stderr, "xchg: unknown command '%s %s'\n", argv[1], argv[2]);
-		group_help(argv[1], stderr);
-		return XCHG_EUSAGE;
+	if (argc == 1 || argv[1][0] == '-')
+		return group_help(argv[0], stdout) ? 0 : unknown(NULL, argv[0]);
+	if (group_help(argv[0], NULL))
+		return unknown(argv[0], argv[1]);
+	return unknown(NULL, argv[0]);
+}
+
+int main(int argc, char **argv)
+{
+	int rc = dispatch(argc - 1, argv + 1);
+
+	/* Output that did not reach its file is a failure, as coreutils have it (a full disk, /dev/full). */
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "xchg: cannot write to standard output: %s\n", strerror(errno));
+		return rc ? rc : XCHG_EIO;
 	}
-	return unknown(argv[1]);
+	return rc;
 }

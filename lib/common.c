@@ -10,6 +10,11 @@
 
 #include <sodium.h>
 
+const char *xchg_version(void)
+{
+	return XCHG_VERSION;
+}
+
 xchg_status xerr(xchg_err *err, xchg_status code, const char *fmt, ...)
 {
 	va_list ap;
@@ -70,13 +75,22 @@ char *xstrdup_printf(const char *fmt, ...)
 	return out;
 }
 
+static int xbuf_fail(xbuf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+	b->failed = 1;
+	return -1;
+}
+
 int xbuf_reserve(xbuf *b, size_t extra)
 {
 	size_t need, cap;
 	char *p;
 
-	if (extra > SIZE_MAX - b->len - 1)
-		return -1;
+	if (b->failed || extra > SIZE_MAX - b->len - 1)
+		return xbuf_fail(b);
 	need = b->len + extra + 1;
 	if (need <= b->cap)
 		return 0;
@@ -84,7 +98,7 @@ int xbuf_reserve(xbuf *b, size_t extra)
 	while (cap < need)
 		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
 	if (!(p = realloc(b->data, cap)))
-		return -1;
+		return xbuf_fail(b);
 	b->data = p;
 	b->cap = cap;
 	return 0;
@@ -119,7 +133,9 @@ int xbuf_printf(xbuf *b, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (n < 0 || xbuf_reserve(b, (size_t)n) < 0)
+	if (n < 0)
+		return xbuf_fail(b);
+	if (xbuf_reserve(b, (size_t)n) < 0)
 		return -1;
 	va_start(ap, fmt);
 	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
@@ -140,6 +156,7 @@ void xbuf_free(xbuf *b)
 	free(b->data);
 	b->data = NULL;
 	b->len = b->cap = 0;
+	b->failed = 0;
 }
 
 char *xbuf_detach(xbuf *b)
@@ -293,6 +310,7 @@ xchg_status xcheck_code(const char *code, xchg_err *err)
 		    code ? code : "", XCODE_MAX);
 }
 
+#ifdef XCHG_KILL_POINTS
 /*
  * The two counters are the library's only mutable globals, and only the
  * crash test moves them: "the N-th point" is a property of the process.
@@ -320,6 +338,7 @@ void xkill_point(const char *name)
 	    __atomic_add_fetch(&named, 1, __ATOMIC_SEQ_CST) == k)
 		raise(SIGKILL);
 }
+#endif
 
 /* The length of the valid UTF-8 sequence at p (RFC 3629), or 0. */
 static size_t utf8_length(const unsigned char *p)

@@ -25,11 +25,17 @@ void xerr_clear(xchg_err *err);
 char *xstrdup(const char *s);
 char *xstrdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* A growable byte buffer; always NUL-terminated when len > 0. */
+/*
+ * A growable byte buffer; always NUL-terminated when len > 0. A failed
+ * append (out of memory, or past SIZE_MAX) empties it to NULL data and
+ * fails every later one until xbuf_free: a statement built by a run of
+ * appends checked only at the end is whole or absent, never half.
+ */
 typedef struct xbuf {
 	char *data;
 	size_t len;
 	size_t cap;
+	int failed;
 } xbuf;
 
 int xbuf_reserve(xbuf *b, size_t extra);
@@ -84,7 +90,17 @@ int xident_valid(const char *s);
  * to a power cut as a process can get: no rollback, no atexit handler, no
  * stdio flush. Unset, a point costs one getenv. Names are stable: the test
  * finds them in the source and fails if it does not exercise one.
+ * Compiled only into test builds (-DXCHG_KILL_POINTS, as `make test`
+ * builds): a library an application links must never kill its host
+ * because of an environment variable.
  */
+#ifdef XCHG_KILL_POINTS
 void xkill_point(const char *name);
+#else
+static inline void xkill_point(const char *name)
+{
+	(void)name;
+}
+#endif
 
 #endif

@@ -19,6 +19,15 @@
 extern "C" {
 #endif
 
+/* The version of this header; xchg_version() gives the library's. */
+#define XCHG_VERSION_MAJOR 0
+#define XCHG_VERSION_MINOR 1
+#define XCHG_VERSION_PATCH 0
+#define XCHG_VERSION "0.1.0"
+
+/* The version of the library linked, "MAJOR.MINOR.PATCH": may be newer than XCHG_VERSION. */
+const char *xchg_version(void);
+
 /* Status codes. They double as the command-line tool's exit codes. */
 typedef enum xchg_status {
 	XCHG_OK = 0,

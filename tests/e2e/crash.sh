@@ -24,11 +24,17 @@
 # through, so repeated points (every entity, the export of each
 # acknowledgement) are hit too. The test fails if lib/*.c has a kill point
 # it did not hit.
-#   usage: XCHG_BIN=build/xchg bash tests/e2e/crash.sh
+# The kill points are compiled into test builds only (-DXCHG_KILL_POINTS).
+#   usage: XCHG_BIN=build/asan/xchg bash tests/e2e/crash.sh   (after make test)
 set -u
 
 E2E_NAME=crash
 . "$(cd "$(dirname "$0")" && pwd)/lib.bash"
+
+if ! grep -qa XCHG_KILL_AT "$bin"; then
+	bad "binary" "$bin has no kill points: build it with -DXCHG_KILL_POINTS (make test's build/asan/xchg has them)"
+	summary; exit 1
+fi
 
 SH=$W/shared       # the shared folder every node exports into and imports
 mkdir -p "$SH"

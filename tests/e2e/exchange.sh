@@ -877,6 +877,28 @@ scenario_keys() {
 	x center node frobnicate; eq "'xchg node frobnicate' exits 2" 2 "$RC"
 	check "and names the mistake, then the subcommands" \
 		grep -qz "unknown command 'node frobnicate'.*node add" <<<"$ERR"
+	# Unix habits: a version, help by name, a guess at a slip, output that fails is a failure.
+	x center --version; eq "xchg --version exits 0" 0 "$RC"
+	check "and prints the version" grep -qE '^xchg [0-9]+\.[0-9]+\.[0-9]+$' <<<"$OUT"
+	x center -V; eq "xchg -V is --version" "0 xchg" "$RC ${OUT%% *}"
+	x center help node add; eq "xchg help node add exits 0" 0 "$RC"
+	check "and prints node add's help" grep -q "^usage: xchg node add " <<<"$OUT"
+	x center node revoke -h; check "-h is --help on every command" grep -q "^usage: xchg node revoke " <<<"$OUT"
+	x center exprot --node D1; eq "a mistyped command exits 2" 2 "$RC"
+	check "and the likely one is named" grep -q "unknown command 'exprot'; did you mean 'export'?" <<<"$ERR"
+	x center node ad; check "within a group too" grep -q "did you mean 'node add'?" <<<"$ERR"
+	x center status --jsno; eq "a mistyped option exits 2" 2 "$RC"
+	check "and the likely one is named" grep -q "unknown option '--jsno'; did you mean '--json'?" <<<"$ERR"
+	local wide
+	wide=$(for c in "" init key "key rotate" node "node add" "node list" "node set" "node set-key" \
+		"node remove" "node revoke" "node resync" export import sync watch status inspect \
+		conflicts; do "$bin" $c --help; done | awk 'length > 80' | head -n 3)
+	eq "every help line fits 80 columns" "" "$wide"
+	if [ -w /dev/full ]; then
+		xchg_on center key >/dev/full 2>"$W/full.err"
+		eq "xchg key > /dev/full exits 5, as coreutils fail a write error" 5 "$?"
+		check "and says so" grep -q "cannot write to standard output" "$W/full.err"
+	fi
 	sql d1 "UPDATE brigades SET headcount = headcount + 1 WHERE name = 'Last one'"
 	x d1 export --node CENTER --out "$W"; x center import "$OUT"
 	eq "D1 still exchanges with the center" 0 "$RC"
