@@ -166,6 +166,16 @@ void cli_duration_text(int64_t seconds, char out[32])
 	snprintf(out, 32, "%lld%c", (long long)(seconds / units[i].seconds), units[i].unit);
 }
 
+const char *cli_role_json(xchg_role role)
+{
+	return role == XCHG_ROLE_CENTER ? "master" : "subordinate";
+}
+
+const char *cli_role_text(xchg_role role)
+{
+	return role == XCHG_ROLE_CENTER ? "center" : "desktop";
+}
+
 const char *cli_get(const cli_cmd *cmd, const cli_args *a, const char *name)
 {
 	int i = find_slot(cmd, name, strlen(name));

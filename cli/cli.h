@@ -46,6 +46,11 @@ extern const cli_cmd cmd_init, cmd_key, cmd_key_rotate, cmd_node_add, cmd_node_l
  */
 const char *cli_closest(const char *word, size_t len, const char *const *names, size_t n);
 
+/* A role as the JSON outputs (and sync_nodes) spell it: "master", "subordinate". */
+const char *cli_role_json(xchg_role role);
+/* A role as people say it: "center", "desktop". */
+const char *cli_role_text(xchg_role role);
+
 /* The value of option name, or NULL when not given. */
 const char *cli_get(const cli_cmd *cmd, const cli_args *a, const char *name);
 /*

@@ -11,6 +11,17 @@ static const cli_opt opts[] = {
 	{NULL, NULL, NULL},
 };
 
+static const char *verdict_text(xchg_verdict v)
+{
+	switch (v) {
+	case XCHG_VERDICT_VERIFIED: return "verified";
+	case XCHG_VERDICT_BAD: return "does not verify";
+	case XCHG_VERDICT_UNKNOWN_SENDER: return "unknown sender";
+	case XCHG_VERDICT_NOT_CHECKED: break;
+	}
+	return "not checked (no database)";
+}
+
 static int print_json(const xchg_inspect_report *r)
 {
 	cJSON *root = cJSON_CreateObject(), *h, *counts;
@@ -28,7 +39,7 @@ static int print_json(const xchg_inspect_report *r)
 	cJSON_AddStringToObject(h, "recipient_code", r->recipient);
 	cJSON_AddStringToObject(h, "created_at", r->created_at);
 	cJSON_AddBoolToObject(h, "full_state", r->full_state);
-	cJSON_AddStringToObject(root, "signature", r->signature);
+	cJSON_AddStringToObject(root, "signature", verdict_text(r->signature));
 	cJSON_AddBoolToObject(root, "sealed", r->sealed);
 	cJSON_AddNumberToObject(root, "entities", (double)r->entities);
 	counts = cJSON_AddArrayToObject(root, "counts");
@@ -51,7 +62,7 @@ static void print_text(const xchg_inspect_report *r)
 	printf("node ids    %s -> %s\n", r->sender_id, r->recipient_id);
 	printf("acknowledges %lld\n", (long long)r->ack_packet_no);
 	printf("message_id  %s\ncreated_at  %s\nschema      %s\nsignature   %s\n",
-	       r->message_id, r->created_at, r->schema_version, r->signature);
+	       r->message_id, r->created_at, r->schema_version, verdict_text(r->signature));
 	printf("sealed      %s\n", r->sealed ? "yes, to this node; opened with its key" : "no");
 	printf("entities    %lld%s\n", (long long)r->entities,
 	       r->full_state ? ", the sender's full state" : "");
@@ -78,6 +89,9 @@ static int run(const cli_cmd *cmd, const cli_args *a)
 		rc = print_json(rep);
 	else
 		print_text(rep);
+	/* Shown all the same: what a tampered packet claims helps to find who sent it. */
+	if (!rc && rep->signature == XCHG_VERDICT_BAD)
+		rc = XCHG_EPACKET;
 	xchg_inspect_free(rep);
 	xchg_close(db);
 	return rc;
@@ -86,7 +100,8 @@ static int run(const cli_cmd *cmd, const cli_args *a)
 const cli_cmd cmd_inspect = {
 	"inspect", "PKT", "show a packet's header, signature and contents; changes nothing",
 	"The signature is checked against the key registered for the sender in the\n"
-	"node's database, when there is one. A sealed packet (.zip.sealed, written by\n"
-	"export --encrypt) opens only with its recipient's database and key.\n",
+	"node's database, when there is one; exits 4 when it does not verify. A sealed\n"
+	"packet (.zip.sealed, written by export --encrypt) opens only with its\n"
+	"recipient's database and key.\n",
 	opts, 1, 1, run,
 };

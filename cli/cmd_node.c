@@ -62,7 +62,7 @@ static cJSON *node_json(const xchg_node_info *n)
 	cJSON_AddStringToObject(o, "code", n->code);
 	cJSON_AddStringToObject(o, "name", n->name ? n->name : n->code);
 	cJSON_AddStringToObject(o, "id", n->id);
-	cJSON_AddStringToObject(o, "role", n->role);
+	cJSON_AddStringToObject(o, "role", cli_role_json(n->role));
 	cJSON_AddBoolToObject(o, "self", n->is_self);
 	cJSON_AddStringToObject(o, "public_key", n->public_key ? n->public_key : "");
 	cJSON_AddStringToObject(o, "fingerprint", n->fingerprint);
@@ -75,7 +75,7 @@ static cJSON *node_json(const xchg_node_info *n)
 static void print_node(const xchg_node_info *n)
 {
 	printf("%-16s %-36s %-7s %-19s %s%s%s\n", n->code, n->id,
-	       n->is_self ? "self" : n->role[0] == 'm' ? "center" : "desktop", n->fingerprint,
+	       n->is_self ? "self" : cli_role_text(n->role), n->fingerprint,
 	       n->name ? n->name : n->code, n->revoked_at ? ", revoked on " : "",
 	       n->revoked_at ? n->revoked_at : "");
 }

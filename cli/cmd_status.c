@@ -90,7 +90,7 @@ static cJSON *node_json(const xchg_node_info *n)
 	cJSON_AddStringToObject(o, "code", n->code);
 	cJSON_AddStringToObject(o, "id", n->id);
 	cJSON_AddStringToObject(o, "name", n->name ? n->name : n->code);
-	cJSON_AddStringToObject(o, "role", n->role);
+	cJSON_AddStringToObject(o, "role", cli_role_json(n->role));
 	cJSON_AddStringToObject(o, "public_key", n->public_key ? n->public_key : "");
 	if (n->is_self)
 		return o;
@@ -173,7 +173,7 @@ static void print_table(const xchg_status_report *rep)
 	size_t i;
 
 	printf("node %s (%s, %s)\n", rep->self.code, rep->self.name ? rep->self.name : rep->self.code,
-	       rep->self.role[0] == 'm' ? "center" : "desktop");
+	       cli_role_text(rep->self.role));
 	if (rep->npeers == 0) {
 		printf("no peers yet: add one with xchg node add\n");
 		return;
@@ -189,7 +189,7 @@ static void print_table(const xchg_status_report *rep)
 		packet_text(p->received_packet_no, p->in_age, in);
 		packet_text(p->sent_packet_no, p->out_age, out);
 		printf("%-16s %-10s %-8s %-18s %-18s %6s %7lld %9lld %7lld\n", p->code,
-		       state_names[p->state], p->role[0] == 'm' ? "center" : "desktop", in, out,
+		       state_names[p->state], cli_role_text(p->role), in, out,
 		       unsent, (long long)p->unacked, (long long)p->conflicts, (long long)p->refused);
 		refused += p->refused;
 	}

@@ -1,6 +1,7 @@
 #include "common.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,14 @@ xchg_status xerr_prefix(xchg_err *err, const char *fmt, ...)
 	snprintf(err->msg, sizeof(err->msg), "%.*s", XCHG_ERRMSG_MAX - 1, joined);
 	xchg_scrub(err->msg);
 	return err->code;
+}
+
+xchg_status xerr_sys(xchg_err *err, const char *path, const char *doing)
+{
+	int e = errno;
+
+	return xerr(err, e == ENOENT || e == ENOTDIR ? XCHG_ENOTFOUND : XCHG_EIO, "%s: %s%s%s", path,
+		    doing ? doing : "", doing ? ": " : "", strerror(e));
 }
 
 void xerr_clear(xchg_err *err)

@@ -20,6 +20,12 @@ xchg_status xerr_prefix(xchg_err *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 void xerr_clear(xchg_err *err);
+/*
+ * The failed system call on path that errno tells of: "PATH: DOING: why"
+ * ("PATH: why" when doing is NULL), XCHG_ENOTFOUND when no such file
+ * exists, else XCHG_EIO.
+ */
+xchg_status xerr_sys(xchg_err *err, const char *path, const char *doing);
 
 /* strdup that records an allocation failure; NULL in, NULL out. */
 char *xstrdup(const char *s);

@@ -211,7 +211,7 @@ static xchg_status gather(candidates *c, const char *const *paths, size_t npaths
 
 	for (i = 0; i < npaths; i++) {
 		if (stat(paths[i], &sb) != 0)
-			return xerr(err, XCHG_EIO, "%s: %s", paths[i], strerror(errno));
+			return xerr_sys(err, paths[i], NULL);
 		rc = S_ISDIR(sb.st_mode) ? scan_folder(c, paths[i], err)
 					 : add_candidate(c, paths[i], 1, err);
 		if (rc)

@@ -121,7 +121,6 @@ xchg_status xchg_inspect(xchg_db *db, const char *path, xchg_inspect_report **ou
 	inspect_key key = {.db = db};
 	xchg_err verr;
 	int known = 0;
-	const char *verdict;
 	xchg_status rc;
 
 	*out = NULL;
@@ -141,13 +140,10 @@ xchg_status xchg_inspect(xchg_db *db, const char *path, xchg_inspect_report **ou
 	if (rc)
 		goto done;
 	if (known)
-		verdict = packet_reader_verify(pr, pk, &verr) ? "does not verify" : "verified";
+		rep->signature = packet_reader_verify(pr, pk, &verr) ? XCHG_VERDICT_BAD
+								     : XCHG_VERDICT_VERIFIED;
 	else
-		verdict = db ? "unknown sender" : "not checked (no database)";
-	if (!(rep->signature = strdup(verdict))) {
-		rc = xerr(err, XCHG_ENOMEM, "out of memory");
-		goto done;
-	}
+		rep->signature = db ? XCHG_VERDICT_UNKNOWN_SENDER : XCHG_VERDICT_NOT_CHECKED;
 	rep->sealed = packet_reader_sealed(pr);
 	*out = rep;
 	rep = NULL;
@@ -177,6 +173,5 @@ void xchg_inspect_free(xchg_inspect_report *rep)
 	free(rep->sender_id);
 	free(rep->recipient_id);
 	free(rep->created_at);
-	free(rep->signature);
 	free(rep);
 }

@@ -522,7 +522,7 @@ static xchg_status reader_open_file(packet_reader *r, seal_key_fn key, void *key
 
 	/* O_NONBLOCK: a FIFO dropped in the inbox must not hang the import. */
 	if ((r->fd = open(r->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
-		return xerr(err, XCHG_EIO, "%s: cannot open: %s", r->path, strerror(errno));
+		return xerr_sys(err, r->path, "cannot open");
 	if (fstat(r->fd, &sb) != 0)
 		return xerr(err, XCHG_EIO, "%s: %s", r->path, strerror(errno));
 	if (!S_ISREG(sb.st_mode))

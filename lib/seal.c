@@ -443,7 +443,7 @@ xchg_status seal_peek(const char *path, int *sealed, unsigned char *recipient_pk
 	*sealed = 0;
 	memset(recipient_pk, 0, crypto_sign_PUBLICKEYBYTES);
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
-		return xerr(err, XCHG_EIO, "%s: cannot open: %s", path, strerror(errno));
+		return xerr_sys(err, path, "cannot open");
 	if (read_at(fd, head, sizeof(head), 0, &got) != 0)
 		rc = xerr(err, XCHG_EIO, "%s: cannot read: %s", path, strerror(errno));
 	else if ((*sealed = seal_sniff(head, got)) && got == sizeof(head))

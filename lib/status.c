@@ -31,7 +31,7 @@ static xchg_status take_row(xchg_node_info *info, node_row *n, xchg_err *err)
 	info->revoked_at = take(&n->revoked_at);
 	info->code = take(&n->code);
 	info->name = take(&n->name);
-	info->role = take(&n->role);
+	info->role = nodes_is_master(n) ? XCHG_ROLE_CENTER : XCHG_ROLE_DESKTOP;
 	info->public_key = take(&n->public_key);
 	info->is_self = n->is_self;
 	info->sent_packet_no = n->sent_packet_no;
@@ -160,7 +160,6 @@ static void info_clear(xchg_node_info *info)
 	free(info->revoked_at);
 	free(info->code);
 	free(info->name);
-	free(info->role);
 	free(info->public_key);
 	free(info->last_sync_in);
 	free(info->last_sync_out);

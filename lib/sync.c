@@ -218,7 +218,9 @@ static xchg_status import_filed(xchg_db *db, const char *const *paths, size_t np
 	xchg_status rc = XCHG_OK;
 
 	*first = xchg_import(db, paths, npaths, ack_dir, note, run, later);
-	if (*first && *first != XCHG_EPACKET && *first != XCHG_EIO && *first != XCHG_EDB)
+	/* A packet gone meanwhile (another watcher took it) is no reason to stop either. */
+	if (*first && *first != XCHG_EPACKET && *first != XCHG_EIO && *first != XCHG_EDB &&
+	    *first != XCHG_ENOTFOUND)
 		return xerr(err, *first, "%s", later->msg);
 	if (run->nomem)
 		return xerr(err, XCHG_ENOMEM, "out of memory");

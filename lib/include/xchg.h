@@ -370,11 +370,17 @@ typedef struct xchg_watch_opts {
 xchg_status xchg_watch(xchg_db *db, const xchg_watch_opts *o, xchg_import_cb cb, void *ctx,
 		       xchg_err *err);
 
+/* A node's place in the star; sync_nodes.role spells them "master" and "subordinate". */
+typedef enum xchg_role {
+	XCHG_ROLE_CENTER = 1,
+	XCHG_ROLE_DESKTOP = 2
+} xchg_role;
+
 typedef struct xchg_node_info {
 	char *id;              /* the node's uuid, the same in every database */
 	char *code;
 	char *name;
-	char *role;            /* "master" or "subordinate" */
+	xchg_role role;
 	char *public_key;
 	char *fingerprint;     /* of public_key, for people to compare */
 	char *revoked_at;      /* when this peer was revoked, or NULL */
@@ -426,6 +432,14 @@ typedef struct xchg_entity_count {
 	int64_t count;
 } xchg_entity_count;
 
+/* What a packet's signature says, as far as this node can tell. */
+typedef enum xchg_verdict {
+	XCHG_VERDICT_VERIFIED = 1,     /* by the key registered here for its sender */
+	XCHG_VERDICT_BAD = 2,          /* does not verify: altered, or signed by another key */
+	XCHG_VERDICT_UNKNOWN_SENDER = 3, /* this node has no key for the sender it names */
+	XCHG_VERDICT_NOT_CHECKED = 4   /* no database was given to check it against */
+} xchg_verdict;
+
 typedef struct xchg_inspect_report {
 	char *message_id;
 	char *schema_version;
@@ -437,8 +451,7 @@ typedef struct xchg_inspect_report {
 	int64_t packet_no;
 	int64_t ack_packet_no;
 	int64_t entities;
-	/* "verified", "bad signature", "unknown sender" or "no database" */
-	char *signature;
+	xchg_verdict signature;
 	xchg_entity_count *counts;
 	size_t ncounts;
 	int sealed;           /* it was sealed to this node, and opened with its key */

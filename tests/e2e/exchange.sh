@@ -677,6 +677,12 @@ scenario_inspect_status() {
 	eq "inspect changes nothing" "$before" "$(db_sum d1)"
 	x d1 inspect "$W/bad/tampered.zip" --json
 	check "inspect of the tampered packet does not say verified" not_verified
+	eq "and exits 4, the signature failing, after showing it" "4 does not verify" \
+		"$RC $(jq -r .signature <<<"$OUT")"
+	x d1 inspect "$W/no-such-packet.zip"
+	eq "inspect of a packet that does not exist exits 7" 7 "$RC"
+	x d1 import "$W/no-such-packet.zip"
+	eq "and so does import" 7 "$RC"
 	x d1 inspect "$IMPOSTOR_PKT" --json
 	check "inspect of the impostor's packet does not say verified" not_verified
 

@@ -897,13 +897,14 @@ Test(packet, not_a_zip_refused)
 			    "not a regular file");
 }
 
-Test(packet, missing_file_is_io_error)
+/* The README's exit status 7: a named packet that does not exist (5 is a file that cannot be read). */
+Test(packet, missing_file_is_not_found)
 {
 	packet_reader *r = (packet_reader *)1;
 	xchg_err err = {0};
 	char want[300];
 
-	cr_assert_eq(packet_reader_open(&r, at("absent.zip"), &err), XCHG_EIO);
+	cr_assert_eq(packet_reader_open(&r, at("absent.zip"), &err), XCHG_ENOTFOUND);
 	cr_assert_null(r);
 	snprintf(want, sizeof(want), "%s: cannot open: %s", at("absent.zip"), strerror(ENOENT));
 	cr_assert_str_eq(err.msg, want);
