@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -82,6 +83,36 @@ long plan_version_major(const char *version)
 		dots++;
 	}
 	return (*end || dots != 2) ? -1 : major;
+}
+
+/*
+ * Every member of obj is one of known (NULL-terminated), each given once:
+ * a misspelt key ("conflict_polcy") would otherwise leave its default in
+ * force without a word.
+ */
+static xchg_status check_keys(const cJSON *obj, const char *const *known, const char *where,
+			      xchg_err *err)
+{
+	const cJSON *item, *before;
+	char list[256] = "";
+	size_t i;
+
+	cJSON_ArrayForEach(item, obj) {
+		for (i = 0; known[i] && strcmp(known[i], item->string) != 0; i++)
+			;
+		if (!known[i]) {
+			for (i = 0; known[i]; i++)
+				snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+					 i ? ", " : "", known[i]);
+			return xerr(err, XCHG_EUSAGE, "%s: unknown key \"%s\" (the keys here: %s)", where,
+				    item->string, list);
+		}
+		for (before = obj->child; before != item; before = before->next)
+			if (strcmp(before->string, item->string) == 0)
+				return xerr(err, XCHG_EUSAGE, "%s: \"%s\" is given twice", where,
+					    item->string);
+	}
+	return XCHG_OK;
 }
 
 /* Copies a required identifier-valued string member. */
@@ -361,6 +392,10 @@ static void locals_free(plan_locals *l)
 static xchg_status parse_children(plan_entity *e, const cJSON *arr,
 				  const char *where, xchg_err *err)
 {
+	static const char *const keys[] = {
+		"name", "table", "parent_column", "local_columns", "shared_id", "column_forms",
+		"references", NULL,
+	};
 	const cJSON *c;
 	char cwhere[320];
 	size_t i = 0, n;
@@ -382,6 +417,8 @@ static xchg_status parse_children(plan_entity *e, const cJSON *arr,
 		e->nchildren = ++i;
 		if (!cJSON_IsObject(c))
 			return xerr(err, XCHG_EUSAGE, "%s: must be an object", cwhere);
+		if ((rc = check_keys(c, keys, cwhere, err)))
+			return rc;
 		if ((rc = take_ident(c, "name", &ch->name, cwhere, err)) ||
 		    (rc = take_ident(c, "table", &ch->table, cwhere, err)) ||
 		    (rc = take_ident(c, "parent_column", &ch->parent_column, cwhere, err)) ||
@@ -536,9 +573,16 @@ static xchg_status parse_entity(plan *p, plan_entity *e, const cJSON *obj,
 	char where[256];
 	xchg_status rc;
 
+	static const char *const keys[] = {
+		"type", "table", "conflict_policy", "delete_conflict", "children", "local_columns",
+		"shared_id", "column_forms", "subset_column", "references", NULL,
+	};
+
 	snprintf(where, sizeof(where), "%s: entity %zu", name, index + 1);
 	if (!cJSON_IsObject(obj))
 		return xerr(err, XCHG_EUSAGE, "%s: must be an object", where);
+	if ((rc = check_keys(obj, keys, where, err)))
+		return rc;
 	type = cJSON_GetObjectItemCaseSensitive(obj, "type");
 	if (!cJSON_IsString(type) || !xident_valid(type->valuestring))
 		return xerr(err, XCHG_EUSAGE, "%s: \"type\" must be a name of letters, digits and _", where);
@@ -564,11 +608,38 @@ static xchg_status parse_entity(plan *p, plan_entity *e, const cJSON *obj,
 	return parse_children(e, cJSON_GetObjectItemCaseSensitive(obj, "children"), where, err);
 }
 
+/*
+ * Where in text the parser stopped (end), as a line and column people can
+ * find: at the fault or just past it (cJSON reports a bad member of an
+ * array's object one character on).
+ */
+static xchg_status syntax_error(const char *text, const char *end, const char *name, xchg_err *err)
+{
+	size_t line = 1, column = 1;
+	const char *p;
+
+	if (!end)
+		return xerr(err, XCHG_EUSAGE, "%s: not valid JSON", name);
+	for (p = text; p < end; p++) {
+		if (*p == '\n') {
+			line++;
+			column = 1;
+		} else if (((unsigned char)*p & 0xC0) != 0x80) {
+			column++; /* a character, not each byte of one */
+		}
+	}
+	return xerr(err, XCHG_EUSAGE, "%s: not valid JSON near line %zu, column %zu", name, line, column);
+}
+
 xchg_status plan_parse(plan **out, const char *text, size_t len,
 		       const char *name, xchg_err *err)
 {
+	static const char *const root_keys[] = {
+		"schema_version", "conflict_policy", "delete_conflict", "entities", NULL,
+	};
 	cJSON *root = NULL;
 	const cJSON *ver, *ents, *e;
+	const char *end = NULL;
 	plan *p = NULL;
 	size_t i = 0, n;
 	xchg_status rc = XCHG_ENOMEM;
@@ -578,10 +649,16 @@ xchg_status plan_parse(plan **out, const char *text, size_t len,
 		rc = xerr(err, XCHG_ENOMEM, "%s: out of memory", name);
 		goto done;
 	}
-	if (!(root = cJSON_ParseWithLength(text, len)) || !cJSON_IsObject(root)) {
+	if (!(root = cJSON_ParseWithLengthOpts(text, len, &end, 0))) {
+		rc = syntax_error(text, end, name, err);
+		goto done;
+	}
+	if (!cJSON_IsObject(root)) {
 		rc = xerr(err, XCHG_EUSAGE, "%s: not a JSON object", name);
 		goto done;
 	}
+	if ((rc = check_keys(root, root_keys, name, err)))
+		goto done;
 	ver = cJSON_GetObjectItemCaseSensitive(root, "schema_version");
 	if (!cJSON_IsString(ver) || plan_version_major(ver->valuestring) < 0) {
 		rc = xerr(err, XCHG_EUSAGE, "%s: \"schema_version\" must be a string like \"1.0.0\"", name);
@@ -625,6 +702,7 @@ done:
 
 xchg_status plan_load_file(plan **out, const char *path, xchg_err *err)
 {
+	struct stat sb;
 	FILE *f = NULL;
 	char *text = NULL;
 	size_t len;
@@ -633,6 +711,11 @@ xchg_status plan_load_file(plan **out, const char *path, xchg_err *err)
 	*out = NULL;
 	if (!(f = fopen(path, "rb"))) {
 		rc = xerr(err, XCHG_EIO, "%s: %s", path, strerror(errno));
+		goto done;
+	}
+	if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+		rc = xerr(err, XCHG_EUSAGE, "%s: a folder, not a plan file (name the plan's .json file)",
+			  path);
 		goto done;
 	}
 	if (!(text = malloc(PLAN_MAX_BYTES + 1))) {

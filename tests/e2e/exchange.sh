@@ -219,6 +219,11 @@ scenario_initial() {
 	sed 's/"master-wins"/"oldest-wins"/' "$plan" >"$W/plan-bad-policy.json"
 	x bad1 init --code BAD --plan "$W/plan-bad-policy.json"; eq "a plan with an unknown conflict_policy exits 2" 2 "$RC"
 	check "the refusal names conflict_policy" grep -q 'conflict_policy.*master-wins or last-writer-wins' <<<"$ERR"
+	sed 's/"conflict_policy"/"conflict_polcy"/' "$plan" >"$W/plan-misspelt.json"
+	x bad1 init --code BAD --plan "$W/plan-misspelt.json"; eq "a plan with a misspelt key exits 2" 2 "$RC"
+	check "and names the key" grep -q 'unknown key "conflict_polcy"' <<<"$ERR"
+	x bad1 init --code BAD --plan "$W"; eq "a folder given as the plan exits 2" 2 "$RC"
+	check "and says it is a folder" grep -q "a folder, not a plan file" <<<"$ERR"
 
 	# A PostgreSQL server that is not there: one clear message, no password in it
 	"$bin" status --db "postgresql://xchg:s3cret@127.0.0.1:1/center" >"$W/.out" 2>"$W/.err"; RC=$?

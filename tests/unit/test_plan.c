@@ -158,3 +158,44 @@ Test(plan, a_table_appears_once_and_a_child_name_once_under_its_entity)
 	plan_free(p);
 #undef CHILD
 }
+
+/*
+ * Catches: a misspelt key taken in silence ("conflict_polcy" left the
+ * default policy in force), a key given twice (the first one won), and a
+ * syntax error that does not say where.
+ */
+Test(plan, every_key_is_known_and_given_once_and_a_syntax_error_says_where)
+{
+	static const struct {
+		const char *text;
+		const char *why;
+	} bad[] = {
+		{"{\"schema_version\": \"1.0.0\", \"conflict_polcy\": \"last-writer-wins\","
+		 " \"entities\": [{\"type\": \"A\", \"table\": \"a\"}]}",
+		 "plan.json: unknown key \"conflict_polcy\" (the keys here: schema_version, conflict_policy"},
+		{"{\"schema_version\": \"1.0.0\", \"entities\": [{\"type\": \"A\", \"table\": \"a\","
+		 " \"subset\": \"site\"}]}",
+		 "plan.json: entity 1: unknown key \"subset\""},
+		{"{\"schema_version\": \"1.0.0\", \"entities\": [{\"type\": \"A\", \"table\": \"a\", \"children\":"
+		 " [{\"name\": \"l\", \"table\": \"l\", \"parent_colum\": \"a_uuid\"}]}]}",
+		 "entity \"A\": child 1: unknown key \"parent_colum\""},
+		{"{\"schema_version\": \"1.0.0\", \"entities\": [{\"type\": \"A\", \"table\": \"a\","
+		 " \"table\": \"b\"}]}",
+		 "plan.json: entity 1: \"table\" is given twice"},
+		{"{\"schema_version\": \"1.0.0\",\n \"entities\": [\n  {\"type\": \"A\", \"table\": \"a\",}]}",
+		 "plan.json: not valid JSON near line 3, column "},
+		{"", "plan.json: not valid JSON"},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		plan *p = NULL;
+		xchg_err err = {0};
+
+		cr_assert_eq(plan_parse(&p, bad[i].text, strlen(bad[i].text), "plan.json", &err),
+			     XCHG_EUSAGE, "%s was taken", bad[i].text);
+		cr_assert(strstr(err.msg, bad[i].why), "%s: \"%s\" lacks \"%s\"", bad[i].text, err.msg,
+			  bad[i].why);
+		cr_assert_null(p);
+	}
+}
