@@ -11,7 +11,7 @@ TEST_PKGS = criterion
 # Debian packages behind the build, the tests and the demo.
 DEBS = gcc make pkg-config zlib1g-dev libarchive-dev libsqlite3-dev libpq-dev \
        libcjson-dev libsodium-dev libcriterion-dev sqlite3 jq unzip zip python3 \
-       postgresql postgresql-client clang libclang-rt-14-dev valgrind
+       postgresql postgresql-client clang libclang-rt-14-dev valgrind man-db
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 # The export deflates on a thread of its own (lib/handoff.c).
@@ -19,7 +19,13 @@ PKG_LIBS   = $(shell pkg-config --libs $(PKGS)) -pthread
 
 WARN    = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS ?= -O2 -g
-XCFLAGS = -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Ilib/include -Ilib $(PKG_CFLAGS) $(CFLAGS)
+# -fPIC: the same objects make the static and the shared library.
+XCFLAGS = -std=c11 -D_GNU_SOURCE -pthread -fPIC $(WARN) -Ilib/include -Ilib $(PKG_CFLAGS) $(CFLAGS)
+
+# The library's version, from the public header; the soname changes with MAJOR.
+VERSION = $(shell sed -n 's/^\#define XCHG_VERSION "\(.*\)"/\1/p' lib/include/xchg.h)
+SOMAJOR = $(firstword $(subst ., ,$(VERSION)))
+SONAME  = libxchg.so.$(SOMAJOR)
 
 LIB_SRC = $(wildcard lib/*.c)
 CLI_SRC = $(wildcard cli/*.c)
@@ -28,7 +34,7 @@ LIB_OBJ = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ = $(CLI_SRC:%.c=$(BUILD)/%.o)
 UNIT_OBJ = $(UNIT_SRC:%.c=$(BUILD)/%.o)
 
-all: $(BUILD)/xchg $(BUILD)/libxchg.a
+all: $(BUILD)/xchg $(BUILD)/libxchg.a $(BUILD)/libxchg.so.$(VERSION) $(BUILD)/xchg.pc
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -40,6 +46,18 @@ $(BUILD)/%.o: %.c
 $(BUILD)/libxchg.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
+
+# Exports xchg_* only (lib/libxchg.map): the rest is the library's own.
+$(BUILD)/libxchg.so.$(VERSION): $(LIB_OBJ) lib/libxchg.map
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--version-script=lib/libxchg.map \
+		-Wl,--no-undefined $(CFLAGS) $(LDFLAGS) -o $@ $(LIB_OBJ) $(PKG_LIBS)
+
+$(BUILD)/xchg.pc: lib/xchg.pc.in lib/include/xchg.h
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' $< >$@
+
+# The CLI compiles against the public header alone, as any other program would.
+$(CLI_OBJ): XCFLAGS = -std=c11 -D_GNU_SOURCE $(WARN) -Ilib/include $(shell pkg-config --cflags libcjson) $(CFLAGS)
 
 $(BUILD)/xchg: $(CLI_OBJ) $(BUILD)/libxchg.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libxchg.a $(PKG_LIBS)
@@ -122,11 +140,24 @@ demo: deps
 	$(MAKE) --no-print-directory all
 	examples/construction/demo.sh $(BUILD)/xchg
 
+# The tool, both libraries with the header and pkg-config file, the man page,
+# bash completion and the formats' documentation, under PREFIX (/usr/local);
+# DESTDIR stages them for a package.
+DEST = $(DESTDIR)$(PREFIX)
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
-	install -m 0755 $(BUILD)/xchg $(DESTDIR)$(PREFIX)/bin/xchg
-	install -m 0644 $(BUILD)/libxchg.a $(DESTDIR)$(PREFIX)/lib/libxchg.a
-	install -m 0644 lib/include/xchg.h $(DESTDIR)$(PREFIX)/include/xchg.h
+	install -d $(DEST)/bin $(DEST)/lib/pkgconfig $(DEST)/include $(DEST)/share/man/man1 \
+		$(DEST)/share/bash-completion/completions $(DEST)/share/doc/xchg
+	install -m 0755 $(BUILD)/xchg $(DEST)/bin/xchg
+	install -m 0644 $(BUILD)/libxchg.a $(DEST)/lib/libxchg.a
+	install -m 0755 $(BUILD)/libxchg.so.$(VERSION) $(DEST)/lib/libxchg.so.$(VERSION)
+	ln -sf libxchg.so.$(VERSION) $(DEST)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DEST)/lib/libxchg.so
+	install -m 0644 $(BUILD)/xchg.pc $(DEST)/lib/pkgconfig/xchg.pc
+	install -m 0644 lib/include/xchg.h $(DEST)/include/xchg.h
+	install -m 0644 cli/xchg.1 $(DEST)/share/man/man1/xchg.1
+	install -m 0644 cli/xchg.bash $(DEST)/share/bash-completion/completions/xchg
+	install -m 0644 formats/PLAN.md formats/PACKET.md examples/library/export.c \
+		$(DEST)/share/doc/xchg/
 
 # Installs missing Debian packages when root; otherwise names the command and stops.
 # Targets that need it build in a second make run after it: with -j, a plain

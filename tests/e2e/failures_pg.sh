@@ -58,11 +58,11 @@ scenario_dropped_connection() {
 	pid=$!
 	# Wait until the import is applying, then end its backend from outside.
 	until [ "$(sql center "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'xchg'
-			AND state = 'active' AND pid <> pg_backend_pid()")" -gt 0 ] || [ $tries -ge 200 ]; do
+			AND datname = current_database() AND state = 'active' AND pid <> pg_backend_pid()")" -gt 0 ] || [ $tries -ge 200 ]; do
 		sleep 0.02; tries=$((tries + 1))
 	done
 	sql center "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-		WHERE application_name = 'xchg' AND pid <> pg_backend_pid()" >/dev/null
+		WHERE application_name = 'xchg' AND datname = current_database() AND pid <> pg_backend_pid()" >/dev/null
 	wait "$pid"; RC=$?
 	cat "$W/import.err" >>"$W/all-stderr"
 	sed 's/^/    | /' "$W/import.err"

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# What a newcomer does with the library: `make install` into a prefix of
+# their own, then build examples/library/export.c against it through
+# pkg-config, link the shared library, and read `man xchg`. The build is a
+# plain one of its own (make all), so it does not touch build/.
+#   - the prefix holds the tool, both libraries (the shared one with its
+#     soname), the header, xchg.pc, the man page, bash completion and the
+#     formats' documentation;
+#   - pkg-config names -lxchg and the six libraries it needs;
+#   - the example, linked to the shared library, exports a packet that the
+#     installed xchg imports at the desktop;
+#   - the shared library exports the public API and nothing else.
+set -u
+
+E2E_NAME=install
+. "$(cd "$(dirname "$0")" && pwd)/lib.bash"
+
+P=$W/prefix
+export PKG_CONFIG_PATH=$P/lib/pkgconfig
+if ! out=$(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -C "$root" --no-print-directory -s -j2 BUILD="$W/build" PREFIX="$P" install 2>&1); then
+	bad "make install into a prefix" "$(tail -n 5 <<<"$out" | tr '\n' ' ')"
+	summary; exit 1
+fi
+ok "make install into a prefix"
+
+for f in bin/xchg include/xchg.h lib/libxchg.a lib/pkgconfig/xchg.pc share/man/man1/xchg.1 \
+	share/bash-completion/completions/xchg share/doc/xchg/PLAN.md share/doc/xchg/PACKET.md; do
+	check "installed: $f" test -s "$P/$f"
+done
+version=$("$P/bin/xchg" --version | cut -d' ' -f2)
+check "installed: the shared library with its soname" test -x "$P/lib/libxchg.so.$version" -a \
+	-L "$P/lib/libxchg.so.${version%%.*}" -a -L "$P/lib/libxchg.so"
+eq "its soname is libxchg.so.MAJOR" "libxchg.so.${version%%.*}" \
+	"$(objdump -p "$P/lib/libxchg.so.$version" 2>/dev/null | awk '$1 == "SONAME" { print $2 }')"
+eq "pkg-config knows the version" "$version" "$(pkg-config --modversion xchg)"
+libs=$(pkg-config --libs xchg)
+for l in -lxchg -lz -larchive -lsqlite3 -lpq -lcjson -lsodium; do
+	check "pkg-config --libs xchg names $l" grep -qw -- "$l" <<<"$libs"
+done
+eq "the shared library exports xchg_* alone" "" \
+	"$(nm -D --defined-only "$P/lib/libxchg.so.$version" | awk '$3 !~ /^xchg_/ && $3 != "XCHG_0" { print $3 }')"
+check "the completion script is valid bash" bash -n "$P/share/bash-completion/completions/xchg"
+
+# The example, built as its comment says, against the shared library.
+if cc "$root/examples/library/export.c" $(pkg-config --cflags --libs xchg) -o "$W/export" 2>"$W/cc.err"; then
+	ok "examples/library/export.c builds with pkg-config --cflags --libs xchg"
+else
+	bad "examples/library/export.c builds with pkg-config --cflags --libs xchg" "$(head -n 5 "$W/cc.err")"
+fi
+check "and links libxchg.so" grep -q "libxchg.so.${version%%.*} => $P/lib/" \
+	<<<"$(LD_LIBRARY_PATH=$P/lib ldd "$W/export")"
+
+sqlite3 "$W/center.db" <"$schema" && sqlite3 "$W/d1.db" <"$schema"
+X="$P/bin/xchg"
+check "init the center with the installed xchg" "$X" init --db "$W/center.db" --code CENTER --plan "$plan" --master
+check "init a desktop" "$X" init --db "$W/d1.db" --code D1 --plan "$plan"
+check "register the desktop" "$X" node add --db "$W/center.db" --key "$("$X" key --db "$W/d1.db")"
+check "register the center" "$X" node add --db "$W/d1.db" --key "$("$X" key --db "$W/center.db")"
+sqlite3 "$W/center.db" "INSERT INTO brigades (name) VALUES ('Linked')"
+mkdir -p "$W/out"
+out=$(LD_LIBRARY_PATH=$P/lib "$W/export" "$W/center.db" D1 "$W/out" 2>&1)
+eq "the example exits 0" 0 "$?"
+check "and says which packet it wrote" grep -q "pkt_CENTER_D1_1.zip: packet 1 for D1" <<<"$out"
+check "the desktop imports it" "$X" import --db "$W/d1.db" "$W/out/pkt_CENTER_D1_1.zip"
+eq "and holds the row" Linked "$(sqlite3 "$W/d1.db" "SELECT name FROM brigades")"
+
+# man xchg, from the prefix's man folder.
+page=$(MANPATH=$P/share/man MANWIDTH=80 man xchg 2>&1)
+check "man xchg shows the page" grep -qE "xchg +- +keep a center database" <<<"$page"
+check "with the exit status table" grep -q "EXIT STATUS" <<<"$page"
+eq "and man finds no fault in it" "" "$(MANPATH=$P/share/man man --warnings -E UTF-8 xchg 2>&1 >/dev/null)"
+
+summary
+[ "$fail" -eq 0 ]
