@@ -12,7 +12,7 @@ static const cli_opt opts[] = {
 static int run(const cli_cmd *cmd, const cli_args *a)
 {
 	const char *node = cli_get(cmd, a, "node"), *out = cli_get(cmd, a, "out");
-	xchg_export_opts eo = {.out_dir = out ? out : ".",
+	xchg_export_opts eo = {.version = XCHG_EXPORT_OPTS_VERSION, .out_dir = out ? out : ".",
 			       .flags = cli_get(cmd, a, "encrypt") ? XCHG_EXPORT_ENCRYPT : 0};
 	xchg_export_result res;
 	cli_progress p;

@@ -9,7 +9,7 @@ static const cli_opt opts[] = {
 
 static int run(const cli_cmd *cmd, const cli_args *a)
 {
-	xchg_import_opts o = {.ack_dir = cli_get(cmd, a, "out"),
+	xchg_import_opts o = {.version = XCHG_IMPORT_OPTS_VERSION, .ack_dir = cli_get(cmd, a, "out"),
 			      .flags = cli_get(cmd, a, "archive") ? XCHG_IMPORT_FILE : 0};
 	cli_reporter r = {.quiet = cli_get(cmd, a, "quiet") != NULL};
 	cli_progress p;

@@ -12,8 +12,9 @@ static const cli_opt opts[] = {
 
 static int run(const cli_cmd *cmd, const cli_args *a)
 {
-	xchg_init_opts o = {cli_get(cmd, a, "code"), cli_get(cmd, a, "name"),
-			    cli_get(cmd, a, "plan"), cli_get(cmd, a, "master") != NULL};
+	xchg_init_opts o = {.version = XCHG_INIT_OPTS_VERSION, .code = cli_get(cmd, a, "code"),
+			    .name = cli_get(cmd, a, "name"), .plan_path = cli_get(cmd, a, "plan"),
+			    .master = cli_get(cmd, a, "master") != NULL};
 	xchg_db *db = NULL;
 	xchg_err err;
 	int already = 0, rc;

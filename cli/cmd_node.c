@@ -136,7 +136,8 @@ static int run_set(const cli_cmd *cmd, const cli_args *a)
 {
 	const char *dir = cli_get(cmd, a, "dir"), *late = cli_get(cmd, a, "late-after"),
 		   *cap = cli_get(cmd, a, "max-queue");
-	xchg_link_opts o = {.applied = cli_get(cmd, a, "applied"), .subset = cli_get(cmd, a, "subset")};
+	xchg_link_opts o = {.version = XCHG_LINK_OPTS_VERSION, .applied = cli_get(cmd, a, "applied"),
+			    .subset = cli_get(cmd, a, "subset")};
 	char cwd[4096], *abs = NULL, when[32];
 	xchg_db *db = NULL;
 	xchg_err err;

@@ -22,7 +22,8 @@ static void on_signal(int sig)
 
 static int run(const cli_cmd *cmd, const cli_args *a)
 {
-	xchg_watch_opts o = {.dir = cli_get(cmd, a, "dir"), .stop = &stop};
+	xchg_watch_opts o = {.version = XCHG_WATCH_OPTS_VERSION, .dir = cli_get(cmd, a, "dir"),
+			     .stop = &stop};
 	cli_reporter r = {.quiet = cli_get(cmd, a, "quiet") != NULL, .log = 1};
 	struct sigaction sa;
 	xchg_db *db = NULL;

@@ -310,6 +310,15 @@ int xchg_code_valid(const char *code)
 	return 1;
 }
 
+xchg_status xcheck_opts(unsigned version, unsigned want, const char *type, const char *init,
+			xchg_err *err)
+{
+	if (version == want)
+		return XCHG_OK;
+	return xerr(err, XCHG_EUSAGE, "%s: version %u is not the one libxchg %s knows (%u);"
+		    " declare it with %s", type, version, XCHG_VERSION, want, init);
+}
+
 xchg_status xcheck_code(const char *code, xchg_err *err)
 {
 	if (xchg_code_valid(code))

@@ -78,6 +78,14 @@ void xuuid4(char out[37]);
 int xuuid_valid(const char *s);
 
 
+/*
+ * XCHG_EUSAGE unless an options struct's version (first member) is want,
+ * the one this library was built with; type names the struct and init
+ * its _INIT macro, for the message.
+ */
+xchg_status xcheck_opts(unsigned version, unsigned want, const char *type, const char *init,
+			xchg_err *err);
+
 /* The longest node code, in bytes. */
 #define XCODE_MAX 64
 

@@ -586,7 +586,9 @@ xchg_status xchg_init(xchg_db *db, const xchg_init_opts *o, int *already, xchg_e
 
 	*already = 0;
 	memset(&kp, 0, sizeof(kp));
-	if ((rc = xcheck_code(o->code, err)) || (rc = key_named(db, err)))
+	if ((rc = xcheck_opts(o->version, XCHG_INIT_OPTS_VERSION, "xchg_init_opts",
+			      "XCHG_INIT_OPTS_INIT", err)) ||
+	    (rc = xcheck_code(o->code, err)) || (rc = key_named(db, err)))
 		return rc;
 	if ((rc = plan_load_file(&p, o->plan_path, err)))
 		return rc;

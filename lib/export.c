@@ -426,21 +426,25 @@ xchg_status exchange_remove_abandoned(xchg_db *db, const node_row *self, const c
 xchg_status xchg_export(xchg_db *db, const char *peer, const char *out_dir,
 			xchg_export_result *res, xchg_err *err)
 {
-	xchg_export_opts opts = {.out_dir = out_dir};
+	xchg_export_opts opts = XCHG_EXPORT_OPTS_INIT;
 
+	opts.out_dir = out_dir;
 	return xchg_export_with(db, peer, &opts, res, err);
 }
 
 xchg_status xchg_export_with(xchg_db *db, const char *peer, const xchg_export_opts *opts,
 			     xchg_export_result *res, xchg_err *err)
 {
-	static const xchg_export_opts defaults = {0};
+	static const xchg_export_opts defaults = XCHG_EXPORT_OPTS_INIT;
 	node_row self = {0};
 	xchg_status rc;
 
 	memset(res, 0, sizeof(*res));
 	if (!opts)
 		opts = &defaults;
+	if ((rc = xcheck_opts(opts->version, XCHG_EXPORT_OPTS_VERSION, "xchg_export_opts",
+			      "XCHG_EXPORT_OPTS_INIT", err)))
+		return rc;
 	if (opts->flags & ~(unsigned)XCHG_EXPORT_ENCRYPT)
 		return xerr(err, XCHG_EUSAGE, "xchg_export_with: unknown flags 0x%x",
 			    opts->flags & ~(unsigned)XCHG_EXPORT_ENCRYPT);

@@ -575,6 +575,9 @@ xchg_status xchg_node_set(xchg_db *db, const char *code, const xchg_link_opts *o
 	size_t i;
 	xchg_status rc;
 
+	if ((rc = xcheck_opts(o->version, XCHG_LINK_OPTS_VERSION, "xchg_link_opts",
+			      "XCHG_LINK_OPTS_INIT", err)))
+		return rc;
 	if (o->applied && strcmp(o->applied, "archive") != 0 && strcmp(o->applied, "delete") != 0 &&
 	    strcmp(o->applied, "keep") != 0)
 		return xerr(err, XCHG_EUSAGE, "node %s: applied packets are archived, deleted or kept,"

@@ -238,6 +238,9 @@ xchg_status xchg_import_with(xchg_db *db, const char *const *paths, size_t npath
 	xchg_err later = {0};
 	xchg_status rc, first = XCHG_OK;
 
+	if ((rc = xcheck_opts(o->version, XCHG_IMPORT_OPTS_VERSION, "xchg_import_opts",
+			      "XCHG_IMPORT_OPTS_INIT", err)))
+		return rc;
 	if (o->flags & ~(unsigned)XCHG_IMPORT_FILE)
 		return xerr(err, XCHG_EUSAGE, "xchg_import_with: unknown flags 0x%x",
 			    o->flags & ~(unsigned)XCHG_IMPORT_FILE);

@@ -293,6 +293,9 @@ xchg_status xchg_watch(xchg_db *db, const xchg_watch_opts *o, xchg_import_cb cb,
 	char *hello = NULL;
 	xchg_status rc;
 
+	if ((rc = xcheck_opts(o->version, XCHG_WATCH_OPTS_VERSION, "xchg_watch_opts",
+			      "XCHG_WATCH_OPTS_INIT", err)))
+		return rc;
 	if (o->flags & ~(unsigned)XCHG_WATCH_POLL)
 		return xerr(err, XCHG_EUSAGE, "xchg_watch: unknown flags 0x%x",
 			    o->flags & ~(unsigned)XCHG_WATCH_POLL);

@@ -28,6 +28,15 @@ extern "C" {
 /* The version of the library linked, "MAJOR.MINOR.PATCH": may be newer than XCHG_VERSION. */
 const char *xchg_version(void);
 
+/*
+ * Every options struct starts with its version: declare one with its _INIT
+ * macro (xchg_export_opts o = XCHG_EXPORT_OPTS_INIT;), then set what you
+ * need. A library that meets a version it does not know (0: a struct not
+ * made so) refuses it with XCHG_EUSAGE instead of reading fields that are
+ * not there; new fields come with a new version, and older ones keep
+ * working.
+ */
+
 /* Status codes. They double as the command-line tool's exit codes. */
 typedef enum xchg_status {
 	XCHG_OK = 0,
@@ -99,7 +108,11 @@ int xchg_code_valid(const char *code);
  */
 char *xchg_scrub(char *s);
 
+#define XCHG_INIT_OPTS_VERSION 1
+#define XCHG_INIT_OPTS_INIT {.version = XCHG_INIT_OPTS_VERSION}
+
 typedef struct xchg_init_opts {
+	unsigned version;      /* XCHG_INIT_OPTS_VERSION, as XCHG_INIT_OPTS_INIT sets it */
 	const char *code;      /* this node's code */
 	const char *name;      /* display name; NULL for the code */
 	const char *plan_path; /* the exchange plan (formats/PLAN.md) */
@@ -152,7 +165,11 @@ xchg_status xchg_node_set_key(xchg_db *db, const char *code, const char *key_lin
 #define XCHG_LATE_AFTER_DEFAULT (24 * 60 * 60)
 
 /* What xchg_node_set changes of a link; a NULL or 0 member is left as it is. */
+#define XCHG_LINK_OPTS_VERSION 1
+#define XCHG_LINK_OPTS_INIT {.version = XCHG_LINK_OPTS_VERSION}
+
 typedef struct xchg_link_opts {
+	unsigned version;      /* XCHG_LINK_OPTS_VERSION, as XCHG_LINK_OPTS_INIT sets it */
 	const char *dir;      /* the folder its packets go to and come from; "" forgets it */
 	int64_t late_after;   /* seconds without a packet from the peer before it is late */
 	const char *applied;  /* what sync does with an applied packet: "archive" (into the
@@ -216,7 +233,11 @@ xchg_status xchg_export(xchg_db *db, const char *peer, const char *out_dir,
  */
 #define XCHG_EXPORT_ENCRYPT 1u
 
+#define XCHG_EXPORT_OPTS_VERSION 1
+#define XCHG_EXPORT_OPTS_INIT {.version = XCHG_EXPORT_OPTS_VERSION}
+
 typedef struct xchg_export_opts {
+	unsigned version;      /* XCHG_EXPORT_OPTS_VERSION, as XCHG_EXPORT_OPTS_INIT sets it */
 	const char *out_dir; /* the folder to write into; NULL for "." */
 	unsigned flags;      /* XCHG_EXPORT_* */
 	xchg_progress_cb progress; /* NULL: none */
@@ -312,7 +333,11 @@ xchg_status xchg_sync(xchg_db *db, const char *dir, xchg_import_cb cb, void *ctx
  */
 #define XCHG_IMPORT_FILE 1u
 
+#define XCHG_IMPORT_OPTS_VERSION 1
+#define XCHG_IMPORT_OPTS_INIT {.version = XCHG_IMPORT_OPTS_VERSION}
+
 typedef struct xchg_import_opts {
+	unsigned version;      /* XCHG_IMPORT_OPTS_VERSION, as XCHG_IMPORT_OPTS_INIT sets it */
 	const char *ack_dir; /* as xchg_import's */
 	unsigned flags;      /* XCHG_IMPORT_* */
 	xchg_progress_cb progress; /* NULL: none; reports each packet's entities */
@@ -347,7 +372,11 @@ xchg_status xchg_node_resync(xchg_db *db, const char *code, xchg_err *err);
 /* Seconds between two rounds when no packet arrives, unless the options say. */
 #define XCHG_WATCH_INTERVAL_DEFAULT 60
 
+#define XCHG_WATCH_OPTS_VERSION 1
+#define XCHG_WATCH_OPTS_INIT {.version = XCHG_WATCH_OPTS_VERSION}
+
 typedef struct xchg_watch_opts {
+	unsigned version;      /* XCHG_WATCH_OPTS_VERSION, as XCHG_WATCH_OPTS_INIT sets it */
 	const char *dir;   /* as xchg_sync's */
 	int64_t interval;  /* seconds between rounds when no packet arrives; 0: the default */
 	unsigned flags;    /* XCHG_WATCH_* */

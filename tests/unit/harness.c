@@ -348,7 +348,8 @@ node *node_create(const char *code, int master, const char *plan_path, const cha
 {
 	node *n = hkeep(calloc(1, sizeof(*n)));
 	const char *folder;
-	xchg_init_opts opts = {.code = code, .plan_path = plan_path, .master = master};
+	xchg_init_opts opts = {.version = XCHG_INIT_OPTS_VERSION, .code = code,
+			       .plan_path = plan_path, .master = master};
 	xchg_err err = {0};
 	int already = -1;
 

@@ -549,7 +549,7 @@ static void set_subset(int d, const char *list)
 {
 	xchg_err err = {0};
 
-	cr_assert_eq(xchg_node_set(nd[0]->db, nd[d]->code, &(xchg_link_opts){.subset = list}, &err),
+	cr_assert_eq(xchg_node_set(nd[0]->db, nd[d]->code, &(xchg_link_opts){.version = XCHG_LINK_OPTS_VERSION, .subset = list}, &err),
 		     XCHG_OK, "%s%s: subset \"%s\": %s", WHERE, nd[d]->code, list, err.msg);
 	subset_of[d] = list;
 }

@@ -1928,7 +1928,8 @@ Test(invariants, children_moved_between_parents_leave_the_old_one)
 /* Catches: a second init that fails, duplicates this node, or doubles registrations. */
 Test(invariants, init_twice_is_safe)
 {
-	xchg_init_opts opts = {.code = "CENTER", .plan_path = EXAMPLE_PLAN, .master = 1};
+	xchg_init_opts opts = {.version = XCHG_INIT_OPTS_VERSION, .code = "CENTER",
+			       .plan_path = EXAMPLE_PLAN, .master = 1};
 	xchg_err err = {0};
 	int already = 0;
 	int64_t triggers;

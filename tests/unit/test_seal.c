@@ -909,7 +909,8 @@ static void star(void)
 
 static const char *export_sealed(node *from, const char *peer)
 {
-	xchg_export_opts opts = {.out_dir = share, .flags = XCHG_EXPORT_ENCRYPT};
+	xchg_export_opts opts = {.version = XCHG_EXPORT_OPTS_VERSION, .out_dir = share,
+				 .flags = XCHG_EXPORT_ENCRYPT};
 	xchg_export_result res;
 	xchg_err err = {0};
 	const char *path;
@@ -1089,7 +1090,7 @@ Test(seal, inspect_opens_only_with_the_recipients_database)
 
 Test(seal, export_options_are_checked)
 {
-	xchg_export_opts opts = {.out_dir = NULL, .flags = 0x80};
+	xchg_export_opts opts = {.version = XCHG_EXPORT_OPTS_VERSION, .out_dir = NULL, .flags = 0x80};
 	xchg_export_result res;
 	xchg_err err = {0};
 
