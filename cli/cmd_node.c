@@ -178,8 +178,9 @@ static int run_set(const cli_cmd *cmd, const cli_args *a)
 				printf("%s: applied packets are %s\n", a->pos[0],
 				       o.applied[0] == 'a' ? "archived" : o.applied[0] == 'd' ? "deleted" : "kept");
 			if (o.max_queue > 0)
-				printf("%s: past %lld queued changes, it gets the full state instead\n",
-				       a->pos[0], (long long)o.max_queue);
+				printf("%s: past %lld queued %s, it gets the full state instead\n",
+				       a->pos[0], (long long)o.max_queue,
+				       o.max_queue == 1 ? "change" : "changes");
 			else if (o.max_queue)
 				printf("%s: its queue has no cap\n", a->pos[0]);
 			if (o.subset && o.subset[0])

@@ -196,9 +196,9 @@ static void print_table(const xchg_status_report *rep)
 	for (i = 0; i < rep->npeers; i++)
 		print_notes(&rep->peers[i]);
 	if (refused)
-		printf("%lld refused rows are not applied here: see xchg conflicts, and retry each with"
+		printf("%lld refused %s not applied here: see xchg conflicts, and retry each with"
 		       " xchg conflicts retry ID once the schema or the data is fixed\n",
-		       (long long)refused);
+		       (long long)refused, refused == 1 ? "row is" : "rows are");
 }
 
 /* What a monitor reads: 0 when every link is ok. */

@@ -42,6 +42,12 @@ static void say(const cli_reporter *r, enum line_kind kind, const char *fmt, ...
 	fflush(out);
 }
 
+/* The noun for n of them: "1 entity", "2 entities". */
+static const char *noun(int64_t n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
 void cli_report(const xchg_import_event *ev, void *ctx)
 {
 	cli_reporter *r = ctx;
@@ -50,8 +56,9 @@ void cli_report(const xchg_import_event *ev, void *ctx)
 		r->counts[ev->outcome]++;
 	switch (ev->outcome) {
 	case XCHG_EXPORTED:
-		say(r, EVENT, "exported %s: packet %lld to %s, %lld entities", ev->path,
-		    (long long)ev->packet_no, ev->sender, (long long)ev->entities);
+		say(r, EVENT, "exported %s: packet %lld to %s, %lld %s", ev->path,
+		    (long long)ev->packet_no, ev->sender, (long long)ev->entities,
+		    noun(ev->entities, "entity", "entities"));
 		break;
 	case XCHG_ARCHIVED:
 		say(r, EVENT, "archived %s to %s", ev->path, ev->message);
@@ -64,9 +71,10 @@ void cli_report(const xchg_import_event *ev, void *ctx)
 		    ev->message);
 		break;
 	case XCHG_APPLIED:
-		say(r, EVENT, "applied %s: packet %lld from %s, %lld entities, %lld conflicts, %lld refused%s",
+		say(r, EVENT, "applied %s: packet %lld from %s, %lld %s, %lld %s, %lld refused%s",
 		    ev->path, (long long)ev->packet_no, ev->sender, (long long)ev->entities,
-		    (long long)ev->conflicts, (long long)ev->refused,
+		    noun(ev->entities, "entity", "entities"), (long long)ev->conflicts,
+		    noun(ev->conflicts, "conflict", "conflicts"), (long long)ev->refused,
 		    ev->refused ? " (kept in the conflict log: see xchg conflicts)" : "");
 		break;
 	case XCHG_SKIPPED:
@@ -75,8 +83,9 @@ void cli_report(const xchg_import_event *ev, void *ctx)
 		    ev->message ? ev->message + strlen(ev->path) + 2 : "");
 		break;
 	case XCHG_ACK_WRITTEN:
-		say(r, EVENT, "acknowledged with %s: packet %lld, %lld entities", ev->path,
-		    (long long)ev->packet_no, (long long)ev->entities);
+		say(r, EVENT, "acknowledged with %s: packet %lld, %lld %s", ev->path,
+		    (long long)ev->packet_no, (long long)ev->entities,
+		    noun(ev->entities, "entity", "entities"));
 		break;
 	case XCHG_REFUSED:
 		say(r, FAILURE, "refused %s", ev->message);

@@ -513,6 +513,19 @@ static xchg_status reader_open_seal(packet_reader *r, seal_key_fn key, void *key
 	return rc;
 }
 
+/*
+ * Whether the file at fd begins with a ZIP member's header: a packet whose
+ * end the seekable reader cannot find is then one cut short, not some
+ * other kind of file.
+ */
+static int starts_as_zip(int fd)
+{
+	unsigned char head[4];
+
+	return pread(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head) &&
+	       memcmp(head, "PK\003\004", sizeof(head)) == 0;
+}
+
 static xchg_status reader_open_file(packet_reader *r, seal_key_fn key, void *key_ctx,
 				    xchg_err *err)
 {
@@ -542,6 +555,9 @@ static xchg_status reader_open_file(packet_reader *r, seal_key_fn key, void *key
 	if ((ar = archive_read_support_format_zip_seekable(r->a)) == ARCHIVE_OK)
 		ar = r->seal ? seal_reader_open_archive(r->seal, r->a)
 			     : archive_read_open_fd(r->a, r->fd, PACKET_READ_BLOCK);
+	if (ar != ARCHIVE_OK && !r->seal && starts_as_zip(r->fd))
+		return refuse(r, err, "truncated: it starts as a ZIP but its end is missing, as when a"
+			      " copy stops short; copy the packet again");
 	if (ar != ARCHIVE_OK)
 		return refuse(r, err, "%s: %s", r->seal ? "the sealed payload is not a packet (ZIP)"
 						      : "not a packet (ZIP)", aerr(r->a));
@@ -650,7 +666,7 @@ xchg_status packet_reader_read(void *ctx, void *buf, size_t cap, size_t *got,
 	if (r->message_bytes > PACKET_RATIO_FREE_BYTES &&
 	    r->message_bytes / PACKET_MAX_RATIO > r->file_bytes)
 		return refuse(r, err, "%s inflates to more than %d times the packet's %llu bytes"
-			      " (a zip bomb?)", PACKET_MEMBER_MESSAGE, PACKET_MAX_RATIO,
+			      " (as a zip bomb does)", PACKET_MEMBER_MESSAGE, PACKET_MAX_RATIO,
 			      (unsigned long long)r->file_bytes);
 	crypto_sign_ed25519ph_update(&r->sign, buf, (unsigned long long)n);
 	*got = (size_t)n;

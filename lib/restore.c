@@ -68,8 +68,8 @@ static xchg_status went_back_here(store *s, node_row *peer, const env_header *h,
 	if ((rc = store_run(s, "UPDATE sync_nodes SET sent_packet_no = ?, recovering = ? WHERE id = ?",
 			    p, 3, NULL, err)) ||
 	    (rc = store_run(s, "UPDATE sync_nodes SET wants_full_state = 1, full_state_no = 0, recovering ="
-			       " coalesce(recovering, 'this node went back in time (restored from a"
-			       " copy?); its peers are asked for their full state')"
+			       " coalesce(recovering, 'this node went back in time (as a restore from a"
+			       " copy does); its peers are asked for their full state')"
 			       " WHERE is_self = 0 AND revoked_at IS NULL", NULL, 0, NULL, err)) ||
 	    (rc = store_run(s, "UPDATE sync_changes SET packet_no = NULL WHERE node_id = ?", &p[2], 1,
 			    NULL, err))) {
@@ -125,7 +125,7 @@ static xchg_status names_another(store *s, node_row *peer, const env_header *h, 
 	*back = 1;
 	rc = went_back_here(s, peer, h, xstrdup_printf(
 		"this node went back in time: %s %s a packet %lld written at %s, but this node's"
-		" packet %lld was written at %s (restored from a copy?); its changes for %s travel"
+		" packet %lld was written at %s (as a restore from a copy does); its changes for %s travel"
 		" again, and every peer is asked for its full state", peer->code,
 		listed ? "lists as received" : "acknowledges", (long long)n, created, (long long)n, mine,
 		peer->code), seen, err);
@@ -151,7 +151,7 @@ xchg_status restore_check(store *s, node_row *sender, const env_header *h, resto
 	memset(seen, 0, sizeof(*seen));
 	if (back && (rc = went_back_here(s, sender, h, xstrdup_printf(
 			"this node went back in time: %s acknowledges packet %lld, but this node wrote"
-			" only %lld (restored from a copy?); its numbering jumps to %lld, its changes for"
+			" only %lld (as a restore from a copy does); its numbering jumps to %lld, its changes for"
 			" %s travel again, and every peer is asked for its full state", sender->code,
 			(long long)h->ack_packet_no, (long long)sender->sent_packet_no,
 			(long long)h->ack_packet_no, sender->code), seen, err)))
@@ -167,7 +167,7 @@ xchg_status restore_check(store *s, node_row *sender, const env_header *h, resto
 		seen->reused = seen->suspect = 1;
 		return owe_full_state(s, sender, xstrdup_printf(
 			"%s went back in time: its packet %lld reuses a number received before, and"
-			" was written after the last one received (restored from a copy?); it is"
+			" was written after the last one received (as a restore from a copy does); it is"
 			" applied, and %s gets this node's full state", sender->code,
 			(long long)h->packet_no, sender->code), seen, err);
 	}
@@ -175,7 +175,7 @@ xchg_status restore_check(store *s, node_row *sender, const env_header *h, resto
 		seen->suspect = 1;
 		return owe_full_state(s, sender, xstrdup_printf(
 			"%s went back in time: it acknowledges packet %lld, after acknowledging %lld"
-			" before (restored from a copy?); it gets this node's full state",
+			" before (as a restore from a copy does); it gets this node's full state",
 			sender->code, (long long)h->ack_packet_no,
 			(long long)sender->acked_packet_no), seen, err);
 	}

@@ -39,7 +39,7 @@ scenario_collision() {
 	up d1
 	up d2
 	eq "the center's import counts the collision and goes on" 0 "$RC"
-	check "the import line says 1 conflict" has "$OUT" "0 entities, 1 conflicts, 0 refused"
+	check "the import line says 1 conflict" has "$OUT" "0 entities, 1 conflict, 0 refused"
 	star_round
 	for n in center d1 d2; do
 		eq "$n holds one ACC-7, the center's first" "$u1|From D1" \
@@ -79,13 +79,13 @@ scenario_refused() {
 	before=$(sql center "SELECT received_packet_no FROM sync_nodes WHERE code = 'D1'")
 	up d1
 	eq "a refused row does not fail the import" 0 "$RC"
-	check "the import line counts it" has "$OUT" "1 entities, 0 conflicts, 1 refused (kept in the conflict log"
+	check "the import line counts it" has "$OUT" "1 entity, 0 conflicts, 1 refused (kept in the conflict log"
 	eq "the packet counts as received" "$((before + 1))" \
 		"$(sql center "SELECT received_packet_no FROM sync_nodes WHERE code = 'D1'")"
 	eq "the rest of the packet applied" "Short" "$(sql center "SELECT name FROM ledgers WHERE code = 'ACC-9'")"
 	x center status
 	check "status has a refused column" has "$OUT" "refused"
-	check "status tells what to do" has "$OUT" "1 refused rows are not applied here"
+	check "status tells what to do" has "$OUT" "1 refused row is not applied here"
 	x center status --json
 	eq "status --json counts it for D1" "1 0" \
 		"$(jq -r '[.peers[] | select(.code == "D1") | .refused, .conflicts] | join(" ")' <<<"$OUT")"

@@ -127,7 +127,7 @@ scenario_import() {
 	eq "D1 inspects it: signature verified" verified "$(jq -r .signature <<<"$OUT")"
 	x d1 import "$SH"
 	eq "D1 imports the folder (exit 0)" 0 "$RC"
-	check "applied the sealed packet" has "$OUT" "applied $PKT: packet 1 from CENTER, 1 entities"
+	check "applied the sealed packet" has "$OUT" "applied $PKT: packet 1 from CENTER, 1 entity"
 	eq "the row arrived" "Ivanov|7" "$(sql d1 "SELECT foreman, headcount FROM brigades WHERE name = '$SECRET'")"
 	ack="$SH/pkt_D1_CENTER_1.zip.sealed"
 	check "the acknowledgement goes back sealed" has "$OUT" "acknowledged with $ack"

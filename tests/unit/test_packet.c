@@ -731,7 +731,12 @@ Test(packet, every_truncation_refused, .timeout = 120)
 		xchg_err err = {0};
 
 		write_file(at("cut.zip"), file, cut);
-		assert_refused(check_file(at("cut.zip"), &err), &err, at("cut.zip"));
+		/* Past its first member's signature, a cut file is called what it is. */
+		if (cut >= 4)
+			assert_refused_with(check_file(at("cut.zip"), &err), &err, at("cut.zip"),
+					    "truncated: it starts as a ZIP but its end is missing");
+		else
+			assert_refused(check_file(at("cut.zip"), &err), &err, at("cut.zip"));
 	}
 	free(file);
 	free(msg);
