@@ -41,6 +41,8 @@ static int print_json(const xchg_inspect_report *r)
 	cJSON_AddBoolToObject(h, "full_state", r->full_state);
 	cJSON_AddStringToObject(root, "signature", verdict_text(r->signature));
 	cJSON_AddBoolToObject(root, "sealed", r->sealed);
+	if (r->sealed_to)
+		cJSON_AddStringToObject(root, "sealed_to", r->sealed_to);
 	cJSON_AddNumberToObject(root, "entities", (double)r->entities);
 	counts = cJSON_AddArrayToObject(root, "counts");
 	for (i = 0; i < r->ncounts; i++) {
@@ -52,6 +54,21 @@ static int print_json(const xchg_inspect_report *r)
 		cJSON_AddItemToArray(counts, c);
 	}
 	return cli_print_json(root);
+}
+
+static void print_sealed(const xchg_inspect_report *r, int json)
+{
+	cJSON *root;
+
+	if (!json) {
+		printf("sealed      to key %s; only that node's database opens it\n", r->sealed_to);
+		return;
+	}
+	root = cJSON_CreateObject();
+	cJSON_AddBoolToObject(root, "sealed", 1);
+	cJSON_AddStringToObject(root, "sealed_to", r->sealed_to);
+	cJSON_AddBoolToObject(root, "opened", 0);
+	cli_print_json(root);
 }
 
 static void print_text(const xchg_inspect_report *r)
@@ -83,9 +100,13 @@ static int run(const cli_cmd *cmd, const cli_args *a)
 	if ((cli_get(cmd, a, "db") || getenv("XCHG_DB") || access(url, F_OK) == 0) &&
 	    (rc = cli_open(cmd, a, 0, &db)))
 		return rc;
-	if ((rc = xchg_inspect(db, a->pos[0], &rep, &err)))
+	if ((rc = xchg_inspect(db, a->pos[0], &rep, &err)) && rep) {
+		/* Sealed to another node, or no database here: what shows in clear, then why no more. */
+		print_sealed(rep, cli_get(cmd, a, "json") != NULL);
 		rc = cli_fail(&err);
-	else if (cli_get(cmd, a, "json"))
+	} else if (rc) {
+		rc = cli_fail(&err);
+	} else if (cli_get(cmd, a, "json"))
 		rc = print_json(rep);
 	else
 		print_text(rep);

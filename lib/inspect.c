@@ -8,6 +8,7 @@
 #include "keys.h"
 #include "nodes.h"
 #include "packet.h"
+#include "seal.h"
 
 static xchg_status count_entity(xchg_inspect_report *rep, const env_entity *e, xchg_err *err)
 {
@@ -109,6 +110,22 @@ static xchg_status take_header(xchg_inspect_report *rep, const env_header *h, xc
 	return XCHG_OK;
 }
 
+/* The key a sealed packet is sealed to, readable without any key. */
+static xchg_status sealed_to(xchg_inspect_report *rep, const char *path, xchg_err *err)
+{
+	unsigned char to[crypto_sign_PUBLICKEYBYTES];
+	char text[KEY_TEXT_MAX];
+	int sealed = 0;
+	xchg_status rc;
+
+	if ((rc = seal_peek(path, &sealed, to, err)) || !sealed)
+		return rc;
+	keys_encode_public(to, text);
+	if (!(rep->sealed_to = strdup(text)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	return XCHG_OK;
+}
+
 xchg_status xchg_inspect(xchg_db *db, const char *path, xchg_inspect_report **out,
 			 xchg_err *err)
 {
@@ -128,8 +145,16 @@ xchg_status xchg_inspect(xchg_db *db, const char *path, xchg_inspect_report **ou
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 		goto done;
 	}
-	if ((rc = packet_reader_open_keyed(&pr, path, open_with, &key, err)) ||
-	    (rc = env_reader_new(&er, packet_reader_read, pr, path, err)) ||
+	if ((rc = sealed_to(rep, path, err)))
+		goto done;
+	rc = packet_reader_open_keyed(&pr, path, open_with, &key, err);
+	if (rc == XCHG_EPACKET && rep->sealed_to) {
+		/* Not for this node, or no node at all: what shows in clear is the report. */
+		*out = rep;
+		rep = NULL;
+		goto done;
+	}
+	if (rc || (rc = env_reader_new(&er, packet_reader_read, pr, path, err)) ||
 	    (rc = env_reader_header(er, &h, err)) ||
 	    (rc = take_header(rep, h, err)) ||
 	    (rc = sender_key(db, h, pk, &known, err)))
@@ -173,5 +198,6 @@ void xchg_inspect_free(xchg_inspect_report *rep)
 	free(rep->sender_id);
 	free(rep->recipient_id);
 	free(rep->created_at);
+	free(rep->sealed_to);
 	free(rep);
 }

@@ -484,6 +484,7 @@ typedef struct xchg_inspect_report {
 	xchg_entity_count *counts;
 	size_t ncounts;
 	int sealed;           /* it was sealed to this node, and opened with its key */
+	char *sealed_to;      /* a sealed packet's recipient, in clear: its public key; else NULL */
 	int full_state;       /* it carries every row its sender has (PACKET.md 6.2) */
 } xchg_inspect_report;
 
@@ -491,7 +492,10 @@ typedef struct xchg_inspect_report {
  * Reads a packet without changing anything; the report's strings are the
  * packet's, made safe to show (xchg_scrub). db may be NULL; then the
  * signature cannot be checked against a known key, and a sealed packet
- * cannot be opened (only its recipient's key opens it).
+ * cannot be opened (only its recipient's key opens it). A sealed packet
+ * that cannot be opened here fails with XCHG_EPACKET, and *out still holds
+ * what it shows in clear (sealed_to; every other field NULL or 0): free it
+ * either way.
  */
 xchg_status xchg_inspect(xchg_db *db, const char *path,
 			 xchg_inspect_report **out, xchg_err *err);

@@ -87,14 +87,20 @@ scenario_thief() {
 	if grep -aq -- "$SECRET" "$PKT"; then bad "the secret is not in the file's bytes" "found"; else ok "the secret is not in the file's bytes"; fi
 	if grep -aq -- "message.json" "$PKT"; then bad "no ZIP member name in the file's bytes" "found"; else ok "no ZIP member name in the file's bytes"; fi
 	(cd "$W" && "$bin" inspect "$PKT" >"$W/.out" 2>"$W/.err"); RC=$?; ERR=$(cat "$W/.err")
+	local shown=$(cat "$W/.out") d1key
+	d1key=$(x d1 key; cut -d" " -f3 <<<"$OUT")
 	eq "inspect without a database exits 4" 4 "$RC"
-	check "and names the key it is sealed to" has "$ERR" "sealed to key $(x d1 key; cut -d" " -f3 <<<"$OUT")"
+	check "and names the key it is sealed to" has "$ERR" "sealed to key $d1key"
+	check "after showing the header in clear: the recipient's key" has "$shown" "sealed      to key $d1key"
+	(cd "$W" && "$bin" inspect --json "$PKT" >"$W/.out" 2>/dev/null)
+	check "and so does --json" jq -e --arg k "$d1key" '.sealed and .sealed_to == $k and (.opened | not)' "$W/.out"
 }
 
 scenario_wrong_node() {
 	refused "D2 imports D1's sealed packet" d2 "$PKT" "sealed to another node's key"
 	x d2 inspect "$PKT"
 	eq "D2 cannot inspect it (exit 4)" 4 "$RC"
+	check "but sees whose it is" has "$OUT" "sealed      to key $(x d1 key; cut -d" " -f3 <<<"$OUT")"
 	x center inspect "$PKT"
 	eq "not even its sender can open it (exit 4)" 4 "$RC"
 	local before

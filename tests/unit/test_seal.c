@@ -1080,12 +1080,19 @@ Test(seal, inspect_opens_only_with_the_recipients_database)
 	cr_assert_eq(rep->entities, 1);
 	xchg_inspect_free(rep);
 	rep = NULL;
+	/* Unopened, the report is what shows in clear: whose key it is sealed to. */
 	assert_refused(xchg_inspect(NULL, pkt, &rep, &err), &err, pkt, "opening it needs");
-	cr_assert_null(rep);
+	cr_assert_not_null(rep);
+	cr_assert(rep->sealed_to && strstr(public_key(D1), rep->sealed_to), "%s", rep->sealed_to);
+	cr_assert(!rep->sealed && !rep->sender && !rep->entities && !rep->ncounts);
+	xchg_inspect_free(rep);
 	assert_refused(xchg_inspect(D2->db, pkt, &rep, &err), &err, pkt,
 		       "sealed to another node's key");
+	cr_assert(rep->sealed_to && strstr(public_key(D1), rep->sealed_to), "%s", rep->sealed_to);
+	xchg_inspect_free(rep);
 	assert_refused(xchg_inspect(Cn->db, pkt, &rep, &err), &err, pkt,
 		       "sealed to another node's key");
+	xchg_inspect_free(rep);
 }
 
 Test(seal, export_options_are_checked)
