@@ -743,14 +743,8 @@ xchg_status xchg_key_rotate(xchg_db *db, char **new_public_key, xchg_err *err)
 	    (rc = keys_chain_extend(self.key_chain, self.code, &old, next.pk, &chain, err)))
 		goto done;
 	keys_encode_public(next.pk, pub);
-	{
-		xvalue p[3] = {xv_text(pub), xv_text(chain), xv_text(self.id)};
-
-		if ((rc = store_run(db->st, "UPDATE sync_nodes SET public_key = ?, key_chain = ? WHERE id = ?",
-				    p, 3, NULL, err)) ||
-		    (rc = store_commit(db->st, err)))
-			goto done;
-	}
+	if ((rc = nodes_set_key(db->st, self.id, pub, chain, err)) || (rc = store_commit(db->st, err)))
+		goto done;
 	in_tx = 0;
 	/* Committed: the new key is this node's now, even if this rename is left to the next command. */
 	if ((rc = keys_install(pending, db->key_path, err)))

@@ -579,19 +579,16 @@ done:
 static xchg_status take_ack(import_run *run, node_row *sender, const env_header *h,
 			    xchg_err *err)
 {
-	xvalue p[2] = {xv_int(h->ack_packet_no), xv_text(sender->id)};
 	xchg_status rc;
 
 	if (h->ack_packet_no <= sender->acked_packet_no)
 		return XCHG_OK;
 	if ((rc = changes_purge(run->db->st, sender->id, h->ack_packet_no, err)) ||
-	    (rc = nodes_sent_acked(run->db->st, sender->id, h->ack_packet_no, err)) ||
-	    (rc = nodes_full_state_acked(run->db->st, sender->id, h->ack_packet_no, err)))
+	    (rc = nodes_acked(run->db->st, sender->id, h->ack_packet_no, err)))
 		return rc;
 	if (sender->full_state > 0 && sender->full_state <= h->ack_packet_no)
 		sender->full_state = NODE_FULL_NONE;
-	return store_run(run->db->st, "UPDATE sync_nodes SET acked_packet_no = ? WHERE id = ?",
-			 p, 2, NULL, err);
+	return XCHG_OK;
 }
 
 /*
@@ -735,15 +732,9 @@ static xchg_status import_once(void *ctx, xchg_err *err)
 		}
 		goto done;
 	}
-	if (new_key) {
-		xvalue p[3] = {xv_text(new_key), xv_text(o.h->key_chain), xv_text(sender.id)};
-
-		/* The sender rotated its key and proved it: trust the new one from now on. */
-		if ((rc = store_run(run->db->st,
-				    "UPDATE sync_nodes SET public_key = ?, key_chain = ? WHERE id = ?", p, 3,
-				    NULL, err)))
-			goto done;
-	}
+	/* The sender rotated its key and proved it: trust the new one from now on. */
+	if (new_key && (rc = nodes_set_key(run->db->st, sender.id, new_key, o.h->key_chain, err)))
+		goto done;
 	xkill_point("import.verified");
 	if ((rc = store_commit(run->db->st, err)))
 		goto done;

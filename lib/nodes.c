@@ -189,14 +189,6 @@ xchg_status nodes_full_state_sent(store *s, const char *peer_id, int64_t packet_
 			    " AND full_state_no IS NOT NULL", p, 2, NULL, err);
 }
 
-xchg_status nodes_full_state_acked(store *s, const char *peer_id, int64_t ack, xchg_err *err)
-{
-	xvalue p[2] = {xv_text(peer_id), xv_int(ack)};
-
-	return store_run(s, "UPDATE sync_nodes SET full_state_no = NULL WHERE id = ?"
-			    " AND full_state_no > 0 AND full_state_no <= ?", p, 2, NULL, err);
-}
-
 xchg_status nodes_record_sent(store *s, const char *peer_id, int64_t packet_no,
 			      const char *created_at, int64_t listed_received, xchg_err *err)
 {
@@ -220,18 +212,32 @@ xchg_status nodes_record_sent(store *s, const char *peer_id, int64_t packet_no,
 			    " VALUES (?, ?, ?, ?)", q, 4, NULL, err);
 }
 
-xchg_status nodes_sent_acked(store *s, const char *peer_id, int64_t ack, xchg_err *err)
+xchg_status nodes_acked(store *s, const char *peer_id, int64_t ack, xchg_err *err)
 {
 	xvalue p[3] = {xv_text(peer_id), xv_text(peer_id), xv_int(ack)};
+	xvalue q[2] = {xv_int(ack), xv_text(peer_id)};
 	xchg_status rc;
 
 	/* The peer has read, and checked, the packets of its own that those listed. */
 	if ((rc = store_run(s, "DELETE FROM sync_received WHERE node_id = ? AND packet_no <= (SELECT"
 			       " max(listed_received) FROM sync_sent WHERE node_id = ? AND packet_no <= ?)",
-			    p, 3, NULL, err)))
+			    p, 3, NULL, err)) ||
+	    (rc = store_run(s, "DELETE FROM sync_sent WHERE node_id = ? AND packet_no <= ?", &p[1], 2,
+			    NULL, err)) ||
+	    /* A full state carried up to it is delivered. */
+	    (rc = store_run(s, "UPDATE sync_nodes SET full_state_no = NULL WHERE id = ?"
+			       " AND full_state_no > 0 AND full_state_no <= ?", &p[1], 2, NULL, err)))
 		return rc;
-	return store_run(s, "DELETE FROM sync_sent WHERE node_id = ? AND packet_no <= ?", &p[1], 2, NULL,
-			 err);
+	return store_run(s, "UPDATE sync_nodes SET acked_packet_no = ? WHERE id = ?", q, 2, NULL, err);
+}
+
+xchg_status nodes_set_key(store *s, const char *id, const char *public_key, const char *key_chain,
+			  xchg_err *err)
+{
+	xvalue p[3] = {xv_text(public_key), xv_text(key_chain), xv_text(id)};
+
+	return store_run(s, "UPDATE sync_nodes SET public_key = ?, key_chain = ? WHERE id = ?", p, 3,
+			 NULL, err);
 }
 
 xchg_status nodes_sent_created(store *s, const char *peer_id, int64_t packet_no, char **created_at,

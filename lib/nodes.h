@@ -72,10 +72,15 @@ xchg_status nodes_insert(store *s, const node_row *n, xchg_err *err);
 xchg_status nodes_record_sent(store *s, const char *peer_id, int64_t packet_no,
 			      const char *created_at, int64_t listed_received, xchg_err *err);
 /*
- * The peer acknowledged packet ack: when packets up to it were written is
- * no longer kept, nor the peer's packets they listed as received.
+ * The peer acknowledged packet ack (a later one than it had): recorded;
+ * when packets up to it were written is no longer kept, nor the peer's
+ * packets they listed as received; a full state carried up to it is
+ * delivered.
  */
-xchg_status nodes_sent_acked(store *s, const char *peer_id, int64_t ack, xchg_err *err);
+xchg_status nodes_acked(store *s, const char *peer_id, int64_t ack, xchg_err *err);
+/* The node's public key (text) and the chain of signed rotations that leads to it. */
+xchg_status nodes_set_key(store *s, const char *id, const char *public_key, const char *key_chain,
+			  xchg_err *err);
 /* When packet n to the peer was written, if it is not acknowledged yet; *created_at NULL if unknown. */
 xchg_status nodes_sent_created(store *s, const char *peer_id, int64_t packet_no, char **created_at,
 			       xchg_err *err);
@@ -97,8 +102,6 @@ xchg_status nodes_received_listed(store *s, const char *peer_id, env_received **
 /* Packet packet_no carries the full state the peer is owed. */
 xchg_status nodes_full_state_sent(store *s, const char *peer_id, int64_t packet_no,
 				  xchg_err *err);
-/* The peer acknowledged packet ack: a full state carried up to it is delivered. */
-xchg_status nodes_full_state_acked(store *s, const char *peer_id, int64_t ack, xchg_err *err);
 /*
  * Records that packet (a file name) from the peer with code was not
  * applied: kind NODE_PROBLEM_*, and why. In a transaction of its own, since
