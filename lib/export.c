@@ -239,115 +239,141 @@ typedef struct export_job {
 	xchg_export_result *res;
 } export_job;
 
-static xchg_status export_once(void *ctx, xchg_err *err)
+/* One attempt's state, from the number reserved to the file published. */
+typedef struct export_try {
+	node_row peer;
+	env_header h;
+	keypair kp;
+	packet_writer *pw;
+	char msgid[37], now[32];
+	time_t created;
+} export_try;
+
+/*
+ * Inside the transaction: the peer, under its link's lock (another xchg
+ * may have just moved its counters), and the next packet number for it,
+ * recorded as sent, with the header that packet carries.
+ */
+static xchg_status reserve_number(export_job *job, export_try *t, xchg_err *err)
 {
-	export_job *job = ctx;
 	xchg_db *db = job->db;
 	const node_row *self = job->self;
-	const char *peer_code = job->peer_code, *dir = job->dir;
+	env_header *h = &t->h;
 	xchg_export_result *res = job->res;
-	node_row peer = {0};
-	packet_writer *pw = NULL;
-	env_writer *w = NULL;
-	env_header h = {0};
-	keypair kp;
-	unsigned char seal_pk[crypto_sign_PUBLICKEYBYTES];
-	char msgid[37], now[32], *name = NULL;
-	time_t created;
-	int found = 0, in_tx = 0;
+	int found = 0;
 	xchg_status rc;
 
-	memset(res, 0, sizeof(*res));
-	memset(&kp, 0, sizeof(kp));
-	if ((rc = db_signing_key(db, self, &kp, err)) || (rc = store_begin(db->st, err)))
-		goto done;
-	in_tx = 1;
-	/* Counters are read under the lock: another xchg may have just moved them. */
-	if ((rc = route_pending(db->st, err)) || (rc = store_lock(db->st, peer_code, err)) ||
-	    (rc = nodes_by_code(db->st, peer_code, &peer, &found, err)))
-		goto done;
-	if (!found || peer.is_self) {
-		rc = xerr(err, XCHG_ENOTFOUND, "node %s: %s", peer_code,
-			  found ? "is this node itself, not a peer" : "no such peer (see xchg status)");
-		goto done;
-	}
-	if (peer.revoked_at) {
-		rc = xerr(err, XCHG_EFAIL, "node %s: revoked on %s; nothing is exported to it",
-			  peer_code, peer.revoked_at);
-		goto done;
-	}
-	res->packet_no = peer.sent_packet_no + 1;
-	res->ack_packet_no = peer.received_packet_no;
-	created = xnow_iso_seconds(now);
-	if ((rc = nodes_received_listed(db->st, peer.id, &h.received, &h.n_received, err)) ||
-	    (rc = nodes_record_sent(db->st, peer.id, res->packet_no, now,
-				    h.n_received ? h.received[h.n_received - 1].packet_no : 0, err)))
-		goto done;
+	if ((rc = route_pending(db->st, err)) || (rc = store_lock(db->st, job->peer_code, err)) ||
+	    (rc = nodes_by_code(db->st, job->peer_code, &t->peer, &found, err)))
+		return rc;
+	if (!found || t->peer.is_self)
+		return xerr(err, XCHG_ENOTFOUND, "node %s: %s", job->peer_code,
+			    found ? "is this node itself, not a peer" : "no such peer (see xchg status)");
+	if (t->peer.revoked_at)
+		return xerr(err, XCHG_EFAIL, "node %s: revoked on %s; nothing is exported to it",
+			    job->peer_code, t->peer.revoked_at);
+	res->packet_no = t->peer.sent_packet_no + 1;
+	res->ack_packet_no = t->peer.received_packet_no;
+	t->created = xnow_iso_seconds(t->now);
+	if ((rc = nodes_received_listed(db->st, t->peer.id, &h->received, &h->n_received, err)) ||
+	    (rc = nodes_record_sent(db->st, t->peer.id, res->packet_no, t->now,
+				    h->n_received ? h->received[h->n_received - 1].packet_no : 0, err)))
+		return rc;
 	xkill_point("export.numbered");
-	xuuid4(msgid);
-	h.message_id = msgid;
-	h.schema_version = db->plan->schema_version;
-	h.sender_id = self->id;
-	h.recipient_id = peer.id;
-	h.sender = self->code;
-	h.recipient = peer.code;
-	h.created_at = now;
-	h.packet_no = res->packet_no;
-	h.ack_packet_no = res->ack_packet_no;
-	h.ack_created_at = peer.received_created_at;
-	h.key_chain = self->key_chain;
-	h.full_state = peer.full_state != NODE_FULL_NONE;
-	h.resync = peer.wants_full_state;
-	if (!(name = exchange_packet_name(self->code, peer.code, res->packet_no,
-					  job->flags & XCHG_EXPORT_ENCRYPT))) {
-		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+	xuuid4(t->msgid);
+	h->message_id = t->msgid;
+	h->schema_version = db->plan->schema_version;
+	h->sender_id = self->id;
+	h->recipient_id = t->peer.id;
+	h->sender = self->code;
+	h->recipient = t->peer.code;
+	h->created_at = t->now;
+	h->packet_no = res->packet_no;
+	h->ack_packet_no = res->ack_packet_no;
+	h->ack_created_at = t->peer.received_created_at;
+	h->key_chain = self->key_chain;
+	h->full_state = t->peer.full_state != NODE_FULL_NONE;
+	h->resync = t->peer.wants_full_state;
+	return XCHG_OK;
+}
+
+/* The packet, complete and flushed under its hidden temporary name (packet.h). */
+static xchg_status write_packet(export_job *job, export_try *t, xchg_err *err)
+{
+	int sealed = (job->flags & XCHG_EXPORT_ENCRYPT) != 0;
+	unsigned char seal_pk[crypto_sign_PUBLICKEYBYTES];
+	env_writer *w = NULL;
+	char *name;
+	xchg_status rc;
+
+	if (!(name = exchange_packet_name(job->self->code, t->peer.code, t->h.packet_no, sealed)))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	if ((sealed && (rc = peer_seal_key(&t->peer, seal_pk, err))) ||
+	    (rc = packet_writer_open_sealed(&t->pw, job->dir, name, t->kp.sk, sealed ? seal_pk : NULL,
+					    t->created, err)) ||
+	    (rc = env_writer_new(&w, &t->h, packet_writer_write, t->pw, err)) ||
+	    (rc = (t->h.full_state ? write_full_state : write_entities)(
+		     job->db, &t->peer, t->h.packet_no, w, &job->res->entities, err)))
 		goto done;
-	}
-	if ((job->flags & XCHG_EXPORT_ENCRYPT) &&
-	    (rc = peer_seal_key(&peer, seal_pk, err)))
-		goto done;
-	if ((rc = packet_writer_open_sealed(&pw, dir, name, kp.sk,
-					    job->flags & XCHG_EXPORT_ENCRYPT ? seal_pk : NULL,
-					    created, err)) ||
-	    (rc = env_writer_new(&w, &h, packet_writer_write, pw, err)) ||
-	    (rc = (h.full_state ? write_full_state : write_entities)(db, &peer, res->packet_no, w,
-								    &res->entities, err)))
-		goto done;
-	res->full_state = h.full_state;
+	job->res->full_state = t->h.full_state;
 	xkill_point("export.marked");
 	if ((rc = env_writer_finish(w, err)))
 		goto done;
 	xkill_point("export.written");
-	if ((rc = packet_writer_finish(pw, err)))
-		goto done;
+	rc = packet_writer_finish(t->pw, err);
+done:
+	env_writer_free(w);
+	free(name);
+	return rc;
+}
+
+/*
+ * Commit, then publish. The packet is complete and flushed under its
+ * hidden temporary name; only after the database has committed the new
+ * number does the rename make it visible. A crash before the commit
+ * leaves no packet (the temp file is never picked up) and the number
+ * unused; a crash between commit and rename leaves a number no packet
+ * carries, which the next, cumulative packet covers. Never is a packet
+ * published whose number the database could hand out again.
+ */
+static xchg_status commit_then_publish(export_job *job, export_try *t, int *in_tx, xchg_err *err)
+{
+	xchg_status rc;
+
 	xkill_point("export.synced");
-	/*
-	 * Commit, then publish. The packet is complete and flushed under its
-	 * hidden temporary name; only after the database has committed the new
-	 * number does the rename make it visible. A crash before the commit
-	 * leaves no packet (the temp file is never picked up) and the number
-	 * unused; a crash between commit and rename leaves a number no packet
-	 * carries, which the next, cumulative packet covers. Never is a packet
-	 * published whose number the database could hand out again.
-	 */
-	if ((rc = store_commit(db->st, err)))
-		goto done;
-	in_tx = 0;
+	if ((rc = store_commit(job->db->st, err)))
+		return rc;
+	*in_tx = 0;
 	xkill_point("export.committed");
-	if ((rc = packet_writer_publish(pw, err)))
-		goto done;
+	if ((rc = packet_writer_publish(t->pw, err)))
+		return rc;
 	xkill_point("export.published");
-	if (!(res->path = strdup(packet_writer_path(pw))))
-		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+	if (!(job->res->path = strdup(packet_writer_path(t->pw))))
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	return XCHG_OK;
+}
+
+static xchg_status export_once(void *ctx, xchg_err *err)
+{
+	export_job *job = ctx;
+	export_try t;
+	int in_tx = 0;
+	xchg_status rc;
+
+	memset(job->res, 0, sizeof(*job->res));
+	memset(&t, 0, sizeof(t));
+	if ((rc = db_signing_key(job->db, job->self, &t.kp, err)) || (rc = store_begin(job->db->st, err)))
+		goto done;
+	in_tx = 1;
+	if (!(rc = reserve_number(job, &t, err)) && !(rc = write_packet(job, &t, err)))
+		rc = commit_then_publish(job, &t, &in_tx, err);
 done:
 	if (in_tx)
-		store_rollback(db->st);
-	env_writer_free(w);
-	packet_writer_free(pw);
-	keys_wipe(&kp);
-	node_row_clear(&peer);
-	env_received_free(h.received, h.n_received);
-	free(name);
+		store_rollback(job->db->st);
+	packet_writer_free(t.pw);
+	keys_wipe(&t.kp);
+	node_row_clear(&t.peer);
+	env_received_free(t.h.received, t.h.n_received);
 	return rc;
 }
 
