@@ -80,7 +80,7 @@ test: deps fuzz-build
 
 # libFuzzer targets (tests/fuzz/README.md), built with clang into build/fuzz;
 # only `make test` and the fuzz targets need clang. `make fuzz` runs each
-# target for FUZZ_SECONDS (10 minutes) in turn; `make -j3 fuzz` runs them side
+# target for FUZZ_SECONDS (10 minutes) in turn; `make -j4 fuzz` runs them side
 # by side, `make fuzz-plan` just one. Crashers land in tests/fuzz/crashers/.
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 600

@@ -53,10 +53,6 @@ static void *field_at(const env_header *h, const hfield *f)
 	return (char *)h + f->off;
 }
 
-static int is_digit(int c)
-{
-	return c >= '0' && c <= '9';
-}
 
 /* MAJOR.MINOR.PATCH, each one or more digits. */
 static int semver_valid(const char *s)
@@ -66,9 +62,9 @@ static int semver_valid(const char *s)
 	for (part = 0; part < 3; part++) {
 		if (part && *s++ != '.')
 			return 0;
-		if (!is_digit(*s))
+		if (!json_is_digit(*s))
 			return 0;
-		while (is_digit(*s))
+		while (json_is_digit(*s))
 			s++;
 	}
 	return *s == '\0';
@@ -114,255 +110,6 @@ static const char *entity_fault(const char *type, const char *uuid,
 	if (upsert && data != DATA_OBJECT)
 		return "\"data\" must be an object for INSERT and UPDATE";
 	return NULL;
-}
-
-/* ---- the scanner: finds where one JSON value ends, checking what cJSON would let by ---- */
-
-/* Continuation bytes still due in a UTF-8 sequence, and the range the next must fall in. */
-typedef struct utf8_state {
-	unsigned need;
-	unsigned char lo, hi;
-} utf8_state;
-
-/*
- * The ranges follow RFC 3629's table, so overlong forms, UTF-16 surrogates
- * and code points past U+10FFFF fail on the byte that makes them so.
- */
-static int utf8_step(utf8_state *u, unsigned char c)
-{
-	if (u->need) {
-		if (c < u->lo || c > u->hi)
-			return -1;
-		u->need--;
-		u->lo = 0x80;
-		u->hi = 0xBF;
-		return 0;
-	}
-	if (c < 0x80)
-		return 0;
-	if (c < 0xC2 || c > 0xF4)
-		return -1;
-	u->need = c < 0xE0 ? 1 : c < 0xF0 ? 2 : 3;
-	u->lo = c == 0xE0 ? 0xA0 : c == 0xF0 ? 0x90 : 0x80;
-	u->hi = c == 0xED ? 0x9F : c == 0xF4 ? 0x8F : 0xBF;
-	return 0;
-}
-
-static int utf8_valid(const char *s)
-{
-	utf8_state u = {0, 0x80, 0xBF};
-
-	for (; *s; s++)
-		if (utf8_step(&u, (unsigned char)*s))
-			return 0;
-	return u.need == 0;
-}
-
-typedef struct scan {
-	unsigned depth;   /* containers open, counted from the top-level object */
-	unsigned base;    /* depth of the container the value sits in */
-	int tok;          /* where a bare token (number, true, false, null) stands */
-	int in_str;
-	int esc;          /* 0; 1 after a backslash; 2..5 reading \u's hex digits */
-	unsigned unit;    /* the \u code unit being read */
-	int want_low;     /* a high surrogate was read; its low half must follow */
-	utf8_state u;
-} scan;
-
-/* scan_byte's verdicts: need more, ends with this byte, ended before it, refused. */
-enum { SC_MORE, SC_DONE, SC_STOP, SC_BAD };
-
-/*
- * A bare token's states: a word (left to cJSON, which takes only true, false
- * and null) or an RFC 8259 number. cJSON hands numbers to strtod, which also
- * takes 01, 1. and -.5; a second reader must not be made to guess at those.
- */
-enum { TOK_NONE, TOK_WORD, TOK_MINUS, TOK_ZERO, TOK_INT, TOK_DOT, TOK_FRAC,
-       TOK_E, TOK_ESIGN, TOK_EXP, TOK_BAD };
-
-static void scan_init(scan *s, unsigned base)
-{
-	memset(s, 0, sizeof(*s));
-	s->depth = s->base = base;
-}
-
-static int refuse(const char **why, const char *reason)
-{
-	*why = reason;
-	return SC_BAD;
-}
-
-static int is_ws(int c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
-
-static int is_letter(unsigned char c)
-{
-	c |= 0x20;
-	return c >= 'a' && c <= 'z';
-}
-
-static int hex_value(unsigned char c)
-{
-	if (is_digit(c))
-		return c - '0';
-	c |= 0x20;
-	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
-static int token_char(unsigned char c)
-{
-	return is_digit(c) || is_letter(c) || c == '+' || c == '-' || c == '.';
-}
-
-static int token_step(int tok, unsigned char c)
-{
-	int digit = is_digit(c), e = (c | 0x20) == 'e';
-
-	switch (tok) {
-	case TOK_NONE:
-		return c == '-' ? TOK_MINUS : c == '0' ? TOK_ZERO : digit ? TOK_INT :
-		       is_letter(c) ? TOK_WORD : TOK_BAD;
-	case TOK_WORD:
-		return TOK_WORD;
-	case TOK_MINUS:
-		return c == '0' ? TOK_ZERO : digit ? TOK_INT : TOK_BAD;
-	case TOK_ZERO:
-		return c == '.' ? TOK_DOT : e ? TOK_E : TOK_BAD;
-	case TOK_INT:
-		return digit ? TOK_INT : c == '.' ? TOK_DOT : e ? TOK_E : TOK_BAD;
-	case TOK_DOT:
-		return digit ? TOK_FRAC : TOK_BAD;
-	case TOK_FRAC:
-		return digit ? TOK_FRAC : e ? TOK_E : TOK_BAD;
-	case TOK_E:
-		return c == '+' || c == '-' ? TOK_ESIGN : digit ? TOK_EXP : TOK_BAD;
-	default: /* TOK_ESIGN, TOK_EXP */
-		return digit ? TOK_EXP : TOK_BAD;
-	}
-}
-
-static int token_complete(int tok)
-{
-	return tok == TOK_WORD || tok == TOK_ZERO || tok == TOK_INT || tok == TOK_FRAC ||
-	       tok == TOK_EXP;
-}
-
-static int scan_token(scan *s, unsigned char c, const char **why)
-{
-	s->tok = token_step(s->tok, c);
-	return s->tok == TOK_BAD ? refuse(why, "invalid number") : SC_MORE;
-}
-
-/*
- * A \u escape is complete. cJSON fails on unpaired surrogates without saying
- * why, and would cut a string short at U+0000, hiding the rest from every
- * check made on the C string; both are refused here.
- */
-static int scan_unit(scan *s, const char **why)
-{
-	int low = s->unit >= 0xDC00 && s->unit <= 0xDFFF;
-
-	if (low != s->want_low)
-		return refuse(why, "unpaired surrogate in a \\u escape");
-	s->want_low = s->unit >= 0xD800 && s->unit <= 0xDBFF;
-	if (s->unit == 0)
-		return refuse(why, "\\u0000 in a string");
-	return SC_MORE;
-}
-
-/* One byte after a string's opening quote; SC_DONE at the closing one. */
-static int scan_string_byte(scan *s, unsigned char c, const char **why)
-{
-	int v;
-
-	if (s->esc > 1) {
-		if ((v = hex_value(c)) < 0)
-			return refuse(why, "invalid \\u escape");
-		s->unit = s->unit * 16 + (unsigned)v;
-		if (++s->esc < 6)
-			return SC_MORE;
-		s->esc = 0;
-		return scan_unit(s, why);
-	}
-	if (s->want_low && c != (s->esc ? 'u' : '\\'))
-		return refuse(why, "unpaired surrogate in a \\u escape");
-	if (s->esc) {
-		s->esc = c == 'u' ? 2 : 0;
-		s->unit = 0;
-		return c && strchr("\"\\/bfnrtu", c) ? SC_MORE : refuse(why, "invalid escape in a string");
-	}
-	if (s->u.need || c >= 0x80)
-		return utf8_step(&s->u, c) ? refuse(why, "invalid UTF-8 in a string") : SC_MORE;
-	if (c < 0x20)
-		return refuse(why, "control character in a string");
-	if (c == '\\')
-		s->esc = 1;
-	if (c != '"')
-		return SC_MORE;
-	s->in_str = 0;
-	return SC_DONE;
-}
-
-/*
- * Feeds one byte of a value. The scanner follows strings, tokens and
- * brackets and refuses any byte JSON does not allow where it stands; how
- * tokens and punctuation are arranged is left to cJSON, which sees every
- * captured value.
- */
-static int scan_byte(scan *s, unsigned char c, const char **why)
-{
-	int st;
-
-	if (s->in_str) {
-		st = scan_string_byte(s, c, why);
-		return st == SC_DONE && s->depth > s->base ? SC_MORE : st;
-	}
-	if (s->tok) {
-		if (token_char(c))
-			return scan_token(s, c, why);
-		if (!token_complete(s->tok))
-			return refuse(why, "invalid number");
-		s->tok = TOK_NONE;
-		if (s->depth == s->base)
-			return SC_STOP;
-	}
-	if (c == '{' || c == '[')
-		return ++s->depth > ENV_MAX_DEPTH ?
-			refuse(why, "nested deeper than " STR(ENV_MAX_DEPTH) " levels") : SC_MORE;
-	if (c == '"') {
-		s->in_str = 1;
-		return SC_MORE;
-	}
-	if (token_char(c))
-		return scan_token(s, c, why);
-	if (s->depth == s->base)
-		return refuse(why, "expected a value");
-	if (c == '}' || c == ']')
-		return --s->depth == s->base ? SC_DONE : SC_MORE;
-	return is_ws(c) || c == ',' || c == ':' ? SC_MORE : refuse(why, "unexpected character");
-}
-
-/* Why text is not one JSON object the reader would take at depth base, or NULL. */
-static const char *object_fault(const char *text, unsigned base)
-{
-	const char *why = NULL;
-	int st = SC_MORE;
-	scan s;
-
-	scan_init(&s, base);
-	while (is_ws(*text))
-		text++;
-	if (*text != '{')
-		return "not a JSON object";
-	while (*text && st == SC_MORE)
-		st = scan_byte(&s, (unsigned char)*text++, &why);
-	if (st == SC_BAD)
-		return why;
-	while (is_ws(*text))
-		text++;
-	return st != SC_DONE || *text ? "not one complete JSON object" : NULL;
 }
 
 /* ---- the writer ---- */
@@ -447,7 +194,7 @@ static xchg_status put_string(env_writer *w, const char *s, xchg_err *err)
 static xchg_status check_utf8(const char *s, const char *where, const char *key,
 			      xchg_err *err)
 {
-	if (s && !utf8_valid(s))
+	if (s && !json_utf8_valid(s))
 		return xerr(err, XCHG_EFAIL, "message.json: %s: \"%s\" is not valid UTF-8", where, key);
 	return XCHG_OK;
 }
@@ -578,7 +325,7 @@ static xchg_status check_entity(size_t n, const char *type, const char *uuid,
 	    (rc = check_utf8(uuid, where, "uuid", err)) ||
 	    (rc = check_utf8(updated_at, where, "updated_at", err)))
 		return rc;
-	if (data_json && (why = object_fault(data_json, DEPTH_ENTITY)))
+	if (data_json && (why = json_object_fault(data_json, DEPTH_ENTITY)))
 		return xerr(err, XCHG_EFAIL, "message.json: %s: \"data\": %s", where, why);
 	return XCHG_OK;
 }
@@ -753,7 +500,7 @@ static xchg_status skip_ws(env_reader *r, int *c, xchg_err *err)
 		if ((rc = fill(r, err)))
 			return rc;
 		*c = r->pos < r->len ? r->in[r->pos] : -1;
-		if (!is_ws(*c))
+		if (!json_is_ws(*c))
 			return XCHG_OK;
 		r->pos++;
 	}
@@ -806,28 +553,26 @@ static xchg_status keep(env_reader *r, size_t start, size_t limit, xchg_err *err
 static xchg_status capture(env_reader *r, unsigned base, size_t limit, xchg_err *err)
 {
 	const char *why = NULL;
-	int st = SC_MORE, c;
-	size_t start;
+	int st = JSON_SCAN_MORE, c;
+	size_t start, used;
 	xchg_status rc;
-	scan s;
+	json_scan s;
 
 	if ((rc = next_char(r, &c, err)))
 		return rc;
-	scan_init(&s, base);
+	json_scan_init(&s, base);
 	xbuf_reset(&r->cap);
 	r->cap_off = offset(r);
-	while (st == SC_MORE) {
+	while (st == JSON_SCAN_MORE) {
 		if ((rc = fill(r, err)))
 			return rc;
 		if (r->pos == r->len)
 			return truncated(r, err);
 		start = r->pos;
-		while (r->pos < r->len && (st = scan_byte(&s, r->in[r->pos], &why)) == SC_MORE)
-			r->pos++;
-		if (st == SC_BAD)
+		st = json_scan_run(&s, (const unsigned char *)r->in + start, r->len - start, &used, &why);
+		r->pos += used;
+		if (st == JSON_SCAN_BAD)
 			return bad(r, err, "%s at offset %" PRIu64, why, offset(r));
-		if (st == SC_DONE)
-			r->pos++;
 		if ((rc = keep(r, start, limit, err)))
 			return rc;
 	}

@@ -16,11 +16,12 @@
 #include <cjson/cJSON.h>
 
 #include "common.h"
+#include "json_scan.h"
 
 /* Limits on what a reader accepts; each one is named in the spec. */
 #define ENV_MAX_HEADER_BYTES (64u * 1024u)
 #define ENV_MAX_ENTITY_BYTES (64u * 1024u * 1024u)
-#define ENV_MAX_DEPTH 32
+#define ENV_MAX_DEPTH JSON_SCAN_MAX_DEPTH
 #define ENV_MAX_RECEIVED 256 /* entries of a header's "received" */
 
 /* The version of formats/PACKET.md this code reads and writes. */
