@@ -71,7 +71,7 @@ $(BUILD)/unit-tests: $(UNIT_OBJ) $(BUILD)/libxchg.a
 # no other build has.
 SAN = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all \
       -DXCHG_KILL_POINTS
-# They also run each fuzz target for XCHG_FUZZ_SECONDS (20 by default) and
+# They also run each fuzz target for XCHG_FUZZ_SECONDS (15 by default) and
 # replay its corpus and kept crashers.
 test: deps fuzz-build
 	$(MAKE) --no-print-directory BUILD=build/asan CFLAGS="$(SAN)" LDFLAGS="$(SAN)" \
