@@ -13,7 +13,6 @@
 xchg_status xchg_open(xchg_db **out, const char *url, unsigned flags, xchg_err *err)
 {
 	xchg_db *db = NULL;
-	const char *path = strncmp(url, "sqlite:", 7) == 0 ? url + 7 : url;
 	xchg_status rc;
 
 	*out = NULL;
@@ -22,10 +21,7 @@ xchg_status xchg_open(xchg_db **out, const char *url, unsigned flags, xchg_err *
 	if ((rc = store_open(&db->st, url, (flags & XCHG_OPEN_CREATE) != 0, err)))
 		goto fail;
 	/* A PostgreSQL node's key has no natural place: the caller names its folder or the file. */
-	if (store_url_is_pg(url))
-		db->key_name = store_pg_key_name(db->st);
-	else
-		db->key_path = xstrdup_printf("%s.key", path);
+	store_default_key(db->st, &db->key_path, &db->key_name);
 	if (!db->key_path && !db->key_name) {
 		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 		goto fail;

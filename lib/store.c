@@ -4,7 +4,8 @@
 #include <string.h>
 #include <time.h>
 
-int store_url_is_pg(const char *url)
+/* Whether url names a PostgreSQL database rather than a SQLite file. */
+static int url_is_pg(const char *url)
 {
 	return strncmp(url, "postgresql:", 11) == 0 || strncmp(url, "postgres:", 9) == 0;
 }
@@ -13,13 +14,19 @@ int store_url_is_pg(const char *url)
 xchg_status store_open(store **out, const char *url, int create, xchg_err *err)
 {
 	*out = NULL;
-	if (store_url_is_pg(url))
+	if (url_is_pg(url))
 		return store_pg_open(out, url, err);
 	if (strncmp(url, "sqlite:", 7) == 0)
 		url += 7;
 	if (!url[0])
 		return xerr(err, XCHG_EUSAGE, "database URL names no file");
 	return store_sqlite_open(out, url, create, err);
+}
+
+void store_default_key(store *s, char **path, char **name)
+{
+	*path = *name = NULL;
+	s->ops->default_key(s, path, name);
 }
 
 void store_close(store *s)

@@ -288,6 +288,13 @@ typedef struct store_ops {
 	xchg_status (*capture_inserted)(store *s, const char *type, const char *table,
 					const char *subset_column, const col_form *form,
 					const char *const *uuids, size_t n, xchg_err *err);
+	/*
+	 * Where this node's secret key lives unless named: beside a SQLite
+	 * file (*path), or, for a database with no file of its own
+	 * (PostgreSQL), a file name for a folder the caller names (*name).
+	 * The one not set stays NULL; both NULL: out of memory.
+	 */
+	void (*default_key)(store *s, char **path, char **name);
 	void (*close)(store *s);
 } store_ops;
 
@@ -483,13 +490,7 @@ xchg_status store_retry(store *s, xchg_status (*fn)(void *ctx, xchg_err *err),
 xchg_status store_sqlite_open(store **out, const char *path, int create,
 			      xchg_err *err);
 xchg_status store_pg_open(store **out, const char *url, xchg_err *err);
-/*
- * A PostgreSQL node's default key file name, DBNAME@HOST-PORT.xchg.key, any
- * character but [A-Za-z0-9@._-] made '_': the folder it goes in is the
- * caller's (xchg_set_key_dir).
- */
-char *store_pg_key_name(store *s);
-/* Whether url names a PostgreSQL database rather than a SQLite file. */
-int store_url_is_pg(const char *url);
+/* See store_ops.default_key. */
+void store_default_key(store *s, char **path, char **name);
 
 #endif

@@ -820,6 +820,36 @@ static void pg_close(store *base)
 	free(s);
 }
 
+/*
+ * A PostgreSQL node's default key file name, DBNAME@HOST-PORT.xchg.key, any
+ * character but [A-Za-z0-9@._-] made '_': the folder it goes in is the
+ * caller's (xchg_set_key_dir).
+ */
+static void pg_default_key(store *base, char **path, char **key_name)
+{
+	PGconn *conn = ((pg_store *)base)->conn;
+	PQconninfoOption *opts = PQconninfo(conn), *o;
+	const char *host = NULL, *port = NULL;
+	char *name, *c;
+
+	/* As the URL gives them, so that a failover list keeps one name whichever host answers. */
+	for (o = opts; o && o->keyword; o++) {
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+	}
+	name = xstrdup_printf("%s@%s-%s.xchg.key", PQdb(conn), host && host[0] ? host : PQhost(conn),
+			      port && port[0] ? port : PQport(conn));
+	/* A socket folder, or a database named "../x", must not make the name a path. */
+	for (c = name; c && *c; c++)
+		if (!isalnum((unsigned char)*c) && !strchr("@._-", *c))
+			*c = '_';
+	PQconninfoFree(opts);
+	(void)path;
+	*key_name = name;
+}
+
 static const store_ops pg_ops = {
 	.dialect = "postgresql",
 	.columns_sql =
@@ -872,6 +902,7 @@ static const store_ops pg_ops = {
 	.revive = pg_revive,
 	.capture_hold = pg_capture_hold,
 	.capture_inserted = pg_capture_inserted,
+	.default_key = pg_default_key,
 	.close = pg_close,
 };
 
@@ -913,28 +944,4 @@ xchg_status store_pg_open(store **out, const char *url, xchg_err *err)
 	}
 	*out = &s->base;
 	return XCHG_OK;
-}
-
-char *store_pg_key_name(store *base)
-{
-	PGconn *conn = ((pg_store *)base)->conn;
-	PQconninfoOption *opts = PQconninfo(conn), *o;
-	const char *host = NULL, *port = NULL;
-	char *name, *c;
-
-	/* As the URL gives them, so that a failover list keeps one name whichever host answers. */
-	for (o = opts; o && o->keyword; o++) {
-		if (strcmp(o->keyword, "host") == 0)
-			host = o->val;
-		else if (strcmp(o->keyword, "port") == 0)
-			port = o->val;
-	}
-	name = xstrdup_printf("%s@%s-%s.xchg.key", PQdb(conn), host && host[0] ? host : PQhost(conn),
-			      port && port[0] ? port : PQport(conn));
-	/* A socket folder, or a database named "../x", must not make the name a path. */
-	for (c = name; c && *c; c++)
-		if (!isalnum((unsigned char)*c) && !strchr("@._-", *c))
-			*c = '_';
-	PQconninfoFree(opts);
-	return name;
 }

@@ -719,6 +719,13 @@ static void sq_close(store *base)
 	free(s);
 }
 
+/* A SQLite node's key: FILE.key beside its database. */
+static void sq_default_key(store *s, char **path, char **name)
+{
+	(void)name;
+	*path = xstrdup_printf("%s.key", s->name);
+}
+
 static const store_ops sq_ops = {
 	.dialect = "sqlite",
 	.columns_sql = "SELECT name, type, pk FROM pragma_table_info(?) ORDER BY cid",
@@ -758,6 +765,7 @@ static const store_ops sq_ops = {
 	.lock = sq_lock,
 	.retryable = sq_retryable,
 	.fault = sq_fault,
+	.default_key = sq_default_key,
 	.close = sq_close,
 };
 
