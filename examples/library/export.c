@@ -32,8 +32,9 @@ int main(int argc, char **argv)
 		xchg_close(db);
 		return (int)rc;
 	}
-	printf("%s: packet %lld for %s, %lld entities (libxchg %s)\n", res.path,
-	       (long long)res.packet_no, argv[2], (long long)res.entities, xchg_version());
+	printf("%s: packet %lld for %s, %lld %s (libxchg %s)\n", res.path, (long long)res.packet_no,
+	       argv[2], (long long)res.entities, res.entities == 1 ? "entity" : "entities",
+	       xchg_version());
 	xchg_export_result_clear(&res);
 	xchg_close(db);
 	return 0;

@@ -328,13 +328,13 @@ scenario_converge() {
 			x "$n" export --node CENTER --out "$SH" || bad "round $r: $n exports" "$ERR"
 		done
 		x center import "$SH" || bad "round $r: the center imports" "$ERR"
-		applied=$((applied + $(grep -c '^applied .*, [1-9][0-9]* entities' <<<"$OUT")))
+		applied=$((applied + $(grep -cE '^applied .*, [1-9][0-9]* entit(y|ies)' <<<"$OUT")))
 		for n in "${peers[@]}"; do
 			x center export --node "$n" --out "$SH" || bad "round $r: the center exports to $n" "$ERR"
 		done
 		for n in "${nodes[@]}"; do
 			x "$n" import "$SH" || bad "round $r: $n imports" "$ERR"
-			applied=$((applied + $(grep -c '^applied .*, [1-9][0-9]* entities' <<<"$OUT")))
+			applied=$((applied + $(grep -cE '^applied .*, [1-9][0-9]* entit(y|ies)' <<<"$OUT")))
 		done
 		[ $applied -eq 0 ] && break
 	done
