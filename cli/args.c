@@ -265,12 +265,10 @@ int cli_usage_error(const cli_cmd *cmd, const char *fmt, ...)
 	return XCHG_EUSAGE;
 }
 
-void cli_wrap(FILE *out, int column, int indent, const char *text)
+void cli_wrap(FILE *out, int indent, const char *text)
 {
-	int width = CLI_HELP_WIDTH;
-
 	while (*text) {
-		int room = width - column, len = (int)strlen(text), cut = len;
+		int room = CLI_HELP_WIDTH - indent, len = (int)strlen(text), cut = len;
 
 		if (len > room) {
 			/* The last space that keeps the line within the width, else the first after it. */
@@ -285,7 +283,6 @@ void cli_wrap(FILE *out, int column, int indent, const char *text)
 			text++;
 		if (*text)
 			fprintf(out, "%*s", indent, "");
-		column = indent;
 	}
 }
 
@@ -296,7 +293,7 @@ void cli_help(const cli_cmd *cmd, FILE *out)
 
 	fprintf(out, "usage: xchg %s [OPTIONS]%s%s\n\n", cmd->name,
 		cmd->operands ? " " : "", cmd->operands ? cmd->operands : "");
-	cli_wrap(out, 0, 0, cmd->summary);
+	cli_wrap(out, 0, cmd->summary);
 	if (cmd->details)
 		fprintf(out, "\n%s", cmd->details);
 	fprintf(out, "\noptions:\n");
@@ -312,7 +309,7 @@ void cli_help(const cli_cmd *cmd, FILE *out)
 		snprintf(left, sizeof(left), "%s--%s%s%s", letter, o->name, o->arg ? " " : "",
 			 o->arg ? o->arg : "");
 		fprintf(out, "  %-22s ", left);
-		cli_wrap(out, 25, 25, o->help);
+		cli_wrap(out, 25, o->help);
 	}
 }
 

@@ -100,10 +100,11 @@ void cli_help(const cli_cmd *cmd, FILE *out);
 /* Help fits a terminal of this many columns. */
 #define CLI_HELP_WIDTH 80
 /*
- * Prints text from column on, words wrapped to CLI_HELP_WIDTH, each next
- * line indented to indent, and ends the line.
+ * Prints text from column indent on (the caller has filled the line to
+ * it), words wrapped to CLI_HELP_WIDTH, each next line indented alike,
+ * and ends the line.
  */
-void cli_wrap(FILE *out, int column, int indent, const char *text);
+void cli_wrap(FILE *out, int indent, const char *text);
 /* Prints root as indented JSON on stdout and frees it. */
 struct cJSON;
 int cli_print_json(struct cJSON *root);

@@ -21,7 +21,7 @@ static void usage(FILE *out)
 		     "commands:\n");
 	for (i = 0; i < NCOMMANDS; i++) {
 		fprintf(out, "  %-14s ", commands[i]->name);
-		cli_wrap(out, 17, 17, commands[i]->summary);
+		cli_wrap(out, 17, commands[i]->summary);
 	}
 	fprintf(out, "\nEvery command takes --db URL (sqlite:PATH, PATH or postgresql://...;\n"
 		     "default $XCHG_DB, else ./" CLI_DEFAULT_DB ") and --help. The node's secret key\n"
@@ -74,7 +74,7 @@ static size_t group_help(const char *word, FILE *out)
 			fprintf(out, "usage: xchg %s SUBCOMMAND [OPTIONS]\n\nsubcommands:\n", word);
 		if (out) {
 			fprintf(out, "  %-16s ", commands[i]->name);
-			cli_wrap(out, 19, 19, commands[i]->summary);
+			cli_wrap(out, 19, commands[i]->summary);
 		}
 		n++;
 	}

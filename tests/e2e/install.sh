@@ -40,6 +40,20 @@ done
 eq "the shared library exports xchg_* alone" "" \
 	"$(nm -D --defined-only "$P/lib/libxchg.so.$version" | awk '$3 !~ /^xchg_/ && $3 != "XCHG_0" { print $3 }')"
 check "the completion script is valid bash" bash -n "$P/share/bash-completion/completions/xchg"
+# complete WORDS...: what the installed completion offers for the last word, with
+# bash-completion's two helpers stood in for (the package need not be here).
+complete_words() {
+	PATH=$P/bin:$PATH bash -c '
+		_init_completion() { words=("${COMP_WORDS[@]}"); cword=$COMP_CWORD
+			cur=${COMP_WORDS[COMP_CWORD]}; prev=${COMP_WORDS[COMP_CWORD-1]}; }
+		_filedir() { COMPREPLY=(FILES); }
+		. "$0"; COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); _xchg; echo "${COMPREPLY[*]}"' \
+		"$P/share/bash-completion/completions/xchg" "$@"
+}
+eq "completion: a command" export "$(complete_words xchg exp)"
+eq "completion: a group's subcommands" "remove revoke resync" "$(complete_words xchg node re)"
+eq "completion: a command's options, from its help" --node "$(complete_words xchg export --no)"
+eq "completion: a file after --plan" FILES "$(complete_words xchg init --plan "")"
 
 # The example, built as its comment says, against the shared library.
 if cc "$root/examples/library/export.c" $(pkg-config --cflags --libs xchg) -o "$W/export" 2>"$W/cc.err"; then
