@@ -14,6 +14,27 @@ xchg_status changes_purge(store *s, const char *peer_id, int64_t ack, xchg_err *
 			 p, 2, NULL, err);
 }
 
+xchg_status changes_forget(store *s, const char *peer_id, xchg_err *err)
+{
+	xvalue p = xv_text(peer_id);
+
+	return store_run(s, "DELETE FROM sync_changes WHERE node_id = ?", &p, 1, NULL, err);
+}
+
+xchg_status changes_unsend(store *s, const char *peer_id, xchg_err *err)
+{
+	xvalue p = xv_text(peer_id);
+
+	return store_run(s, "UPDATE sync_changes SET packet_no = NULL WHERE node_id = ?", &p, 1, NULL, err);
+}
+
+xchg_status changes_collapse_capped(store *s, xchg_err *err)
+{
+	return store_run(s, "DELETE FROM sync_changes WHERE operation <> 'DELETE' AND node_id IN"
+			    " (SELECT id FROM sync_nodes WHERE max_queue > 0 AND full_state_no = 0)",
+			 NULL, 0, NULL, err);
+}
+
 /*
  * The registrations of an entity (or entities) for a peer, in column col:
  * parameters the peer, the type, the uuid(s) (uuid_pred's), the type, the

@@ -12,6 +12,16 @@
 
 /* Deletes peer's registrations carried by packets up to ack. */
 xchg_status changes_purge(store *s, const char *peer_id, int64_t ack, xchg_err *err);
+/* Deletes every registration for peer: it is revoked or removed. */
+xchg_status changes_forget(store *s, const char *peer_id, xchg_err *err);
+/* Every registration for peer is unsent again: this node went back in time. */
+xchg_status changes_unsend(store *s, const char *peer_id, xchg_err *err);
+/*
+ * A peer owed its full state for a capped queue (nodes_cap_queues) keeps
+ * no registration but its deletions: the full state reads the rows
+ * themselves from the tables, and only a row that is gone needs telling.
+ */
+xchg_status changes_collapse_capped(store *s, xchg_err *err);
 /*
  * Whether (type, uuid) is registered for peer, or captured and bound to be
  * routed to it, and when it last changed.

@@ -718,7 +718,7 @@ static xchg_status import_once(void *ctx, xchg_err *err)
 		    (rc = store_set_origin(run->db->st, NULL, err)))
 			goto done;
 	}
-	if ((rc = restore_settle(run->db->st, sender.id, !a->duplicate && o.h->full_state, err)))
+	if ((rc = nodes_settle(run->db->st, sender.id, !a->duplicate && o.h->full_state, err)))
 		goto done;
 	if ((rc = packet_reader_verify(o.pr, pk, err))) {
 		/*

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "changes.h"
 #include "db.h"
 #include "keys.h"
 #include "route.h"
@@ -238,6 +239,52 @@ xchg_status nodes_set_key(store *s, const char *id, const char *public_key, cons
 
 	return store_run(s, "UPDATE sync_nodes SET public_key = ?, key_chain = ? WHERE id = ?", p, 3,
 			 NULL, err);
+}
+
+xchg_status nodes_went_back(store *s, const char *peer_id, int64_t next, const char *why,
+			    xchg_err *err)
+{
+	xvalue p[3] = {xv_int(next), xv_text(why), xv_text(peer_id)};
+	xchg_status rc;
+
+	if ((rc = store_run(s, "UPDATE sync_nodes SET sent_packet_no = ?, recovering = ? WHERE id = ?",
+			    p, 3, NULL, err)))
+		return rc;
+	return store_run(s, "UPDATE sync_nodes SET wants_full_state = 1, full_state_no = 0, recovering ="
+			    " coalesce(recovering, 'this node went back in time (as a restore from a"
+			    " copy does); its peers are asked for their full state')"
+			    " WHERE is_self = 0 AND revoked_at IS NULL", NULL, 0, NULL, err);
+}
+
+xchg_status nodes_owe_full_state(store *s, const char *peer_id, const char *why, xchg_err *err)
+{
+	xvalue p[2] = {xv_text(why), xv_text(peer_id)};
+
+	return store_run(s, "UPDATE sync_nodes SET full_state_no = 0, recovering = ? WHERE id = ?", p, 2,
+			 NULL, err);
+}
+
+xchg_status nodes_settle(store *s, const char *peer_id, int got_full_state, xchg_err *err)
+{
+	xvalue p = xv_text(peer_id);
+	xchg_status rc;
+
+	if (got_full_state &&
+	    (rc = store_run(s, "UPDATE sync_nodes SET wants_full_state = 0 WHERE id = ?", &p, 1, NULL, err)))
+		return rc;
+	return store_run(s, "UPDATE sync_nodes SET recovering = NULL WHERE id = ? AND recovering IS NOT NULL"
+			    " AND full_state_no IS NULL AND wants_full_state = 0", &p, 1, NULL, err);
+}
+
+xchg_status nodes_cap_queues(store *s, xchg_err *err)
+{
+	/* Deletions are not counted: they are what stays queued once the rest collapses. */
+	return store_run(s, "UPDATE sync_nodes SET full_state_no = 0, recovering = 'its queue passed ' ||"
+			    " max_queue || ' changes while it was silent (xchg node set --max-queue): it"
+			    " gets the full state when it is back' WHERE max_queue > 0 AND revoked_at IS NULL"
+			    " AND (full_state_no IS NULL OR full_state_no > 0) AND (SELECT count(*) FROM"
+			    " sync_changes c WHERE c.node_id = sync_nodes.id AND c.operation <> 'DELETE') >"
+			    " max_queue", NULL, 0, NULL, err);
 }
 
 xchg_status nodes_sent_created(store *s, const char *peer_id, int64_t packet_no, char **created_at,
@@ -629,8 +676,7 @@ xchg_status xchg_node_revoke(xchg_db *db, const char *code, xchg_err *err)
 		/* Its queue goes too: nothing will ever be sent to it again. */
 		if ((rc = store_run(db->st, "UPDATE sync_nodes SET revoked_at = ? WHERE id = ?", p, 2,
 				    NULL, err)) ||
-		    (rc = store_run(db->st, "DELETE FROM sync_changes WHERE node_id = ?", &p[1], 1,
-				    NULL, err)))
+		    (rc = changes_forget(db->st, peer.id, err)))
 			goto done;
 	}
 	rc = store_commit(db->st, err);
@@ -663,10 +709,7 @@ xchg_status xchg_node_set_key(xchg_db *db, const char *code, const char *key_tex
 		rc = XCHG_OK; /* already so: setting it again changes nothing */
 	else if (!(rc = check_unique(db->st, &self, &k, peer.id, err))) {
 		/* The chain the peer sent led from its old key; the new one starts afresh. */
-		xvalue p[2] = {xv_text(k.key), xv_text(peer.id)};
-
-		rc = store_run(db->st, "UPDATE sync_nodes SET public_key = ?, key_chain = NULL WHERE id = ?",
-			       p, 2, NULL, err);
+		rc = nodes_set_key(db->st, peer.id, k.key, NULL, err);
 	}
 	if (!rc)
 		rc = store_commit(db->st, err);
@@ -692,7 +735,7 @@ xchg_status xchg_node_remove(xchg_db *db, const char *code, xchg_err *err)
 			  " received from it); only a peer that never exchanged, or a revoked one, is"
 			  " removed (xchg node revoke %s first)", code, (long long)peer.sent_packet_no,
 			  (long long)peer.received_packet_no, code);
-	else if (!(rc = store_run(db->st, "DELETE FROM sync_changes WHERE node_id = ?", &id, 1, NULL, err)) &&
+	else if (!(rc = changes_forget(db->st, peer.id, err)) &&
 		 !(rc = store_run(db->st, "DELETE FROM sync_sent WHERE node_id = ?", &id, 1, NULL, err)) &&
 		 !(rc = store_run(db->st, "DELETE FROM sync_received WHERE node_id = ?", &id, 1, NULL, err)) &&
 		 !(rc = store_run(db->st, "DELETE FROM sync_conflicts WHERE peer_id = ?", &id, 1, NULL, err)) &&

@@ -1,4 +1,8 @@
-/* sync_nodes: this node and its peers, their keys and packet counters. */
+/*
+ * sync_nodes: this node and its peers, their keys and packet counters.
+ * Every statement that writes sync_nodes is here; other modules only read
+ * it, in a join or a subquery.
+ */
 #ifndef XCHG_NODES_H
 #define XCHG_NODES_H
 
@@ -102,6 +106,26 @@ xchg_status nodes_received_listed(store *s, const char *peer_id, env_received **
 /* Packet packet_no carries the full state the peer is owed. */
 xchg_status nodes_full_state_sent(store *s, const char *peer_id, int64_t packet_no,
 				  xchg_err *err);
+/*
+ * This node went back in time (restore.c): its numbering towards the peer
+ * resumes past next, the peer's link recovers for why, and every live peer
+ * is owed this node's full state and asked for its own.
+ */
+xchg_status nodes_went_back(store *s, const char *peer_id, int64_t next, const char *why,
+			    xchg_err *err);
+/* The peer is owed this node's full state; its link recovers for why. */
+xchg_status nodes_owe_full_state(store *s, const char *peer_id, const char *why, xchg_err *err);
+/*
+ * After a packet from the peer is applied: a full state from it ends this
+ * node's asking, and a link with nothing owed either way is back in step.
+ */
+xchg_status nodes_settle(store *s, const char *peer_id, int got_full_state, xchg_err *err);
+/*
+ * A silent peer whose queue passed its cap is owed its full state instead
+ * (PACKET.md section 6.3); changes_collapse_capped then drops what the
+ * full state carries.
+ */
+xchg_status nodes_cap_queues(store *s, xchg_err *err);
 /*
  * Records that packet (a file name) from the peer with code was not
  * applied: kind NODE_PROBLEM_*, and why. In a transaction of its own, since

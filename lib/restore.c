@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "changes.h"
 #include "db.h"
 #include "forms.h"
 #include "restore.h"
@@ -52,7 +53,6 @@ static xchg_status went_back_here(store *s, node_row *peer, const env_header *h,
 				  restore_seen *seen, xchg_err *err)
 {
 	int64_t next = h->ack_packet_no > peer->sent_packet_no ? h->ack_packet_no : peer->sent_packet_no;
-	xvalue p[3] = {xv_int(next), xv_text(why), xv_text(peer->id)};
 	xchg_status rc;
 
 	if (!why)
@@ -65,14 +65,8 @@ static xchg_status went_back_here(store *s, node_row *peer, const env_header *h,
 	 * also gets this node's full state: what came back with the copy (a
 	 * row deleted since, an older version) is in no registration any more.
 	 */
-	if ((rc = store_run(s, "UPDATE sync_nodes SET sent_packet_no = ?, recovering = ? WHERE id = ?",
-			    p, 3, NULL, err)) ||
-	    (rc = store_run(s, "UPDATE sync_nodes SET wants_full_state = 1, full_state_no = 0, recovering ="
-			       " coalesce(recovering, 'this node went back in time (as a restore from a"
-			       " copy does); its peers are asked for their full state')"
-			       " WHERE is_self = 0 AND revoked_at IS NULL", NULL, 0, NULL, err)) ||
-	    (rc = store_run(s, "UPDATE sync_changes SET packet_no = NULL WHERE node_id = ?", &p[2], 1,
-			    NULL, err))) {
+	if ((rc = nodes_went_back(s, peer->id, next, why, err)) ||
+	    (rc = changes_unsend(s, peer->id, err))) {
 		free(why);
 		return rc;
 	}
@@ -86,13 +80,11 @@ static xchg_status went_back_here(store *s, node_row *peer, const env_header *h,
 static xchg_status owe_full_state(store *s, node_row *peer, char *why, restore_seen *seen,
 				  xchg_err *err)
 {
-	xvalue p[2] = {xv_text(why), xv_text(peer->id)};
 	xchg_status rc;
 
 	if (!why)
 		return xerr(err, XCHG_ENOMEM, "out of memory");
-	if ((rc = store_run(s, "UPDATE sync_nodes SET full_state_no = 0, recovering = ? WHERE id = ?",
-			    p, 2, NULL, err))) {
+	if ((rc = nodes_owe_full_state(s, peer->id, why, err))) {
 		free(why);
 		return rc;
 	}
@@ -204,18 +196,6 @@ xchg_status restore_check(store *s, node_row *sender, const env_header *h, resto
 			"%s asks for this node's full state (it went back in time, or its operator"
 			" asked); it gets it with the next packet", sender->code), seen, err);
 	return XCHG_OK;
-}
-
-xchg_status restore_settle(store *s, const char *peer_id, int got_full_state, xchg_err *err)
-{
-	xvalue p = xv_text(peer_id);
-	xchg_status rc;
-
-	if (got_full_state &&
-	    (rc = store_run(s, "UPDATE sync_nodes SET wants_full_state = 0 WHERE id = ?", &p, 1, NULL, err)))
-		return rc;
-	return store_run(s, "UPDATE sync_nodes SET recovering = NULL WHERE id = ? AND recovering IS NOT NULL"
-			    " AND full_state_no IS NULL AND wants_full_state = 0", &p, 1, NULL, err);
 }
 
 xchg_status xchg_node_resync(xchg_db *db, const char *code, xchg_err *err)

@@ -33,10 +33,5 @@ xchg_status restore_check(store *s, node_row *sender, const env_header *h, resto
 			  xchg_err *err);
 void restore_seen_clear(restore_seen *seen);
 
-/*
- * After a packet from the peer is applied: a full state from it ends this
- * node's asking, and a link with nothing owed either way is back in step.
- */
-xchg_status restore_settle(store *s, const char *peer_id, int got_full_state, xchg_err *err);
 
 #endif
