@@ -675,88 +675,65 @@ xchg_status xchg_public_key(xchg_db *db, char **out, xchg_err *err)
 	return rc;
 }
 
-/* Whether kp is the key self's row names. */
-static int key_is(const keypair *kp, const node_row *self)
-{
-	char pub[KEY_TEXT_MAX];
-
-	keys_encode_public(kp->pk, pub);
-	return self->public_key && strcmp(self->public_key, pub) == 0;
-}
-
 xchg_status db_signing_key(xchg_db *db, const node_row *self, keypair *kp, xchg_err *err)
 {
-	char *pending = NULL;
-	keypair next;
-	xchg_err ignored;
+	int matched = 0;
 	xchg_status rc;
 
-	memset(&next, 0, sizeof(next));
-	if ((rc = key_named(db, err)))
+	if ((rc = key_named(db, err)) ||
+	    (rc = keys_load_named(db->key_path, self->public_key, kp, &matched, err)))
 		return rc;
-	if (!(pending = xstrdup_printf("%s.new", db->key_path)))
-		return xerr(err, XCHG_ENOMEM, "out of memory");
-	if ((rc = keys_load(db->key_path, NULL, kp, err)) || key_is(kp, self))
-		goto done;
-	/* A rotation committed in the database but stopped before its rename: finish it. */
-	if (keys_load(pending, NULL, &next, &ignored) == XCHG_OK && key_is(&next, self)) {
-		if ((rc = keys_install(pending, db->key_path, err)) == XCHG_OK)
-			*kp = next;
-		goto done;
-	}
-	rc = xerr(err, XCHG_EFAIL, "%s: this key file does not belong to node %s (its public key"
-		  " is %s)", db->key_path, self->code, self->public_key ? self->public_key : "unset");
-done:
-	if (rc)
-		keys_wipe(kp);
-	keys_wipe(&next);
-	free(pending);
+	if (matched)
+		return XCHG_OK;
+	keys_wipe(kp);
+	return xerr(err, XCHG_EFAIL, "%s: this key file does not belong to node %s (its public key"
+		    " is %s)", db->key_path, self->code, self->public_key ? self->public_key : "unset");
+}
+
+/* The node whose key rotates; whether its transaction committed. */
+typedef struct rotation {
+	store *st;
+	const char *id;
+	int committed;
+} rotation;
+
+/* keys_rotate's commit: the node's row takes the new key, and the transaction commits. */
+static xchg_status record_rotation(void *ctx, const char *public_key, const char *chain,
+				   xchg_err *err)
+{
+	rotation *r = ctx;
+	xchg_status rc;
+
+	if (!(rc = nodes_set_key(r->st, r->id, public_key, chain, err)) &&
+	    !(rc = store_commit(r->st, err)))
+		r->committed = 1;
 	return rc;
 }
 
 xchg_status xchg_key_rotate(xchg_db *db, char **new_public_key, xchg_err *err)
 {
 	node_row self = {0};
-	keypair old, next;
-	char *pending = NULL, *chain = NULL, pub[KEY_TEXT_MAX];
-	int in_tx = 0;
+	rotation r = {db->st, NULL, 0};
+	keypair old;
+	char pub[KEY_TEXT_MAX];
 	xchg_status rc;
 
 	*new_public_key = NULL;
 	memset(&old, 0, sizeof(old));
-	memset(&next, 0, sizeof(next));
 	if ((rc = db_ready(db, err)) || (rc = key_named(db, err)) || (rc = store_begin(db->st, err)))
 		return rc;
-	in_tx = 1;
-	if ((rc = nodes_self_required(db->st, &self, err)))
-		goto done;
-	if (!(pending = xstrdup_printf("%s.new", db->key_path))) {
-		rc = xerr(err, XCHG_ENOMEM, "out of memory");
-		goto done;
+	if (!(rc = nodes_self_required(db->st, &self, err)) &&
+	    !(rc = db_signing_key(db, &self, &old, err))) {
+		r.id = self.id;
+		rc = keys_rotate(db->key_path, self.code, self.key_chain, &old, record_rotation, &r, pub,
+				 err);
 	}
-	if ((rc = db_signing_key(db, &self, &old, err)) ||
-	    (rc = keys_create_new(pending, &next, err)) ||
-	    (rc = keys_chain_extend(self.key_chain, self.code, &old, next.pk, &chain, err)))
-		goto done;
-	keys_encode_public(next.pk, pub);
-	if ((rc = nodes_set_key(db->st, self.id, pub, chain, err)) || (rc = store_commit(db->st, err)))
-		goto done;
-	in_tx = 0;
-	/* Committed: the new key is this node's now, even if this rename is left to the next command. */
-	if ((rc = keys_install(pending, db->key_path, err)))
-		goto done;
-	if (!(*new_public_key = keys_line_format(self.code, self.id, pub)))
-		rc = xerr(err, XCHG_ENOMEM, "out of memory");
-done:
-	if (in_tx) {
+	/* Once committed, the new key is the node's: a rename left undone is the next load's. */
+	if (rc && !r.committed)
 		store_rollback(db->st);
-		if (pending)
-			unlink(pending);
-	}
+	if (!rc && !(*new_public_key = keys_line_format(self.code, self.id, pub)))
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
 	keys_wipe(&old);
-	keys_wipe(&next);
 	node_row_clear(&self);
-	free(pending);
-	free(chain);
 	return rc;
 }

@@ -212,7 +212,7 @@ void keys_fingerprint(const char *key, char out[KEY_FINGERPRINT_MAX])
 	}
 }
 
-xchg_status keys_create_new(const char *path, keypair *kp, xchg_err *err)
+static xchg_status keys_create_new(const char *path, keypair *kp, xchg_err *err)
 {
 	/* A leftover of a rotation that never committed: no peer trusts it. */
 	if (unlink(path) != 0 && errno != ENOENT)
@@ -222,7 +222,7 @@ xchg_status keys_create_new(const char *path, keypair *kp, xchg_err *err)
 	return keys_create(path, kp, err);
 }
 
-xchg_status keys_install(const char *from, const char *to, xchg_err *err)
+static xchg_status keys_install(const char *from, const char *to, xchg_err *err)
 {
 	char *dir = xstrdup_printf("%s", to), *slash;
 	int fd;
@@ -247,6 +247,53 @@ done:
 	return rc;
 }
 
+static char *pending_path(const char *path)
+{
+	return xstrdup_printf("%s.new", path);
+}
+
+static int key_is(const keypair *kp, const char *public_key)
+{
+	char pub[KEY_TEXT_MAX];
+
+	keys_encode_public(kp->pk, pub);
+	return public_key && strcmp(public_key, pub) == 0;
+}
+
+xchg_status keys_load_named(const char *path, const char *public_key, keypair *kp, int *matched,
+			    xchg_err *err)
+{
+	char *pending = NULL;
+	keypair next;
+	xchg_err ignored;
+	xchg_status rc;
+
+	*matched = 0;
+	memset(&next, 0, sizeof(next));
+	if ((rc = keys_load(path, NULL, kp, err)))
+		return rc;
+	if (key_is(kp, public_key)) {
+		*matched = 1;
+		return XCHG_OK;
+	}
+	if (!(pending = pending_path(path))) {
+		rc = xerr(err, XCHG_ENOMEM, "out of memory");
+		goto done;
+	}
+	/* A rotation committed in the database but stopped before its rename: finish it. */
+	if (keys_load(pending, NULL, &next, &ignored) == XCHG_OK && key_is(&next, public_key) &&
+	    (rc = keys_install(pending, path, err)) == XCHG_OK) {
+		*kp = next;
+		*matched = 1;
+	}
+done:
+	if (rc)
+		keys_wipe(kp);
+	keys_wipe(&next);
+	free(pending);
+	return rc;
+}
+
 /* What the previous key signs: the node, its old key and its new one. */
 static void rotation_statement(xbuf *b, const char *code, const char *previous,
 			       const char *public_key)
@@ -254,8 +301,9 @@ static void rotation_statement(xbuf *b, const char *code, const char *previous,
 	xbuf_printf(b, "xchg-key-rotation-v1\n%s\n%s\n%s\n", code, previous, public_key);
 }
 
-xchg_status keys_chain_extend(const char *chain, const char *code, const keypair *old,
-			      const unsigned char *new_pk, char **out, xchg_err *err)
+/* *out: chain (NULL for none) with a link from old to new_pk appended. */
+static xchg_status keys_chain_extend(const char *chain, const char *code, const keypair *old,
+				     const unsigned char *new_pk, char **out, xchg_err *err)
 {
 	char prev[KEY_TEXT_MAX], next[KEY_TEXT_MAX];
 	unsigned char sig[crypto_sign_BYTES];
@@ -363,5 +411,34 @@ xchg_status keys_chain_follow(const char *chain, const char *code, const char *r
 done:
 	xbuf_free(&msg);
 	cJSON_Delete(arr);
+	return rc;
+}
+
+xchg_status keys_rotate(const char *path, const char *code, const char *chain, const keypair *old,
+			keys_commit_fn commit, void *ctx, char public_key[KEY_TEXT_MAX], xchg_err *err)
+{
+	char *pending = pending_path(path), *longer = NULL;
+	keypair next;
+	int committed = 0;
+	xchg_status rc;
+
+	memset(&next, 0, sizeof(next));
+	if (!pending)
+		return xerr(err, XCHG_ENOMEM, "out of memory");
+	if ((rc = keys_create_new(pending, &next, err)) ||
+	    (rc = keys_chain_extend(chain, code, old, next.pk, &longer, err)))
+		goto done;
+	keys_encode_public(next.pk, public_key);
+	if ((rc = commit(ctx, public_key, longer, err)))
+		goto done;
+	committed = 1;
+	/* Committed: the new key is the node's now, even if this rename is left to the next load. */
+	rc = keys_install(pending, path, err);
+done:
+	if (!committed)
+		unlink(pending);
+	keys_wipe(&next);
+	free(pending);
+	free(longer);
 	return rc;
 }

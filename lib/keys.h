@@ -54,13 +54,26 @@ char *keys_line_format(const char *code, const char *id, const char *key);
 void keys_fingerprint(const char *key, char out[KEY_FINGERPRINT_MAX]);
 
 /*
- * Key rotation. The new key is written to a file of its own (any old one
- * there is removed first), the database then commits to it, and only then
- * is the file renamed over the old key file (keys_install): a crash between
- * the two leaves the new key beside the old, where loading finds it.
+ * Key rotation, safe against a stop at any point. keys_rotate writes a new
+ * key beside the old one at path (path.new; a leftover there, of a
+ * rotation that never committed, is removed first), extends chain with a
+ * link the old key signs, and has commit record the new public key and
+ * chain, in the database's transaction; only once that committed is the
+ * new file renamed over the old. A stop between the two leaves the new key
+ * beside the old, where keys_load_named finds it.
  */
-xchg_status keys_create_new(const char *path, keypair *kp, xchg_err *err);
-xchg_status keys_install(const char *from, const char *to, xchg_err *err);
+typedef xchg_status (*keys_commit_fn)(void *ctx, const char *public_key, const char *chain,
+				      xchg_err *err);
+xchg_status keys_rotate(const char *path, const char *code, const char *chain, const keypair *old,
+			keys_commit_fn commit, void *ctx, char public_key[KEY_TEXT_MAX], xchg_err *err);
+/*
+ * Loads the key file at path that holds the key named public_key (text;
+ * NULL names none): path itself, or the new key a rotation left beside it,
+ * which is renamed into place first. *matched is 0 when neither holds it;
+ * kp then holds path's key.
+ */
+xchg_status keys_load_named(const char *path, const char *public_key, keypair *kp, int *matched,
+			    xchg_err *err);
 
 /*
  * A node's key chain: a JSON array of links {"previous_key", "public_key",
@@ -68,9 +81,6 @@ xchg_status keys_install(const char *from, const char *to, xchg_err *err);
  * KEY_CHAIN_MAX. Packets carry it so peers can follow a rotation.
  */
 #define KEY_CHAIN_MAX 16
-/* *out: chain (NULL for none) with a link from old to new_pk appended. */
-xchg_status keys_chain_extend(const char *chain, const char *code, const keypair *old,
-			      const unsigned char *new_pk, char **out, xchg_err *err);
 /*
  * *out: the key that registered leads to through the chain's links of node
  * code (registered itself when none applies). XCHG_EPACKET for a malformed

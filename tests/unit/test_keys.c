@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "keys.h"
 
 TestSuite(keys, .init = harness_setup, .fini = harness_teardown);
 
@@ -158,6 +159,42 @@ Test(keys, interrupted_rotation_is_finished_by_the_next_export)
 	cr_assert_str_eq(registered(), new_key);
 	cr_assert(!file_exists(pending), "the pending key file is still there");
 	cr_assert_str_eq(key_of(public_key(D)), new_key);
+}
+
+static xchg_status refuse_commit(void *ctx, const char *public_key, const char *chain,
+				 xchg_err *err)
+{
+	(void)ctx;
+	(void)public_key;
+	(void)chain;
+	return xerr(err, XCHG_EDB, "the database refused");
+}
+
+/*
+ * Catches: a rotation whose database commit failed replacing the key file,
+ * or leaving its new key beside the old, where a later load would take a
+ * key no peer was told of.
+ */
+Test(keys, rotation_that_does_not_commit_keeps_the_old_key)
+{
+	const char *path = hstr("%s/node.key", make_folder("keys"));
+	char before[KEY_TEXT_MAX], uncommitted[KEY_TEXT_MAX];
+	keypair old, now;
+	xchg_err err = {0};
+	int created = 0, matched = 0;
+
+	cr_assert_eq(keys_load(path, &created, &old, &err), XCHG_OK, "%s", err.msg);
+	keys_encode_public(old.pk, before);
+	cr_assert_eq(keys_rotate(path, "DESKTOP-1", NULL, &old, refuse_commit, NULL, uncommitted,
+				 &err), XCHG_EDB);
+	cr_assert_str_eq(err.msg, "the database refused");
+	cr_assert(!file_exists(hstr("%s.new", path)), "the uncommitted key was left beside the old");
+	cr_assert_eq(keys_load_named(path, before, &now, &matched, &err), XCHG_OK, "%s", err.msg);
+	cr_assert(matched, "the key file no longer holds the old key");
+	cr_assert_eq(keys_load_named(path, uncommitted, &now, &matched, &err), XCHG_OK, "%s", err.msg);
+	cr_assert(!matched, "a key no commit recorded was taken");
+	keys_wipe(&old);
+	keys_wipe(&now);
 }
 
 /* Catches: a revoked peer still trusted, still sent data, or still queued for. */
