@@ -9,7 +9,9 @@
 #   - pkg-config names -lxchg and the six libraries it needs;
 #   - the example, linked to the shared library, exports a packet that the
 #     installed xchg imports at the desktop;
-#   - the shared library exports the public API and nothing else.
+#   - the shared library exports the public API and nothing else;
+#   - the man page has an entry for every command, naming the options the
+#     command's help lists and no other.
 set -u
 
 E2E_NAME=install
@@ -83,6 +85,44 @@ page=$(MANPATH=$P/share/man MANWIDTH=80 man xchg 2>&1)
 check "man xchg shows the page" grep -qE "xchg +- +keep a center database" <<<"$page"
 check "with the exit status table" grep -q "EXIT STATUS" <<<"$page"
 eq "and man finds no fault in it" "" "$(MANPATH=$P/share/man man --warnings -E UTF-8 xchg 2>&1 >/dev/null)"
+
+# The page is written by hand beside the commands' help: each command has its
+# entry, and the entry names the options its help lists, and no other.
+commands=$("$X" --help | sed -n '/^commands:/,/^$/{s/^  \([a-z][a-z-]*\( [a-z-]*\)\{0,1\}\)  .*/\1/p}' | sed 's/ *$//')
+man_src=$(sed -e 's/\\-/-/g' -e 's/\\f[BIRP]//g' -e 's/"//g' "$P/share/man/man1/xchg.1")
+# man_entry CMD: the COMMANDS entry whose heading starts with CMD and no longer command.
+man_entry() {
+	awk -v cmd="$1" -v all="$commands" '
+		BEGIN { n = split(all, cmds, "\n") }
+		/^\.SH/ { in_commands = ($2 == "COMMANDS"); on = 0; next }
+		!in_commands { next }
+		/^\.TP/ { heading = 1; on = 0; next }
+		heading {
+			line = $0; sub(/^\.[A-Z]+ /, "", line); best = ""
+			for (i = 1; i <= n; i++)
+				if ((line == cmds[i] || index(line, cmds[i] " ") == 1) && length(cmds[i]) > length(best))
+					best = cmds[i]
+			on = (best == cmd); heading = 0
+		}
+		on' <<<"$man_src"
+}
+while read -r cmd; do
+	entry=$(man_entry "$cmd")
+	if [ -z "$entry" ]; then
+		bad "man xchg has an entry for $cmd" "none found under COMMANDS"
+		continue
+	fi
+	# "SHORT LONG" per option of the help; SHORT is - when there is none.
+	help_opts=$("$X" $cmd --help | sed -n 's/^  \(-[a-z]\), \(--[a-z-]*\).*/\1 \2/p; s/^  \(--[a-z-]*\).*/- \1/p')
+	named=$(grep -oE -- '(^|[^a-z-])--?[a-z][a-z-]*' <<<"$entry" | sed 's/^[^-]*//' | sort -u)
+	missing=$(while read -r short long; do
+		case $long in --db | --help) continue ;; esac
+		grep -qxe "$short" -e "$long" <<<"$named" || echo "$long"
+	done <<<"$help_opts")
+	eq "man xchg names every option of xchg $cmd --help" "" "$missing"
+	eq "and none that xchg $cmd does not take" "" \
+		"$(grep -vxF -f <(tr ' ' '\n' <<<"$help_opts") <<<"$named" | grep . | tr '\n' ' ')"
+done <<<"$commands"
 
 summary
 [ "$fail" -eq 0 ]
