@@ -396,6 +396,11 @@ int cli_run(const cli_cmd *cmd, int argc, char **argv)
 	return rc;
 }
 
+const char *cli_noun(long long n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
 int cli_print_json(cJSON *root)
 {
 	char *text = root ? cJSON_Print(root) : NULL;

@@ -105,6 +105,8 @@ void cli_help(const cli_cmd *cmd, FILE *out);
  * and ends the line.
  */
 void cli_wrap(FILE *out, int indent, const char *text);
+/* The noun for n of them: cli_noun(1, "entity", "entities") is "entity". */
+const char *cli_noun(long long n, const char *one, const char *many);
 /* Prints root as indented JSON on stdout and frees it. */
 struct cJSON;
 int cli_print_json(struct cJSON *root);

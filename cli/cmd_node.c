@@ -180,7 +180,7 @@ static int run_set(const cli_cmd *cmd, const cli_args *a)
 			if (o.max_queue > 0)
 				printf("%s: past %lld queued %s, it gets the full state instead\n",
 				       a->pos[0], (long long)o.max_queue,
-				       o.max_queue == 1 ? "change" : "changes");
+				       cli_noun(o.max_queue, "change", "changes"));
 			else if (o.max_queue)
 				printf("%s: its queue has no cap\n", a->pos[0]);
 			if (o.subset && o.subset[0])

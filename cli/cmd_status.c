@@ -198,7 +198,7 @@ static void print_table(const xchg_status_report *rep)
 	if (refused)
 		printf("%lld refused %s not applied here: see xchg conflicts, and retry each with"
 		       " xchg conflicts retry ID once the schema or the data is fixed\n",
-		       (long long)refused, refused == 1 ? "row is" : "rows are");
+		       (long long)refused, cli_noun(refused, "row is", "rows are"));
 }
 
 /* What a monitor reads: 0 when every link is ok. */

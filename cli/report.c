@@ -42,12 +42,6 @@ static void say(const cli_reporter *r, enum line_kind kind, const char *fmt, ...
 	fflush(out);
 }
 
-/* The noun for n of them: "1 entity", "2 entities". */
-static const char *noun(int64_t n, const char *one, const char *many)
-{
-	return n == 1 ? one : many;
-}
-
 void cli_report(const xchg_import_event *ev, void *ctx)
 {
 	cli_reporter *r = ctx;
@@ -58,7 +52,7 @@ void cli_report(const xchg_import_event *ev, void *ctx)
 	case XCHG_EXPORTED:
 		say(r, EVENT, "exported %s: packet %lld to %s, %lld %s", ev->path,
 		    (long long)ev->packet_no, ev->sender, (long long)ev->entities,
-		    noun(ev->entities, "entity", "entities"));
+		    cli_noun(ev->entities, "entity", "entities"));
 		break;
 	case XCHG_ARCHIVED:
 		say(r, EVENT, "archived %s to %s", ev->path, ev->message);
@@ -73,8 +67,8 @@ void cli_report(const xchg_import_event *ev, void *ctx)
 	case XCHG_APPLIED:
 		say(r, EVENT, "applied %s: packet %lld from %s, %lld %s, %lld %s, %lld refused%s",
 		    ev->path, (long long)ev->packet_no, ev->sender, (long long)ev->entities,
-		    noun(ev->entities, "entity", "entities"), (long long)ev->conflicts,
-		    noun(ev->conflicts, "conflict", "conflicts"), (long long)ev->refused,
+		    cli_noun(ev->entities, "entity", "entities"), (long long)ev->conflicts,
+		    cli_noun(ev->conflicts, "conflict", "conflicts"), (long long)ev->refused,
 		    ev->refused ? " (kept in the conflict log: see xchg conflicts)" : "");
 		break;
 	case XCHG_SKIPPED:
@@ -85,7 +79,7 @@ void cli_report(const xchg_import_event *ev, void *ctx)
 	case XCHG_ACK_WRITTEN:
 		say(r, EVENT, "acknowledged with %s: packet %lld, %lld %s", ev->path,
 		    (long long)ev->packet_no, (long long)ev->entities,
-		    noun(ev->entities, "entity", "entities"));
+		    cli_noun(ev->entities, "entity", "entities"));
 		break;
 	case XCHG_REFUSED:
 		say(r, FAILURE, "refused %s", ev->message);

@@ -72,6 +72,11 @@ char *xstrdup(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+const char *xnoun(long long n, const char *one, const char *many)
+{
+	return n == 1 ? one : many;
+}
+
 char *xstrdup_printf(const char *fmt, ...)
 {
 	va_list ap;

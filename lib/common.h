@@ -27,6 +27,9 @@ void xerr_clear(xchg_err *err);
  */
 xchg_status xerr_sys(xchg_err *err, const char *path, const char *doing);
 
+/* The noun for n of them: xnoun(1, "row", "rows") is "row". */
+const char *xnoun(long long n, const char *one, const char *many);
+
 /* strdup that records an allocation failure; NULL in, NULL out. */
 char *xstrdup(const char *s);
 char *xstrdup_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

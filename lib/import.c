@@ -849,8 +849,8 @@ static xchg_status apply_all(import_run *run, candidates *c, const char *ack_dir
 		if (a.pruned) {
 			char *said = xstrdup_printf("%lld %s here that the center's full state does not"
 						    " carry %s removed (the center has no trace of %s)",
-						    (long long)a.pruned, a.pruned == 1 ? "row" : "rows",
-						    a.pruned == 1 ? "is" : "are", a.pruned == 1 ? "it" : "them");
+						    (long long)a.pruned, xnoun(a.pruned, "row", "rows"),
+						    xnoun(a.pruned, "is", "are"), xnoun(a.pruned, "it", "them"));
 
 			emit(run, XCHG_NOTICE, cd->path, &cd->h, 0, 0, 0, said ? said : "rows deleted");
 			free(said);

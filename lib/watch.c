@@ -312,8 +312,8 @@ xchg_status xchg_watch(xchg_db *db, const xchg_watch_opts *o, xchg_import_cb cb,
 		tell(&w, XCHG_WARNING, NULL, "inotify is not available; looking at the folders every second");
 	if ((rc = refresh_folders(&w, err)))
 		goto done;
-	hello = xstrdup_printf("node %s: watching %zu folder%s (%s), a round every %lld s", self.code,
-			       w.n, w.n == 1 ? "" : "s", w.fd >= 0 ? "inotify" : "polling",
+	hello = xstrdup_printf("node %s: watching %zu %s (%s), a round every %lld s", self.code,
+			       w.n, xnoun((long long)w.n, "folder", "folders"), w.fd >= 0 ? "inotify" : "polling",
 			       (long long)(interval_ms / 1000));
 	tell(&w, XCHG_NOTICE, NULL, hello ? hello : "watching");
 	while (!*o->stop) {
