@@ -1049,3 +1049,13 @@ const char *plan_variant(const char *find, const char *repl)
 	write_file(path, out, strlen(out));
 	return path;
 }
+
+int printable_text(const char *s)
+{
+	const unsigned char *p;
+
+	for (p = (const unsigned char *)s; p && *p; p++)
+		if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+			return 0;
+	return 1;
+}

@@ -238,4 +238,7 @@ const char *tamper_packet(const char *src, const char *dst, const char *find, co
 /* A copy of the example plan with the first `find` replaced by `repl`. */
 const char *plan_variant(const char *find, const char *repl);
 
+/* No byte that a terminal would act on: C0, DEL, C1 in UTF-8. NULL is printable. */
+int printable_text(const char *s);
+
 #endif

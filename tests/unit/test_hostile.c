@@ -183,17 +183,6 @@ static void expect_unchanged(const state *before, const char *packet, const char
 	cr_assert_eq(after.nacks, before->nacks, "%s: an acknowledgement was written", what);
 }
 
-/* No byte that a terminal would act on: C0, DEL, C1. */
-static int printable_text(const char *s)
-{
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)s; *p; p++)
-		if (*p < 0x20 || *p == 0x7f || (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
-			return 0;
-	return 1;
-}
-
 /*
  * Imports path at the center and checks that it was refused for a reason
  * containing because (any reason when NULL), naming the file, and that

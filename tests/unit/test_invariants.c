@@ -1640,6 +1640,40 @@ Test(invariants, refused_row_superseded_by_a_newer_version)
 }
 
 /*
+ * Catches: the conflict log's reports showing a losing version as it came.
+ * It holds what a peer wrote, and xchg conflicts prints it to a terminal:
+ * a C1 control (CSI, here) in a name would reach it raw, since JSON
+ * escapes only C0. The log itself keeps the bytes, for a restore.
+ */
+Test(invariants, conflict_reports_show_no_control_characters)
+{
+	const char *hostile = "Desk \xc2\x9b" "2J";
+	node *both[2];
+	int i;
+
+	star();
+	both[0] = C, both[1] = D;
+	edit_on_both_sides("Center", NULL, hostile, NULL, 0);
+	for (i = 0; i < 2; i++) {
+		xchg_conflict *v = NULL, *one = NULL;
+		xchg_err err = {0};
+		size_t n = 0;
+
+		cr_assert(!printable_text(sql_text(both[i], "SELECT losing_version FROM sync_conflicts")),
+			  "%s: the log lost the bytes a restore needs", both[i]->code);
+		cr_assert_eq(xchg_conflicts_list(both[i]->db, &v, &n, &err), XCHG_OK, "%s", err.msg);
+		cr_assert_eq(n, 1);
+		cr_assert(printable_text(v[0].losing_version) && printable_text(v[0].winning_version),
+			  "%s: listed as %s", both[i]->code, v[0].losing_version);
+		cr_assert_eq(xchg_conflict_get(both[i]->db, v[0].id, &one, &err), XCHG_OK, "%s", err.msg);
+		cr_assert(printable_text(one->losing_version) && printable_text(one->current_version),
+			  "%s: shown as %s", both[i]->code, one->losing_version);
+		xchg_conflicts_free(one, 1);
+		xchg_conflicts_free(v, n);
+	}
+}
+
+/*
  * Catches: a node set up before the log had kind and reason that can no
  * longer read it, or loses its entries on the way.
  */
