@@ -78,9 +78,14 @@ typedef struct conflict_entry {
  */
 xchg_status conflict_log_add(xchg_db *db, const conflict_entry *c, xchg_err *err);
 
-/* How many rows from peer this node's schema refused that are still open. */
-xchg_status conflict_log_refused_open(xchg_db *db, const char *peer_id, int64_t *n,
-				      xchg_err *err);
+/*
+ * The open entries of peer's: *refused, the rows this node's schema
+ * refused; *conflicts (unless NULL), the rest.
+ */
+xchg_status conflict_log_open(xchg_db *db, const char *peer_id, int64_t *conflicts,
+			      int64_t *refused, xchg_err *err);
+/* Deletes every entry of peer's: it is removed. */
+xchg_status conflict_log_forget(xchg_db *db, const char *peer_id, xchg_err *err);
 /*
  * Closes peer's open refused rows of entity (type, uuid) as "superseded":
  * a newer version from the peer has come since, and a retry of the older

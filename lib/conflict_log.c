@@ -96,14 +96,26 @@ xchg_status conflict_log_add(xchg_db *db, const conflict_entry *c, xchg_err *err
 			 p, 14, NULL, err);
 }
 
-xchg_status conflict_log_refused_open(xchg_db *db, const char *peer_id, int64_t *n,
-				      xchg_err *err)
+xchg_status conflict_log_open(xchg_db *db, const char *peer_id, int64_t *conflicts,
+			      int64_t *refused, xchg_err *err)
 {
 	xvalue p[2] = {xv_text(peer_id), xv_text(CONFLICT_KIND_REFUSED)};
+	xchg_status rc;
 
-	*n = 0;
+	*refused = 0;
+	if (conflicts && (rc = store_int(db->st, "SELECT count(*) FROM sync_conflicts WHERE peer_id = ?"
+						 " AND kind <> ? AND status = 'open'", p, 2, conflicts,
+					 NULL, err)))
+		return rc;
 	return store_int(db->st, "SELECT count(*) FROM sync_conflicts WHERE peer_id = ? AND kind = ?"
-				 " AND status = 'open'", p, 2, n, NULL, err);
+				 " AND status = 'open'", p, 2, refused, NULL, err);
+}
+
+xchg_status conflict_log_forget(xchg_db *db, const char *peer_id, xchg_err *err)
+{
+	xvalue p = xv_text(peer_id);
+
+	return store_run(db->st, "DELETE FROM sync_conflicts WHERE peer_id = ?", &p, 1, NULL, err);
 }
 
 xchg_status conflict_log_supersede(xchg_db *db, const char *peer_id, const char *type,

@@ -710,7 +710,7 @@ static xchg_status import_once(void *ctx, xchg_err *err)
 		goto done;
 	if (!a->duplicate) {
 		/* Counted once: most links have none, and then no entity looks for its own. */
-		if ((rc = conflict_log_refused_open(run->db, sender.id, &run->open_refused, err)) ||
+		if ((rc = conflict_log_open(run->db, sender.id, NULL, &run->open_refused, err)) ||
 		    (rc = store_set_origin(run->db->st, a->restore.stale ? NULL : sender.id, err)) ||
 		    (rc = apply_entities(run, &sender, &o, a, err)) ||
 		    (rc = nodes_record_received(run->db->st, sender.id, o.h->packet_no, o.h->created_at,

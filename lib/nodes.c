@@ -5,6 +5,7 @@
 #include <strings.h>
 
 #include "changes.h"
+#include "conflict.h"
 #include "db.h"
 #include "keys.h"
 #include "route.h"
@@ -738,7 +739,7 @@ xchg_status xchg_node_remove(xchg_db *db, const char *code, xchg_err *err)
 	else if (!(rc = changes_forget(db->st, peer.id, err)) &&
 		 !(rc = store_run(db->st, "DELETE FROM sync_sent WHERE node_id = ?", &id, 1, NULL, err)) &&
 		 !(rc = store_run(db->st, "DELETE FROM sync_received WHERE node_id = ?", &id, 1, NULL, err)) &&
-		 !(rc = store_run(db->st, "DELETE FROM sync_conflicts WHERE peer_id = ?", &id, 1, NULL, err)) &&
+		 !(rc = conflict_log_forget(db, peer.id, err)) &&
 		 !(rc = store_run(db->st, "DELETE FROM sync_nodes WHERE id = ?", &id, 1, NULL, err)))
 		rc = store_commit(db->st, err);
 	if (rc)

@@ -57,20 +57,16 @@ static xchg_status take_row(xchg_node_info *info, node_row *n, xchg_err *err)
 	return info->applied ? XCHG_OK : xerr(err, XCHG_ENOMEM, "out of memory");
 }
 
-static xchg_status peer_counts(store *s, const char *peer_id, xchg_node_info *info,
+static xchg_status peer_counts(xchg_db *db, const char *peer_id, xchg_node_info *info,
 			       xchg_err *err)
 {
-	xvalue p[2] = {xv_text(peer_id), xv_text(CONFLICT_KIND_REFUSED)};
 	xchg_status rc;
 
-	if ((rc = changes_count(s, peer_id, &info->unsent, &info->unacked, err)) ||
-	    (rc = subsets_get(s, peer_id, &info->subset, err)) ||
-	    (rc = store_int(s, "SELECT count(*) FROM sync_conflicts WHERE peer_id = ?"
-			       " AND status = 'open' AND kind <> ?", p, 2, &info->conflicts, NULL, err)))
+	if ((rc = changes_count(db->st, peer_id, &info->unsent, &info->unacked, err)) ||
+	    (rc = subsets_get(db->st, peer_id, &info->subset, err)))
 		return rc;
 	info->queued = info->unsent + info->unacked;
-	return store_int(s, "SELECT count(*) FROM sync_conflicts WHERE peer_id = ?"
-			    " AND status = 'open' AND kind = ?", p, 2, &info->refused, NULL, err);
+	return conflict_log_open(db, peer_id, &info->conflicts, &info->refused, err);
 }
 
 static int64_t age(const char *at, time_t now)
@@ -137,7 +133,7 @@ xchg_status xchg_status_get(xchg_db *db, xchg_status_report **out, xchg_err *err
 	}
 	rc = take_row(&rep->self, &self, err);
 	for (i = 0; i < n && !rc; i++) {
-		if (!(rc = peer_counts(db->st, peers[i].id, &rep->peers[i], err)) &&
+		if (!(rc = peer_counts(db, peers[i].id, &rep->peers[i], err)) &&
 		    !(rc = take_row(&rep->peers[i], &peers[i], err)))
 			rc = judge(&rep->peers[i], now, err);
 		rep->npeers++;
